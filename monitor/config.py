@@ -1,0 +1,785 @@
+"""probes.yaml → validated, immutable specs.
+
+Loading happens in three passes so that every error can name ``file:line: key``:
+
+1. ruamel.yaml parses the file keeping the line of every key and list item;
+2. ``${VAR}`` / ``${VAR:-default}`` are substituted in every string scalar;
+3. pydantic validates the plain data against the models below. Its error locations are
+   mapped back to YAML lines, and unknown keys get a "did you mean".
+
+All problems found are reported together in one :class:`ConfigError`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+# --------------------------------------------------------------------------- durations
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: object) -> float:
+    """``"1m30s"`` → 90.0. Plain numbers are seconds."""
+    if isinstance(value, bool):
+        raise ValueError("must be a duration like 5s")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        pos, seconds = 0, 0.0
+        for match in _DURATION_PART.finditer(text):
+            if match.start() != pos:
+                break
+            seconds += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+            pos = match.end()
+        if pos != len(text) or not text:
+            raise ValueError("must be a duration like 5s")
+    else:
+        raise ValueError("must be a duration like 5s")
+    if seconds <= 0:
+        raise ValueError("must be a duration greater than 0, like 5s")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    return f"{seconds:g}s"
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h))+$"},
+                {"type": "number", "exclusiveMinimum": 0},
+            ],
+            "description": "a duration like 500ms, 5s, 1m30s (a bare number is seconds)",
+        }
+    ),
+]
+
+
+# --------------------------------------------------------------------------- status codes
+
+
+def _parse_status(value: object) -> tuple[tuple[int, int], ...]:
+    items = value if isinstance(value, list | tuple) else [value]
+    ranges: list[tuple[int, int]] = []
+    for item in items:
+        if isinstance(item, int) and not isinstance(item, bool) and 100 <= item <= 599:
+            ranges.append((item, item))
+            continue
+        if isinstance(item, str):
+            text = item.strip().lower()
+            if re.fullmatch(r"[1-5]xx", text):
+                base = int(text[0]) * 100
+                ranges.append((base, base + 99))
+                continue
+            m = re.fullmatch(r"(\d{3})\s*-\s*(\d{3})", text)
+            if m and 100 <= int(m.group(1)) <= int(m.group(2)) <= 599:
+                ranges.append((int(m.group(1)), int(m.group(2))))
+                continue
+            if text.isdigit() and 100 <= int(text) <= 599:
+                ranges.append((int(text), int(text)))
+                continue
+        raise ValueError(
+            f"must be status codes like [200, 307], ranges like '200-299' or '2xx'; got {item!r}"
+        )
+    if not ranges:
+        raise ValueError("must list at least one status code")
+    return tuple(ranges)
+
+
+StatusSet = Annotated[
+    tuple[tuple[int, int], ...],
+    BeforeValidator(_parse_status),
+    WithJsonSchema(
+        {
+            "description": "status codes: 200, '200-299', '2xx', or a list of these",
+            "anyOf": [
+                {"type": "integer", "minimum": 100, "maximum": 599},
+                {"type": "string"},
+                {"type": "array", "items": {"anyOf": [{"type": "integer"}, {"type": "string"}]}},
+            ],
+        }
+    ),
+]
+
+
+def status_matches(code: int, ranges: Iterable[tuple[int, int]]) -> bool:
+    return any(lo <= code <= hi for lo, hi in ranges)
+
+
+# --------------------------------------------------------------------------- models
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+SECRET_DOC = "secrets come only from the environment (*_env) or a file (*_file)"
+
+
+class JwtAuth(Model):
+    """A JWT minted locally with PyJWT and re-minted before it expires."""
+
+    type: Literal["jwt"]
+    algorithm: Literal["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384"] = (
+        "HS256"
+    )
+    secret_env: str | None = Field(None, description="environment variable holding the HMAC secret")
+    secret_file: str | None = Field(None, description="file holding the HMAC secret")
+    private_key_file: str | None = Field(None, description="PEM private key for RS*/ES*")
+    secret: str | None = Field(
+        None,
+        description="an inline secret, allowed only on probes with expect_rejected: true "
+        "(a deliberately wrong secret for a negative probe)",
+    )
+    claims: dict[str, Any] = Field(default_factory=dict)
+    ttl: Duration = Field(1800.0, description="lifetime: iat is now, exp is now + ttl")
+    headers: dict[str, str] = Field(default_factory=dict, description="extra JWT header fields")
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> JwtAuth:
+        sources = [s for s in ("secret_env", "secret_file", "private_key_file", "secret")
+                   if getattr(self, s)]
+        if len(sources) != 1:
+            raise ValueError(
+                "needs exactly one of secret_env, secret_file, private_key_file"
+                + (f" (got {', '.join(sources)})" if sources else "")
+            )
+        asymmetric = self.algorithm[:2] in ("RS", "ES")
+        if asymmetric and not self.private_key_file:
+            raise ValueError(f"algorithm {self.algorithm} needs private_key_file")
+        if not asymmetric and self.private_key_file:
+            raise ValueError(f"algorithm {self.algorithm} takes secret_env or secret_file")
+        return self
+
+
+class TokenEndpointAuth(Model):
+    """A token fetched from an HTTP endpoint and cached until shortly before it expires."""
+
+    type: Literal["token_endpoint"]
+    url: str
+    method: Literal["POST", "GET"] = "POST"
+    format: Literal["json", "form"] = "json"
+    fields: dict[str, str] = Field(
+        default_factory=dict, description="non-secret request fields, e.g. username, client_id"
+    )
+    secret_fields_env: dict[str, str] = Field(
+        default_factory=dict,
+        description="request fields whose values come from environment variables",
+    )
+    secret_fields_file: dict[str, str] = Field(
+        default_factory=dict, description="request fields whose values come from files"
+    )
+    token_field: str = Field("access_token", description="JSON path of the token in the answer")
+    expires_in_field: str = "expires_in"
+    default_ttl: Duration = Field(300.0, description="cache time when the answer has no expiry")
+    timeout: Duration = 10.0
+
+
+AuthSpec = Annotated[Union[JwtAuth, TokenEndpointAuth], Field(discriminator="type")]
+
+TokenPlacement = Literal["authorization_header", "subprotocol", "query"]
+
+
+class TlsSpec(Model):
+    insecure_skip_verify: bool = False
+    ca_file: str | None = None
+    server_name: str | None = None
+
+
+class HttpExpect(Model):
+    status: StatusSet = Field(default=((200, 299),))
+    json_: dict[str, Any] | None = Field(
+        None,
+        alias="json",
+        description="dotted JSON paths to expected values; a value may be "
+        "{eq|ne|lt|le|gt|ge|contains|regex|exists: ...}",
+    )
+    body_regex: str | None = None
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="header name to a regex its value must match"
+    )
+    max_latency: Duration | None = None
+
+    @field_validator("body_regex")
+    @classmethod
+    def _regex_compiles(cls, v: str | None) -> str | None:
+        if v is not None:
+            _check_regex(v)
+        return v
+
+    @field_validator("headers")
+    @classmethod
+    def _header_regexes(cls, v: dict[str, str]) -> dict[str, str]:
+        for pattern in v.values():
+            _check_regex(pattern)
+        return v
+
+
+def _check_regex(pattern: str) -> None:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"is not a valid regular expression: {exc}") from None
+
+
+class HttpSpec(Model):
+    url: str
+    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: str | None = None
+    json_body: Any = Field(None, description="a JSON request body")
+    auth: str | AuthSpec | None = Field(
+        None, description="the name of an auth provider, or one inline; sent as Bearer"
+    )
+    expect: HttpExpect = Field(default_factory=HttpExpect)  # type: ignore[arg-type]
+    follow_redirects: bool = False
+    max_body_bytes: int = Field(1024 * 1024, gt=0, description="bodies are read up to this cap")
+    tls: TlsSpec = Field(default_factory=TlsSpec)  # type: ignore[arg-type]
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError(f"must be an http:// or https:// URL; got {v!r}")
+        return v
+
+
+class ExpectStep(Model):
+    json_: dict[str, Any] | None = Field(
+        None, alias="json", description="the message must be JSON containing this subset"
+    )
+    regex: str | None = Field(None, description="the text message must match this regex")
+    timeout: Duration | None = None
+    max_latency: Duration | None = None
+
+    @model_validator(mode="after")
+    def _has_matcher(self) -> ExpectStep:
+        if self.json_ is None and self.regex is None:
+            raise ValueError("needs json or regex")
+        if self.regex is not None:
+            _check_regex(self.regex)
+        return self
+
+
+class SendStep(Model):
+    json_: Any = Field(None, alias="json")
+    text: str | None = None
+
+    @model_validator(mode="after")
+    def _one_payload(self) -> SendStep:
+        if (self.json_ is None) == (self.text is None):
+            raise ValueError("needs exactly one of json or text")
+        return self
+
+
+class ExpectEventsStep(Model):
+    types: tuple[str, ...] = Field(min_length=1)
+    in_order: bool = True
+    field: str = Field("type", description="the JSON field naming the event type")
+    timeout: Duration | None = None
+    fail_on: tuple[str, ...] = ()
+    max_latency: Duration | None = None
+
+
+class Step(Model):
+    name: str | None = None
+    expect: ExpectStep | None = None
+    send: SendStep | None = None
+    expect_events: ExpectEventsStep | None = None
+
+    @model_validator(mode="after")
+    def _one_action(self) -> Step:
+        actions = [a for a in ("expect", "send", "expect_events") if getattr(self, a) is not None]
+        if len(actions) != 1:
+            raise ValueError("each step needs exactly one of expect, send, expect_events")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "expect" if self.expect else "send" if self.send else "expect_events"
+
+    def label(self, index: int) -> str:
+        return self.name or f"{index}-{self.kind}"
+
+
+class WebSocketSpec(Model):
+    url: str
+    auth: str | AuthSpec | None = None
+    send_token_as: tuple[TokenPlacement, ...] = ("authorization_header",)
+    subprotocols: tuple[str, ...] = Field((), description="offered besides the token subprotocol")
+    headers: dict[str, str] = Field(default_factory=dict)
+    expect_subprotocol: str | None = None
+    max_latency: Duration | None = Field(None, description="handshake budget")
+    diagnose: bool = Field(
+        True, description="after a non-101 answer, GET the same URL once and keep it as evidence"
+    )
+    steps: tuple[Step, ...] = ()
+    expect_rejected: bool = Field(
+        False, description="negative probe: success means the server refused the connection"
+    )
+    max_message_bytes: int = Field(1024 * 1024, gt=0)
+    tls: TlsSpec = Field(default_factory=TlsSpec)  # type: ignore[arg-type]
+
+    @field_validator("url")
+    @classmethod
+    def _ws_url(cls, v: str) -> str:
+        if not re.match(r"^wss?://[^/\s]+", v):
+            raise ValueError(f"must be a ws:// or wss:// URL; got {v!r}")
+        return v
+
+
+class ProbeSpec(Model):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,100}$")
+    interval: Duration | None = None
+    timeout: Duration | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    http: HttpSpec | None = None
+    websocket: WebSocketSpec | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ProbeSpec:
+        if (self.http is None) == (self.websocket is None):
+            raise ValueError("each probe needs exactly one of http or websocket")
+        return self
+
+    @property
+    def type(self) -> str:
+        return "http" if self.http is not None else "websocket"
+
+    @property
+    def url(self) -> str:
+        spec = self.http or self.websocket
+        assert spec is not None
+        return spec.url
+
+
+class Defaults(Model):
+    interval: Duration = 60.0
+    timeout: Duration = 10.0
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+RESERVED_LABELS = {"probe", "type", "target", "outcome", "location", "phase", "step", "le",
+                   "reason", "version", "job", "instance"}
+
+
+class ProbesFile(Model):
+    """The whole probes.yaml."""
+
+    defaults: Defaults = Field(default_factory=Defaults)  # type: ignore[arg-type]
+    auth: dict[str, AuthSpec] = Field(default_factory=dict)
+    probes: tuple[ProbeSpec, ...] = ()
+
+
+# --------------------------------------------------------------------------- resolved config
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """One probe with the defaults applied and its auth reference resolved."""
+
+    spec: ProbeSpec
+    interval: float
+    timeout: float
+    labels: tuple[tuple[str, str], ...]
+    auth_name: str | None
+    auth: JwtAuth | TokenEndpointAuth | None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def type(self) -> str:
+        return self.spec.type
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: str
+    probes: tuple[Probe, ...]
+    label_names: tuple[str, ...]  # the union of static label names, for metric label sets
+    warnings: tuple[str, ...] = ()
+
+    def probe(self, name: str) -> Probe:
+        for p in self.probes:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+
+class ConfigError(Exception):
+    """Every problem found in a config file, each line ``file:line: key: message``."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+# --------------------------------------------------------------------------- loading
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\$")
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass
+class _Source:
+    name: str
+    lines: dict[Path_, int]  # data path → 1-based line
+
+    def line_of(self, path: Path_) -> int | None:
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get((), None)
+
+
+def _plain(node: Any, path: Path_, lines: dict[Path_, int], env: Mapping[str, str],
+           problems: list[tuple[Path_, str]]) -> Any:
+    """Convert ruamel nodes to plain data, recording lines and substituting ``${VAR}``."""
+    if isinstance(node, CommentedMap):
+        out: dict[str, Any] = {}
+        for key in node:
+            child = path + (str(key),)
+            try:
+                lines[child] = node.lc.key(key)[0] + 1
+            except (KeyError, TypeError, AttributeError):
+                lines[child] = node.lc.line + 1
+            out[str(key)] = _plain(node[key], child, lines, env, problems)
+        return out
+    if isinstance(node, CommentedSeq):
+        items = []
+        for i, item in enumerate(node):
+            child = path + (i,)
+            try:
+                lines[child] = node.lc.item(i)[0] + 1
+            except (KeyError, TypeError, AttributeError):
+                lines[child] = node.lc.line + 1
+            items.append(_plain(item, child, lines, env, problems))
+        return items
+    if isinstance(node, str):
+        return _substitute(str(node), path, env, problems)
+    return node
+
+
+def _substitute(text: str, path: Path_, env: Mapping[str, str],
+                problems: list[tuple[Path_, str]]) -> str:
+    def repl(m: re.Match[str]) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        name, default = m.group(1), m.group(2)
+        value = env.get(name)
+        if value is None or (value == "" and default is not None):
+            if default is not None:
+                return default
+            problems.append(
+                (path, f"environment variable {name} is not set "
+                       f"(set it, or give a default: ${{{name}:-value}})")
+            )
+            return ""
+        return value
+
+    return _VAR.sub(repl, text)
+
+
+def _loc_to_path(loc: tuple[Any, ...], data: Any) -> tuple[Path_, Path_]:
+    """Map a pydantic error location to (data path, display path).
+
+    Tagged unions insert the tag (``jwt``) and function validators insert names that are
+    not keys of the data; walk the data and keep only the elements that exist in it.
+    """
+    path: list[str | int] = []
+    node = data
+    for elem in loc:
+        if isinstance(node, dict) and isinstance(elem, str) and elem in node:
+            path.append(elem)
+            node = node[elem]
+        elif isinstance(node, list) and isinstance(elem, int) and 0 <= elem < len(node):
+            path.append(elem)
+            node = node[elem]
+        elif isinstance(elem, str) and elem.endswith("_") and isinstance(node, dict) \
+                and elem[:-1] in node:
+            path.append(elem[:-1])
+            node = node[elem[:-1]]
+        elif isinstance(node, dict) and isinstance(elem, str) and elem not in node \
+                and elem == loc[-1]:
+            path.append(elem)  # a missing required key: name it
+    return tuple(path), tuple(path)
+
+
+def _display(path: Path_) -> str:
+    out = ""
+    for elem in path:
+        out += f"[{elem}]" if isinstance(elem, int) else (f".{elem}" if out else str(elem))
+    return out or "(top level)"
+
+
+def _fields_at(model: type[BaseModel], path: Path_) -> list[str]:
+    """The field names accepted at ``path`` (a mapping inside ``model``), for 'did you mean'."""
+    candidates: list[Any] = [model]
+    for elem in path:
+        nxt: list[Any] = []
+        for cand in candidates:
+            for tp in _expand(cand):
+                if isinstance(tp, type) and issubclass(tp, BaseModel) and isinstance(elem, str):
+                    for fname, f in tp.model_fields.items():
+                        if elem in (fname, f.alias):
+                            nxt.append(f.annotation)
+                elif isinstance(elem, int) and typing.get_origin(tp) in (list, tuple):
+                    nxt.extend(a for a in typing.get_args(tp) if a is not Ellipsis)
+                elif isinstance(elem, str) and typing.get_origin(tp) is dict:
+                    nxt.append(typing.get_args(tp)[1])
+        candidates = nxt
+    names: list[str] = []
+    for cand in candidates:
+        for tp in _expand(cand):
+            if isinstance(tp, type) and issubclass(tp, BaseModel):
+                names.extend(f.alias or n for n, f in tp.model_fields.items())
+    return names
+
+
+def _expand(tp: Any) -> list[Any]:
+    """Unwrap Annotated / Optional / Union into their member types."""
+    origin = typing.get_origin(tp)
+    if origin is Annotated:
+        return _expand(typing.get_args(tp)[0])
+    if origin is Union or origin is types.UnionType:
+        return [x for a in typing.get_args(tp) for x in _expand(a)]
+    return [tp]
+
+
+def _message(err: Any, data: Any, path: Path_) -> str:
+    etype = err["type"]
+    msg = str(err["msg"])
+    if etype == "extra_forbidden":
+        key = path[-1] if path else ""
+        allowed = _fields_at(ProbesFile, path[:-1])
+        guess = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+        hint = f"; did you mean '{guess[0]}'?" if guess else (
+            f"; expected one of: {', '.join(sorted(set(allowed)))}" if allowed else "")
+        return f"unknown key{hint}"
+    if etype == "missing":
+        return "is required"
+    if etype == "union_tag_invalid":
+        return "type must be one of: jwt, token_endpoint"
+    if etype == "union_tag_not_found":
+        return "needs a type (jwt or token_endpoint)"
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix):]
+    if etype == "literal_error":
+        return msg.replace("Input should be", "must be")
+    if etype in ("string_type", "int_type", "bool_type", "dict_type", "list_type",
+                 "tuple_type", "float_type", "model_type", "int_parsing", "bool_parsing",
+                 "float_parsing"):
+        return msg.replace("Input should be", "must be")
+    return msg
+
+
+def _validate_semantics(model: ProbesFile, problems: list[tuple[Path_, str]],
+                        env: Mapping[str, str]) -> tuple[list[Probe], list[str], list[str]]:
+    seen: dict[str, int] = {}
+    probes: list[Probe] = []
+    warnings: list[str] = []
+    label_names: set[str] = set()
+    for key in model.defaults.labels:
+        if not _LABEL_NAME.match(key) or key in RESERVED_LABELS:
+            problems.append((("defaults", "labels", key),
+                             "label name must match [a-zA-Z_][a-zA-Z0-9_]* and not be one of "
+                             + ", ".join(sorted(RESERVED_LABELS))))
+    for name, auth in model.auth.items():
+        if isinstance(auth, JwtAuth) and auth.secret is not None:
+            problems.append((("auth", name, "secret"),
+                             f"inline secrets are refused in shared auth providers; {SECRET_DOC}"))
+    for i, spec in enumerate(model.probes):
+        if spec.name in seen:
+            problems.append((("probes", i, "name"),
+                             f"duplicate probe name '{spec.name}' "
+                             f"(first used by probes[{seen[spec.name]}])"))
+        seen.setdefault(spec.name, i)
+        interval = spec.interval or model.defaults.interval
+        timeout = spec.timeout or model.defaults.timeout
+        if timeout >= interval:
+            problems.append((("probes", i, "timeout" if spec.timeout else "interval"),
+                             f"timeout ({format_duration(timeout)}) must be shorter than the "
+                             f"interval ({format_duration(interval)})"))
+        labels = {**model.defaults.labels, **spec.labels}
+        for key in spec.labels:
+            if not _LABEL_NAME.match(key) or key in RESERVED_LABELS:
+                problems.append((("probes", i, "labels", key),
+                                 "label name must match [a-zA-Z_][a-zA-Z0-9_]* and not be one "
+                                 "of " + ", ".join(sorted(RESERVED_LABELS))))
+        label_names.update(labels)
+        kind = spec.http or spec.websocket
+        assert kind is not None
+        ref = kind.auth
+        auth_name: str | None = None
+        auth: JwtAuth | TokenEndpointAuth | None = None
+        if isinstance(ref, str):
+            auth_name = ref
+            if ref not in model.auth:
+                known = ", ".join(model.auth) or "none defined"
+                guess = difflib.get_close_matches(ref, list(model.auth), n=1)
+                problems.append((("probes", i, spec.type, "auth"),
+                                 f"unknown auth provider '{ref}'"
+                                 + (f"; did you mean '{guess[0]}'?" if guess else
+                                    f" (defined: {known})")))
+            else:
+                auth = model.auth[ref]
+        elif ref is not None:
+            auth = ref
+            auth_name = f"{spec.name}/inline"
+            rejected = spec.websocket is not None and spec.websocket.expect_rejected
+            if isinstance(ref, JwtAuth) and ref.secret is not None and not rejected:
+                problems.append((("probes", i, spec.type, "auth", "secret"),
+                                 "inline secrets are allowed only on negative probes "
+                                 f"(expect_rejected: true); {SECRET_DOC}"))
+        if spec.websocket is not None and "subprotocol" in spec.websocket.send_token_as \
+                and auth is None and ref is None:
+            problems.append((("probes", i, "websocket", "send_token_as"),
+                             "sending the token needs an auth provider (websocket.auth)"))
+        if spec.websocket is not None and spec.websocket.expect_rejected \
+                and spec.websocket.steps:
+            warnings.append(f"probes[{i}] ({spec.name}): steps are ignored on a negative probe")
+        for missing in _missing_secrets(auth, env):
+            warnings.append(f"probes[{i}] ({spec.name}): {missing}")
+        probes.append(Probe(spec=spec, interval=interval, timeout=timeout,
+                            labels=tuple(sorted(labels.items())),
+                            auth_name=auth_name, auth=auth))
+    return probes, warnings, sorted(label_names)
+
+
+def _missing_secrets(auth: JwtAuth | TokenEndpointAuth | None,
+                     env: Mapping[str, str]) -> list[str]:
+    out: list[str] = []
+    if isinstance(auth, JwtAuth):
+        if auth.secret_env and not env.get(auth.secret_env):
+            out.append(f"secret environment variable {auth.secret_env} is not set")
+        for f in (auth.secret_file, auth.private_key_file):
+            if f and not os.path.isfile(f):
+                out.append(f"secret file {f} does not exist")
+    elif isinstance(auth, TokenEndpointAuth):
+        for var in auth.secret_fields_env.values():
+            if not env.get(var):
+                out.append(f"secret environment variable {var} is not set")
+        for f in auth.secret_fields_file.values():
+            if not os.path.isfile(f):
+                out.append(f"secret file {f} does not exist")
+    return out
+
+
+def load_text(text: str, name: str = "probes.yaml",
+              env: Mapping[str, str] | None = None) -> Config:
+    """Parse and validate config text. Raises :class:`ConfigError` listing every problem."""
+    env = os.environ if env is None else env
+    yaml = YAML(typ="rt")
+    try:
+        raw = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f"{mark.line + 1}" if mark is not None else "?"
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ConfigError([f"{name}:{line}: invalid YAML: {problem}"]) from None
+    except (YAMLError, ValueError, TypeError) as exc:
+        raise ConfigError([f"{name}: invalid YAML: {exc}"]) from None
+    if raw is None:
+        raw = CommentedMap()
+    if not isinstance(raw, CommentedMap):
+        raise ConfigError([f"{name}:1: the top level must be a mapping with "
+                           "defaults, auth and probes"])
+    lines: dict[Path_, int] = {(): 1}
+    problems: list[tuple[Path_, str]] = []
+    try:
+        data = _plain(raw, (), lines, env, problems)
+    except RecursionError:
+        raise ConfigError([f"{name}: the document is nested too deeply"]) from None
+    source = _Source(name, lines)
+
+    def render(items: list[tuple[Path_, str]]) -> list[str]:
+        out = []
+        for path, msg in items:
+            line = source.line_of(path)
+            out.append(f"{name}:{line if line is not None else '?'}: {_display(path)}: {msg}")
+        return out
+
+    try:
+        model = ProbesFile.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            path, _ = _loc_to_path(tuple(err["loc"]), data)
+            problems.append((path, _message(err, data, path)))
+        raise ConfigError(render(_dedupe(problems))) from None
+    except RecursionError:
+        raise ConfigError([f"{name}: the document is nested too deeply"]) from None
+    if problems:  # unset ${VAR}s
+        raise ConfigError(render(_dedupe(problems)))
+    probes, warnings, label_names = _validate_semantics(model, problems, env)
+    if problems:
+        raise ConfigError(render(_dedupe(problems)))
+    return Config(path=name, probes=tuple(probes), label_names=tuple(label_names),
+                  warnings=tuple(warnings))
+
+
+def _dedupe(items: list[tuple[Path_, str]]) -> list[tuple[Path_, str]]:
+    seen: set[tuple[Path_, str]] = set()
+    out = []
+    for item in items:
+        if item not in seen:
+            seen.add(item)
+            out.append(item)
+    return out
+
+
+def load_file(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{p}: file not found"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{p}: cannot read: {exc}"]) from None
+    return load_text(text, name=str(path), env=env)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of probes.yaml, generated from the models above."""
+    schema = ProbesFile.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "synthmon probes.yaml"
+    return schema

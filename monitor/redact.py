@@ -1,0 +1,76 @@
+"""Keep secrets out of everything synthmon prints, exports or serves.
+
+A :class:`Redactor` knows every secret value in play (secrets read from the environment or
+files, and every token minted or fetched with them) and replaces each, in raw, base64 and
+base64url form, with ``<redacted>``. Header values that carry credentials are hidden whole.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import threading
+from collections.abc import Iterable
+
+REDACTED = "<redacted>"
+MIN_SECRET_LEN = 4  # shorter values would redact ordinary words
+
+SENSITIVE_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key",
+     "x-auth-token", "sec-websocket-protocol"}
+)
+
+
+def _forms(secret: str) -> set[str]:
+    raw = secret.encode("utf-8", "replace")
+    forms = {secret}
+    for enc in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
+        text = enc.decode("ascii")
+        forms.add(text)
+        forms.add(text.rstrip("="))
+    return {f for f in forms if len(f) >= MIN_SECRET_LEN}
+
+
+class Redactor:
+    """Thread-safe set of secret values; :meth:`redact` scrubs them from text."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._lock = threading.Lock()
+        self._forms: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        for s in secrets:
+            self.add(s)
+
+    def add(self, secret: str | None) -> None:
+        if not secret or len(secret) < MIN_SECRET_LEN:
+            return
+        new = _forms(secret) - self._forms
+        if not new:
+            return
+        with self._lock:
+            self._forms |= new
+            # Longest first so a token is replaced whole rather than around a shorter secret.
+            alternatives = sorted(self._forms, key=len, reverse=True)
+            self._pattern = re.compile("|".join(re.escape(a) for a in alternatives))
+
+    def redact(self, text: str | None) -> str | None:
+        if text is None:
+            return None
+        pattern = self._pattern
+        if pattern is None:
+            return text
+        return pattern.sub(REDACTED, text)
+
+    def header(self, name: str, value: str) -> str:
+        lowered = name.lower()
+        if lowered == "sec-websocket-protocol":
+            # Keep the negotiated protocol names, hide the token one.
+            parts = [p.strip() for p in value.split(",")]
+            return ", ".join("jwt." + REDACTED if p.startswith("jwt.") else p for p in parts)
+        if lowered in SENSITIVE_HEADERS:
+            scheme = value.split(" ", 1)[0] if " " in value else ""
+            return f"{scheme} {REDACTED}".strip()
+        return self.redact(value) or ""
+
+    def headers(self, items: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+        return tuple((k, self.header(k, v)) for k, v in items)
