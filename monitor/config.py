@@ -518,8 +518,8 @@ def _substitute(text: str, path: Path_, env: Mapping[str, str],
     return _VAR.sub(repl, text)
 
 
-def _loc_to_path(loc: tuple[Any, ...], data: Any) -> tuple[Path_, Path_]:
-    """Map a pydantic error location to (data path, display path).
+def _loc_to_path(loc: tuple[Any, ...], data: Any, missing: bool) -> Path_:
+    """Map a pydantic error location to a path in the data.
 
     Tagged unions insert the tag (``jwt``) and function validators insert names that are
     not keys of the data; walk the data and keep only the elements that exist in it.
@@ -537,10 +537,9 @@ def _loc_to_path(loc: tuple[Any, ...], data: Any) -> tuple[Path_, Path_]:
                 and elem[:-1] in node:
             path.append(elem[:-1])
             node = node[elem[:-1]]
-        elif isinstance(node, dict) and isinstance(elem, str) and elem not in node \
-                and elem == loc[-1]:
+        elif missing and isinstance(node, dict) and isinstance(elem, str) and elem == loc[-1]:
             path.append(elem)  # a missing required key: name it
-    return tuple(path), tuple(path)
+    return tuple(path)
 
 
 def _display(path: Path_) -> str:
@@ -741,8 +740,12 @@ def load_text(text: str, name: str = "probes.yaml",
     try:
         model = ProbesFile.model_validate(data)
     except ValidationError as exc:
+        substituted = [p for p, _ in problems]
         for err in exc.errors():
-            path, _ = _loc_to_path(tuple(err["loc"]), data)
+            path = _loc_to_path(tuple(err["loc"]), data, err["type"] == "missing")
+            # A value emptied by an unset ${VAR} is already reported as such.
+            if any(path[:len(s)] == s for s in substituted):
+                continue
             problems.append((path, _message(err, data, path)))
         raise ConfigError(render(_dedupe(problems))) from None
     except RecursionError:

@@ -1,0 +1,147 @@
+"""The daemon: config → scheduler → probes → sinks, plus reload and shutdown.
+
+One object owns the live config; everything else receives it. A reload validates the new
+file completely before anything changes, so a bad file keeps the old config running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from dataclasses import dataclass
+
+import structlog
+
+from monitor.auth import TokenSource
+from monitor.config import Config, ConfigError, Probe, load_file
+from monitor.history import History
+from monitor.metrics import Surfacer
+from monitor.probes.context import ProbeContext, new_session
+from monitor.probes.run import run_probe
+from monitor.redact import Redactor
+from monitor.result import Result
+from monitor.runlog import log_result
+from monitor.scheduler import ProbeScheduler, in_shard
+
+SHUTDOWN_GRACE = 3.5  # SIGTERM must exit within 5 s: drain, then cancel, then close
+
+
+@dataclass(frozen=True)
+class DaemonOptions:
+    config_path: str
+    location: str | None = None
+    shard: tuple[int, int] | None = None
+
+
+class Daemon:
+    def __init__(self, options: DaemonOptions, redactor: Redactor | None = None) -> None:
+        self.options = options
+        self.redactor = redactor or Redactor()
+        self.tokens = TokenSource(self.redactor)
+        self.surfacer = Surfacer(location=options.location)
+        self.history = History()
+        self.config: Config | None = None
+        self.ready = False
+        self.log = structlog.get_logger("synthmon")
+        self._ctx: ProbeContext | None = None
+        self._scheduler = ProbeScheduler(self._run_one, on_lag=self.surfacer.observe_lag,
+                                         on_skip=self._skipped)
+        self._reload_lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
+
+    # ------------------------------------------------------------------ config
+
+    def _load(self) -> Config:
+        config = load_file(self.options.config_path)
+        if self.options.shard is not None:
+            mine = tuple(p for p in config.probes if in_shard(p.name, self.options.shard))
+            config = Config(path=config.path, probes=mine, label_names=config.label_names,
+                            warnings=config.warnings)
+        return config
+
+    def _adopt(self, config: Config) -> None:
+        self.config = config
+        self.tokens.forget()
+        self.surfacer.configure(config)
+        self.history.configure(config)
+        for warning in config.warnings:
+            self.log.warning("config_warning", detail=warning)
+
+    async def reload(self) -> tuple[bool, list[str]]:
+        """Re-read the config file. On error the running config stays."""
+        async with self._reload_lock:
+            try:
+                config = self._load()
+            except ConfigError as exc:
+                self.surfacer.reloaded(False)
+                self.log.error("config_reload_failed", errors=exc.problems,
+                               path=self.options.config_path)
+                return False, exc.problems
+            self._adopt(config)
+            self._scheduler.update(config.probes)
+            self.surfacer.reloaded(True)
+            self.log.info("config_reloaded", probes=len(config.probes),
+                          path=self.options.config_path)
+            return True, []
+
+    # ------------------------------------------------------------------ runs
+
+    async def _run_one(self, probe: Probe) -> None:
+        assert self._ctx is not None
+        result = await run_probe(probe, self._ctx)
+        self.record(result)
+
+    def record(self, result: Result) -> None:
+        self.surfacer.observe(result)
+        self.history.observe(result)
+        log_result(result)
+
+    def _skipped(self, probe: str, reason: str) -> None:
+        self.surfacer.skip(reason)
+        self.log.warning("probe_skipped", probe=probe, reason=reason)
+
+    @property
+    def in_flight(self) -> int:
+        return self._scheduler.in_flight
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Load the config (raising ConfigError if the first load fails) and start probing."""
+        config = self._load()
+        self._adopt(config)
+        self.surfacer.reloaded(True)
+        self._ctx = ProbeContext(session=new_session(), tokens=self.tokens,
+                                 redactor=self.redactor)
+        self._scheduler.start(config.probes)
+        self.ready = True
+        self.log.info("started", probes=len(config.probes), config=self.options.config_path,
+                      location=self.options.location,
+                      shard=f"{self.options.shard[0]}/{self.options.shard[1]}"
+                      if self.options.shard else None)
+
+    async def stop(self) -> None:
+        self.ready = False
+        await self._scheduler.stop(SHUTDOWN_GRACE)
+        if self._ctx is not None:
+            await self._ctx.session.close()
+        self.log.info("stopped")
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    async def wait_stopped(self) -> None:
+        await self._stopping.wait()
+
+    def install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop)
+        loop.add_signal_handler(signal.SIGINT, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+
+    def remove_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)

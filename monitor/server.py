@@ -1,0 +1,64 @@
+"""The daemon's own HTTP server: metrics, health, reload, results and the status page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from monitor.daemon import Daemon
+from monitor.statuspage import render_index, render_probe, results_payload
+
+DAEMON_KEY = web.AppKey("daemon", Daemon)
+
+
+def build_app(daemon: Daemon) -> web.Application:
+    app = web.Application()
+    app[DAEMON_KEY] = daemon
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/-/healthy", healthy)
+    app.router.add_get("/-/ready", ready)
+    app.router.add_post("/-/reload", reload)
+    app.router.add_get("/api/v1/results", results)
+    app.router.add_get("/", index)
+    app.router.add_get("/probe/{name}", probe_page)
+    return app
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[DAEMON_KEY].surfacer.render()
+    return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+
+
+async def healthy(request: web.Request) -> web.Response:
+    return web.Response(text="synthmon is healthy\n")
+
+
+async def ready(request: web.Request) -> web.Response:
+    if request.app[DAEMON_KEY].ready:
+        return web.Response(text="synthmon is ready\n")
+    return web.Response(status=503, text="synthmon is not ready\n")
+
+
+async def reload(request: web.Request) -> web.Response:
+    ok, errors = await request.app[DAEMON_KEY].reload()
+    payload: dict[str, Any] = {"status": "success" if ok else "error", "errors": errors}
+    return web.json_response(payload, status=200 if ok else 400)
+
+
+async def results(request: web.Request) -> web.Response:
+    daemon = request.app[DAEMON_KEY]
+    return web.json_response(results_payload(daemon.history))
+
+
+async def index(request: web.Request) -> web.Response:
+    daemon = request.app[DAEMON_KEY]
+    return web.Response(text=render_index(daemon.history), content_type="text/html")
+
+
+async def probe_page(request: web.Request) -> web.Response:
+    daemon = request.app[DAEMON_KEY]
+    name = request.match_info["name"]
+    if name not in daemon.history.probes():
+        raise web.HTTPNotFound(text=f"no probe named {name!r}\n")
+    return web.Response(text=render_probe(daemon.history, name), content_type="text/html")

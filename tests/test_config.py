@@ -1,0 +1,220 @@
+"""probes.yaml loading: specs, substitution, and errors that say file, line and key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from monitor.config import (
+    ConfigError,
+    JwtAuth,
+    format_duration,
+    json_schema,
+    load_file,
+    load_text,
+    parse_duration,
+    status_matches,
+)
+
+GOOD = """\
+defaults: {interval: 60s, timeout: 10s, labels: {environment: staging}}
+auth:
+  staging_jwt:
+    type: jwt
+    algorithm: HS256
+    secret_env: JWT_SECRET_STAGING
+    claims: {sub: u1, type: access}
+    ttl: 30m
+probes:
+  - name: api-health
+    http:
+      url: ${STAGING_URL}/api/health
+      expect:
+        status: [200, "300-399", 4xx]
+        json: {status: healthy}
+        max_latency: 100ms
+  - name: ws
+    interval: 30s
+    timeout: 5s
+    labels: {team: chat}
+    websocket:
+      url: ${STAGING_WS_URL:-ws://127.0.0.1:1}/api/v1/websocket
+      auth: staging_jwt
+      send_token_as: [authorization_header, subprotocol]
+      subprotocols: [jwt-auth]
+      steps:
+        - expect: {json: {type: connect}, timeout: 5s}
+        - send: {json: {type: user_message}}
+        - expect_events: {types: [a, b], timeout: 3s, fail_on: [error_message]}
+"""
+
+ENV = {"STAGING_URL": "http://127.0.0.1:8000", "JWT_SECRET_STAGING": "s3cret-value"}
+
+
+def problems(text: str, env: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_text(text, "probes.yaml", env=ENV if env is None else env)
+    return info.value.problems
+
+
+def test_good_config_loads_into_immutable_specs() -> None:
+    config = load_text(GOOD, env=ENV)
+    assert [p.name for p in config.probes] == ["api-health", "ws"]
+    http, ws = config.probes
+    assert http.spec.http is not None and http.spec.http.url == "http://127.0.0.1:8000/api/health"
+    assert http.interval == 60 and http.timeout == 10
+    assert http.spec.http.expect.max_latency == pytest.approx(0.1)
+    assert status_matches(307, http.spec.http.expect.status)
+    assert status_matches(404, http.spec.http.expect.status)
+    assert not status_matches(500, http.spec.http.expect.status)
+    assert ws.interval == 30 and ws.timeout == 5
+    assert dict(ws.labels) == {"environment": "staging", "team": "chat"}
+    assert config.label_names == ("environment", "team")
+    assert isinstance(ws.auth, JwtAuth) and ws.auth_name == "staging_jwt"
+    assert ws.spec.websocket is not None
+    assert ws.spec.websocket.url == "ws://127.0.0.1:1/api/v1/websocket"
+    assert [s.kind for s in ws.spec.websocket.steps] == ["expect", "send", "expect_events"]
+    with pytest.raises(Exception):  # noqa: B017 - pydantic's frozen error type is internal
+        ws.spec.name = "other"  # type: ignore[misc]
+
+
+def test_error_names_file_line_and_key() -> None:
+    bad = GOOD.replace("timeout: 5s}", "timeout: 5x}")
+    assert problems(bad) == [
+        "probes.yaml:27: probes[1].websocket.steps[0].expect.timeout: must be a duration like 5s"
+    ]
+
+
+def test_several_errors_reported_at_once_with_did_you_mean() -> None:
+    bad = (GOOD.replace("subprotocols: [jwt-auth]", "subprotocol: [jwt-auth]")
+           .replace("url: ${STAGING_URL}/api/health", "url: ftp://x")
+           .replace("status: [200,", "status: [999,"))
+    found = problems(bad)
+    assert len(found) == 3, found
+    assert "probes.yaml:12: probes[0].http.url: must be an http:// or https:// URL" in found[0] \
+        or any("probes[0].http.url" in p for p in found)
+    assert any(p.startswith("probes.yaml:25: probes[1].websocket.subprotocol: unknown key; "
+                            "did you mean 'subprotocols'?") for p in found)
+    assert any(p.startswith("probes.yaml:14: probes[0].http.expect.status:") for p in found)
+
+
+def test_yaml_syntax_error_has_a_line() -> None:
+    found = problems("probes:\n  - name: a\n    http: {url: [\n")
+    assert len(found) == 1 and found[0].startswith("probes.yaml:") and "invalid YAML" in found[0]
+
+
+def test_missing_env_var_and_default() -> None:
+    found = problems(GOOD, env={})
+    assert found == [
+        "probes.yaml:12: probes[0].http.url: environment variable STAGING_URL is not set "
+        "(set it, or give a default: ${STAGING_URL:-value})"
+    ]
+    config = load_text(GOOD.replace("${STAGING_URL}", "${STAGING_URL:-http://h}"), env={})
+    assert config.probes[0].spec.url == "http://h/api/health"
+
+
+def test_missing_secret_is_a_warning_not_a_load_error() -> None:
+    config = load_text(GOOD, env={"STAGING_URL": "http://x"})
+    assert any("JWT_SECRET_STAGING is not set" in w for w in config.warnings)
+
+
+def test_semantic_errors() -> None:
+    text = textwrap.dedent("""\
+        auth:
+          a1: {type: jwt, secret_env: X}
+        probes:
+          - name: p
+            interval: 5s
+            timeout: 10s
+            http: {url: "http://127.0.0.1:1/", auth: a2}
+          - name: p
+            http: {url: "http://127.0.0.1:1/"}
+          - name: q
+            websocket:
+              url: ws://127.0.0.1:1/
+              auth: {type: jwt, secret: inline-secret}
+        """)
+    found = problems(text)
+    assert "probes.yaml:6: probes[0].timeout: timeout (10s) must be shorter than the " \
+           "interval (5s)" in found
+    assert any("probes.yaml:7: probes[0].http.auth: unknown auth provider 'a2'" in p
+               for p in found)
+    assert "probes.yaml:8: probes[1].name: duplicate probe name 'p' (first used by probes[0])" \
+        in found
+    assert any(p.startswith("probes.yaml:13: probes[2].websocket.auth.secret: inline secrets "
+                            "are allowed only on negative probes") for p in found)
+
+
+def test_inline_secret_allowed_on_negative_probe() -> None:
+    text = ("probes:\n  - name: neg\n    websocket:\n      url: ws://127.0.0.1:1/\n"
+            "      auth: {type: jwt, secret: wrong}\n      expect_rejected: true\n")
+    config = load_text(text, env={})
+    assert config.probes[0].auth is not None
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("5s", 5.0), ("100ms", 0.1), ("1m30s", 90.0), ("2h", 7200.0), (3, 3.0), (0.5, 0.5)])
+def test_durations(text: str | float, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["5", "5x", "", "s", "-1s", "0s", True, None, [1]])
+def test_bad_durations(text: object) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+def test_format_duration() -> None:
+    assert format_duration(0.1) == "100ms" and format_duration(90) == "90s"
+
+
+def test_asymmetric_jwt_needs_key_file() -> None:
+    found = problems("auth:\n  k: {type: jwt, algorithm: RS256, secret_env: X}\n")
+    assert found == ["probes.yaml:2: auth.k: algorithm RS256 needs private_key_file"]
+
+
+def test_unknown_top_level_key_lists_choices() -> None:
+    found = problems("probe: []\n")
+    assert found == ["probes.yaml:1: probe: unknown key; did you mean 'probes'?"]
+
+
+def test_file_not_found(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_file(tmp_path / "nope.yaml")
+    assert "file not found" in info.value.problems[0]
+
+
+def test_schema_is_generated_from_the_model() -> None:
+    schema = json_schema()
+    assert set(schema["properties"]) == {"defaults", "auth", "probes"}
+    assert "ProbeSpec" in schema["$defs"] and "WebSocketSpec" in schema["$defs"]
+
+
+def test_check_command_exit_codes(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(GOOD)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(GOOD.replace("60s", "sixty"))
+    env = {"PATH": "/usr/bin:/bin", **ENV}
+    run = [sys.executable, "-m", "monitor", "check", "-c"]
+    ok = subprocess.run([*run, str(good)], capture_output=True, text=True, env=env, timeout=30)
+    assert ok.returncode == 0, ok.stderr
+    ko = subprocess.run([*run, str(bad)], capture_output=True, text=True, env=env, timeout=30)
+    assert ko.returncode == 1
+    assert f"{bad}:1: defaults.interval: must be a duration like 5s" in ko.stderr
+    assert "Traceback" not in ko.stderr
+    nosecret = subprocess.run([*run, str(good)], capture_output=True, text=True, timeout=30,
+                              env={"PATH": "/usr/bin:/bin", "STAGING_URL": "http://x"})
+    assert nosecret.returncode == 1 and "JWT_SECRET_STAGING is not set" in nosecret.stderr
+
+
+def test_shipped_probes_yaml_is_valid() -> None:
+    config = load_file(Path(__file__).parent.parent / "probes.yaml",
+                       env={"JWT_SECRET_STAGING": "x"})
+    names = {p.name for p in config.probes}
+    assert {"ws-golden-path", "ws-alternate-path", "ws-rejects-bad-token"} <= names
+    assert not config.warnings
