@@ -103,13 +103,13 @@ class Surfacer(Collector):
         with self._lock:
             old = self._series
             self._series = {}
-            relabel = static != self._static
             for probe in config.probes:
                 values = self._label_values(probe, static)
                 prev = old.get(probe.name)
-                if prev is not None and not relabel and prev.labels == values \
-                        and prev.type == probe.type:
-                    prev.interval = probe.interval
+                if prev is not None and prev.type == probe.type:
+                    # Counters continue even if a label value changed: a series with new
+                    # labels is a new series to Prometheus, and rate() starts it cleanly.
+                    prev.labels, prev.interval = values, probe.interval
                     self._series[probe.name] = prev
                 else:
                     self._series[probe.name] = _ProbeSeries(values, probe.type, probe.interval)

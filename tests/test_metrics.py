@@ -1,0 +1,113 @@
+"""The Prometheus surfacer: every contract metric, parsed back with prometheus-client."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+
+from monitor.config import Config, load_text
+from monitor.metrics import Surfacer
+from monitor.outcomes import Outcome
+from monitor.result import Evidence, Result, StepTiming
+
+CONFIG = """\
+defaults: {labels: {environment: staging}}
+probes:
+  - name: api
+    http: {url: "http://user:pw@127.0.0.1:8000/api/health?token=abc"}
+  - name: ws
+    labels: {ws_route: primary}
+    websocket: {url: "ws://127.0.0.1:8000/api/v1/websocket"}
+"""
+
+
+def config(text: str = CONFIG) -> Config:
+    return load_text(text, env={})
+
+
+def samples(s: Surfacer) -> list[Sample]:
+    text = s.render().decode()
+    return [x for fam in text_string_to_metric_families(text) for x in fam.samples]
+
+
+def value(s: Surfacer, name: str, **labels: str) -> float:
+    found = [x.value for x in samples(s)
+             if x.name == name and all(x.labels.get(k) == v for k, v in labels.items())]
+    assert len(found) == 1, (name, labels, found)
+    return found[0]
+
+
+def result(probe: str, outcome: Outcome, **kw: object) -> Result:
+    base: dict[str, object] = dict(probe=probe, type="http" if probe == "api" else "websocket",
+                                   target="x", outcome=outcome, started_at=time.time(),
+                                   duration_seconds=0.042)
+    base.update(kw)
+    return Result(**base)  # type: ignore[arg-type]
+
+
+def test_labels_target_without_credentials_or_query_and_static_labels() -> None:
+    s = Surfacer()
+    s.configure(config())
+    s.observe(result("api", Outcome.SUCCESS, status_code=200,
+                     phases=(("resolve", 0.001), ("connect", 0.002))))
+    got = [x for x in samples(s) if x.name == "probe_success"]
+    assert got[0].labels == {"probe": "api", "type": "http",
+                             "target": "http://127.0.0.1:8000/api/health",
+                             "environment": "staging", "ws_route": ""}
+    assert value(s, "probe_http_status_code", probe="api") == 200
+    assert value(s, "probe_http_duration_seconds", probe="api", phase="connect") == 0.002
+    assert value(s, "probe_http_duration_seconds", probe="api", phase="transfer") == 0.0
+
+
+def test_websocket_gauges_outcome_and_counters() -> None:
+    s = Surfacer(location="eu-west")
+    s.configure(config())
+    s.observe(result("ws", Outcome.SUCCESS, status_code=101, upgraded=True,
+                     steps=(StepTiming(0, "welcome", 0.003),)))
+    s.observe(result("ws", Outcome.HANDSHAKE_REJECTED, status_code=403,
+                     evidence=Evidence(detail="403")))
+    assert value(s, "probe_success", probe="ws", location="eu-west") == 0
+    assert value(s, "probe_websocket_status_code", probe="ws") == 403
+    assert value(s, "probe_websocket_connection_upgraded", probe="ws") == 0
+    assert value(s, "probe_websocket_close_code", probe="ws") == 0
+    assert value(s, "synthmon_probe_outcome", probe="ws", outcome="handshake_rejected") == 1
+    assert value(s, "synthmon_probe_outcome", probe="ws", outcome="success") == 0
+    assert value(s, "synthmon_probe_runs_total", probe="ws", outcome="success") == 1
+    assert value(s, "synthmon_probe_runs_total", probe="ws", outcome="handshake_rejected") == 1
+    assert value(s, "synthmon_probe_duration_seconds_count", probe="ws") == 2
+    assert value(s, "synthmon_probe_duration_seconds_bucket", probe="ws", le="0.05") == 2
+    assert value(s, "synthmon_probe_duration_seconds_bucket", probe="ws", le="0.025") == 0
+    assert value(s, "synthmon_probe_step_duration_seconds_count", probe="ws", step="welcome") == 1
+    assert value(s, "synthmon_probe_last_success_timestamp_seconds", probe="ws") > 0
+    assert value(s, "synthmon_probe_last_run_timestamp_seconds", probe="ws") > 0
+    assert value(s, "synthmon_build_info", location="eu-west") == 1
+
+
+def test_daemon_metrics() -> None:
+    s = Surfacer()
+    s.configure(config())
+    s.reloaded(True)
+    s.observe_lag(0.003)
+    s.skip("overlap")
+    assert value(s, "synthmon_config_last_reload_successful") == 1
+    assert value(s, "synthmon_config_last_reload_success_timestamp_seconds") > 0
+    assert value(s, "synthmon_probes_configured") == 2
+    assert value(s, "synthmon_scheduler_lag_seconds_count") == 1
+    assert value(s, "synthmon_probe_skipped_total", reason="overlap") == 1
+    assert value(s, "synthmon_probe_skipped_total", reason="misfire") == 0
+    s.reloaded(False)
+    assert value(s, "synthmon_config_last_reload_successful") == 0
+
+
+def test_reload_drops_removed_probes_and_keeps_counters_of_others() -> None:
+    s = Surfacer()
+    s.configure(config())
+    s.observe(result("api", Outcome.SUCCESS))
+    s.observe(result("ws", Outcome.SUCCESS))
+    s.configure(config(CONFIG.split("  - name: ws")[0]))
+    assert not [x for x in samples(s) if x.labels.get("probe") == "ws"]
+    assert value(s, "synthmon_probe_runs_total", probe="api", outcome="success") == 1
+    s.observe(result("ws", Outcome.SUCCESS))  # a run that finished after its removal
+    assert not [x for x in samples(s) if x.labels.get("probe") == "ws"]
