@@ -1,0 +1,160 @@
+"""Shared fixtures: the staging simulator on loopback and a daemon in a subprocess."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from monitor.simulator import RunningSimulator, start_simulator
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "sim-secret-Zq7v9WkPp2-0123456789abcdef"  # a value the secret-leak tests grep for
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[RunningSimulator]:
+    running = await start_simulator("127.0.0.1", 0, jwt_secret=SECRET)
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+def sim_env(sim_url: str, ws_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STAGING", "JWT_"))}
+    env.update({"STAGING_URL": sim_url, "STAGING_WS_URL": ws_url,
+                "JWT_SECRET_STAGING": SECRET, **extra})
+    return env
+
+
+def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def http_post(url: str, data: bytes = b"", timeout: float = 10.0) -> tuple[int, str]:
+    req = urllib.request.Request(url, data=data, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+@dataclass
+class DaemonProc:
+    proc: subprocess.Popen[str]
+    url: str
+    log_path: Path
+    _closed: bool = field(default=False)
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+            raise
+
+
+def start_daemon(config: Path, env: dict[str, str], tmp_path: Path,
+                 *extra: str) -> DaemonProc:
+    port = free_port()
+    log_path = tmp_path / f"daemon-{port}.log"
+    log = log_path.open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "run", "-c", str(config),
+         "--listen", f"127.0.0.1:{port}", *extra],
+        stdout=log, stderr=subprocess.STDOUT, env=env, text=True, cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"daemon exited early:\n{log_path.read_text()}")
+        with contextlib.suppress(OSError):
+            if http_get(url + "/-/ready", timeout=1)[0] == 200:
+                return DaemonProc(proc, url, log_path)
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(f"daemon not ready within 20 s:\n{log_path.read_text()}")
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[DaemonProc]]:
+    """Collects started daemons and makes sure none outlives its test."""
+    started: list[DaemonProc] = []
+    yield started
+    for d in started:
+        if d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait(timeout=5)
+
+
+@dataclass
+class SimProc:
+    proc: subprocess.Popen[bytes]
+    url: str
+    ws_url: str
+
+    def set_mode(self, mode: str) -> None:
+        status, body = http_post(self.url + "/-/simulator/mode",
+                                 f'{{"mode": "{mode}"}}'.encode())
+        assert status == 200, body
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return sim_env(self.url, self.ws_url, **extra)
+
+
+@pytest.fixture
+def sim_proc(tmp_path: Path) -> Iterator[SimProc]:
+    """The simulator in its own process, for tests whose own thread blocks."""
+    port = free_port()
+    env = sim_env("", "")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "simulator", "--listen", f"127.0.0.1:{port}"],
+        env=env, stdout=subprocess.DEVNULL, stderr=(tmp_path / "sim.log").open("wb"), cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 15
+    try:
+        while True:
+            with contextlib.suppress(OSError):
+                if http_get(url + "/health", timeout=1)[0] == 200:
+                    break
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise AssertionError("simulator did not start: "
+                                     + (tmp_path / "sim.log").read_text())
+            time.sleep(0.05)
+        yield SimProc(proc, url, f"ws://127.0.0.1:{port}")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
