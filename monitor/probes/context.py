@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
 
 from monitor.auth import AuthError, TokenSource
 from monitor.config import Probe
+from monitor.probes.tls import peer_certificate
 from monitor.redact import Redactor
 
 
@@ -28,13 +36,142 @@ class ProbeContext:
         return await self.tokens.token(probe.auth_name, probe.auth, self.session)
 
 
+PHASES = ("resolve", "connect", "tls", "processing", "transfer")
+
+
+@dataclass(slots=True)
+class PhaseTimer:
+    """Where one request spent its time; pass it as ``trace_request_ctx``.
+
+    The session's trace hooks move it from stage to stage; a probe adds the TLS start
+    (through :data:`monitor.probes.tls.TLS_HANDSHAKE_STARTED`) and calls :meth:`finish`
+    when the body is read. The phases, as in the blackbox exporter:
+
+    - ``resolve``: name resolution (0 for an IP address);
+    - ``connect``: TCP connect, including failed attempts at other addresses;
+    - ``tls``: the TLS handshake (0 for http://);
+    - ``processing``: connection ready to response headers, so it includes sending the
+      request;
+    - ``transfer``: reading the body (up to the probe's cap).
+
+    Across followed redirects the phases add up. ``stage`` is where the request is now, so
+    that a failure is blamed on the right phase: "prepare" until a connection is being
+    created, "redirect" between hops, "done" at the end.
+    """
+
+    totals: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
+    stage: str = "prepare"
+    since: float = 0.0  # when ``stage`` began
+    ssl_object: ssl.SSLObject | None = None
+    peer_cert: bytes | None = None  # DER, taken as soon as the handshake is done
+
+    def enter(self, stage: str, now: float | None = None) -> None:
+        now = time.perf_counter() if now is None else now
+        if self.stage in self.totals:
+            self.totals[self.stage] += max(0.0, now - self.since)
+        self.stage, self.since = stage, now
+
+    def tls_started(self, obj: ssl.SSLObject) -> None:
+        self.ssl_object = obj
+        self.enter("tls")
+
+    def finish(self) -> None:
+        self.enter("done")
+
+    def phases(self, now: float | None = None) -> tuple[tuple[str, float], ...]:
+        """Totals so far, including the time spent in the stage still under way."""
+        now = time.perf_counter() if now is None else now
+        running = dict(self.totals)
+        if self.stage in running:
+            running[self.stage] += max(0.0, now - self.since)
+        return tuple((p, running[p]) for p in PHASES)
+
+
+def _timer(ctx: SimpleNamespace) -> PhaseTimer | None:
+    timer = getattr(ctx, "trace_request_ctx", None)
+    return timer if isinstance(timer, PhaseTimer) else None
+
+
+async def _on_connection_create_start(_s: aiohttp.ClientSession, ctx: SimpleNamespace,
+                                      _p: Any) -> None:
+    if (t := _timer(ctx)) is not None:
+        t.enter("connect")
+
+
+async def _on_dns_start(_s: aiohttp.ClientSession, ctx: SimpleNamespace, _p: Any) -> None:
+    if (t := _timer(ctx)) is not None:
+        t.enter("resolve")
+
+
+async def _on_dns_end(_s: aiohttp.ClientSession, ctx: SimpleNamespace, _p: Any) -> None:
+    if (t := _timer(ctx)) is not None:
+        t.enter("connect")
+
+
+async def _on_connection_create_end(_s: aiohttp.ClientSession, ctx: SimpleNamespace,
+                                    _p: Any) -> None:
+    if (t := _timer(ctx)) is not None:
+        if t.ssl_object is not None:
+            # Read now: the connection may be gone by the time the probe looks.
+            t.peer_cert = peer_certificate(t.ssl_object)
+            t.ssl_object = None
+        t.enter("processing")
+
+
+async def _on_redirect(_s: aiohttp.ClientSession, ctx: SimpleNamespace, _p: Any) -> None:
+    if (t := _timer(ctx)) is not None:
+        t.enter("redirect")
+
+
+async def _on_request_end(_s: aiohttp.ClientSession, ctx: SimpleNamespace, _p: Any) -> None:
+    # Fired once the final response's headers are in; reading the body comes next.
+    if (t := _timer(ctx)) is not None:
+        t.enter("transfer")
+
+
+def _trace_config() -> aiohttp.TraceConfig:
+    tc = aiohttp.TraceConfig()
+    tc.on_connection_create_start.append(_on_connection_create_start)
+    tc.on_dns_resolvehost_start.append(_on_dns_start)
+    tc.on_dns_resolvehost_end.append(_on_dns_end)
+    tc.on_connection_create_end.append(_on_connection_create_end)
+    tc.on_request_redirect.append(_on_redirect)
+    tc.on_request_end.append(_on_request_end)
+    return tc
+
+
+class _SpecialUseResolver(AbstractResolver):
+    """Answers names under ``.invalid`` with "not found" without asking anyone, as RFC 6761
+    (6.4) asks of resolver libraries; glibc forwards them to the configured DNS server."""
+
+    def __init__(self) -> None:
+        self._inner = DefaultResolver()
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        name = host.rstrip(".").lower()
+        if name == "invalid" or name.endswith(".invalid"):
+            raise socket.gaierror(socket.EAI_NONAME,
+                                  "Name or service not known (.invalid never resolves)")
+        return await self._inner.resolve(host, port, family)
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
 def new_session() -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(force_close=True, limit=0, ttl_dns_cache=None,
-                                     use_dns_cache=False)
-    return aiohttp.ClientSession(connector=connector, auto_decompress=True,
-                                 cookie_jar=aiohttp.DummyCookieJar(),
-                                 skip_auto_headers=("User-Agent",),
-                                 headers={"User-Agent": "synthmon"})
+                                     use_dns_cache=False, resolver=_SpecialUseResolver())
+    session = aiohttp.ClientSession(connector=connector, auto_decompress=True,
+                                    cookie_jar=aiohttp.DummyCookieJar(),
+                                    skip_auto_headers=("User-Agent",),
+                                    headers={"User-Agent": "synthmon"},
+                                    trace_configs=[_trace_config()])
+    # aiohttp silently repeats an idempotent request once after a reset or disconnect.
+    # A monitor must report the first failure, not hide it; there is no public switch
+    # (aiohttp's own test client flips the same attribute).
+    session._retry_connection = False
+    return session
 
 
 def target_of(url: str) -> str:
@@ -47,4 +184,5 @@ def target_of(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-__all__ = ["AuthError", "ProbeContext", "new_session", "target_of"]
+__all__ = ["PHASES", "AuthError", "PhaseTimer", "ProbeContext", "new_session",
+           "target_of"]

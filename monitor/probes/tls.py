@@ -1,0 +1,113 @@
+"""TLS helpers shared by the probes: client contexts from a :class:`TlsSpec`, the moment a
+TLS handshake starts, and the expiry of the peer certificate.
+
+Why a hook for the handshake start: aiohttp reports one event for "connection created",
+which covers TCP connect and TLS handshake together. asyncio wraps the already connected
+socket in an :class:`ssl.SSLObject` (``SSLContext.wrap_bio``) immediately before it starts
+the handshake, so a context that notes that call splits the two. The note goes to
+whatever callback the running task put in :data:`TLS_HANDSHAKE_STARTED`; a contextvar,
+because one cached context serves every probe run while each run has its own timer.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Callable
+from contextvars import ContextVar
+from functools import lru_cache
+
+from cryptography import x509
+
+from monitor.config import TlsSpec
+
+TLS_HANDSHAKE_STARTED: ContextVar[Callable[[ssl.SSLObject], None] | None] = ContextVar(
+    "synthmon_tls_handshake_started", default=None
+)
+
+
+class TlsConfigError(Exception):
+    """The TLS settings of a probe cannot be used (e.g. an unreadable ca_file)."""
+
+
+class _TimedContext(ssl.SSLContext):
+    def wrap_bio(
+        self,
+        incoming: ssl.MemoryBIO,
+        outgoing: ssl.MemoryBIO,
+        server_side: bool = False,
+        server_hostname: str | bytes | None = None,
+        session: ssl.SSLSession | None = None,
+    ) -> ssl.SSLObject:
+        obj = super().wrap_bio(incoming, outgoing, server_side=server_side,
+                               server_hostname=server_hostname, session=session)
+        hook = TLS_HANDSHAKE_STARTED.get()
+        if hook is not None:
+            hook(obj)
+        return obj
+
+
+def client_context(spec: TlsSpec) -> ssl.SSLContext:
+    """A client context for ``spec``. Raises :class:`TlsConfigError`.
+
+    Contexts are cached: loading the system CA store costs tens of milliseconds, too much to
+    repeat on every run. The cache key includes the ca_file's mtime and size so that a
+    rotated CA bundle is picked up without a reload.
+    """
+    stamp: tuple[int, int] | None = None
+    if spec.ca_file and not spec.insecure_skip_verify:
+        try:
+            st = os.stat(spec.ca_file)
+        except OSError as exc:
+            raise TlsConfigError(
+                f"tls.ca_file {spec.ca_file}: {exc.strerror or exc}") from None
+        stamp = (st.st_mtime_ns, st.st_size)
+    return _cached_context(spec.insecure_skip_verify, spec.ca_file, stamp)
+
+
+@lru_cache(maxsize=64)
+def _cached_context(insecure: bool, ca_file: str | None,
+                    stamp: tuple[int, int] | None) -> ssl.SSLContext:
+    ctx = _TimedContext(ssl.PROTOCOL_TLS_CLIENT)
+    if insecure:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    try:
+        if ca_file:
+            ctx.load_verify_locations(cafile=ca_file)
+        else:
+            ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
+    except (OSError, ssl.SSLError) as exc:
+        raise TlsConfigError(f"tls.ca_file {ca_file}: cannot load: {exc}") from None
+    return ctx
+
+
+def cert_expiry(der: bytes | None) -> float | None:
+    """notAfter of a DER certificate as unix seconds, or None if it cannot be parsed.
+
+    Parsed from the binary form so that it works with ``insecure_skip_verify`` too: the
+    dict form of ``getpeercert()`` is empty when the certificate was not verified.
+    """
+    if not der:
+        return None
+    try:
+        return x509.load_der_x509_certificate(der).not_valid_after_utc.timestamp()
+    except ValueError:
+        return None
+
+
+def peer_certificate(obj: ssl.SSLObject) -> bytes | None:
+    """The peer's leaf certificate in DER form, once the handshake is done.
+
+    Only the leaf: Python 3.11 exposes no chain. It is the certificate that expires first
+    in nearly every deployment (intermediates outlive the leaves they sign).
+    """
+    try:
+        return obj.getpeercert(binary_form=True)
+    except (ValueError, ssl.SSLError):
+        return None
+
+
+__all__ = ["TLS_HANDSHAKE_STARTED", "TlsConfigError", "cert_expiry", "client_context",
+           "peer_certificate"]
