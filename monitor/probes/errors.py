@@ -56,7 +56,8 @@ def classify_exception(exc: BaseException, phase: str = "connect") -> tuple[Outc
 
 
 def _words(exc: BaseException) -> str:
-    text = str(exc).strip()
+    # One line: some messages (aiohttp's bad status line) carry newlines and a caret.
+    text = " ".join(str(exc).split())
     name = type(exc).__name__
     if not text:
         return name
