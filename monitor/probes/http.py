@@ -1,0 +1,275 @@
+"""The HTTP probe: one request, its answer checked against ``http.expect``.
+
+:func:`run_http` is pure: a probe spec in, an immutable :class:`Result` out. It never
+raises (cancellation from outside excepted), never touches metrics or logs, and returns
+within ``probe.timeout``: one deadline covers the token, the connection, the request and
+the body. Whatever was seen before a failure (status, headers, phases so far) is kept.
+
+``expect.max_latency`` budgets the request itself, from sending it to the end of the body:
+fetching a token (cached, rarely slow, and not the target's fault) is left out.
+``duration_seconds`` is the whole run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import json
+import re
+import ssl
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from multidict import CIMultiDict
+
+from monitor.auth import AuthError
+from monitor.config import HttpExpect, HttpSpec, Probe, format_duration, status_matches
+from monitor.outcomes import Outcome
+from monitor.probes.context import PhaseTimer, ProbeContext, target_of
+from monitor.probes.errors import classify_exception
+from monitor.probes.jsonmatch import check_json_paths
+from monitor.probes.tls import (
+    TLS_HANDSHAKE_STARTED,
+    TlsConfigError,
+    cert_expiry,
+    client_context,
+)
+from monitor.redact import Redactor
+from monitor.result import EXCERPT_BYTES, Evidence, Result, excerpt
+
+READ_CHUNK = 64 * 1024
+# Redact a window larger than the excerpt, so that a secret straddling the excerpt's end
+# is replaced whole before the cut instead of leaking its first half.
+REDACT_WINDOW = 8 * EXCERPT_BYTES
+
+# aiohttp's own timeouts stay off: the probe's deadline is the only clock, so that a
+# timeout is always reported with the phase it hit.
+_NO_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=None,
+                                    sock_read=None)
+
+_STAGE_WORDS = {
+    "auth": "getting the auth token",
+    "prepare": "preparing the request",
+    "resolve": "resolving the host name",
+    "connect": "connecting",
+    "tls": "in the TLS handshake",
+    "processing": "waiting for the response headers",
+    "redirect": "following a redirect",
+    "transfer": "reading the body",
+}
+
+
+class _ConfigProblem(Exception):
+    """The probe cannot run as configured; reported as ``config_error``."""
+
+
+@dataclass
+class _Seen:
+    """What one run has seen so far, kept for the result when the run fails midway."""
+
+    timer: PhaseTimer = field(default_factory=PhaseTimer)
+    stage: str = "auth"  # before the request: "auth"; then the timer's stage
+    status: int | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    content_type: str | None = None
+    body: bytes | bytearray | None = None
+    request_started: float | None = None
+
+    def where(self) -> str:
+        return self.timer.stage if self.stage == "request" else self.stage
+
+
+async def run_http(probe: Probe, ctx: ProbeContext) -> Result:
+    spec = probe.spec.http
+    started_at = time.time()
+    t0 = time.perf_counter()
+    seen = _Seen()
+    outcome: Outcome
+    detail: str
+    try:
+        if spec is None:
+            raise _ConfigProblem("not an http probe")
+        async with asyncio.timeout(probe.timeout):
+            body, truncated, resp_headers = await _exchange(probe, spec, ctx, seen)
+        latency = time.perf_counter() - (seen.request_started or t0)
+        outcome, detail = _evaluate(spec.expect, seen.status or 0, body, truncated,
+                                    resp_headers, latency, ctx.redactor)
+    except AuthError as exc:
+        outcome, detail = exc.outcome, f"auth: {exc}"
+    except (_ConfigProblem, TlsConfigError) as exc:
+        outcome, detail = Outcome.CONFIG_ERROR, str(exc)
+    except TimeoutError as exc:
+        where = seen.where()
+        outcome, _ = classify_exception(exc, where)
+        detail = (f"no answer within the probe timeout ({format_duration(probe.timeout)}) "
+                  f"while {_STAGE_WORDS.get(where, where)}")
+    except (ValueError, TypeError) as exc:
+        if seen.where() in ("auth", "prepare"):
+            # aiohttp refuses what it cannot send (a bad header value, an unencodable
+            # json_body) before any connection: the config is at fault, not the target.
+            outcome, detail = Outcome.CONFIG_ERROR, f"cannot build the request: {exc}"
+        else:
+            outcome, detail = classify_exception(exc, seen.where())
+    except Exception as exc:
+        outcome, detail = classify_exception(exc, seen.where())
+    return Result(
+        probe=probe.name,
+        type="http",
+        target=target_of(probe.spec.url),
+        outcome=outcome,
+        started_at=started_at,
+        duration_seconds=time.perf_counter() - t0,
+        status_code=seen.status,
+        phases=seen.timer.phases() if seen.stage == "request" else (),
+        cert_expiry=cert_expiry(seen.timer.peer_cert),
+        evidence=Evidence(
+            detail=ctx.redactor.redact(detail) or "",
+            status_code=seen.status,
+            headers=seen.headers,
+            content_type=seen.content_type,
+            body_excerpt=_body_excerpt(seen.body, ctx.redactor),
+        ),
+    )
+
+
+async def _exchange(probe: Probe, spec: HttpSpec, ctx: ProbeContext, seen: _Seen
+                    ) -> tuple[bytes, bool, CIMultiDict[str]]:
+    """Send the request and read the answer; returns (body, truncated, headers)."""
+    token = await ctx.token_for(probe)
+    headers: CIMultiDict[str] = CIMultiDict(spec.headers)
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    if spec.body is not None and spec.json_body is not None:
+        raise _ConfigProblem("body and json_body cannot both be set")
+    kwargs: dict[str, Any] = {}
+    if spec.json_body is not None:
+        kwargs["json"] = spec.json_body
+    elif spec.body is not None:
+        kwargs["data"] = spec.body.encode("utf-8")
+    tls: ssl.SSLContext | bool = True
+    if spec.url.lower().startswith("https:") or spec.follow_redirects:
+        tls = client_context(spec.tls)
+
+    seen.stage = "request"
+    hook = TLS_HANDSHAKE_STARTED.set(seen.timer.tls_started)
+    try:
+        seen.request_started = time.perf_counter()
+        async with ctx.session.request(
+            spec.method, spec.url, headers=headers, allow_redirects=spec.follow_redirects,
+            ssl=tls, server_hostname=spec.tls.server_name, timeout=_NO_TIMEOUT,
+            trace_request_ctx=seen.timer, **kwargs,
+        ) as resp:
+            seen.status = resp.status
+            seen.headers = ctx.redactor.headers(resp.headers.items())
+            seen.content_type = resp.headers.get("Content-Type")
+            body, truncated = await _read_capped(resp, spec.max_body_bytes, seen)
+            # Closing (rather than releasing) does not wait for the rest of a long body.
+            resp.close()
+            seen.timer.finish()
+            return body, truncated, resp.headers.copy()
+    finally:
+        TLS_HANDSHAKE_STARTED.reset(hook)
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, cap: int, seen: _Seen
+                       ) -> tuple[bytes, bool]:
+    """Up to ``cap`` bytes of the body, and whether there was more.
+
+    Reads one byte past the cap to know that the body really is longer, and never holds
+    more than that: aiohttp's flow control stops reading the socket while its small
+    buffer is full, so an endless body costs no memory.
+    """
+    buf = bytearray()
+    seen.body = buf  # if the deadline cuts the read short, the evidence shows the start
+    while len(buf) <= cap:
+        chunk = await resp.content.read(min(READ_CHUNK, cap + 1 - len(buf)))
+        if not chunk:
+            break
+        buf += chunk
+    truncated = len(buf) > cap
+    body = bytes(buf[:cap])
+    seen.body = body
+    return body, truncated
+
+
+def _evaluate(expect: HttpExpect, status: int, body: bytes, truncated: bool,
+              headers: CIMultiDict[str], latency: float, redactor: Redactor
+              ) -> tuple[Outcome, str]:
+    """Check the answer in order: status, JSON, body regex, headers, latency."""
+    if not status_matches(status, expect.status):
+        return Outcome.UNEXPECTED_STATUS, (
+            f"HTTP {status}, expected {_show_status(expect.status)}"
+            + _location(status, headers, redactor))
+    cut = f" (only the first {len(body)} bytes were read: max_body_bytes)" if truncated else ""
+    if expect.json_ is not None:
+        if truncated:
+            return Outcome.ASSERTION_FAILED, (
+                f"body is larger than max_body_bytes ({len(body)}): it was truncated, so "
+                "its JSON cannot be checked")
+        try:
+            data = json.loads(body)
+        except ValueError as exc:
+            return Outcome.ASSERTION_FAILED, f"body is not JSON: {exc}"
+        except RecursionError:
+            return Outcome.ASSERTION_FAILED, "body is not usable JSON: nested too deeply"
+        reason = check_json_paths(data, expect.json_)
+        if reason is not None:
+            return Outcome.ASSERTION_FAILED, f"JSON {reason}"
+    if expect.body_regex is not None:
+        text = body.decode(_charset(headers), "replace")
+        if re.search(expect.body_regex, text) is None:
+            return Outcome.ASSERTION_FAILED, f"body does not match /{expect.body_regex}/{cut}"
+    for name, pattern in expect.headers.items():
+        values = headers.getall(name, [])
+        if not values:
+            return Outcome.ASSERTION_FAILED, f"header {name}: missing"
+        if not any(re.search(pattern, v) for v in values):
+            shown = redactor.header(name, ", ".join(values))
+            return Outcome.ASSERTION_FAILED, (
+                f"header {name}: expected to match /{pattern}/, got {shown[:200]!r}")
+    took = f"HTTP {status} in {_ms(latency)}"
+    if expect.max_latency is not None and latency > expect.max_latency:
+        budget = format_duration(expect.max_latency)
+        return Outcome.SLOW, f"{took}, over the max_latency of {budget}"
+    return Outcome.SUCCESS, took + cut
+
+
+def _show_status(ranges: tuple[tuple[int, int], ...]) -> str:
+    parts = [str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in ranges]
+    return parts[0] if len(parts) == 1 else "one of " + ", ".join(parts)
+
+
+def _location(status: int, headers: CIMultiDict[str], redactor: Redactor) -> str:
+    # A redirect nobody expected is diagnosed by where it points.
+    loc = headers.get("Location")
+    if 300 <= status < 400 and loc:
+        return f" (Location: {redactor.redact(loc[:300])})"
+    return ""
+
+
+def _charset(headers: CIMultiDict[str]) -> str:
+    match = re.search(r"charset=\"?([\w.:-]+)", headers.get("Content-Type", ""), re.I)
+    if match:
+        try:
+            return codecs.lookup(match.group(1)).name
+        except LookupError:
+            pass
+    return "utf-8"
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f}ms" if seconds < 10 else f"{seconds:.1f}s"
+
+
+def _body_excerpt(body: bytes | bytearray | None, redactor: Redactor) -> str | None:
+    if not body:
+        return None
+    window = bytes(body[:REDACT_WINDOW]).decode("utf-8", "replace")
+    if len(body) > REDACT_WINDOW:
+        window += "…"
+    return excerpt(redactor.redact(window))
+
+
+__all__ = ["run_http"]
