@@ -469,6 +469,24 @@ async def test_dns_error_for_a_name_that_never_resolves(ctx: ProbeContext) -> No
     assert_phases(result)
 
 
+@pytest.mark.parametrize(
+    ("http", "detail"),
+    [
+        ("url: 'http://127.0.0.1:99999/'", "cannot build the request: invalid URL"),
+        ("url: 'http://user:pw@[::1/'", "cannot build the request: invalid URL"),
+        ("url: 'http://127.0.0.1:1/'\nheaders: {X-A: \"a\\r\\nX-B: b\"}",
+         "headers.X-A: line breaks are not allowed in a header"),
+    ],
+)
+async def test_a_request_that_cannot_be_built_is_a_config_error(
+        ctx: ProbeContext, http: str, detail: str) -> None:
+    result = await run_http(make_probe(http + "\n"), ctx)
+    assert result.outcome is Outcome.CONFIG_ERROR
+    assert result.evidence.detail.startswith(detail)
+    assert "pw" not in result.target
+    assert "pw" not in result.evidence.detail
+
+
 # ----------------------------------------------------------------------------- TLS
 
 

@@ -109,7 +109,7 @@ async def run_http(probe: Probe, ctx: ProbeContext) -> Result:
         if seen.where() in ("auth", "prepare"):
             # aiohttp refuses what it cannot send (a bad header value, an unencodable
             # json_body) before any connection: the config is at fault, not the target.
-            outcome, detail = Outcome.CONFIG_ERROR, f"cannot build the request: {exc}"
+            outcome, detail = Outcome.CONFIG_ERROR, f"cannot build the request: {_why(exc)}"
         else:
             outcome, detail = classify_exception(exc, seen.where())
     except Exception as exc:
@@ -117,7 +117,7 @@ async def run_http(probe: Probe, ctx: ProbeContext) -> Result:
     return Result(
         probe=probe.name,
         type="http",
-        target=target_of(probe.spec.url),
+        target=_target(probe.spec.url),
         outcome=outcome,
         started_at=started_at,
         duration_seconds=time.perf_counter() - t0,
@@ -138,6 +138,9 @@ async def _exchange(probe: Probe, spec: HttpSpec, ctx: ProbeContext, seen: _Seen
                     ) -> tuple[bytes, bool, CIMultiDict[str]]:
     """Send the request and read the answer; returns (body, truncated, headers)."""
     token = await ctx.token_for(probe)
+    for name, value in spec.headers.items():
+        if any(c in name + value for c in "\r\n\0"):
+            raise _ConfigProblem(f"headers.{name}: line breaks are not allowed in a header")
     headers: CIMultiDict[str] = CIMultiDict(spec.headers)
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
@@ -234,6 +237,22 @@ def _evaluate(expect: HttpExpect, status: int, body: bytes, truncated: bool,
         budget = format_duration(expect.max_latency)
         return Outcome.SLOW, f"{took}, over the max_latency of {budget}"
     return Outcome.SUCCESS, took + cut
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, aiohttp.InvalidURL):
+        # Its message is the URL itself, credentials included.
+        return "invalid URL" + (f" ({exc.description})" if exc.description else "")
+    return str(exc)
+
+
+def _target(url: str) -> str:
+    try:
+        return target_of(url)
+    except ValueError:
+        # A URL even urlsplit refuses (bad port, broken IPv6 literal) still needs a
+        # stable label without its credentials; the run itself reports config_error.
+        return url.split("://", 1)[0] + "://invalid-url"
 
 
 def _show_status(ranges: tuple[tuple[int, int], ...]) -> str:
