@@ -306,8 +306,8 @@ async def test_token_as_query_stays_out_of_the_target(ctx: ProbeContext) -> None
 # --------------------------------------------------------------------------- handshake
 
 
-def incident_app(seen: Seen, upgrade_status: int = 403,
-                 echo_token: bool = False) -> web.Application:
+def incident_app(seen: Seen, upgrade_status: int = 403, echo_token: bool = False,
+                 pad: int = 0) -> web.Application:
     """The incident: the WebSocket path re-registered as a plain GET route, behind a
     framework that answers ``upgrade_status`` to an upgrade it has no route for."""
     async def route(request: web.Request) -> web.Response:
@@ -315,9 +315,10 @@ def incident_app(seen: Seen, upgrade_status: int = 403,
         auth = request.headers.get("Authorization", "")
         echo = {"X-Echo-Auth": auth} if echo_token else {}
         if request.headers.get("Upgrade", "").lower() == "websocket" and upgrade_status != 200:
-            return web.Response(status=upgrade_status, text=f"Forbidden {auth if echo else ''}",
+            return web.Response(status=upgrade_status,
+                                text=f"Forbidden {'.' * pad}{auth if echo else ''}",
                                 headers=echo)
-        data = {"service": "websocket_ssot", "status": "operational",
+        data = {"pad": "." * pad, "service": "websocket_ssot", "status": "operational",
                 "seen_auth": auth if echo_token else None}
         return web.json_response({"data": data}, headers=echo)
 
@@ -833,6 +834,19 @@ async def test_secrets_never_reach_the_result(ctx: ProbeContext) -> None:
     assert dict(result.evidence.headers)["X-Echo-Auth"] == f"Bearer {REDACTED}"
     assert result.evidence.diagnosis is not None
     assert REDACTED in (result.evidence.diagnosis.body_excerpt or "")
+
+
+async def test_a_token_cut_by_the_excerpt_leaves_no_fragment(ctx: ProbeContext) -> None:
+    # The token starts just before the 1 KiB excerpt ends, in the refusal and in the GET.
+    async with http_app(incident_app(Seen(), echo_token=True, pad=1000)) as url:
+        probe = make_probe(url)
+        result = await run_websocket(probe, ctx)
+        token = await ctx.token_for(probe)
+    assert token is not None and result.outcome is Outcome.HANDSHAKE_REJECTED
+    text = dump(result)
+    assert token[:12] not in text
+    # Without redaction first, the excerpt would end in the token's first bytes.
+    assert (result.evidence.body_excerpt or "").endswith("Bearer <redact…")
 
 
 async def test_close_reason_and_messages_are_redacted(ctx: ProbeContext) -> None:

@@ -49,7 +49,7 @@ from monitor.probes.errors import classify_exception
 from monitor.probes.jsonmatch import lookup, match_subset
 from monitor.probes.tls import TlsConfigError, cert_expiry, client_context, peer_certificate
 from monitor.redact import Redactor
-from monitor.result import EXCERPT_BYTES, Diagnosis, Evidence, Result, StepTiming, excerpt
+from monitor.result import Diagnosis, Evidence, Result, StepTiming, excerpt
 
 USER_AGENT = f"synthmon/{__version__}"
 
@@ -57,6 +57,9 @@ USER_AGENT = f"synthmon/{__version__}"
 REJECTION_GRACE = 2.0
 # The diagnostic GET gets at most this long (and never more than what is left).
 DIAGNOSE_TIMEOUT = 3.0
+# Evidence is redacted before it is cut to an excerpt, so that a token straddling the cut
+# cannot leave a fragment the redactor no longer recognises; this much is redacted.
+REDACT_WINDOW = 16 * 1024
 # A clean close waits at most this long for the server's close frame.
 CLOSE_TIMEOUT = 1.0
 # After an auth error message, how long to wait for the close frame that usually follows,
@@ -377,7 +380,7 @@ class _Run:
             diagnosis = replace(
                 diagnosis,
                 content_type=r.redact(diagnosis.content_type),
-                body_excerpt=r.redact(diagnosis.body_excerpt),
+                body_excerpt=_redacted_excerpt(r, diagnosis.body_excerpt),
                 hint=r.redact(diagnosis.hint) or "",
                 error=r.redact(diagnosis.error),
             )
@@ -389,12 +392,12 @@ class _Run:
             status_code=status,
             headers=r.headers(verdict.headers),
             content_type=r.redact(verdict.content_type),
-            body_excerpt=r.redact(excerpt(verdict.body)),
+            body_excerpt=_redacted_excerpt(r, verdict.body),
             close_code=self.close_code,
             close_reason=r.redact(close_reason),
             step=evidence.pop("step", None),
             step_name=r.redact(evidence.pop("step_name", None)),
-            last_message=r.redact(excerpt(last_message)),
+            last_message=_redacted_excerpt(r, last_message),
             subprotocol=r.redact(verdict.subprotocol or self.subprotocol),
             events_seen=tuple(r.redact(e) or "" for e in events),
             diagnosis=diagnosis,
@@ -414,6 +417,18 @@ class _Run:
             cert_expiry=self.cert_expiry,
             evidence=ev,
         )
+
+
+def _redacted_excerpt(redactor: Redactor, data: str | bytes | None) -> str | None:
+    if data is None:
+        return None
+    text = data[:REDACT_WINDOW]
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    redacted = redactor.redact(text) or ""
+    if len(data) > REDACT_WINDOW:
+        redacted += "…"  # keeps excerpt's "there was more" mark when the cut is ours
+    return excerpt(redacted)
 
 
 async def run_websocket(probe: Probe, ctx: ProbeContext) -> Result:
@@ -632,12 +647,13 @@ async def _diagnose(run: _Run, request: _Request, ssl_context: ssl.SSLContext | 
             timeout=aiohttp.ClientTimeout(total=timeout),
             **kwargs,
         ) as resp:
-            body = await _read_capped(resp.content, EXCERPT_BYTES + 1)
+            body = await _read_capped(resp.content, REDACT_WINDOW + 1)
             ctype = resp.headers.get("Content-Type")
             return Diagnosis(
                 status_code=resp.status,
                 content_type=ctype,
-                body_excerpt=excerpt(body),
+                # Cut to an excerpt in _Run.result, after redaction.
+                body_excerpt=body.decode("utf-8", "replace"),
                 hint=diagnosis_hint(upgrade_status, resp.status, ctype),
             )
     except Exception as exc:
