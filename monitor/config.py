@@ -264,10 +264,10 @@ class HttpSpec(Model):
     auth: str | AuthSpec | None = Field(
         None, description="the name of an auth provider, or one inline; sent as Bearer"
     )
-    expect: HttpExpect = Field(default_factory=HttpExpect)  # type: ignore[arg-type]
+    expect: HttpExpect = Field(default_factory=HttpExpect)
     follow_redirects: bool = False
     max_body_bytes: int = Field(1024 * 1024, gt=0, description="bodies are read up to this cap")
-    tls: TlsSpec = Field(default_factory=TlsSpec)  # type: ignore[arg-type]
+    tls: TlsSpec = Field(default_factory=TlsSpec)
 
     @field_validator("url")
     @classmethod
@@ -351,7 +351,7 @@ class WebSocketSpec(Model):
         False, description="negative probe: success means the server refused the connection"
     )
     max_message_bytes: int = Field(1024 * 1024, gt=0)
-    tls: TlsSpec = Field(default_factory=TlsSpec)  # type: ignore[arg-type]
+    tls: TlsSpec = Field(default_factory=TlsSpec)
 
     @field_validator("url")
     @classmethod
@@ -400,7 +400,7 @@ RESERVED_LABELS = {"probe", "type", "target", "outcome", "location", "phase", "s
 class ProbesFile(Model):
     """The whole probes.yaml."""
 
-    defaults: Defaults = Field(default_factory=Defaults)  # type: ignore[arg-type]
+    defaults: Defaults = Field(default_factory=Defaults)
     auth: dict[str, AuthSpec] = Field(default_factory=dict)
     probes: tuple[ProbeSpec, ...] = ()
 
@@ -476,7 +476,7 @@ def _plain(node: Any, path: Path_, lines: dict[Path_, int], env: Mapping[str, st
     if isinstance(node, CommentedMap):
         out: dict[str, Any] = {}
         for key in node:
-            child = path + (str(key),)
+            child = (*path, str(key))
             try:
                 lines[child] = node.lc.key(key)[0] + 1
             except (KeyError, TypeError, AttributeError):
@@ -486,7 +486,7 @@ def _plain(node: Any, path: Path_, lines: dict[Path_, int], env: Mapping[str, st
     if isinstance(node, CommentedSeq):
         items = []
         for i, item in enumerate(node):
-            child = path + (i,)
+            child = (*path, i)
             try:
                 lines[child] = node.lc.item(i)[0] + 1
             except (KeyError, TypeError, AttributeError):
@@ -527,16 +527,14 @@ def _loc_to_path(loc: tuple[Any, ...], data: Any, missing: bool) -> Path_:
     path: list[str | int] = []
     node = data
     for elem in loc:
-        if isinstance(node, dict) and isinstance(elem, str) and elem in node:
-            path.append(elem)
-            node = node[elem]
-        elif isinstance(node, list) and isinstance(elem, int) and 0 <= elem < len(node):
-            path.append(elem)
-            node = node[elem]
-        elif isinstance(elem, str) and elem.endswith("_") and isinstance(node, dict) \
-                and elem[:-1] in node:
-            path.append(elem[:-1])
-            node = node[elem[:-1]]
+        key = elem
+        if isinstance(elem, str) and elem.endswith("_"):  # field `json_` is key `json`
+            key = elem[:-1]
+        in_map = isinstance(node, dict) and isinstance(key, str) and key in node
+        in_seq = isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node)
+        if in_map or in_seq:
+            path.append(key)
+            node = node[key]
         elif missing and isinstance(node, dict) and isinstance(elem, str) and elem == loc[-1]:
             path.append(elem)  # a missing required key: name it
     return tuple(path)
@@ -622,8 +620,8 @@ def _validate_semantics(model: ProbesFile, problems: list[tuple[Path_, str]],
             problems.append((("defaults", "labels", key),
                              "label name must match [a-zA-Z_][a-zA-Z0-9_]* and not be one of "
                              + ", ".join(sorted(RESERVED_LABELS))))
-    for name, auth in model.auth.items():
-        if isinstance(auth, JwtAuth) and auth.secret is not None:
+    for name, provider in model.auth.items():
+        if isinstance(provider, JwtAuth) and provider.secret is not None:
             problems.append((("auth", name, "secret"),
                              f"inline secrets are refused in shared auth providers; {SECRET_DOC}"))
     for i, spec in enumerate(model.probes):

@@ -39,7 +39,7 @@ SKIP_REASONS = ("overlap", "misfire")
 class Buckets:
     """Cumulative-at-scrape histogram state: per-bucket counts, sum, count."""
 
-    __slots__ = ("bounds", "counts", "count", "sum")
+    __slots__ = ("bounds", "count", "counts", "sum")
 
     def __init__(self, bounds: Sequence[float]) -> None:
         self.bounds = bounds

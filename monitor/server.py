@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from monitor.daemon import Daemon
 from monitor.statuspage import render_index, render_probe, results_payload
@@ -27,7 +28,7 @@ def build_app(daemon: Daemon) -> web.Application:
 
 async def metrics(request: web.Request) -> web.Response:
     body = request.app[DAEMON_KEY].surfacer.render()
-    return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def healthy(request: web.Request) -> web.Response:

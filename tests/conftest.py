@@ -47,7 +47,7 @@ def sim_env(sim_url: str, ws_url: str, **extra: str) -> dict[str, str]:
 
 def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
@@ -56,7 +56,7 @@ def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
 def http_post(url: str, data: bytes = b"", timeout: float = 10.0) -> tuple[int, str]:
     req = urllib.request.Request(url, data=data, method="POST")
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()

@@ -6,6 +6,7 @@ deploy gate would use; the rest (resets, garbage, TLS, ...) are in the probe tes
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -142,7 +143,7 @@ def test_evidence_of_the_incident(sim_proc: SimProc, tmp_path: Path) -> None:
 
 def test_missing_secret_is_config_error_and_others_still_run(sim_proc: SimProc,
                                                              tmp_path: Path) -> None:
-    code, res, out = once(sim_proc, tmp_path, PROBES, {"JWT_SECRET_STAGING": ""})
+    code, res, _out = once(sim_proc, tmp_path, PROBES, {"JWT_SECRET_STAGING": ""})
     assert res["golden"]["outcome"] == "config_error"
     assert "JWT_SECRET_STAGING" in res["golden"]["evidence"]["detail"]
     assert res["health"]["outcome"] == "success"
@@ -160,10 +161,8 @@ def full_backlog() -> Iterator[int]:
     for _ in range(8):
         c = socket.socket()
         c.setblocking(False)
-        try:
+        with contextlib.suppress(BlockingIOError):
             c.connect(("127.0.0.1", port))
-        except BlockingIOError:
-            pass
         fillers.append(c)
     yield port
     for c in fillers:

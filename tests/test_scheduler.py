@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 from monitor.config import Probe, load_text
@@ -64,7 +65,7 @@ async def test_runs_repeat_at_the_interval_and_lag_is_recorded() -> None:
     await sched.stop(1.0)
     for starts in rec.starts.values():
         assert len(starts) >= 4
-        gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(starts)]
         assert all(0.2 < g < 0.45 for g in gaps), gaps
     assert len(rec.lags) == sum(len(s) for s in rec.starts.values())
     assert all(0 <= lag < 0.3 for lag in rec.lags)
