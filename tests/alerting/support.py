@@ -1,0 +1,232 @@
+"""Helpers for the alerting tests and the end-to-end test with real Prometheus/Alertmanager.
+
+- :func:`binary` finds promtool, amtool, prometheus, alertmanager or fails the test with how
+  to install them (never skips).
+- :func:`write_fast_rules` copies deploy/prometheus/alerts.yml with only the ``for:``
+  durations scaled down (default: a minute becomes a second, so their order is kept and
+  the specific WebSocket alerts still fire before the generic one they inhibit).
+- :func:`write_test_alertmanager_config` copies deploy/alertmanager/alertmanager.yml with
+  the PagerDuty ``url`` and the ticket webhook pointed at local receivers, the routing key
+  written to a temporary file, and the grouping timers shortened.
+- :func:`write_test_prometheus_config` writes a prometheus.yml scraping one synthmon with
+  job="synthmon", evaluating the given rule files and sending to the given Alertmanager.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+ALERTS = DEPLOY / "prometheus" / "alerts.yml"
+ALERTS_TEST = DEPLOY / "prometheus" / "alerts.test.yml"
+ALERTMANAGER = DEPLOY / "alertmanager" / "alertmanager.yml"
+RUNBOOKS = ROOT / "docs" / "runbooks"
+DASHBOARD = DEPLOY / "grafana" / "dashboards" / "synthmon.json"
+RUNBOOK_URL = "https://github.com/synthmon/synthmon/blob/main/docs/runbooks/{}.md"
+
+# Debian package that ships each binary (installed by `make system-deps`).
+_PACKAGES = {
+    "promtool": "prometheus",
+    "prometheus": "prometheus",
+    "amtool": "prometheus-alertmanager",
+    "alertmanager": "prometheus-alertmanager",
+    "prometheus-alertmanager": "prometheus-alertmanager",
+    "kubectl": "kubectl",
+}
+
+
+def binary(name: str) -> str:
+    """Path of a required binary; fails (does not skip) the test when it is missing.
+
+    Debian installs Alertmanager as ``prometheus-alertmanager``; ``alertmanager`` finds it.
+    """
+    candidates = [name, "prometheus-alertmanager"] if name == "alertmanager" else [name]
+    for candidate in candidates:
+        path = shutil.which(candidate)
+        if path:
+            return path
+    package = _PACKAGES.get(name, name)
+    pytest.fail(
+        f"{name} not found on PATH: install it with `make system-deps` "
+        f"(apt-get install {package})",
+        pytrace=False,
+    )
+
+
+def run(
+    args: Sequence[str], *, cwd: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        list(args), cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+# --------------------------------------------------------------------------- durations
+
+_DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
+
+
+def parse_duration(text: str) -> float:
+    """Prometheus duration (``1h30m``, ``90s``, ``500ms``) -> seconds."""
+    text = str(text).strip()
+    pos, seconds = 0, 0.0
+    for match in _DURATION.finditer(text):
+        if match.start() != pos:
+            break
+        seconds += int(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    if pos != len(text) or not text:
+        raise ValueError(f"not a Prometheus duration: {text!r}")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds -> the shortest exact Prometheus duration (``0s``, ``1500ms``, ``2m``)."""
+    ms = round(seconds * 1000)
+    if ms == 0:
+        return "0s"
+    if ms % 1000:
+        return f"{ms}ms"
+    s = ms // 1000
+    if s % 3600 == 0:
+        return f"{s // 3600}h"
+    if s % 60 == 0:
+        return f"{s // 60}m"
+    return f"{s}s"
+
+
+# --------------------------------------------------------------------------- rules
+
+def load_yaml(path: Path) -> Any:
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def alert_rules(path: Path = ALERTS) -> list[dict[str, Any]]:
+    """Every alerting rule of a rules file, in file order."""
+    return [
+        rule
+        for group in load_yaml(path)["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    ]
+
+
+def alert_names(path: Path = ALERTS) -> list[str]:
+    return [rule["alert"] for rule in alert_rules(path)]
+
+
+def write_fast_rules(
+    dst_dir: Path,
+    *,
+    scale: float = 1 / 60,
+    minimum: float = 1.0,
+    src: Path = ALERTS,
+    name: str = "alerts.yml",
+) -> Path:
+    """Copy a rules file changing only the ``for:`` durations: ``for * scale``.
+
+    ``minimum`` (seconds) keeps a ``for`` from vanishing; a missing or ``0s`` ``for`` stays
+    absent. The default turns 3m/2m/1m into 3s/2s/1s: good with a 1 s probe interval and
+    1 s scrape and evaluation intervals. Returns the written path.
+    """
+    doc = load_yaml(src)
+    for group in doc["groups"]:
+        for rule in group["rules"]:
+            if "for" in rule:
+                seconds = parse_duration(rule["for"])
+                if seconds > 0:
+                    rule["for"] = format_duration(max(minimum, seconds * scale))
+    dst_dir.mkdir(parents=True, exist_ok=True)
+    out = dst_dir / name
+    out.write_text(yaml.safe_dump(doc, sort_keys=False, width=1000), encoding="utf-8")
+    return out
+
+
+# --------------------------------------------------------------------------- alertmanager
+
+def _walk_routes(route: dict[str, Any]) -> Iterable[dict[str, Any]]:
+    yield route
+    for child in route.get("routes", []) or []:
+        yield from _walk_routes(child)
+
+
+def write_test_alertmanager_config(
+    dst_dir: Path,
+    *,
+    pagerduty_url: str,
+    webhook_url: str,
+    routing_key: str = "synthmon-e2e-routing-key-0123456789",
+    group_wait: str = "1s",
+    group_interval: str = "1s",
+    repeat_interval: str = "1h",
+    src: Path = ALERTMANAGER,
+) -> Path:
+    """Copy alertmanager.yml for a test: local PagerDuty/webhook receivers, fast timers.
+
+    Everything else (routes, matchers, inhibit rules, templates) is kept as shipped.
+    ``group_interval`` also paces resolved notifications, hence the default of 1s.
+    """
+    doc = load_yaml(src)
+    dst_dir.mkdir(parents=True, exist_ok=True)
+    key_file = dst_dir / "pagerduty-routing-key"
+    key_file.write_text(routing_key + "\n", encoding="utf-8")
+    doc.setdefault("global", {})["pagerduty_url"] = pagerduty_url
+    for route in _walk_routes(doc["route"]):
+        for key, value in (
+            ("group_wait", group_wait),
+            ("group_interval", group_interval),
+            ("repeat_interval", repeat_interval),
+        ):
+            if key in route or route is doc["route"]:
+                route[key] = value
+    for receiver in doc["receivers"]:
+        for pd in receiver.get("pagerduty_configs", []) or []:
+            pd["routing_key_file"] = str(key_file)
+            pd["url"] = pagerduty_url
+        for hook in receiver.get("webhook_configs", []) or []:
+            hook["url"] = webhook_url
+    out = dst_dir / "alertmanager.yml"
+    out.write_text(yaml.safe_dump(doc, sort_keys=False, width=1000), encoding="utf-8")
+    return out
+
+
+# --------------------------------------------------------------------------- prometheus
+
+def write_test_prometheus_config(
+    dst_dir: Path,
+    *,
+    synthmon_targets: Sequence[str],
+    alertmanager_target: str,
+    rule_files: Sequence[Path],
+    interval: str = "1s",
+) -> Path:
+    """A prometheus.yml for a test: job="synthmon" (the name the rules use), fast timers."""
+    doc = {
+        "global": {"scrape_interval": interval, "evaluation_interval": interval},
+        "rule_files": [str(p) for p in rule_files],
+        "alerting": {
+            "alertmanagers": [{"static_configs": [{"targets": [alertmanager_target]}]}]
+        },
+        "scrape_configs": [
+            {
+                "job_name": "synthmon",
+                "scrape_interval": interval,
+                "static_configs": [{"targets": list(synthmon_targets)}],
+            }
+        ],
+    }
+    dst_dir.mkdir(parents=True, exist_ok=True)
+    out = dst_dir / "prometheus.yml"
+    out.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return out

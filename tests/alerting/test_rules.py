@@ -1,0 +1,126 @@
+"""deploy/prometheus/alerts.yml: promtool check + unit tests, and the conventions around it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .support import (
+    ALERTS,
+    ALERTS_TEST,
+    RUNBOOK_URL,
+    RUNBOOKS,
+    alert_names,
+    alert_rules,
+    binary,
+    load_yaml,
+    parse_duration,
+    run,
+    write_fast_rules,
+)
+
+RUNBOOK_SECTIONS = ("## What it means", "## Check first", "## Likely causes", "## Resolve")
+# alerts about the daemon itself: no probe/target labels to name
+DAEMON_ALERTS = {
+    "SynthmonMonitorDown",
+    "SynthmonMonitorAbsent",
+    "SynthmonConfigReloadFailed",
+    "SynthmonSchedulerLagging",
+    "SynthmonProbeRunsSkipped",
+}
+
+
+def test_promtool_check_rules() -> None:
+    result = run([binary("promtool"), "check", "rules", str(ALERTS)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_promtool_unit_tests_pass() -> None:
+    result = run([binary("promtool"), "test", "rules", ALERTS_TEST.name], cwd=ALERTS_TEST.parent)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def _cases() -> list[tuple[str, list[object]]]:
+    doc = load_yaml(ALERTS_TEST)
+    return [
+        (case["alertname"], case.get("exp_alerts") or [])
+        for test in doc["tests"]
+        for case in test.get("alert_rule_test", [])
+    ]
+
+
+def test_unit_tests_load_the_shipped_rules() -> None:
+    doc = load_yaml(ALERTS_TEST)
+    assert doc["rule_files"] == [ALERTS.name]
+
+
+def test_every_alert_has_a_firing_and_a_quiet_case() -> None:
+    names = set(alert_names())
+    cases = _cases()
+    firing = {name for name, exp in cases if exp}
+    quiet = {name for name, exp in cases if not exp}
+    assert names - firing == set(), "alerts without a test case where they fire"
+    assert names - quiet == set(), "alerts without a test case where they stay quiet"
+    assert {name for name, _ in cases} - names == set(), "test cases for unknown alerts"
+
+
+def test_alert_names_are_unique() -> None:
+    names = alert_names()
+    assert len(names) == len(set(names))
+
+
+def test_alert_labels_and_annotations() -> None:
+    for rule in alert_rules():
+        name = rule["alert"]
+        assert re.fullmatch(r"Synthmon[A-Z][A-Za-z0-9]+", name), name
+        assert rule["labels"]["severity"] in {"page", "ticket"}, name
+        annotations = rule["annotations"]
+        assert {"summary", "description", "runbook_url"} <= set(annotations), name
+        assert annotations["runbook_url"] == RUNBOOK_URL.format(name), name
+        # no alert pages on a single evaluation: every one waits
+        assert parse_duration(rule.get("for", "0s")) >= 60, name
+
+
+def test_per_probe_summaries_name_probe_and_target() -> None:
+    for rule in alert_rules():
+        summary = rule["annotations"]["summary"]
+        if rule["alert"] in DAEMON_ALERTS:
+            assert "$labels.instance" in summary or "absent(" in rule["expr"], rule["alert"]
+            continue
+        assert "$labels.probe" in summary, rule["alert"]
+        assert "$labels.target" in summary, rule["alert"]
+
+
+def test_every_alert_has_a_runbook() -> None:
+    for name in alert_names():
+        path = RUNBOOKS / f"{name}.md"
+        assert path.is_file(), f"missing runbook {path}"
+        text = path.read_text(encoding="utf-8")
+        assert text.startswith(f"# {name}"), path
+        for section in RUNBOOK_SECTIONS:
+            assert section in text, f"{path}: missing section {section!r}"
+        assert "synthmon once" in text or "curl" in text or "kubectl" in text, path
+
+
+def test_no_stray_runbooks() -> None:
+    names = set(alert_names())
+    stray = {p.stem for p in RUNBOOKS.glob("Synthmon*.md")} - names
+    assert stray == set()
+
+
+def test_fast_rules_scale_only_for(tmp_path: Path) -> None:
+    fast = write_fast_rules(tmp_path)
+    result = run([binary("promtool"), "check", "rules", str(fast)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    original, shortened = alert_rules(), alert_rules(fast)
+    assert len(original) == len(shortened)
+    for before, after in zip(original, shortened, strict=True):
+        assert before["alert"] == after["alert"]
+        assert before["expr"] == after["expr"]
+        assert before["labels"] == after["labels"]
+        assert before["annotations"] == after["annotations"]
+        assert parse_duration(after["for"]) == max(1.0, parse_duration(before["for"]) / 60)
+    by_name = {r["alert"]: parse_duration(r["for"]) for r in shortened}
+    assert by_name["SynthmonWebSocketHandshakeForbidden"] < by_name["SynthmonProbeFailing"]
