@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -25,6 +26,10 @@ from apscheduler.triggers.interval import IntervalTrigger
 from monitor.config import Probe
 
 RunFn = Callable[[Probe], Awaitable[None]]
+
+# APScheduler logs every run at INFO and every skip at WARNING through stdlib logging; the
+# skips are counted and logged by us in structured form, so only its errors get through.
+logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
 
 def stable_fraction(name: str) -> float:
@@ -54,6 +59,7 @@ class ProbeScheduler:
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._scheduler.add_listener(self._on_event, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
         self._started = False
+        self._stopping = False
 
     @property
     def in_flight(self) -> int:
@@ -108,6 +114,11 @@ class ProbeScheduler:
         self._running[name] = task
         try:
             await self._run(probe)
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            # Cancelled by stop() after the grace: an orderly end, not a job error for
+            # APScheduler to log with a traceback.
         finally:
             if self._running.get(name) is task:
                 del self._running[name]
@@ -118,14 +129,18 @@ class ProbeScheduler:
 
     async def stop(self, grace: float) -> None:
         """Stop scheduling, let in-flight runs finish for ``grace`` seconds, cancel the rest."""
-        if self._started:
-            self._scheduler.shutdown(wait=False)
-            self._started = False
-        tasks = list(self._running.values())
-        if not tasks:
+        if not self._started:
             return
-        _, pending = await asyncio.wait(tasks, timeout=grace)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending, timeout=1.0)
+        self._stopping = True
+        # Pause first: APScheduler's shutdown cancels in-flight coroutine jobs at once,
+        # and they deserve the grace to finish and report.
+        self._scheduler.pause()
+        tasks = list(self._running.values())
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=1.0)
+        self._scheduler.shutdown(wait=False)
+        self._started = False

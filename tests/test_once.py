@@ -50,7 +50,10 @@ probes:
         - expect_events: {types: [agent_started, tool_executing], in_order: false,
                           timeout: 1s}
   - name: alternate
-    websocket: {url: "${STAGING_WS_URL}/ws", auth: jwt}
+    websocket:
+      url: ${STAGING_WS_URL}/ws
+      auth: jwt
+      steps: [{expect: {json: {type: connect}, timeout: 2s}}]
   - name: token-subprotocol-only
     websocket:
       url: ${STAGING_WS_URL}/api/v1/websocket
