@@ -375,6 +375,27 @@ async def test_not_upgraded_200_json(ctx: ProbeContext) -> None:
     assert "proxy dropped the Upgrade header" in ev.diagnosis.hint
 
 
+async def test_diagnosis_records_a_failed_get(ctx: ProbeContext) -> None:
+    connections = 0
+
+    async def refuse_then_hang_up(reader: asyncio.StreamReader,
+                                  writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        await read_request(reader)
+        if connections == 1:
+            writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+            await writer.drain()
+
+    async with raw_server(refuse_then_hang_up) as url:
+        result = await run_websocket(make_probe(url), ctx)
+    d = result.evidence.diagnosis
+    assert result.outcome is Outcome.HANDSHAKE_REJECTED
+    assert d is not None and d.status_code is None and d.error
+    assert "no answer" in d.hint
+    assert connections == 2
+
+
 async def test_not_upgraded_redirect_is_not_followed(ctx: ProbeContext) -> None:
     def redirect(conn: ServerConnection, _r: Request) -> Response:
         response = conn.respond(307, "moved\n")
@@ -753,6 +774,14 @@ async def test_negative_probe_refused_with_403_is_success(ctx: ProbeContext) -> 
     assert result.outcome is Outcome.SUCCESS, result.evidence
     assert result.status_code == 403 and "refused as expected" in result.evidence.detail
     assert result.evidence.diagnosis is None
+
+
+async def test_negative_probe_server_error_is_not_a_refusal(ctx: ProbeContext) -> None:
+    # A 5xx says the server is broken, not that it refused the credentials.
+    async with http_app(incident_app(Seen(), upgrade_status=503)) as url:
+        result = await run_websocket(make_probe(url, NEGATIVE, auth=None), ctx)
+    assert result.outcome is Outcome.HANDSHAKE_REJECTED, result.evidence
+    assert result.evidence.diagnosis is not None
 
 
 async def test_negative_probe_closed_with_1008_is_success(ctx: ProbeContext) -> None:

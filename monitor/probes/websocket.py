@@ -166,7 +166,7 @@ def classify_handshake_failure(
                 return Verdict(Outcome.HANDSHAKE_REJECTED,
                                f"the server refused the upgrade: HTTP {code} {reason}", **ev)
             if code >= 200:
-                kind = "redirect" if code < 400 and code >= 300 else "plain answer"
+                kind = "redirect" if 300 <= code < 400 else "plain answer"
                 return Verdict(Outcome.NOT_UPGRADED,
                                f"the server answered the upgrade with HTTP {code} {reason} "
                                f"({kind}) instead of 101 Switching Protocols", **ev)
