@@ -500,7 +500,10 @@ async def _open(run: _Run, request: _Request, ssl_context: ssl.SSLContext | None
     spec, loop = run.spec, run.loop
     parts = urlsplit(spec.url)
     host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "wss" else 80)
+    try:
+        port = parts.port or (443 if parts.scheme == "wss" else 80)
+    except ValueError as exc:  # the config only checks the scheme and host
+        raise _Failed(Verdict(Outcome.CONFIG_ERROR, f"invalid URL: {exc}")) from None
 
     phase_start = run.now()
     try:
