@@ -405,7 +405,7 @@ class _Run:
         return Result(
             probe=self.probe.name,
             type="websocket",
-            target=target_of(self.spec.url),
+            target=_target(self.spec.url),
             outcome=verdict.outcome,
             started_at=self.started_at,
             duration_seconds=self.now() - self.t0,
@@ -417,6 +417,14 @@ class _Run:
             cert_expiry=self.cert_expiry,
             evidence=ev,
         )
+
+
+def _target(url: str) -> str:
+    try:
+        return target_of(url)
+    except ValueError:  # a port out of range: the result must still be built
+        parts = urlsplit(url)
+        return urlunsplit((parts.scheme, parts.hostname or "", parts.path, "", ""))
 
 
 def _redacted_excerpt(redactor: Redactor, data: str | bytes | None) -> str | None:
