@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -248,6 +249,17 @@ class HttpExpect(Model):
         return v
 
 
+def _check_url(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port out of range
+    except ValueError as exc:
+        raise ValueError(f"is not a valid URL: {exc}") from None
+    if not parts.hostname:
+        raise ValueError("is not a valid URL: it has no host")
+    return url
+
+
 def _check_regex(pattern: str) -> None:
     try:
         re.compile(pattern)
@@ -274,7 +286,7 @@ class HttpSpec(Model):
     def _http_url(cls, v: str) -> str:
         if not re.match(r"^https?://[^/\s]+", v):
             raise ValueError(f"must be an http:// or https:// URL; got {v!r}")
-        return v
+        return _check_url(v)
 
 
 class ExpectStep(Model):
@@ -358,7 +370,7 @@ class WebSocketSpec(Model):
     def _ws_url(cls, v: str) -> str:
         if not re.match(r"^wss?://[^/\s]+", v):
             raise ValueError(f"must be a ws:// or wss:// URL; got {v!r}")
-        return v
+        return _check_url(v)
 
 
 class ProbeSpec(Model):

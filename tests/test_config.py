@@ -218,3 +218,9 @@ def test_shipped_probes_yaml_is_valid() -> None:
     names = {p.name for p in config.probes}
     assert {"ws-golden-path", "ws-alternate-path", "ws-rejects-bad-token"} <= names
     assert not config.warnings
+
+
+def test_url_with_port_out_of_range_is_refused_at_load() -> None:
+    found = problems("probes:\n  - name: a\n    websocket: {url: 'ws://h:99999/'}\n")
+    assert found == ["probes.yaml:3: probes[0].websocket.url: is not a valid URL: "
+                     "Port out of range 0-65535"]
