@@ -1,7 +1,12 @@
 """The status page and the results API: what an on-call engineer reads at 3 a.m.
 
-Server-rendered HTML, no scripts or external assets; every value is escaped. Both the page
-and ``/api/v1/results`` are built from the run history, whose evidence is already redacted.
+Server-rendered HTML with no scripts and no external assets (the icon is a data: URI);
+every value that comes from a probe, a server or the config is escaped. Both the page and
+``/api/v1/results`` are built from the run history, whose evidence is already redacted.
+
+``/`` answers "what broke, since when, and what did the server say": failing probes come
+first as cards with the diagnosis, then every probe in config order. ``/probe/NAME`` keeps
+the last runs of one probe (100 by default) with all of their evidence.
 """
 
 from __future__ import annotations
@@ -10,193 +15,492 @@ import time
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from monitor.history import History
+from monitor.outcomes import Outcome
 from monitor.result import Result
 
 REFRESH_SECONDS = 10
-SPARK_RUNS = 30
+SPARK_RUNS = 40
+CARD_EXCERPT_CHARS = 300
+_CHANGED = '<div class="small muted">outcome changed</div>'
+
+# One line per outcome, in the words of the README's outcome table: shown under the outcome
+# so that nobody has to look a name up in the middle of the night.
+MEANING: dict[Outcome, str] = {
+    Outcome.SUCCESS: "everything expected was seen, within budget",
+    Outcome.UNEXPECTED_STATUS: "the HTTP status is not one of the expected ones",
+    Outcome.ASSERTION_FAILED: "a JSON path, body regex or header expectation failed",
+    Outcome.SLOW: "everything worked, but a max_latency budget was exceeded",
+    Outcome.DNS_ERROR: "the host name did not resolve",
+    Outcome.CONNECT_REFUSED: "nothing listens on that address (connection refused)",
+    Outcome.CONNECT_TIMEOUT: "the TCP connection was not established in time",
+    Outcome.TLS_ERROR: "the TLS handshake or the certificate check failed",
+    Outcome.CONNECTION_RESET: "the peer reset or dropped the connection",
+    Outcome.TIMEOUT: "no complete answer within the probe timeout",
+    Outcome.PROTOCOL_ERROR: "the peer answered something that is not valid HTTP/WebSocket",
+    Outcome.HANDSHAKE_REJECTED: "the WebSocket upgrade got a 4xx/5xx answer",
+    Outcome.NOT_UPGRADED: "the WebSocket upgrade got a plain 2xx/3xx answer instead of 101",
+    Outcome.SUBPROTOCOL_MISMATCH: "the server chose a subprotocol that was not offered or "
+                                  "not expected",
+    Outcome.AUTH_REJECTED: "accepted, then closed with 1008 or an auth error message",
+    Outcome.CLOSED_BY_SERVER: "the server closed the WebSocket before the steps were done",
+    Outcome.UNEXPECTED_MESSAGE: "a message did not match, an event came out of order or "
+                                "was in fail_on",
+    Outcome.MESSAGE_TIMEOUT: "the expected message or events did not arrive in time",
+    Outcome.AUTH_NOT_ENFORCED: "a negative probe got in: the server accepted a bad token",
+    Outcome.CONFIG_ERROR: "the probe could not run as configured (e.g. a secret is missing)",
+}
 
 _CSS = """
-body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;background:#fafafa}
-h1{font-size:1.4em;margin:0 0 .3em} h2{font-size:1.1em;margin:1.2em 0 .4em}
-table{border-collapse:collapse;width:100%;background:#fff}
-th,td{text-align:left;padding:.35em .6em;border-bottom:1px solid #e3e3e3;vertical-align:top}
-th{background:#f0f0f0;font-weight:600}
-.ok{color:#0a7d32;font-weight:600} .bad{color:#b3261e;font-weight:600}
-.pill{display:inline-block;padding:0 .5em;border-radius:.8em;font-size:.9em}
-.pill.ok{background:#e3f5e8} .pill.bad{background:#fbe4e2}
-pre{white-space:pre-wrap;word-break:break-all;background:#f4f4f4;padding:.4em;margin:.2em 0;
-max-width:70em;font-size:12px}
-.hint{background:#fff6d6;border-left:4px solid #e0b000;padding:.3em .6em;margin:.3em 0}
-.muted{color:#777} a{color:#0b57d0}
+:root{--bg:#f6f7f9;--fg:#1d1f23;--card:#fff;--line:#e1e4e8;--muted:#6a717b;--head:#eef0f3;
+--ok:#137333;--ok-bg:#e6f4ea;--bad:#b3261e;--bad-bg:#fce8e6;--slow:#a15c00;--slow-bg:#fef3e0;
+--link:#0b57d0;--hint-bg:#fff8db;--hint-line:#e0a800;--pre:#f1f3f5;--bar-ok:#34a853;
+--bar-bad:#d93025;--bar-slow:#f29900;--info-bg:#e8f0fe}
+@media (prefers-color-scheme:dark){:root{--bg:#15171a;--fg:#e6e8eb;--card:#1e2125;
+--line:#33373d;--muted:#9aa1ab;--head:#262a2f;--ok:#81c995;--ok-bg:#1d3526;--bad:#f28b82;
+--bad-bg:#4a1f1c;--slow:#fdd663;--slow-bg:#473a12;--link:#8ab4f8;--hint-bg:#3a3214;
+--hint-line:#e0a800;--pre:#262a2f;--info-bg:#1c2b45}}
+*{box-sizing:border-box}
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;padding:1.2em 1.6em;
+color:var(--fg);background:var(--bg)}
+a{color:var(--link)} h1{font-size:1.35em;margin:0} h2{font-size:1.05em;margin:1.4em 0 .5em}
+header{display:flex;align-items:center;gap:1em;flex-wrap:wrap;margin-bottom:1em}
+.banner{flex:1;padding:.55em 1em;border-radius:6px;font-size:1.15em;font-weight:650}
+.banner.ok{background:var(--ok-bg);color:var(--ok)} .banner.bad{background:var(--bad);color:#fff}
+.banner.wait{background:var(--head);color:var(--muted)}
+.asof{color:var(--muted);font-size:.9em;text-align:right}
+table{border-collapse:collapse;width:100%;background:var(--card);border:1px solid var(--line)}
+th,td{text-align:left;padding:.4em .6em;border-bottom:1px solid var(--line);vertical-align:top}
+th{background:var(--head);font-weight:600;font-size:.9em;white-space:nowrap}
+tr.fail td:first-child{box-shadow:inset 4px 0 var(--bad)}
+tr.fail{background:color-mix(in srgb,var(--bad-bg) 45%,var(--card))}
+td.num,td.when{white-space:nowrap} td.num{text-align:right;font-variant-numeric:tabular-nums}
+.pill{display:inline-block;padding:.05em .55em;border-radius:1em;font-size:.88em;
+font-weight:600;white-space:nowrap}
+.pill.ok{background:var(--ok-bg);color:var(--ok)}
+.pill.bad{background:var(--bad-bg);color:var(--bad)}
+.pill.slow{background:var(--slow-bg);color:var(--slow)}
+.pill.wait{background:var(--head);color:var(--muted)}
+.muted{color:var(--muted)} .small{font-size:.88em}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:.8em}
+.card{background:var(--card);border:1px solid var(--line);border-left:5px solid var(--bad);
+border-radius:6px;padding:.7em 1em}
+.card.ok{border-left-color:var(--ok)} .card.wait{border-left-color:var(--line)}
+.card h3{margin:0 0 .25em;font-size:1.08em;display:flex;gap:.6em;align-items:baseline;
+flex-wrap:wrap}
+.kv{display:grid;grid-template-columns:max-content 1fr;gap:.15em .9em;margin:.4em 0}
+.kv dt{color:var(--muted)} .kv dd{margin:0;overflow-wrap:anywhere}
+.handshake{font-weight:650}
+.hint{background:var(--hint-bg);border-left:4px solid var(--hint-line);padding:.45em .7em;
+margin:.5em 0;border-radius:0 4px 4px 0}
+.hint.info{background:var(--info-bg);border-left-color:var(--link)}
+.card pre{max-height:7.5em}
+td:first-child{white-space:nowrap}
+.hint b{display:block;font-size:.85em;text-transform:uppercase;letter-spacing:.04em}
+pre{white-space:pre-wrap;overflow-wrap:anywhere;background:var(--pre);padding:.45em .6em;
+margin:.25em 0;border-radius:4px;font:12px/1.4 ui-monospace,"DejaVu Sans Mono",monospace;
+max-height:16em;overflow:auto}
+details>summary{cursor:pointer} .seen{overflow-wrap:anywhere;max-width:52em}
+svg.spark{display:block;max-width:100%;height:auto}
+footer{margin-top:1.2em;color:var(--muted);font-size:.88em}
 """
+
+
+# --------------------------------------------------------------------------- formatting
 
 
 def _ago(ts: float | None, now: float) -> str:
     if ts is None:
         return "—"
-    delta = max(0.0, now - ts)
+    return f"{_span(now - ts)} ago"
+
+
+def _span(seconds: float) -> str:
+    delta = max(0.0, seconds)
     if delta < 90:
-        return f"{delta:.0f}s ago"
+        return f"{delta:.0f}s"
     if delta < 5400:
-        return f"{delta / 60:.0f}m ago"
+        return f"{delta / 60:.0f}m"
     if delta < 129600:
-        return f"{delta / 3600:.1f}h ago"
-    return f"{delta / 86400:.1f}d ago"
+        return f"{delta / 3600:.1f}h"
+    return f"{delta / 86400:.1f}d"
 
 
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def sparkline(runs: list[Result], width: int = 150, height: int = 28) -> str:
-    """An inline SVG of recent latencies, oldest left; failed runs are red dots."""
-    runs = list(reversed(runs[:SPARK_RUNS]))
-    if not runs:
-        return '<span class="muted">no runs yet</span>'
-    top = max(r.duration_seconds for r in runs) or 1.0
-    step = width / max(len(runs) - 1, 1)
-    points, dots = [], []
-    for i, r in enumerate(runs):
-        x = i * step
-        y = height - 2 - (r.duration_seconds / top) * (height - 4)
-        points.append(f"{x:.1f},{y:.1f}")
-        if not r.success:
-            dots.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="#b3261e"/>')
-    title = f"last {len(runs)} runs, max {top * 1000:.0f} ms"
-    return (f'<svg width="{width}" height="{height}" role="img" aria-label="{title}">'
-            f"<title>{title}</title>"
-            f'<polyline fill="none" stroke="#0b57d0" stroke-width="1.5" '
-            f'points="{" ".join(points)}"/>{"".join(dots)}</svg>')
+def _clock(ts: float, now: float) -> str:
+    """``10:04:11 UTC`` today, with the date when it is older than a day."""
+    fmt = "%H:%M:%S UTC" if now - ts < 86400 else "%Y-%m-%d %H:%M UTC"
+    return datetime.fromtimestamp(ts, UTC).strftime(fmt)
 
 
-def _seen(r: Result) -> str:
-    """One line of what the server answered."""
+def _ms(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 10:
+        return f"{seconds:.2f} s"
+    return f"{seconds:.1f} s"
+
+
+def _kind(r: Result | None) -> str:
+    """The CSS class of a run: ok, slow, bad or wait (no run yet)."""
+    if r is None:
+        return "wait"
+    if r.success:
+        return "ok"
+    return "slow" if r.outcome is Outcome.SLOW else "bad"
+
+
+def _pill(r: Result | None) -> str:
+    if r is None:
+        return '<span class="pill wait">pending</span>'
+    return (f'<span class="pill {_kind(r)}" title="{escape(MEANING.get(r.outcome, ""))}">'
+            f"{escape(r.outcome.value)}</span>")
+
+
+def _excerpt(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+# --------------------------------------------------------------------------- what was seen
+
+
+def handshake(r: Result) -> str | None:
+    """How the WebSocket upgrade was answered, in one phrase; None for HTTP probes."""
+    if r.type != "websocket":
+        return None
     ev = r.evidence
-    parts = []
-    if r.status_code is not None:
-        parts.append(f"HTTP {r.status_code}")
-    if ev.content_type:
-        parts.append(ev.content_type)
-    if r.close_code is not None:
+    if r.upgraded or r.status_code == 101:
+        sub = f", subprotocol {ev.subprotocol}" if ev.subprotocol else ", no subprotocol"
+        return f"upgraded: 101 Switching Protocols{sub}"
+    if r.status_code is None:
+        return f"no HTTP answer to the upgrade ({r.outcome.value})"
+    ctype = (ev.content_type or "").split(";")[0].strip()
+    what = f"HTTP {r.status_code}" + (f" {ctype}" if ctype else "")
+    if r.status_code >= 400:
+        return f"refused: {what} instead of 101"
+    return f"not upgraded: {what} instead of 101"
+
+
+def seen(r: Result) -> str:
+    """One line of what the server answered, for the overview and the API."""
+    ev = r.evidence
+    parts: list[str] = []
+    hs = handshake(r)
+    if hs is not None:
+        # The probe's detail usually names the answer already ("refused the upgrade: HTTP
+        # 403", "upgraded (subprotocol jwt-auth)"); the phrase is only added when it does not.
+        if not (str(r.status_code) in ev.detail or "upgraded" in ev.detail):
+            parts.append(hs)
+    elif r.status_code is not None and str(r.status_code) not in ev.detail:
+        ctype = (ev.content_type or "").split(";")[0].strip()
+        parts.append(f"HTTP {r.status_code}" + (f" {ctype}" if ctype else ""))
+    if r.close_code is not None and str(r.close_code) not in ev.detail:
         parts.append(f"close {r.close_code}" + (f" {ev.close_reason}" if ev.close_reason else ""))
     if ev.detail:
         parts.append(ev.detail)
     return " · ".join(parts)
 
 
-def _page(title: str, body: str) -> str:
+def hint(r: Result | None) -> str | None:
+    if r is None or r.evidence.diagnosis is None:
+        return None
+    return r.evidence.diagnosis.hint or None
+
+
+def cross_check(r: Result, lasts: dict[str, Result | None]) -> str | None:
+    """For a refused upgrade: does another WebSocket probe on the same host get in?
+
+    That is what tells a missing route from refused credentials (PRODUCT.md); the alert
+    rules make the comparison for paging, the page only points at it.
+    """
+    if r.type != "websocket" or r.status_code is None or not 400 <= r.status_code < 500:
+        return None
+    host = urlsplit(r.target).netloc
+    peers = sorted(name for name, other in lasts.items()
+                   if other is not None and other.probe != r.probe
+                   and other.type == "websocket" and other.upgraded
+                   and urlsplit(other.target).netloc == host)
+    if not peers:
+        return None
+    one = len(peers) == 1
+    return (f"{', '.join(peers)} on the same host upgraded at {'its' if one else 'their'}"
+            f" last run: the server accepts WebSocket connections. If "
+            f"{'it uses' if one else 'they use'} the same credentials, "
+            f"suspect the route of {urlsplit(r.target).path or '/'}, not the token.")
+
+
+# --------------------------------------------------------------------------- pieces
+
+
+def sparkline(runs: list[Result], width: int = 160, height: int = 28,
+              limit: int = SPARK_RUNS) -> str:
+    """Recent latencies as bars, newest right; the colour is the outcome (hover for details)."""
+    runs = list(reversed(runs[:limit]))
+    if not runs:
+        return '<span class="muted">no runs yet</span>'
+    top = max(r.duration_seconds for r in runs) or 1.0
+    slot = width / max(len(runs), limit // 2 or 1)
+    bar = max(1.0, slot * 0.72)
+    left = width - slot * len(runs)  # the newest run is always at the right edge
+    bars = []
+    for i, r in enumerate(runs):
+        h = max(2.0, r.duration_seconds / top * (height - 2))
+        colour = {"ok": "var(--bar-ok)", "slow": "var(--bar-slow)"}.get(_kind(r), "var(--bar-bad)")
+        tip = f"{_iso(r.started_at)} · {r.outcome.value} · {_ms(r.duration_seconds)}"
+        bars.append(f'<rect x="{left + i * slot:.1f}" y="{height - h:.1f}" width="{bar:.1f}" '
+                    f'height="{h:.1f}" rx="1" fill="{colour}"><title>{escape(tip)}</title></rect>')
+    failed = sum(not r.success for r in runs)
+    label = (f"last {len(runs)} runs, {failed} failed, slowest {_ms(top)}")
+    base = (f'<line x1="0" y1="{height - 0.5}" x2="{width}" y2="{height - 0.5}" '
+            'stroke="var(--line)"/>')
+    return (f'<svg class="spark" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(label)}">'
+            f'<title>{escape(label)}</title>{base}{"".join(bars)}</svg>')
+
+
+def _evidence(r: Result, lasts: dict[str, Result | None] | None = None,
+              compact: bool = False) -> str:
+    """What a run kept, as a definition list, the diagnosis first.
+
+    ``compact`` (the cards of the overview) leaves out the phases and the headers and cuts
+    the excerpts shorter; the probe page shows everything.
+    """
+    ev = r.evidence
+
+    def cut(text: str) -> str:
+        return escape(_excerpt(text, CARD_EXCERPT_CHARS) if compact else text)
+
+    out: list[str] = []
+    rows: list[tuple[str, str]] = []
+    hs = handshake(r)
+    if hs is not None:
+        rows.append(("handshake", f'<span class="handshake">{escape(hs)}</span>'))
+    elif r.status_code is not None:
+        ctype = f" {ev.content_type}" if ev.content_type else ""
+        rows.append(("answer", escape(f"HTTP {r.status_code}{ctype}")))
+    if ev.detail:
+        rows.append(("detail", escape(ev.detail)))
+    if r.close_code is not None or ev.close_code is not None:
+        code = r.close_code if r.close_code is not None else ev.close_code
+        reason = f" “{ev.close_reason}”" if ev.close_reason else ""
+        rows.append(("close", escape(f"{code}{reason}")))
+    if ev.step is not None:
+        rows.append(("step reached", escape(f"{ev.step_name or ''} (#{ev.step})".strip())))
+    if r.steps:
+        rows.append(("steps done", escape(", ".join(
+            f"{s.name} {_ms(s.duration_seconds)}" for s in r.steps))))
+    if ev.events_seen:
+        rows.append(("events seen", escape(", ".join(ev.events_seen))))
+    if r.phases and not compact:
+        rows.append(("phases", escape(", ".join(f"{k} {_ms(v)}" for k, v in r.phases))))
+    rows.append(("target", escape(r.target)))
+    d = ev.diagnosis
+    if d is not None:
+        got = " ".join(x for x in (f"HTTP {d.status_code}" if d.status_code else "",
+                                   d.content_type or "", d.error or "") if x)
+        out.append(f'<div class="hint"><b>diagnosis</b>{escape(d.hint)}'
+                   f'<div class="small muted">a plain GET of the same URL answered: '
+                   f"{escape(got or 'nothing')}</div></div>")
+    if lasts is not None:
+        check = cross_check(r, lasts)
+        if check:
+            out.append(f'<div class="hint info"><b>cross-check</b>{escape(check)}</div>')
+    out.append('<dl class="kv">' + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
+               + "</dl>")
+    if ev.body_excerpt:
+        out.append('<div class="muted small">body (first 1 KiB)</div>'
+                   f"<pre>{cut(ev.body_excerpt)}</pre>")
+    if ev.last_message:
+        out.append('<div class="muted small">last message</div>'
+                   f"<pre>{cut(ev.last_message)}</pre>")
+    if d is not None and d.body_excerpt:
+        out.append('<div class="muted small">diagnostic GET body</div>'
+                   f"<pre>{cut(d.body_excerpt)}</pre>")
+    if ev.headers and not compact:
+        hdrs = "\n".join(f"{k}: {v}" for k, v in ev.headers)
+        out.append(f"<details><summary class=\"small\">response headers ({len(ev.headers)})"
+                   f"</summary><pre>{escape(hdrs)}</pre></details>")
+    return "".join(out)
+
+
+def _icon(colour: str) -> str:
+    svg = (f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'>"
+           f"<circle cx='8' cy='8' r='7' fill='{colour}'/></svg>")
+    return f'<link rel="icon" href="data:image/svg+xml,{quote(svg)}">'
+
+
+def _page(title: str, body: str, icon: str = "#888") -> str:
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
             f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">'
             f'<meta name="viewport" content="width=device-width,initial-scale=1">'
+            f'<meta name="color-scheme" content="light dark">{_icon(icon)}'
             f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>{body}"
             f"</body></html>")
 
 
-def _pill(r: Result | None) -> str:
-    if r is None:
-        return '<span class="pill muted">pending</span>'
-    cls = "ok" if r.success else "bad"
-    return f'<span class="pill {cls}">{escape(r.outcome.value)}</span>'
+def _lasts(history: History) -> tuple[list[str], dict[str, list[Result]], dict[str, Result | None]]:
+    names = history.probes()
+    runs = {n: history.runs(n) for n in names}
+    lasts = {n: (r[0] if r else None) for n, r in runs.items()}
+    return names, runs, lasts
+
+
+def _banner(failing: int, total: int, pending: int) -> tuple[str, str, str]:
+    """(css class, text, icon colour)."""
+    if failing:
+        return "bad", f"{failing} of {total} probes failing", "#d93025"
+    if total and pending == total:
+        return "wait", f"waiting for the first runs of {total} probes", "#888"
+    if pending:
+        return "ok", f"{total - pending} probes passing, {pending} not run yet", "#34a853"
+    return "ok", f"all {total} probes passing", "#34a853"
+
+
+# --------------------------------------------------------------------------- pages
 
 
 def render_index(history: History) -> str:
     now = time.time()
+    names, runs, lasts = _lasts(history)
+    failing = [n for n in names if (r := lasts[n]) is not None and not r.success]
+    pending = sum(lasts[n] is None for n in names)
+    cls, headline, colour = _banner(len(failing), len(names), pending)
+
+    cards = []
+    for name in failing:
+        last = lasts[name]
+        assert last is not None
+        since = history.since(name)
+        when = ("" if since is None else
+                f"failing since {_clock(since, now)} ({_span(now - since)})")
+        cards.append(
+            f'<section class="card {_kind(last)}" data-probe="{escape(name)}">'
+            f'<h3><a href="probe/{quote(name, safe="")}">{escape(name)}</a>{_pill(last)}'
+            f'<span class="muted small">{escape(when)}</span></h3>'
+            f'<div class="muted small">{escape(MEANING.get(last.outcome, ""))}</div>'
+            f"{_evidence(last, lasts, compact=True)}</section>")
+
     rows = []
-    failing = 0
-    names = history.probes()
     for name in names:
-        runs = history.runs(name)
-        last = runs[0] if runs else None
-        if last is not None and not last.success:
-            failing += 1
+        last = lasts[name]
+        since = history.since(name)
+        row_cls = "fail" if last is not None and not last.success else ""
         rows.append(
-            "<tr>"
+            f'<tr class="{row_cls}" data-probe="{escape(name)}" '
+            f'data-outcome="{escape(last.outcome.value if last else "pending")}">'
             f'<td><a href="probe/{quote(name, safe="")}">{escape(name)}</a></td>'
             f"<td>{escape(last.type if last else '')}</td>"
             f"<td>{_pill(last)}</td>"
-            f"<td>{_ago(history.since(name), now)}</td>"
-            f"<td>{'' if last is None else f'{last.duration_seconds * 1000:.0f} ms'}</td>"
-            f"<td>{sparkline(runs)}</td>"
-            f"<td>{escape(_seen(last)) if last else ''}</td>"
-            "</tr>"
-        )
-    headline = (f'<p class="bad">{failing} of {len(names)} probes failing</p>' if failing
-                else f'<p class="ok">all {len(names)} probes passing</p>')
-    body = (f"<h1>synthmon</h1>{headline}"
-            "<table><tr><th>probe</th><th>type</th><th>last outcome</th><th>since</th>"
-            "<th>latency</th><th>recent runs</th><th>what was seen</th></tr>"
-            f"{''.join(rows)}</table>"
-            f'<p class="muted">refreshes every {REFRESH_SECONDS}s · '
-            '<a href="api/v1/results">JSON</a> · <a href="metrics">metrics</a></p>')
-    return _page("synthmon status", body)
+            f'<td class="when">{"—" if since is None else escape(_clock(since, now))}'
+            f'<div class="muted small">{"" if since is None else _span(now - since)}</div></td>'
+            f'<td class="when">{_ago(last.started_at if last else None, now)}</td>'
+            f'<td class="num">{"" if last is None else _ms(last.duration_seconds)}</td>'
+            f"<td>{sparkline(runs[name])}</td>"
+            f'<td class="seen">{escape(seen(last)) if last else ""}</td>'
+            "</tr>")
 
-
-def _evidence_html(r: Result) -> str:
-    ev = r.evidence
-    out = []
-    if ev.detail:
-        out.append(f"<div>{escape(ev.detail)}</div>")
-    if ev.step is not None:
-        out.append(f"<div>step reached: {escape(ev.step_name or str(ev.step))}</div>")
-    if ev.subprotocol:
-        out.append(f"<div>subprotocol: {escape(ev.subprotocol)}</div>")
-    if ev.events_seen:
-        out.append(f"<div>events seen: {escape(', '.join(ev.events_seen))}</div>")
-    if ev.headers:
-        hdrs = "\n".join(f"{k}: {v}" for k, v in ev.headers)
-        out.append(f"<details><summary>headers</summary><pre>{escape(hdrs)}</pre></details>")
-    if ev.body_excerpt:
-        out.append(f"<div>body:</div><pre>{escape(ev.body_excerpt)}</pre>")
-    if ev.last_message:
-        out.append(f"<div>last message:</div><pre>{escape(ev.last_message)}</pre>")
-    if ev.diagnosis is not None:
-        d = ev.diagnosis
-        seen = " ".join(x for x in (f"HTTP {d.status_code}" if d.status_code else "",
-                                    d.content_type or "", d.error or "") if x)
-        out.append(f'<div class="hint"><b>diagnosis</b> (plain GET of the same URL: '
-                   f"{escape(seen)}): {escape(d.hint)}</div>")
-        if d.body_excerpt:
-            out.append(f"<pre>{escape(d.body_excerpt)}</pre>")
-    return "".join(out)
+    body = (
+        f'<header><h1>synthmon</h1><div class="banner {cls}">{escape(headline)}</div>'
+        f'<div class="asof">as of {_clock(now, now)}<br>refreshes every {REFRESH_SECONDS}s'
+        f"</div></header>"
+        + (f'<h2>Failing now</h2><div class="cards">{"".join(cards)}</div>' if cards else "")
+        + "<h2>All probes</h2>"
+        "<table><tr><th>probe</th><th>type</th><th>last outcome</th><th>since</th>"
+        "<th>last run</th><th>latency</th><th>recent runs (newest right)</th>"
+        "<th>what was seen</th></tr>"
+        f"{''.join(rows)}</table>"
+        '<footer><a href="api/v1/results">results as JSON</a> · <a href="metrics">metrics</a>'
+        " · “since” is the start of the current streak of the last outcome</footer>")
+    title = (f"✖ {len(failing)} failing · synthmon" if failing else "✔ synthmon")
+    return _page(title, body, colour)
 
 
 def render_probe(history: History, name: str) -> str:
-    runs = history.runs(name)
     now = time.time()
+    names, all_runs, lasts = _lasts(history)
+    runs = all_runs.get(name, [])
     last = runs[0] if runs else None
+    since = history.since(name)
+    ok_runs = sum(r.success for r in runs)
+
+    if last is None:
+        summary = '<p class="muted">no runs yet</p>'
+        latest = ""
+    else:
+        streak = "passing" if last.success else "failing"
+        when = "" if since is None else f"{streak} since {_iso(since)} ({_span(now - since)})"
+        summary = (
+            f'<section class="card {_kind(last)}" data-probe="{escape(name)}">'
+            f'<h3>{_pill(last)}<span>{escape(when)}</span></h3>'
+            f'<div class="muted small">{escape(MEANING.get(last.outcome, ""))} · last run '
+            f"{_ago(last.started_at, now)} · {ok_runs} of {len(runs)} kept runs succeeded</div>"
+            f"{_evidence(last, lasts)}</section>")
+        latest = (f'<h2>Latency of the kept runs <span class="muted small">(newest right, '
+                  f"hover a bar for its run)</span></h2>"
+                  f"{sparkline(runs, 1000, 56, limit=max(history.depth, len(runs)))}")
+
     rows = []
-    for r in runs:
-        steps = ", ".join(f"{s.name} {s.duration_seconds * 1000:.0f}ms" for s in r.steps)
+    for i, r in enumerate(runs):
+        changed = i + 1 < len(runs) and runs[i + 1].outcome is not r.outcome
         rows.append(
-            "<tr>"
-            f"<td>{_iso(r.started_at)}</td><td>{_pill(r)}</td>"
-            f"<td>{r.duration_seconds * 1000:.0f} ms</td>"
-            f"<td>{'' if r.status_code is None else r.status_code}</td>"
-            f"<td>{'' if r.close_code is None else r.close_code}</td>"
-            f"<td>{escape(steps)}</td><td>{_evidence_html(r)}</td></tr>"
-        )
-    head = (f"<h1>{escape(name)}</h1>"
-            f"<p>{_pill(last)} since {_ago(history.since(name), now)} · "
-            f"{escape(last.target if last else '')}</p><p>{sparkline(runs, 400, 50)}</p>")
-    body = (f'<p><a href="../">← all probes</a></p>{head}'
-            f"<h2>last {len(runs)} runs</h2>"
-            "<table><tr><th>started</th><th>outcome</th><th>latency</th><th>status</th>"
-            "<th>close</th><th>steps</th><th>evidence</th></tr>"
-            f"{''.join(rows)}</table>")
-    return _page(f"{name} · synthmon", body)
+            f'<tr class="{"" if r.success else "fail"}" '
+            f'data-outcome="{escape(r.outcome.value)}">'
+            f'<td class="when">{_iso(r.started_at)}'
+            f"{_CHANGED if changed else ''}</td>"
+            f"<td>{_pill(r)}</td>"
+            f'<td class="num">{_ms(r.duration_seconds)}</td>'
+            f'<td class="num">{"" if r.status_code is None else r.status_code}</td>'
+            f'<td class="num">{"" if r.close_code is None else r.close_code}</td>'
+            f"<td>{escape(r.evidence.step_name or '') if r.evidence.step is not None else ''}</td>"
+            f'<td class="seen"><details><summary>{escape(seen(r)) or "evidence"}</summary>'
+            f"{_evidence(r)}</details></td></tr>")
+
+    type_ = last.type if last else ""
+    body = (
+        f'<header><a href="../">← all probes</a><h1>{escape(name)}</h1>'
+        f'<span class="muted">{escape(type_)}</span>'
+        f'<div class="asof" style="flex:1">as of {_clock(now, now)}<br>refreshes every '
+        f"{REFRESH_SECONDS}s</div></header>"
+        f"{summary}{latest}"
+        f"<h2>Last {len(runs)} runs (newest first)</h2>"
+        "<table><tr><th>started</th><th>outcome</th><th>latency</th><th>status</th>"
+        "<th>close</th><th>step reached</th><th>what was seen (click for evidence)</th></tr>"
+        f"{''.join(rows)}</table>"
+        f'<footer><a href="../api/v1/results">results as JSON</a> · '
+        f"{len(names)} probes configured</footer>")
+    colour = {"ok": "#34a853", "slow": "#f29900", "bad": "#d93025"}.get(_kind(last), "#888")
+    return _page(f"{'✖' if last and not last.success else '✔' if last else '…'} {name} · synthmon",
+                 body, colour)
 
 
 def results_payload(history: History) -> dict[str, Any]:
+    """``/api/v1/results``: {"probes": [{"probe", "last", "since", "runs", ...}], ...}.
+
+    ``runs`` is newest first, as on the page; ``seen``, ``hint`` and ``handshake`` are the
+    one-line summaries the page shows.
+    """
+    names, runs, lasts = _lasts(history)
     probes = []
-    for name in history.probes():
-        runs = history.runs(name)
+    failing = 0
+    for name in names:
+        last = lasts[name]
+        if last is not None and not last.success:
+            failing += 1
         probes.append({
             "probe": name,
-            "last": runs[0].to_dict() if runs else None,
+            "last": last.to_dict() if last else None,
             "since": history.since(name),
-            "runs": [r.to_dict() for r in runs],
+            "runs": [r.to_dict() for r in runs[name]],
+            "type": last.type if last else None,
+            "outcome": last.outcome.value if last else None,
+            "success": last.success if last else None,
+            "seen": seen(last) if last else None,
+            "handshake": handshake(last) if last else None,
+            "hint": hint(last),
         })
-    return {"probes": probes, "generated_at": time.time()}
+    return {"probes": probes, "failing": failing, "generated_at": time.time()}

@@ -1,0 +1,92 @@
+"""The status page in a real browser: Debian's headless Chromium against a daemon that has
+one probe failing the way the incident did and others passing.
+
+The screenshots land in tests/artifacts/ (gitignored) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, DaemonProc, SimProc
+from tests.test_statuspage import serve_failing_and_passing, wait_runs
+
+ARTIFACTS = ROOT / "tests" / "artifacts"
+BROWSER_TIMEOUT = 60.0
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def chromium() -> str:
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    if os.environ.get("CI"):
+        pytest.fail("chromium is not installed (apt-get install chromium); "
+                    "the status page must be tested in a browser in CI")
+    pytest.skip("chromium is not installed (apt-get install chromium)")
+
+
+def browse(url: str, *args: str) -> str:
+    """Run headless Chromium once on ``url``; returns its stdout."""
+    with tempfile.TemporaryDirectory(prefix="synthmon-chromium-") as profile:
+        cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+               "--no-first-run", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+               f"--user-data-dir={profile}", "--window-size=1280,900", *args, url]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True)
+        try:
+            out, err = proc.communicate(timeout=BROWSER_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # the browser and its helpers, nothing else
+            proc.communicate()
+            raise AssertionError(f"chromium did not finish within {BROWSER_TIMEOUT}s") from None
+        assert proc.returncode == 0, err[-3000:]
+        return out
+
+
+def check_png(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC, f"{path} is not a PNG"
+    assert len(data) > 10_000, f"{path} is suspiciously small ({len(data)} bytes)"
+    width, height = struct.unpack(">II", data[16:24])  # the IHDR chunk
+    return width, height
+
+
+def test_status_page_in_headless_chromium(sim_proc: SimProc, tmp_path: Path,
+                                          daemons: list[DaemonProc]) -> None:
+    chromium()
+    d = serve_failing_and_passing(sim_proc, tmp_path, daemons)
+    wait_runs(d, 6)  # enough runs for a sparkline worth looking at
+
+    dom = browse(d.url + "/", "--dump-dom")
+    assert "1 of 3 probes failing" in dom
+    assert 'data-probe="ws-golden-path" data-outcome="handshake_rejected"' in dom
+    assert 'data-probe="health" data-outcome="success"' in dom
+    assert 'data-probe="ws-alternate-path" data-outcome="success"' in dom
+    assert "Failing now" in dom
+    assert "the path is served by a plain HTTP route" in dom
+    assert "<svg" in dom  # the sparklines
+
+    probe_dom = browse(d.url + "/probe/ws-golden-path", "--dump-dom")
+    assert "refused: HTTP 403" in probe_dom
+    assert "websocket_ssot" in probe_dom  # the body of the diagnostic GET
+    assert "Last " in probe_dom and "handshake_rejected" in probe_dom
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    shots = {"statuspage.png": "/", "statuspage-probe.png": "/probe/ws-golden-path"}
+    for name, path in shots.items():
+        target = ARTIFACTS / name
+        target.unlink(missing_ok=True)
+        browse(d.url + path, f"--screenshot={target}")
+        assert target.is_file(), f"chromium wrote no screenshot to {target}"
+        assert check_png(target) == (1280, 900)

@@ -1,0 +1,270 @@
+"""The status page and /api/v1/results: rendered from a history of made-up runs, and served
+by a real daemon against the simulator."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from monitor.config import load_text
+from monitor.history import History
+from monitor.outcomes import Outcome
+from monitor.result import Diagnosis, Evidence, Result, StepTiming
+from monitor.statuspage import (
+    MEANING,
+    cross_check,
+    render_index,
+    render_probe,
+    results_payload,
+    seen,
+    sparkline,
+)
+from tests.conftest import DaemonProc, SimProc, http_get, start_daemon
+
+CONFIG = """\
+probes:
+  - name: api
+    http: {url: "http://127.0.0.1:1/api"}
+  - name: ws-main
+    websocket: {url: "ws://127.0.0.1:1/api/v1/websocket"}
+  - name: ws-alt
+    websocket: {url: "ws://127.0.0.1:1/ws"}
+  - name: never-ran
+    http: {url: "http://127.0.0.1:1/x"}
+"""
+
+EVIL = '<script>alert("x")</script>'
+
+
+def history() -> History:
+    h = History()
+    h.configure(load_text(CONFIG, env={}))
+    return h
+
+
+def run(probe: str, outcome: Outcome, started: float, **kw: Any) -> Result:
+    kind = "websocket" if probe.startswith("ws") else "http"
+    target = {"api": "http://127.0.0.1:1/api", "ws-main": "ws://127.0.0.1:1/api/v1/websocket",
+              "ws-alt": "ws://127.0.0.1:1/ws"}[probe]
+    return Result(probe=probe, type=kind, target=target, outcome=outcome, started_at=started,
+                  duration_seconds=kw.pop("duration", 0.012), **kw)
+
+
+def refused_403(started: float, body: str = "Forbidden") -> Result:
+    return run("ws-main", Outcome.HANDSHAKE_REJECTED, started, status_code=403,
+               evidence=Evidence(
+                   detail="the server refused the upgrade: HTTP 403 Forbidden",
+                   status_code=403, headers=(("Content-Type", "text/plain"), ("X-Evil", EVIL)),
+                   content_type="text/plain", body_excerpt=body,
+                   diagnosis=Diagnosis(200, "application/json",
+                                       '{"data": {"service": "websocket_ssot"}}',
+                                       "GET on this path answers 200 application/json: the path "
+                                       "is served by a plain HTTP route.")))
+
+
+def test_overview_lists_failing_first_with_diagnosis_and_since() -> None:
+    h = history()
+    now = time.time()
+    h.observe(run("api", Outcome.SUCCESS, now - 100, status_code=200,
+                  evidence=Evidence(detail="HTTP 200 in 12ms", status_code=200)))
+    h.observe(run("ws-alt", Outcome.SUCCESS, now - 100, status_code=101, upgraded=True,
+                  evidence=Evidence(detail="upgraded (subprotocol jwt-auth)",
+                                    subprotocol="jwt-auth")))
+    h.observe(run("ws-main", Outcome.SUCCESS, now - 300, status_code=101, upgraded=True))
+    h.observe(refused_403(now - 120))
+    h.observe(refused_403(now - 60))
+    page = render_index(h)
+
+    assert "1 of 4 probes failing" in page
+    assert '<meta http-equiv="refresh"' in page
+    assert "<script" not in page  # no scripts of its own, none injected
+    cards = page.split("<h2>All probes</h2>")[0]
+    assert 'data-probe="ws-main"' in cards and 'data-probe="api"' not in cards
+    assert "served by a plain HTTP route" in cards
+    assert "refused: HTTP 403 text/plain instead of 101" in cards
+    # the streak started with the first of the two 403s, not the latest run
+    assert re.search(r"failing since \d\d:\d\d:\d\d UTC \(2m\)", cards), cards
+    # the alternate path on the same host got in: the page points at the route
+    assert "ws-alt on the same host upgraded" in cards
+    assert 'data-probe="never-ran" data-outcome="pending"' in page
+    assert 'href="probe/ws-main"' in page
+
+
+def test_everything_from_the_server_is_escaped() -> None:
+    h = history()
+    now = time.time()
+    r = refused_403(now, body=f"<html>{EVIL}</html>")
+    h.observe(r)
+    h.observe(run("api", Outcome.ASSERTION_FAILED, now, status_code=200, evidence=Evidence(
+        detail=f"json data.x: expected 1, got {EVIL}", body_excerpt=EVIL,
+        headers=(("Set-Cookie", "<b>"),))))
+    h.observe(run("ws-alt", Outcome.AUTH_REJECTED, now, status_code=101, upgraded=True,
+                  close_code=1008, evidence=Evidence(
+                      detail="step welcome: auth error", close_code=1008, close_reason=EVIL,
+                      step=0, step_name="welcome", last_message=EVIL,
+                      events_seen=(EVIL,))))
+    pages = [render_index(h)] + [render_probe(h, n) for n in ("api", "ws-main", "ws-alt")]
+    for page in pages:
+        assert "<script>" not in page and 'alert("x")' not in page
+        assert "<b>" not in page.replace("<b>diagnosis</b>", "").replace(
+            "<b>cross-check</b>", "")
+    escaped = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"
+    assert escaped in render_probe(h, "ws-main")  # body and header
+    assert escaped in render_probe(h, "api")
+    probe_alt = render_probe(h, "ws-alt")
+    assert probe_alt.count(escaped) >= 3  # close reason, last message, events seen
+    assert "welcome" in probe_alt and "1008" in probe_alt
+
+
+def test_probe_page_keeps_the_last_100_runs_with_evidence() -> None:
+    h = history()
+    now = time.time()
+    for i in range(130):
+        ok = i % 10 != 0
+        h.observe(run("ws-main", Outcome.SUCCESS if ok else Outcome.CLOSED_BY_SERVER,
+                      now - 130 + i, status_code=101, upgraded=True,
+                      close_code=None if ok else 1011,
+                      steps=(StepTiming(0, "welcome", 0.002),),
+                      evidence=Evidence(detail="upgraded; 1 step passed" if ok else
+                                        "step welcome: closed by the server 1011",
+                                        subprotocol="jwt-auth",
+                                        close_code=None if ok else 1011,
+                                        close_reason=None if ok else "not ready",
+                                        step=None if ok else 0,
+                                        step_name=None if ok else "welcome")))
+    page = render_probe(h, "ws-main")
+    assert "Last 100 runs" in page
+    assert page.count('<tr class="') == 100
+    assert "1011 “not ready”" in page
+    assert "upgraded: 101 Switching Protocols, subprotocol jwt-auth" in page
+    assert "outcome changed" in page
+    assert page.count("<rect ") == 100 + 0  # the big sparkline: one bar per kept run
+
+
+def test_sparkline_colours_failures_and_handles_no_runs() -> None:
+    assert "no runs yet" in sparkline([])
+    now = time.time()
+    runs = [run("api", Outcome.SUCCESS, now), run("api", Outcome.TIMEOUT, now - 1, duration=5.0),
+            run("api", Outcome.SLOW, now - 2)]
+    svg = sparkline(runs)
+    assert svg.count("<rect ") == 3
+    assert "var(--bar-bad)" in svg and "var(--bar-slow)" in svg and "var(--bar-ok)" in svg
+    assert "1 failed" not in svg and "2 failed" in svg
+
+
+def test_every_outcome_is_explained() -> None:
+    assert set(MEANING) == set(Outcome)
+
+
+def test_seen_does_not_repeat_what_the_detail_says() -> None:
+    now = time.time()
+    assert seen(refused_403(now)) == "the server refused the upgrade: HTTP 403 Forbidden"
+    closed = run("ws-main", Outcome.AUTH_REJECTED, now, status_code=101, upgraded=True,
+                 close_code=1008, evidence=Evidence(detail="step welcome: auth error message",
+                                                    close_reason="Authentication failed",
+                                                    subprotocol="jwt-auth"))
+    assert seen(closed) == ("upgraded: 101 Switching Protocols, subprotocol jwt-auth · "
+                            "close 1008 Authentication failed · step welcome: auth error message")
+
+
+def test_cross_check_needs_an_upgraded_peer_on_the_same_host() -> None:
+    now = time.time()
+    refused = refused_403(now)
+    alt_ok = run("ws-alt", Outcome.SUCCESS, now, status_code=101, upgraded=True)
+    alt_refused = run("ws-alt", Outcome.HANDSHAKE_REJECTED, now, status_code=403)
+    assert cross_check(refused, {"ws-main": refused, "ws-alt": None}) is None
+    assert cross_check(refused, {"ws-main": refused, "ws-alt": alt_refused}) is None
+    assert "ws-alt" in (cross_check(refused, {"ws-main": refused, "ws-alt": alt_ok}) or "")
+    other_host = Result(probe="ws-alt", type="websocket", target="ws://elsewhere:1/ws",
+                        outcome=Outcome.SUCCESS, started_at=now, duration_seconds=0.1,
+                        upgraded=True)
+    assert cross_check(refused, {"ws-main": refused, "ws-alt": other_host}) is None
+
+
+def test_results_payload_keeps_its_shape() -> None:
+    h = history()
+    now = time.time()
+    h.observe(refused_403(now - 5))
+    h.observe(refused_403(now))
+    data = json.loads(json.dumps(results_payload(h)))
+    assert [p["probe"] for p in data["probes"]] == ["api", "ws-main", "ws-alt", "never-ran"]
+    main = data["probes"][1]
+    assert {"probe", "last", "since", "runs"} <= set(main)
+    assert main["since"] == now - 5
+    assert len(main["runs"]) == 2 and main["runs"][0]["started_at"] == now
+    assert main["last"]["outcome"] == "handshake_rejected"
+    assert main["last"]["evidence"]["diagnosis"]["status_code"] == 200
+    assert main["hint"].startswith("GET on this path answers 200")
+    assert main["handshake"] == "refused: HTTP 403 text/plain instead of 101"
+    assert data["failing"] == 1
+    never = data["probes"][3]
+    assert never["last"] is None and never["runs"] == [] and never["since"] is None
+
+
+PROBES = """\
+defaults: {interval: 1s, timeout: 900ms}
+auth:
+  jwt: {type: jwt, secret_env: JWT_SECRET_STAGING, claims: {sub: page-user}, ttl: 5m}
+probes:
+  - name: health
+    http: {url: "${STAGING_URL}/health", expect: {status: 200}}
+  - name: ws-golden-path
+    websocket:
+      url: ${STAGING_WS_URL}/api/v1/websocket
+      auth: jwt
+      send_token_as: [authorization_header, subprotocol]
+      subprotocols: [jwt-auth]
+      expect_subprotocol: jwt-auth
+      diagnose: true
+  - name: ws-alternate-path
+    websocket:
+      url: ${STAGING_WS_URL}/ws
+      auth: jwt
+      send_token_as: [authorization_header, subprotocol]
+      subprotocols: [jwt-auth]
+"""
+
+
+def wait_runs(d: DaemonProc, n: int, timeout: float = 20.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        status, body = http_get(d.url + "/api/v1/results")
+        assert status == 200
+        data: dict[str, Any] = json.loads(body)
+        if all(len(p["runs"]) >= n for p in data["probes"]):
+            return data
+        assert time.monotonic() < deadline, f"fewer than {n} runs per probe: {body[:2000]}"
+        time.sleep(0.2)
+
+
+def serve_failing_and_passing(sim_proc: SimProc, tmp_path: Path,
+                              daemons: list[DaemonProc]) -> DaemonProc:
+    """A daemon whose main WebSocket path fails the way the incident did."""
+    sim_proc.set_mode("ws_route_missing")
+    path = tmp_path / "probes.yaml"
+    path.write_text(PROBES)
+    d = start_daemon(path, sim_proc.env(), tmp_path)
+    daemons.append(d)
+    return d
+
+
+def test_daemon_serves_page_probe_pages_and_api(sim_proc: SimProc, tmp_path: Path,
+                                                daemons: list[DaemonProc]) -> None:
+    d = serve_failing_and_passing(sim_proc, tmp_path, daemons)
+    data = wait_runs(d, 2)
+    by_name = {p["probe"]: p for p in data["probes"]}
+    assert by_name["health"]["outcome"] == "success"
+    assert by_name["ws-golden-path"]["outcome"] == "handshake_rejected"
+    assert "plain HTTP route" in by_name["ws-golden-path"]["hint"]
+
+    status, page = http_get(d.url + "/")
+    assert status == 200
+    assert "1 of 3 probes failing" in page
+    assert "ws-alternate-path on the same host upgraded" in page
+    status, page = http_get(d.url + "/probe/ws-golden-path")
+    assert status == 200
+    assert "refused: HTTP 403" in page and "websocket_ssot" in page
+    assert http_get(d.url + "/probe/nope")[0] == 404
