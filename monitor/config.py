@@ -249,6 +249,11 @@ class HttpExpect(Model):
         return v
 
 
+def _shown(url: str) -> str:
+    """A URL as it may appear in an error: without userinfo, which can hold credentials."""
+    return repr(re.sub(r"(?<=//)[^/@\s]*@", "***@", url)[:200])
+
+
 def _check_url(url: str) -> str:
     try:
         parts = urlsplit(url)
@@ -285,7 +290,7 @@ class HttpSpec(Model):
     @classmethod
     def _http_url(cls, v: str) -> str:
         if not re.match(r"^https?://[^/\s]+", v):
-            raise ValueError(f"must be an http:// or https:// URL; got {v!r}")
+            raise ValueError(f"must be an http:// or https:// URL; got {_shown(v)}")
         return _check_url(v)
 
 
@@ -369,7 +374,7 @@ class WebSocketSpec(Model):
     @classmethod
     def _ws_url(cls, v: str) -> str:
         if not re.match(r"^wss?://[^/\s]+", v):
-            raise ValueError(f"must be a ws:// or wss:// URL; got {v!r}")
+            raise ValueError(f"must be a ws:// or wss:// URL; got {_shown(v)}")
         return _check_url(v)
 
 

@@ -220,7 +220,9 @@ def test_shipped_probes_yaml_is_valid() -> None:
     assert not config.warnings
 
 
-def test_url_with_port_out_of_range_is_refused_at_load() -> None:
-    found = problems("probes:\n  - name: a\n    websocket: {url: 'ws://h:99999/'}\n")
+def test_unusable_urls_are_refused_at_load_without_echoing_credentials() -> None:
+    found = problems("probes:\n  - name: a\n    websocket: {url: 'ws://h:99999/'}\n"
+                     "  - name: b\n    http: {url: 'http://user:pw@[::1/'}\n")
     assert found == ["probes.yaml:3: probes[0].websocket.url: is not a valid URL: "
-                     "Port out of range 0-65535"]
+                     "Port out of range 0-65535",
+                     "probes.yaml:5: probes[1].http.url: is not a valid URL: Invalid IPv6 URL"]

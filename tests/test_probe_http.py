@@ -472,8 +472,6 @@ async def test_dns_error_for_a_name_that_never_resolves(ctx: ProbeContext) -> No
 @pytest.mark.parametrize(
     ("http", "detail"),
     [
-        ("url: 'http://127.0.0.1:99999/'", "cannot build the request: invalid URL"),
-        ("url: 'http://user:pw@[::1/'", "cannot build the request: invalid URL"),
         ("url: 'http://127.0.0.1:1/'\nheaders: {X-A: \"a\\r\\nX-B: b\"}",
          "headers.X-A: line breaks are not allowed in a header"),
     ],
