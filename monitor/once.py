@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
-from typing import Any
+from typing import Any, TextIO
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from monitor.auth import TokenSource
 from monitor.config import Config, ConfigError, load_file
+from monitor.outcomes import Outcome
 from monitor.probes.context import ProbeContext, new_session
 from monitor.probes.run import run_probe
 from monitor.redact import Redactor
 from monitor.result import Result
+from monitor.statuspage import seen
 
 
 async def run_all(config: Config, names: list[str] | None = None,
@@ -38,33 +43,79 @@ def result_json(r: Result) -> dict[str, Any]:
     return {**head, **data}
 
 
-def _seen(r: Result) -> str:
+COLOR_CHOICES = ("auto", "always", "never")
+PIPED_WIDTH = 160  # rich assumes 80 columns when not on a terminal; logs have room
+SEEN_BODY_CHARS = 120
+
+
+def make_console(color: str = "auto", file: TextIO | None = None) -> Console:
+    """A console for the table: colour on a terminal, plain text when piped.
+
+    ``color`` is auto (rich decides: a terminal, FORCE_COLOR and NO_COLOR are honoured),
+    always or never.
+    """
+    if color not in COLOR_CHOICES:
+        raise ValueError(f"color must be one of {', '.join(COLOR_CHOICES)}; got {color!r}")
+    force = {"always": True, "never": False}.get(color)
+    console = Console(file=file, highlight=False, force_terminal=force,
+                      no_color=True if color == "never" else None)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = max(console.width, PIPED_WIDTH)
+    return console
+
+
+def answer(r: Result) -> str:
+    """The status code and, for a WebSocket, the close code: ``403``, ``101 close 1008``."""
+    parts = ["" if r.status_code is None else str(r.status_code)]
+    if r.close_code is not None:
+        parts.append(f"close {r.close_code}")
+    return " ".join(p for p in parts if p) or "-"
+
+
+def _seen(r: Result) -> Text:
+    """What the server answered; the diagnosis of a refused upgrade on a line of its own."""
+    text = Text(seen(r))
     ev = r.evidence
-    parts = [ev.detail] if ev.detail else []
-    if ev.diagnosis is not None:
-        parts.append(f"diagnosis: {ev.diagnosis.hint}")
-    elif ev.body_excerpt and not r.success:
-        parts.append(ev.body_excerpt[:120].replace("\n", " "))
-    return " | ".join(parts)
+    if ev.diagnosis is not None and ev.diagnosis.hint:
+        text.append("\n")
+        text.append(f"diagnosis: {ev.diagnosis.hint}", style="yellow")
+    elif not r.success:
+        body = ev.last_message or ev.body_excerpt
+        if body:
+            flat = " ".join(body.split())
+            cut = flat[:SEEN_BODY_CHARS] + ("…" if len(flat) > SEEN_BODY_CHARS else "")
+            text.append("\n")
+            text.append(f"{'message' if ev.last_message else 'body'}: {cut}", style="dim")
+    return text
+
+
+def _outcome_style(r: Result) -> str:
+    if r.success:
+        return "green"
+    return "bold yellow" if r.outcome is Outcome.SLOW else "bold red"
 
 
 def print_table(results: list[Result], console: Console) -> None:
-    table = Table(show_lines=False)
-    for col in ("probe", "type", "outcome", "status", "close", "latency", "what was seen"):
-        table.add_column(col, overflow="fold")
+    """probe, outcome, status/close code, latency, what was seen; a summary line below."""
+    table = Table(box=box.HEAVY_HEAD if console.is_terminal else box.ASCII2,
+                  show_lines=console.is_terminal and any(not r.success for r in results))
+    table.add_column("probe", no_wrap=True)
+    table.add_column("outcome", no_wrap=True)
+    table.add_column("status/close", no_wrap=True)
+    table.add_column("latency", justify="right", no_wrap=True)
+    table.add_column("what was seen", overflow="fold", ratio=1)
     for r in results:
-        style = "green" if r.success else "bold red"
-        table.add_row(r.probe, r.type, f"[{style}]{r.outcome.value}[/]",
-                      "" if r.status_code is None else str(r.status_code),
-                      "" if r.close_code is None else str(r.close_code),
+        style = _outcome_style(r)
+        table.add_row(Text(r.probe, style="bold" if not r.success else ""),
+                      Text(r.outcome.value, style=style), answer(r),
                       f"{r.duration_seconds * 1000:.0f} ms", _seen(r))
     console.print(table)
     failed = sum(not r.success for r in results)
     summary = f"{len(results) - failed} passed, {failed} failed"
-    console.print(f"[bold {'red' if failed else 'green'}]{summary}[/]")
+    console.print(Text(summary, style=f"bold {'red' if failed else 'green'}"))
 
 
-def run_once(path: str, names: list[str], fmt: str) -> int:
+def run_once(path: str, names: list[str], fmt: str, color: str = "auto") -> int:
     try:
         config = load_file(path)
     except ConfigError as exc:
@@ -81,5 +132,5 @@ def run_once(path: str, names: list[str], fmt: str) -> int:
         json.dump([result_json(r) for r in results], sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        print_table(results, Console(highlight=False))
+        print_table(results, make_console(color))
     return 0 if all(r.success for r in results) else 1
