@@ -14,10 +14,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
+import json
 import re
 import shutil
+import socket
 import subprocess
-from collections.abc import Iterable, Sequence
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -230,3 +238,161 @@ def write_test_prometheus_config(
     out = dst_dir / "prometheus.yml"
     out.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     return out
+
+
+# --------------------------------------------------------------------------- processes
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 15.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Wait until ``url`` answers 200 (fails the test with the process output otherwise)."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            break
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except (OSError, urllib.error.URLError) as exc:
+            last = exc
+        time.sleep(0.1)
+    output = ""
+    if proc is not None and proc.stdout is not None and proc.poll() is not None:
+        output = proc.stdout.read().decode(errors="replace")
+    pytest.fail(f"{url} did not become ready: {last}\n{output}", pytrace=False)
+
+
+@contextlib.contextmanager
+def _process(args: list[str], ready_url: str) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_http(ready_url, proc=proc)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+@contextlib.contextmanager
+def running_alertmanager(config: Path, workdir: Path) -> Iterator[str]:
+    """Alertmanager on loopback (clustering off); yields its base URL."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    storage = workdir / "alertmanager-data"
+    storage.mkdir(parents=True, exist_ok=True)
+    args = [
+        binary("alertmanager"),
+        f"--config.file={config}",
+        f"--storage.path={storage}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+        "--log.level=warn",
+    ]
+    with _process(args, f"{base}/-/ready"):
+        yield base
+
+
+@contextlib.contextmanager
+def running_prometheus(config: Path, workdir: Path) -> Iterator[str]:
+    """Prometheus on loopback with its own TSDB in ``workdir``; yields its base URL."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    storage = workdir / "prometheus-data"
+    storage.mkdir(parents=True, exist_ok=True)
+    args = [
+        binary("prometheus"),
+        f"--config.file={config}",
+        f"--storage.tsdb.path={storage}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--log.level=warn",
+    ]
+    with _process(args, f"{base}/-/ready"):
+        yield base
+
+
+class EventSink:
+    """A loopback HTTP server that records every JSON POST: a stand-in for PagerDuty's
+    Events API v2 (answers 202 like it) and for the ticket webhook.
+
+    ``url`` is the base URL; ``events`` the decoded bodies with their ``_path``.
+    """
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        sink = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                body["_path"] = self.path
+                with sink._lock:
+                    sink.events.append(body)
+                reply = json.dumps(
+                    {"status": "success", "message": "Event processed",
+                     "dedup_key": body.get("dedup_key", "")}
+                ).encode()
+                self.send_response(202)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> EventSink:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.events)
+
+    def wait_for(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 20.0
+    ) -> dict[str, Any]:
+        """The first recorded event matching ``predicate`` (waits for it)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for event in self.snapshot():
+                if predicate(event):
+                    return event
+            time.sleep(0.05)
+        pytest.fail(
+            f"no matching event within {timeout}s; got {json.dumps(self.snapshot(), indent=1)}",
+            pytrace=False,
+        )
+
+
+def post_alerts(alertmanager: str, alerts: list[dict[str, Any]]) -> None:
+    """POST alerts to Alertmanager's API v2 (as Prometheus does)."""
+    request = urllib.request.Request(
+        f"{alertmanager}/api/v2/alerts",
+        data=json.dumps(alerts).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.status == 200

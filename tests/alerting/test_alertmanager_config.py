@@ -1,0 +1,230 @@
+"""deploy/alertmanager/alertmanager.yml: amtool check-config, routing, and real deliveries.
+
+The last tests run the real Alertmanager binary on loopback with the shipped config (only
+the PagerDuty URL, the webhook URL, the key file and the timers changed) and check the
+Events API v2 trigger/resolve pair and the inhibition of the generic page.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .support import (
+    ALERTMANAGER,
+    EventSink,
+    alert_rules,
+    binary,
+    load_yaml,
+    parse_duration,
+    post_alerts,
+    run,
+    running_alertmanager,
+    write_test_alertmanager_config,
+)
+
+
+def _routes_test(*labels: str, receiver: str) -> None:
+    result = run(
+        [
+            binary("amtool"),
+            "config",
+            "routes",
+            "test",
+            f"--config.file={ALERTMANAGER}",
+            f"--verify.receivers={receiver}",
+            *labels,
+        ]
+    )
+    assert result.returncode == 0, (
+        f"{labels} routed to {result.stdout.strip()!r}, expected {receiver!r}\n{result.stderr}"
+    )
+    assert result.stdout.strip() == receiver
+
+
+def test_amtool_check_config() -> None:
+    result = run([binary("amtool"), "check-config", str(ALERTMANAGER)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_page_routes_to_pagerduty() -> None:
+    _routes_test(
+        "alertname=SynthmonWebSocketHandshakeForbidden",
+        "severity=page",
+        "probe=ws-golden-path",
+        receiver="pagerduty",
+    )
+    _routes_test(
+        "alertname=SynthmonAuthNotEnforced", "severity=page", "category=security",
+        receiver="pagerduty",
+    )
+
+
+def test_ticket_routes_to_ticket_receiver() -> None:
+    _routes_test(
+        "alertname=SynthmonTLSCertExpiringSoon", "severity=ticket", "probe=api-health",
+        receiver="ticket",
+    )
+
+
+def test_unknown_severity_is_not_dropped() -> None:
+    _routes_test("alertname=Something", "severity=info", receiver="ticket")
+
+
+def test_every_severity_used_by_the_rules_has_a_route() -> None:
+    severities = {rule["labels"]["severity"] for rule in alert_rules()}
+    expected = {"page": "pagerduty", "ticket": "ticket"}
+    assert severities == set(expected)
+    for severity, receiver in expected.items():
+        _routes_test("alertname=X", f"severity={severity}", receiver=receiver)
+
+
+def test_pagerduty_receiver_settings() -> None:
+    doc = load_yaml(ALERTMANAGER)
+    assert doc["route"]["group_by"] == ["alertname", "probe"]
+    (pagerduty,) = [r for r in doc["receivers"] if r["name"] == "pagerduty"]
+    (config,) = pagerduty["pagerduty_configs"]
+    assert config["routing_key_file"].startswith("/")
+    assert "routing_key" not in config and "service_key" not in config  # no inline secret
+    assert config["send_resolved"] is True
+    assert "summary" in config["description"]
+    assert doc["global"]["pagerduty_url"].endswith("/v2/enqueue")  # Events API v2
+
+
+def test_inhibited_alerts_exist_and_fire_first() -> None:
+    """Every alert named in an inhibit rule exists, and the specific WebSocket alerts that
+    inhibit the generic SynthmonProbeFailing wait less than it (so they are firing before
+    it would be sent)."""
+    doc = load_yaml(ALERTMANAGER)
+    rules = {r["alert"]: r for r in alert_rules()}
+    generic = parse_duration(rules["SynthmonProbeFailing"]["for"])
+    for inhibit in doc["inhibit_rules"]:
+        for key in ("source_matchers", "target_matchers"):
+            for matcher in inhibit[key]:
+                m = re.fullmatch(r'alertname=~?"(.+)"', matcher)
+                if m:
+                    for name in m.group(1).split("|"):
+                        assert name in rules, f"inhibit rule names unknown alert {name}"
+        sources = [m for m in inhibit["source_matchers"] if m.startswith("alertname=~")]
+        if 'alertname="SynthmonProbeFailing"' in inhibit["target_matchers"]:
+            assert inhibit["equal"] == ["probe", "location"]
+            (names,) = [re.fullmatch(r'alertname=~"(.+)"', m).group(1) for m in sources]  # type: ignore[union-attr]
+            for name in names.split("|"):
+                assert parse_duration(rules[name]["for"]) < generic, name
+    # every page about a probe except the generic one is in that list
+    inhibitors = next(
+        i for i in doc["inhibit_rules"]
+        if 'alertname="SynthmonProbeFailing"' in i["target_matchers"]
+    )["source_matchers"][0]
+    websocket_pages = {
+        r["alert"] for r in alert_rules()
+        if r["labels"]["severity"] == "page"
+        and ("WebSocket" in r["alert"] or "GoldenPath" in r["alert"] or "AuthNot" in r["alert"])
+    }
+    assert websocket_pages == set(inhibitors.split('"')[1].split("|"))
+
+
+# --------------------------------------------------------------------------- real Alertmanager
+
+PROBE_LABELS = {
+    "probe": "ws-golden-path",
+    "type": "websocket",
+    "target": "wss://staging.example.com/api/v1/websocket",
+    "environment": "staging",
+    "ws_route": "primary",
+    "job": "synthmon",
+    "instance": "127.0.0.1:9115",
+}
+
+
+def _alert(name: str, severity: str, summary: str, *, starts: datetime,
+           ends: datetime | None = None, **labels: str) -> dict[str, Any]:
+    """An alert as Prometheus posts it. ``starts`` is when it started firing: an old one
+    would make Alertmanager flush a new group at once, skipping group_wait and racing its
+    inhibitor (as it does after a restart)."""
+    return {
+        "labels": {"alertname": name, "severity": severity, **PROBE_LABELS, **labels},
+        "annotations": {
+            "summary": summary,
+            "description": f"description of {name}",
+            "runbook_url": f"https://github.com/synthmon/synthmon/blob/main/docs/runbooks/{name}.md",
+        },
+        "startsAt": starts.isoformat(),
+        "endsAt": (ends or starts + timedelta(minutes=5)).isoformat(),
+        "generatorURL": "http://127.0.0.1:9090/graph",
+    }
+
+
+@pytest.fixture
+def stack(tmp_path: Path):  # type: ignore[no-untyped-def]
+    with EventSink() as pagerduty, EventSink() as tickets:
+        config = write_test_alertmanager_config(
+            tmp_path, pagerduty_url=f"{pagerduty.url}/v2/enqueue", webhook_url=f"{tickets.url}/hook"
+        )
+        result = run([binary("amtool"), "check-config", str(config)])
+        assert result.returncode == 0, result.stdout + result.stderr
+        with running_alertmanager(config, tmp_path) as alertmanager:
+            yield alertmanager, pagerduty, tickets
+
+
+def test_page_triggers_and_resolves_one_pagerduty_incident(stack) -> None:  # type: ignore[no-untyped-def]
+    alertmanager, pagerduty, tickets = stack
+    summary = ("WebSocket probe ws-golden-path: handshake to "
+               "wss://staging.example.com/api/v1/websocket answered HTTP 403 instead of 101")
+    name = "SynthmonWebSocketHandshakeForbidden"
+    # the generic page for the same probe is inhibited by the specific one
+    t0 = datetime.now(UTC)
+    post_alerts(alertmanager, [
+        _alert(name, "page", summary, starts=t0),
+        _alert("SynthmonProbeFailing", "page", "Probe ws-golden-path is failing", starts=t0),
+        _alert("SynthmonProbeSuccessRatioLow", "ticket", "ratio low", starts=t0),
+    ])
+    trigger = pagerduty.wait_for(lambda e: e.get("event_action") == "trigger")
+    assert trigger["_path"] == "/v2/enqueue"
+    assert trigger["routing_key"] == "synthmon-e2e-routing-key-0123456789"
+    assert trigger["payload"]["summary"] == summary
+    assert trigger["payload"]["severity"] == "critical"
+    assert trigger["payload"]["class"] == name
+    assert trigger["payload"]["component"] == "ws-golden-path"
+    details = trigger["payload"]["custom_details"]
+    assert details["target"] == PROBE_LABELS["target"]
+    assert details["runbook_url"].endswith(f"/docs/runbooks/{name}.md")
+    assert any(link["href"].endswith(f"{name}.md") for link in trigger.get("links", []))
+
+    # The probe recovers: Prometheus resolves every alert of the probe at the same
+    # evaluation. Inhibited ones first: Alertmanager stores a batch one alert at a time and
+    # a flush (every second here) in between could see a target without its source.
+    now = datetime.now(UTC)
+    post_alerts(alertmanager, [
+        _alert("SynthmonProbeSuccessRatioLow", "ticket", "ratio low", starts=t0, ends=now),
+        _alert("SynthmonProbeFailing", "page", "Probe ws-golden-path is failing",
+               starts=t0, ends=now),
+        _alert(name, "page", summary, starts=t0, ends=now),
+    ])
+    resolve = pagerduty.wait_for(lambda e: e.get("event_action") == "resolve")
+    assert resolve["dedup_key"] == trigger["dedup_key"]
+
+    time.sleep(1.5)  # a few more group intervals: nothing else may arrive
+    events = pagerduty.snapshot()
+    assert all(e["payload"]["class"] == name for e in events if "payload" in e), events
+    assert not any("ProbeFailing" in str(e) for e in events)
+    assert tickets.snapshot() == []  # the ticket for a paging probe is inhibited too
+
+
+def test_ticket_goes_to_the_webhook_not_pagerduty(stack) -> None:  # type: ignore[no-untyped-def]
+    alertmanager, pagerduty, tickets = stack
+    post_alerts(alertmanager, [
+        _alert("SynthmonTLSCertExpiringSoon", "ticket", "TLS certificate expires in 9d",
+               starts=datetime.now(UTC), probe="api-health", type="http", target="https://staging.example.com/api/health"),
+    ])
+    hook = tickets.wait_for(lambda e: e.get("status") == "firing")
+    assert hook["_path"] == "/hook"
+    assert hook["commonLabels"]["alertname"] == "SynthmonTLSCertExpiringSoon"
+    time.sleep(1)
+    assert pagerduty.snapshot() == []
