@@ -969,12 +969,6 @@ async def test_wss_missing_ca_file_is_config_error(ctx: ProbeContext, tmp_path: 
     assert result.outcome is Outcome.CONFIG_ERROR
 
 
-async def test_invalid_port_is_config_error(ctx: ProbeContext) -> None:
-    result = await run_websocket(make_probe("ws://127.0.0.1:99999/ws"), ctx)
-    assert result.outcome is Outcome.CONFIG_ERROR
-    assert "invalid URL" in result.evidence.detail
-
-
 # --------------------------------------------------------------------------- the classifier
 
 
