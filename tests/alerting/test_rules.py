@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
+import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 from .support import (
     ALERTS,
@@ -13,11 +17,16 @@ from .support import (
     alert_names,
     alert_rules,
     binary,
+    free_port,
     load_yaml,
     parse_duration,
     run,
+    running_prometheus,
     write_fast_rules,
+    write_test_prometheus_config,
 )
+
+PROMETHEUS_CONFIG = ALERTS.parent / "prometheus.yml"
 
 RUNBOOK_SECTIONS = ("## What it means", "## Check first", "## Likely causes", "## Resolve")
 # alerts about the daemon itself: no probe/target labels to name
@@ -124,3 +133,45 @@ def test_fast_rules_scale_only_for(tmp_path: Path) -> None:
         assert parse_duration(after["for"]) == max(1.0, parse_duration(before["for"]) / 60)
     by_name = {r["alert"]: parse_duration(r["for"]) for r in shortened}
     assert by_name["SynthmonWebSocketHandshakeForbidden"] < by_name["SynthmonProbeFailing"]
+
+
+def test_compose_prometheus_config_is_valid() -> None:
+    result = run([binary("promtool"), "check", "config", str(PROMETHEUS_CONFIG)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert load_yaml(PROMETHEUS_CONFIG)["rule_files"] == [ALERTS.name]
+    jobs = [job["job_name"] for job in load_yaml(PROMETHEUS_CONFIG)["scrape_configs"]]
+    assert "synthmon" in jobs
+
+
+def test_real_prometheus_loads_the_rules_and_fires(tmp_path: Path) -> None:
+    """The shipped rules (with fast `for:`) in a real Prometheus: every rule loads and
+    evaluates, and a synthmon target that cannot be scraped fires SynthmonMonitorDown."""
+    rules = write_fast_rules(tmp_path)
+    config = write_test_prometheus_config(
+        tmp_path,
+        synthmon_targets=[f"127.0.0.1:{free_port()}"],  # nothing listens there
+        alertmanager_target=f"127.0.0.1:{free_port()}",
+        rule_files=[rules],
+    )
+    with running_prometheus(config, tmp_path) as prometheus:
+        deadline = time.monotonic() + 20
+        firing: list[str] = []
+        while time.monotonic() < deadline:
+            groups = _get(f"{prometheus}/api/v1/rules")["data"]["groups"]
+            loaded = [r for g in groups for r in g["rules"]]
+            alerts = _get(f"{prometheus}/api/v1/alerts")["data"]["alerts"]
+            firing = [a["labels"]["alertname"] for a in alerts if a["state"] == "firing"]
+            evaluated = all(r.get("lastEvaluation", "").startswith("20") for r in loaded)
+            if "SynthmonMonitorDown" in firing and evaluated:
+                break
+            time.sleep(0.25)
+        assert sorted(r["name"] for r in loaded) == sorted(alert_names())
+        bad = [(r["name"], r.get("lastError")) for r in loaded if r["health"] != "ok"]
+        assert bad == []
+        assert "SynthmonMonitorDown" in firing
+        assert "SynthmonMonitorAbsent" not in firing
+
+
+def _get(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())  # type: ignore[no-any-return]
