@@ -1,0 +1,261 @@
+"""Small programs the benchmarks run as subprocesses (so each can be pinned and measured).
+
+    python -m bench.workers target --port P [--delay 0.1]
+        a loopback HTTP target: answers every request with 200 "ok", after ``delay``.
+    python -m bench.workers wsfloor --url U --token T --rate R --duration D
+        the floor of a WebSocket probe: a bare ``websockets`` client loop doing
+        handshake, welcome message, close; prints a JSON summary.
+    python -m bench.workers sched --probes N --interval I --duration D
+        synthmon's ProbeScheduler in-process with a trivial run function that still does
+        the real sinks work (metrics, history, log line); prints a JSON summary.
+    python -m bench.workers synthmon-uvloop ARGS...
+        ``synthmon ARGS...`` with uvloop's event loop (when uvloop is installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n"
+            b"Connection: close\r\n\r\nok\n")
+MAX_HEADER_BYTES = 64 * 1024
+
+
+# --------------------------------------------------------------------------- target
+
+
+class _TargetProtocol(asyncio.Protocol):
+    """Reads one request head, answers after ``delay`` seconds, closes."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.buf = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.answered = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self.answered:
+            return
+        self.buf += data
+        if b"\r\n\r\n" in self.buf or len(self.buf) > MAX_HEADER_BYTES:
+            self.answered = True
+            if self.delay > 0:
+                asyncio.get_running_loop().call_later(self.delay, self._answer)
+            else:
+                self._answer()
+
+    def _answer(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(RESPONSE)
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+
+
+async def _serve_target(port: int, delay: float) -> None:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: _TargetProtocol(delay), "127.0.0.1", port,
+                                      backlog=4096, reuse_address=True)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with server:
+        await stop.wait()
+
+
+# --------------------------------------------------------------------------- wsfloor
+
+
+async def _ws_once(url: str, token: str) -> bool:
+    from websockets.asyncio.client import connect
+
+    async with asyncio.timeout(5.0):
+        async with connect(url, additional_headers={"Authorization": f"Bearer {token}"},
+                           compression=None, open_timeout=None, close_timeout=1.0) as ws:
+            message = await ws.recv()
+            data = json.loads(message)
+            return isinstance(data, dict) and data.get("type") == "connect"
+
+
+async def _wsfloor(url: str, token: str, rate: float, duration: float,
+                   warmup: int) -> dict[str, Any]:
+    for _ in range(warmup):
+        await _ws_once(url, token)
+    count = max(1, int(rate * duration))
+    ok = failed = 0
+    errors: list[str] = []
+    tasks: set[asyncio.Task[bool]] = set()
+
+    def done(task: asyncio.Task[bool]) -> None:
+        nonlocal ok, failed
+        tasks.discard(task)
+        exc = task.exception()
+        if exc is None and task.result():
+            ok += 1
+        else:
+            failed += 1
+            if len(errors) < 5:
+                errors.append(repr(exc))
+
+    cpu0 = _cpu()
+    t0 = time.monotonic()
+    for i in range(count):
+        delay = t0 + i / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        task = asyncio.create_task(_ws_once(url, token))
+        tasks.add(task)
+        task.add_done_callback(done)
+    if tasks:
+        await asyncio.wait(list(tasks), timeout=10.0)
+    wall = time.monotonic() - t0
+    cpu = _cpu() - cpu0
+    return {"ok": ok, "failed": failed, "cpu_seconds": cpu, "wall_seconds": wall,
+            "errors": errors}
+
+
+def _cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+# --------------------------------------------------------------------------- sched
+
+
+async def _sched(probes: int, interval: float, duration: float, warmup: float
+                 ) -> dict[str, Any]:
+    from monitor.config import Config, load_text
+    from monitor.history import History
+    from monitor.metrics import Surfacer
+    from monitor.outcomes import Outcome
+    from monitor.redact import Redactor
+    from monitor.result import Evidence, Result
+    from monitor.runlog import configure_logging, log_result
+    from monitor.scheduler import ProbeScheduler
+
+    # One tiny config parsed by the real loader, replicated: parsing thousands of probes
+    # would only measure the YAML parser (the startup benchmark covers that).
+    timeout = min(1.0, interval / 2)
+    one = load_text(f"defaults: {{interval: {interval:g}s, timeout: {timeout:g}s}}\n"
+                    "probes:\n  - name: p\n    http: {url: 'http://127.0.0.1:9/x'}\n")
+    tmpl = one.probes[0]
+    items = tuple(
+        type(tmpl)(spec=tmpl.spec.model_copy(update={"name": f"p{i:06d}"}),
+                   interval=tmpl.interval, timeout=tmpl.timeout, labels=tmpl.labels,
+                   auth_name=None, auth=None)
+        for i in range(probes))
+    config = Config(path="bench", probes=items, label_names=())
+    devnull = await asyncio.to_thread(open, os.devnull, "w")  # lives as long as the process
+    configure_logging(Redactor(), stream=devnull, json=True)
+    surfacer, history = Surfacer(), History()
+    surfacer.configure(config)
+    history.configure(config)
+    lags: list[float] = []
+    skips: dict[str, int] = {}
+    runs = 0
+    measuring = False
+
+    async def run(probe: Any) -> None:
+        nonlocal runs
+        result = Result(probe=probe.name, type="http", target="http://127.0.0.1:9/x",
+                        outcome=Outcome.SUCCESS, started_at=time.time(),
+                        duration_seconds=0.001, status_code=200,
+                        phases=(("resolve", 0.0), ("connect", 0.0002), ("tls", 0.0),
+                                ("processing", 0.0005), ("transfer", 0.0001)),
+                        evidence=Evidence(detail="HTTP 200 in 1ms", status_code=200))
+        surfacer.observe(result)
+        history.observe(result)
+        log_result(result)
+        if measuring:
+            runs += 1
+
+    def on_lag(seconds: float) -> None:
+        surfacer.observe_lag(seconds)
+        if measuring:
+            lags.append(seconds)
+
+    def on_skip(name: str, reason: str) -> None:
+        surfacer.skip(reason)
+        if measuring:
+            skips[reason] = skips.get(reason, 0) + 1
+
+    scheduler = ProbeScheduler(run, on_lag=on_lag, on_skip=on_skip)
+    scheduler.start(items)
+    await asyncio.sleep(warmup)
+    measuring = True
+    cpu0, t0 = _cpu(), time.monotonic()
+    await asyncio.sleep(duration)
+    measuring = False
+    cpu, wall = _cpu() - cpu0, time.monotonic() - t0
+    await scheduler.stop(1.0)
+    lags.sort()
+
+    def q(p: float) -> float | None:
+        if not lags:
+            return None
+        return lags[min(len(lags) - 1, max(0, int(p * len(lags) + 0.999999) - 1))]
+
+    return {"runs": runs, "expected_runs": probes * wall / interval, "lag_p50": q(0.5),
+            "lag_p99": q(0.99), "lag_max": lags[-1] if lags else None, "skipped": skips,
+            "cpu_seconds": cpu, "wall_seconds": wall}
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "synthmon-uvloop":
+        import uvloop  # type: ignore[import-not-found,unused-ignore]
+
+        from monitor.cli import main as synthmon_main
+
+        uvloop.install()
+        return synthmon_main(argv[1:])
+    parser = argparse.ArgumentParser(prog="python -m bench.workers")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("target")
+    t.add_argument("--port", type=int, required=True)
+    t.add_argument("--delay", type=float, default=0.0)
+    w = sub.add_parser("wsfloor")
+    w.add_argument("--url", required=True)
+    w.add_argument("--token", required=True)
+    w.add_argument("--rate", type=float, required=True)
+    w.add_argument("--duration", type=float, required=True)
+    w.add_argument("--warmup", type=int, default=5)
+    s = sub.add_parser("sched")
+    s.add_argument("--probes", type=int, required=True)
+    s.add_argument("--interval", type=float, required=True)
+    s.add_argument("--duration", type=float, required=True)
+    s.add_argument("--warmup", type=float, default=None)
+    args = parser.parse_args(argv)
+    if args.cmd == "target":
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_serve_target(args.port, args.delay))
+        return 0
+    if args.cmd == "wsfloor":
+        out = asyncio.run(_wsfloor(args.url, args.token, args.rate, args.duration,
+                                   args.warmup))
+    else:
+        warmup = args.interval + 0.5 if args.warmup is None else args.warmup
+        out = asyncio.run(_sched(args.probes, args.interval, args.duration, warmup))
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

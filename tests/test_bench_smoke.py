@@ -1,0 +1,65 @@
+"""The benchmarks at tiny sizes, so that `python -m bench` cannot rot.
+
+Behaviour only: the script exits 0 and writes results.json with every benchmark's keys.
+The numbers of a quick run mean nothing and are not checked. Needs neither nginx nor
+blackbox_exporter (without them the baselines are reported as not run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+BENCHMARKS = {"http_cpu", "ws_cpu", "scheduler", "fidelity", "memory", "startup"}
+
+
+def test_quick_bench_runs_and_writes_results(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--output", str(out)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "HTTP probe CPU/run" in done.stdout  # the table was printed
+
+    doc = json.loads(out.read_text())
+    assert doc["meta"]["quick"] is True
+    results = doc["results"]
+    assert set(results) == BENCHMARKS
+    for name, res in results.items():
+        assert res["status"] == "ok", (name, res)
+        assert res["rows"], name
+        for row in res["rows"]:
+            assert {"metric", "synthmon", "baseline", "ratio", "target", "pass"} <= set(row)
+
+    assert results["http_cpu"]["synthmon"]["cpu_per_run_ms"] > 0
+    assert results["http_cpu"]["synthmon"]["runs"] > 0
+    assert results["ws_cpu"]["synthmon"]["runs"] > 0
+    assert results["ws_cpu"]["floor"]["ok"] > 0
+    assert results["scheduler"]["scheduler_only"] and results["scheduler"]["daemon"]
+    assert results["fidelity"]["synthmon"]["samples"] > 0
+    assert all(r["rss_warm_mib"] > 0 for r in results["memory"]["per_size"].values())
+    assert results["startup"]["ready_seconds"] > 0
+    assert results["startup"]["first_result_seconds"] >= results["startup"]["ready_seconds"]
+
+    if doc["meta"]["blackbox"]:
+        assert results["http_cpu"]["blackbox"]["runs"] > 0
+        assert results["fidelity"]["blackbox"]["samples"] > 0
+    else:
+        assert "blackbox" not in results["http_cpu"]
+        assert any("blackbox" in n for n in doc["meta"]["notes"])
+
+
+def test_only_runs_the_named_benchmark(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--only", "startup", "--output", str(out)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert set(json.loads(out.read_text())["results"]) == {"startup"}
