@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
 import subprocess
 import sys
 import time
@@ -11,10 +13,13 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from monitor.once import answer, make_console, print_table
+from monitor.config import load_file
+from monitor.demo import REGRESSIONS, banner, demo_env
+from monitor.once import answer, make_console, print_table, run_all
 from monitor.outcomes import Outcome
 from monitor.result import Diagnosis, Evidence, Result
-from tests.conftest import ROOT, SimProc
+from monitor.simulator import MODES
+from tests.conftest import ROOT, SECRET, SimProc, http_post
 
 ESC = "\x1b["
 
@@ -129,3 +134,23 @@ def test_once_cli_table(sim_proc: SimProc, tmp_path: Path, force: str | None,
     assert "handshake_rejected" in proc.stdout and "403" in proc.stdout
     assert "diagnosis:" in proc.stdout
     assert "1 passed, 1 failed" in proc.stdout
+
+
+async def test_demo_banner_tells_the_truth(sim_proc: SimProc,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every regression the demo banner lists makes exactly the probes it names fail, with
+    the outcome it names, when the shipped probes.yaml runs against the simulator with the
+    demo's environment (10 s interval, 8 s timeout)."""
+    assert {r.mode for r in REGRESSIONS} == set(MODES) - {"healthy"}
+    text = banner("http://127.0.0.1:9115", sim_proc.url)
+    for key, value in demo_env(SECRET, sim_proc.url, sim_proc.ws_url, 10.0).items():
+        monkeypatch.setenv(key, value)
+    config = load_file(ROOT / "monitor" / "probes.yaml")
+    for r in REGRESSIONS:
+        assert r.mode in text
+        body: dict[str, object] = {"mode": r.mode, "slow_delay": r.slow_delay or 0.3}
+        status, answer_ = await asyncio.to_thread(
+            http_post, sim_proc.url + "/-/simulator/mode", json.dumps(body).encode())
+        assert status == 200, answer_
+        failing = {x.probe: x.outcome.value for x in await run_all(config) if not x.success}
+        assert failing == r.fails, r.mode
