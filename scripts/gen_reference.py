@@ -167,7 +167,7 @@ class Reference:
         for path, node in self.order:
             heading = "probes.yaml (top level)" if path == "top level" else f"`{path}`"
             out.append(f'<a id="{self.anchor(path)}"></a>')
-            out.append(f"#### {heading}")
+            out.append(f"### {heading}")
             out.append("")
             doc = str(node.get("description", "")).strip()
             if doc and path != "top level":
