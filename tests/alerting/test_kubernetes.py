@@ -1,0 +1,241 @@
+"""deploy/kubernetes: schema-valid manifests, a PrometheusRule identical to alerts.yml,
+one sharded StatefulSet per location whose shard count matches its replicas.
+
+Resources are validated against the Kubernetes JSON schemas shipped (offline) with
+kubernetes-validate; the CRDs (ServiceMonitor, PrometheusRule) are checked for their
+apiVersion/kind and shape only. With kubectl on the PATH the whole kustomization is also
+rendered (`kubectl kustomize`) and the rendered objects are validated and cross-checked.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from .support import ALERTS, DEPLOY, ROOT, load_yaml, run
+
+K8S = DEPLOY / "kubernetes"
+K8S_VERSION = "1.30.0"
+CRDS = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
+}
+LOCATIONS = sorted(p.name for p in (K8S / "locations").iterdir() if p.is_dir())
+
+
+def _docs(path: Path) -> list[dict[str, Any]]:
+    with open(path, encoding="utf-8") as f:
+        return [d for d in yaml.safe_load_all(f) if d]
+
+
+def _validate(doc: dict[str, Any]) -> None:
+    key = (doc.get("apiVersion"), doc.get("kind"))
+    if key in CRDS:
+        assert doc["metadata"]["name"]
+        assert isinstance(doc["spec"], dict)
+        return
+    try:
+        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as exc:
+        pytest.fail(f"{doc['kind']}/{doc['metadata']['name']}: {exc.message} at {list(exc.path)}")
+
+
+def _kustomization_files() -> list[Path]:
+    return sorted(K8S.rglob("kustomization.yaml"))
+
+
+def _resource_files() -> list[Path]:
+    """Plain manifests listed as resources (not directories) by any kustomization."""
+    files = []
+    for kustomization in _kustomization_files():
+        for entry in load_yaml(kustomization).get("resources", []):
+            path = (kustomization.parent / entry).resolve()
+            if path.is_file():
+                files.append(path)
+    return files
+
+
+# --------------------------------------------------------------------------- files
+
+
+def test_every_resource_file_validates() -> None:
+    files = _resource_files()
+    kinds = set()
+    for path in files:
+        for doc in _docs(path):
+            _validate(doc)
+            kinds.add(doc["kind"])
+    assert {"Service", "StatefulSet", "ServiceMonitor", "PrometheusRule"} <= kinds
+
+
+def test_kustomizations_parse_and_reference_existing_files() -> None:
+    for kustomization in _kustomization_files():
+        doc = load_yaml(kustomization)
+        assert doc["kind"] == "Kustomization", kustomization
+        for entry in doc.get("resources", []):
+            assert (kustomization.parent / entry).exists(), f"{kustomization}: {entry}"
+        for generator in doc.get("configMapGenerator", []):
+            for file in generator.get("files", []) + generator.get("envs", []):
+                assert (kustomization.parent / file.split("=")[-1]).is_file(), file
+
+
+def test_secret_example_validates_and_is_not_deployed() -> None:
+    (secret,) = _docs(K8S / "common" / "secret.example.yaml")
+    _validate(secret)
+    common = load_yaml(K8S / "common" / "kustomization.yaml")
+    assert "secret.example.yaml" not in common.get("resources", [])
+
+
+def test_prometheusrule_groups_equal_alerts_yml() -> None:
+    (rule,) = _docs(K8S / "common" / "prometheusrule.yaml")
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    assert rule["kind"] == "PrometheusRule"
+    assert rule["spec"]["groups"] == load_yaml(ALERTS)["groups"]
+
+
+def test_prometheusrule_is_up_to_date() -> None:
+    result = run([sys.executable, str(ROOT / "scripts" / "gen_prometheusrule.py"), "--check"])
+    assert result.returncode == 0, result.stderr
+
+
+def test_generated_rule_file_round_trips(tmp_path: Path) -> None:
+    out = tmp_path / "rule.yaml"
+    result = run(
+        [sys.executable, str(ROOT / "scripts" / "gen_prometheusrule.py"), "--output", str(out)]
+    )
+    assert result.returncode == 0, result.stderr
+    assert out.read_text() == (K8S / "common" / "prometheusrule.yaml").read_text()
+
+
+def test_configmap_probes_validate() -> None:
+    """The probes.yaml of the ConfigMap loads with the ConfigMap's environment and a
+    secret, as a pod would see it."""
+    from monitor.config import load_file
+
+    env = dict(
+        line.split("=", 1)
+        for line in (K8S / "common" / "synthmon.env").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    )
+    env["JWT_SECRET_STAGING"] = "k8s-test-secret-0123456789abcdef0123"
+    config = load_file(K8S / "common" / "probes.yaml", env=env)
+    assert config.warnings == ()
+    assert "ws_route" in config.label_names  # the alert rules join on it
+    routes = {dict(p.labels).get("ws_route") for p in config.probes}
+    assert {"primary", "alternate", "negative"} <= routes
+    assert all("staging.example.com" in p.spec.url for p in config.probes)
+
+
+@pytest.mark.parametrize("location", LOCATIONS)
+def test_location_shards_match_replicas(location: str) -> None:
+    doc = load_yaml(K8S / "locations" / location / "kustomization.yaml")
+    assert doc["nameSuffix"] == f"-{location}"
+    (patch,) = [yaml.safe_load(p["patch"]) for p in doc["patches"]]
+    spec = patch["spec"]
+    (container,) = spec["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["SYNTHMON_LOCATION"] == location
+    assert int(env["SYNTHMON_SHARDS"]) == spec["replicas"] >= 1
+    (labels,) = doc["labels"]
+    assert labels["pairs"] == {"synthmon.io/location": location}
+    assert labels["includeSelectors"] is True  # two StatefulSets must not share pods
+
+
+def test_statefulset_command_takes_the_shard_from_the_ordinal() -> None:
+    (sts,) = _docs(K8S / "statefulset" / "statefulset.yaml")
+    (container,) = sts["spec"]["template"]["spec"]["containers"]
+    (script,) = container["args"]
+    assert container["command"] == ["/bin/sh", "-c"]
+    assert '--shard "${POD_NAME##*-}/$SYNTHMON_SHARDS"' in script
+    assert '--location "$SYNTHMON_LOCATION"' in script
+    env = {e["name"]: e for e in container["env"]}
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    # what the shell does with the pod names of a StatefulSet
+    for pod, shards in (("synthmon-us-east-0", "3"), ("synthmon-us-east-2", "3")):
+        out = subprocess.run(
+            ["/bin/sh", "-c", 'printf %s "${POD_NAME##*-}/$SYNTHMON_SHARDS"'],
+            env={**os.environ, "POD_NAME": pod, "SYNTHMON_SHARDS": shards},
+            capture_output=True, text=True, check=True,
+        ).stdout
+        assert out == f"{pod.rsplit('-', 1)[1]}/{shards}"
+    assert {e["secretRef"]["name"] for e in container["envFrom"] if "secretRef" in e} == {
+        "synthmon-secrets"
+    }
+
+
+# --------------------------------------------------------------------------- rendered
+
+
+def _render() -> list[dict[str, Any]] | None:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        return None
+    result = run([kubectl, "kustomize", str(K8S)])
+    assert result.returncode == 0, result.stderr
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+
+def test_rendered_kustomization() -> None:
+    """With kubectl: render and validate everything and check the cross-references.
+    Without it, the file-level tests above are what there is (kustomize itself is not
+    reimplemented here)."""
+    docs = _render()
+    if docs is None:
+        for path in _resource_files():
+            for doc in _docs(path):
+                _validate(doc)
+        return
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for doc in docs:
+        _validate(doc)
+        assert doc["metadata"]["namespace"] == "monitoring"
+        by_kind.setdefault(doc["kind"], []).append(doc)
+
+    (service,) = by_kind["Service"]
+    (monitor,) = by_kind["ServiceMonitor"]
+    (rule,) = by_kind["PrometheusRule"]
+    assert rule["spec"]["groups"] == load_yaml(ALERTS)["groups"]
+    configmaps = {c["metadata"]["name"] for c in by_kind["ConfigMap"]}
+    statefulsets = by_kind["StatefulSet"]
+    assert sorted(s["metadata"]["name"] for s in statefulsets) == [
+        f"synthmon-{loc}" for loc in LOCATIONS
+    ]
+
+    # the ServiceMonitor selects the Service, on a port it has, with job="synthmon"
+    svc_labels = service["metadata"]["labels"]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= svc_labels.items()
+    assert svc_labels[monitor["spec"]["jobLabel"]] == "synthmon"
+    ports = {p["name"] for p in service["spec"]["ports"]}
+    assert {e["port"] for e in monitor["spec"]["endpoints"]} <= ports
+
+    selectors = []
+    for sts in statefulsets:
+        spec = sts["spec"]
+        location = sts["metadata"]["name"].removeprefix("synthmon-")
+        pod = spec["template"]
+        (container,) = pod["spec"]["containers"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["SYNTHMON_LOCATION"] == location
+        assert int(env["SYNTHMON_SHARDS"]) == spec["replicas"]
+        assert spec["serviceName"] == service["metadata"]["name"]
+        assert spec["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+        assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+        assert pod["metadata"]["labels"]["synthmon.io/location"] == location
+        selectors.append(tuple(sorted(spec["selector"]["matchLabels"].items())))
+        # every ConfigMap the pod uses is one that is deployed (hash suffixes resolved)
+        used = {v["configMap"]["name"] for v in pod["spec"]["volumes"] if "configMap" in v}
+        used |= {e["configMapRef"]["name"] for e in container["envFrom"] if "configMapRef" in e}
+        assert used <= configmaps, (used, configmaps)
+        assert container["image"] != "synthmon"  # the images: override applied
+        security = container["securityContext"]
+        assert security["readOnlyRootFilesystem"] and not security["allowPrivilegeEscalation"]
+        assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+    assert len(set(selectors)) == len(selectors), "StatefulSets must not select each other's pods"
