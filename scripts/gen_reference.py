@@ -171,7 +171,7 @@ class Reference:
             out.append("")
             doc = str(node.get("description", "")).strip()
             if doc and path != "top level":
-                out.append(" ".join(doc.split()))
+                out.append(_cell(doc))
                 out.append("")
             required = set(node.get("required", []))
             out.append("| key | type | default | description |")
@@ -200,7 +200,9 @@ def _duration(seconds: float) -> str:
 
 
 def _cell(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
+    """Schema text for a Markdown table cell: ``<token>`` would be taken for an HTML tag."""
+    flat = " ".join(text.split())
+    return flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
 
 
 def generate(schema: Schema | None = None) -> str:
