@@ -68,7 +68,7 @@ color:var(--fg);background:var(--bg)}
 a{color:var(--link)} h1{font-size:1.35em;margin:0} h2{font-size:1.05em;margin:1.4em 0 .5em}
 header{display:flex;align-items:center;gap:1em;flex-wrap:wrap;margin-bottom:1em}
 .banner{flex:1;padding:.55em 1em;border-radius:6px;font-size:1.15em;font-weight:650}
-.banner.ok{background:var(--ok-bg);color:var(--ok)} .banner.bad{background:var(--bad);color:#fff}
+.banner.ok{background:var(--ok-bg);color:var(--ok)} .banner.bad{background:#b3261e;color:#fff}
 .banner.wait{background:var(--head);color:var(--muted)}
 .asof{color:var(--muted);font-size:.9em;text-align:right}
 table{border-collapse:collapse;width:100%;background:var(--card);border:1px solid var(--line)}
