@@ -352,6 +352,8 @@ def _lasts(history: History) -> tuple[list[str], dict[str, list[Result]], dict[s
 
 def _banner(failing: int, total: int, pending: int) -> tuple[str, str, str]:
     """(css class, text, icon colour)."""
+    if not total:
+        return "wait", "no probes configured (or none in this shard)", "#888"
     if failing:
         return "bad", f"{failing} of {total} probes failing", "#d93025"
     if total and pending == total:

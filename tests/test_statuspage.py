@@ -155,6 +155,16 @@ def test_sparkline_colours_failures_and_handles_no_runs() -> None:
     assert "1 failed" not in svg and "2 failed" in svg
 
 
+def test_no_probes_and_no_runs_yet() -> None:
+    empty = History()
+    assert "no probes configured" in render_index(empty)
+    assert results_payload(empty)["probes"] == []
+    h = history()
+    page = render_index(h)
+    assert "waiting for the first runs of 4 probes" in page and "Failing now" not in page
+    assert "no runs yet" in render_probe(h, "api")
+
+
 def test_every_outcome_is_explained() -> None:
     assert set(MEANING) == set(Outcome)
 
