@@ -97,37 +97,49 @@ def test_pagerduty_receiver_settings() -> None:
     assert doc["global"]["pagerduty_url"].endswith("/v2/enqueue")  # Events API v2
 
 
-def test_inhibited_alerts_exist_and_fire_first() -> None:
-    """Every alert named in an inhibit rule exists, and the specific WebSocket alerts that
-    inhibit the generic SynthmonProbeFailing wait less than it (so they are firing before
-    it would be sent)."""
+def _alertnames(matchers: list[str], rules: dict[str, Any]) -> set[str]:
+    names: set[str] = set()
+    for matcher in matchers:
+        m = re.fullmatch(r'alertname(=~|=)"(.+)"', matcher)
+        if m:
+            names |= set(m.group(2).split("|")) if m.group(1) == "=~" else {m.group(2)}
+    unknown = names - set(rules)
+    assert not unknown, f"inhibit rule names unknown alerts {unknown}"
+    return names
+
+
+def test_inhibit_rules_name_existing_alerts_that_fire_first() -> None:
+    """Every alert named in an inhibit rule exists, and a source waits no longer (`for:`)
+    than its targets, so it is firing by the time a target would be sent."""
     doc = load_yaml(ALERTMANAGER)
     rules = {r["alert"]: r for r in alert_rules()}
-    generic = parse_duration(rules["SynthmonProbeFailing"]["for"])
     for inhibit in doc["inhibit_rules"]:
-        for key in ("source_matchers", "target_matchers"):
-            for matcher in inhibit[key]:
-                m = re.fullmatch(r'alertname=~?"(.+)"', matcher)
-                if m:
-                    for name in m.group(1).split("|"):
-                        assert name in rules, f"inhibit rule names unknown alert {name}"
-        sources = [m for m in inhibit["source_matchers"] if m.startswith("alertname=~")]
-        if 'alertname="SynthmonProbeFailing"' in inhibit["target_matchers"]:
-            assert inhibit["equal"] == ["probe", "location"]
-            (names,) = [re.fullmatch(r'alertname=~"(.+)"', m).group(1) for m in sources]  # type: ignore[union-attr]
-            for name in names.split("|"):
-                assert parse_duration(rules[name]["for"]) < generic, name
-    # every page about a probe except the generic one is in that list
-    inhibitors = next(
+        sources = _alertnames(inhibit["source_matchers"], rules)
+        targets = _alertnames(inhibit["target_matchers"], rules)
+        assert "probe" in inhibit["equal"] or "instance" in inhibit["equal"], inhibit
+        for source in sources:
+            for target in targets:
+                assert parse_duration(rules[source]["for"]) <= parse_duration(
+                    rules[target]["for"]
+                ), (source, target)
+
+
+def test_every_specific_websocket_page_inhibits_the_generic_one() -> None:
+    doc = load_yaml(ALERTMANAGER)
+    rules = {r["alert"]: r for r in alert_rules()}
+    (inhibit,) = [
         i for i in doc["inhibit_rules"]
-        if 'alertname="SynthmonProbeFailing"' in i["target_matchers"]
-    )["source_matchers"][0]
+        if _alertnames(i["target_matchers"], rules) == {"SynthmonProbeFailing"}
+    ]
+    assert inhibit["equal"] == ["probe", "location"]
     websocket_pages = {
-        r["alert"] for r in alert_rules()
+        name for name, r in rules.items()
         if r["labels"]["severity"] == "page"
-        and ("WebSocket" in r["alert"] or "GoldenPath" in r["alert"] or "AuthNot" in r["alert"])
+        and ("WebSocket" in name or "GoldenPath" in name or "AuthNot" in name)
     }
-    assert websocket_pages == set(inhibitors.split('"')[1].split("|"))
+    assert _alertnames(inhibit["source_matchers"], rules) == websocket_pages
+    generic = parse_duration(rules["SynthmonProbeFailing"]["for"])
+    assert all(parse_duration(rules[n]["for"]) < generic for n in websocket_pages)
 
 
 # --------------------------------------------------------------------------- real Alertmanager
@@ -228,3 +240,24 @@ def test_ticket_goes_to_the_webhook_not_pagerduty(stack) -> None:  # type: ignor
     assert hook["commonLabels"]["alertname"] == "SynthmonTLSCertExpiringSoon"
     time.sleep(1)
     assert pagerduty.snapshot() == []
+
+
+def test_route_missing_pages_instead_of_the_403(stack) -> None:  # type: ignore[no-untyped-def]
+    """The incident: 403 on the primary path while /ws accepts. One page per probe, the
+    route-missing diagnosis, whose summary names the probe and the 403."""
+    alertmanager, pagerduty, _ = stack
+    t0 = datetime.now(UTC)
+    summary = ("WebSocket route likely missing: probe ws-golden-path gets HTTP 403 from "
+               "wss://staging.example.com/api/v1/websocket while the alternate WebSocket path "
+               "accepts the same token in staging")
+    post_alerts(alertmanager, [
+        _alert("SynthmonWebSocketRouteLikelyMissing", "page", summary, starts=t0),
+        _alert("SynthmonWebSocketHandshakeForbidden", "page", "handshake 403", starts=t0),
+        _alert("SynthmonProbeFailing", "page", "failing", starts=t0),
+    ])
+    trigger = pagerduty.wait_for(lambda e: e.get("event_action") == "trigger")
+    assert trigger["payload"]["summary"] == summary
+    assert "ws-golden-path" in summary and "403" in summary
+    time.sleep(1.5)
+    classes = [e["payload"]["class"] for e in pagerduty.snapshot()]
+    assert classes == ["SynthmonWebSocketRouteLikelyMissing"]
