@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     once.add_argument("-c", "--config", default=DEFAULT_CONFIG)
     once.add_argument("--probe", action="append", default=[], help="only this probe (repeatable)")
     once.add_argument("--format", choices=("table", "json"), default="table")
+    once.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                      help="colour the table (auto: on a terminal; NO_COLOR/FORCE_COLOR honoured)")
 
     demo = sub.add_parser("demo", help="simulator + daemon with the shipped probes, on loopback")
     demo.add_argument("--listen", type=parse_listen, default=parse_listen(DEFAULT_LISTEN))
@@ -87,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "once":
             from monitor.once import run_once
 
-            return run_once(args.config, args.probe, args.format)
+            return run_once(args.config, args.probe, args.format, args.color)
         if args.command == "run":
             return asyncio.run(_run(args))
         if args.command == "demo":

@@ -81,6 +81,8 @@ Duration = Annotated[
         {
             "anyOf": [
                 {"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h))+$"},
+                # ${VAR} / ${VAR:-default}, substituted at load: editors must accept it
+                {"type": "string", "pattern": r"\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}"},
                 {"type": "number", "exclusiveMinimum": 0},
             ],
             "description": "a duration like 500ms, 5s, 1m30s (a bare number is seconds)",
@@ -153,9 +155,10 @@ SECRET_DOC = "secrets come only from the environment (*_env) or a file (*_file)"
 class JwtAuth(Model):
     """A JWT minted locally with PyJWT and re-minted before it expires."""
 
-    type: Literal["jwt"]
+    type: Literal["jwt"] = Field(description="jwt: a token minted locally")
     algorithm: Literal["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384"] = (
-        "HS256"
+        Field("HS256", description="HS* with secret_env or secret_file; RS*/ES* with "
+                                   "private_key_file")
     )
     secret_env: str | None = Field(None, description="environment variable holding the HMAC secret")
     secret_file: str | None = Field(None, description="file holding the HMAC secret")
@@ -165,7 +168,9 @@ class JwtAuth(Model):
         description="an inline secret, allowed only on probes with expect_rejected: true "
         "(a deliberately wrong secret for a negative probe)",
     )
-    claims: dict[str, Any] = Field(default_factory=dict)
+    claims: dict[str, Any] = Field(
+        default_factory=dict, description="the token's claims (sub, email, permissions, ...); "
+        "iat and exp are set from ttl")
     ttl: Duration = Field(1800.0, description="lifetime: iat is now, exp is now + ttl")
     headers: dict[str, str] = Field(default_factory=dict, description="extra JWT header fields")
 
@@ -189,10 +194,12 @@ class JwtAuth(Model):
 class TokenEndpointAuth(Model):
     """A token fetched from an HTTP endpoint and cached until shortly before it expires."""
 
-    type: Literal["token_endpoint"]
-    url: str
-    method: Literal["POST", "GET"] = "POST"
-    format: Literal["json", "form"] = "json"
+    type: Literal["token_endpoint"] = Field(description="token_endpoint: a token fetched "
+                                                        "from url")
+    url: str = Field(description="the token endpoint")
+    method: Literal["POST", "GET"] = Field("POST", description="method of the token request")
+    format: Literal["json", "form"] = Field(
+        "json", description="request body: a JSON object, or form-encoded fields")
     fields: dict[str, str] = Field(
         default_factory=dict, description="non-secret request fields, e.g. username, client_id"
     )
@@ -204,9 +211,10 @@ class TokenEndpointAuth(Model):
         default_factory=dict, description="request fields whose values come from files"
     )
     token_field: str = Field("access_token", description="JSON path of the token in the answer")
-    expires_in_field: str = "expires_in"
+    expires_in_field: str = Field(
+        "expires_in", description="JSON path of the token's lifetime in seconds in the answer")
     default_ttl: Duration = Field(300.0, description="cache time when the answer has no expiry")
-    timeout: Duration = 10.0
+    timeout: Duration = Field(10.0, description="timeout of the token request")
 
 
 AuthSpec = Annotated[Union[JwtAuth, TokenEndpointAuth], Field(discriminator="type")]
@@ -215,12 +223,21 @@ TokenPlacement = Literal["authorization_header", "subprotocol", "query"]
 
 
 class TlsSpec(Model):
-    insecure_skip_verify: bool = False
-    ca_file: str | None = None
-    server_name: str | None = None
+    """TLS settings of an https:// or wss:// target."""
+
+    insecure_skip_verify: bool = Field(
+        False, description="do not verify the certificate chain or host name (the expiry is "
+        "still exported)")
+    ca_file: str | None = Field(
+        None, description="PEM file of the CAs to verify the server with, instead of the "
+        "system's")
+    server_name: str | None = Field(
+        None, description="the name sent in SNI and verified, instead of the URL's host")
 
 
 class HttpExpect(Model):
+    """What the answer must look like; anything else fails the run."""
+
     status: StatusSet = Field(default=((200, 299),))
     json_: dict[str, Any] | None = Field(
         None,
@@ -228,11 +245,13 @@ class HttpExpect(Model):
         description="dotted JSON paths to expected values; a value may be "
         "{eq|ne|lt|le|gt|ge|contains|regex|exists: ...}",
     )
-    body_regex: str | None = None
+    body_regex: str | None = Field(
+        None, description="a regex that must match somewhere in the body (re.search)")
     headers: dict[str, str] = Field(
         default_factory=dict, description="header name to a regex its value must match"
     )
-    max_latency: Duration | None = None
+    max_latency: Duration | None = Field(
+        None, description="budget of the whole request; slower ends in outcome slow")
 
     @field_validator("body_regex")
     @classmethod
@@ -273,16 +292,20 @@ def _check_regex(pattern: str) -> None:
 
 
 class HttpSpec(Model):
-    url: str
+    """An HTTP request and what its answer must look like."""
+
+    url: str = Field(description="http:// or https:// URL")
     method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
-    headers: dict[str, str] = Field(default_factory=dict)
-    body: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict, description="request headers")
+    body: str | None = Field(None, description="a text request body")
     json_body: Any = Field(None, description="a JSON request body")
     auth: str | AuthSpec | None = Field(
         None, description="the name of an auth provider, or one inline; sent as Bearer"
     )
-    expect: HttpExpect = Field(default_factory=HttpExpect)
-    follow_redirects: bool = False
+    expect: HttpExpect = Field(default_factory=HttpExpect,
+                               description="what the answer must look like (default: any 2xx)")
+    follow_redirects: bool = Field(
+        False, description="follow 3xx answers; off, so that a redirect can be expected")
     max_body_bytes: int = Field(1024 * 1024, gt=0, description="bodies are read up to this cap")
     tls: TlsSpec = Field(default_factory=TlsSpec)
 
@@ -295,12 +318,17 @@ class HttpSpec(Model):
 
 
 class ExpectStep(Model):
+    """Wait for the next message and check it (needs json or regex)."""
+
     json_: dict[str, Any] | None = Field(
         None, alias="json", description="the message must be JSON containing this subset"
     )
     regex: str | None = Field(None, description="the text message must match this regex")
-    timeout: Duration | None = None
-    max_latency: Duration | None = None
+    timeout: Duration | None = Field(
+        None, description="how long to wait (default: what is left of the probe timeout); "
+        "then message_timeout")
+    max_latency: Duration | None = Field(
+        None, description="budget of this step; slower ends in outcome slow")
 
     @model_validator(mode="after")
     def _has_matcher(self) -> ExpectStep:
@@ -312,8 +340,10 @@ class ExpectStep(Model):
 
 
 class SendStep(Model):
-    json_: Any = Field(None, alias="json")
-    text: str | None = None
+    """Send one message (exactly one of json or text)."""
+
+    json_: Any = Field(None, alias="json", description="a JSON message")
+    text: str | None = Field(None, description="a text message")
 
     @model_validator(mode="after")
     def _one_payload(self) -> SendStep:
@@ -323,16 +353,28 @@ class SendStep(Model):
 
 
 class ExpectEventsStep(Model):
-    types: tuple[str, ...] = Field(min_length=1)
-    in_order: bool = True
+    """Read messages until every listed event type has arrived."""
+
+    types: tuple[str, ...] = Field(min_length=1, description="the event types that must arrive")
+    in_order: bool = Field(
+        True, description="they must arrive in this order; repeats and other types may come "
+        "between")
     field: str = Field("type", description="the JSON field naming the event type")
-    timeout: Duration | None = None
-    fail_on: tuple[str, ...] = ()
-    max_latency: Duration | None = None
+    timeout: Duration | None = Field(
+        None, description="how long to wait for all of them (default: what is left of the "
+        "probe timeout); then message_timeout")
+    fail_on: tuple[str, ...] = Field(
+        (), description="event types that end the step at once with unexpected_message")
+    max_latency: Duration | None = Field(
+        None, description="budget of this step; slower ends in outcome slow")
 
 
 class Step(Model):
-    name: str | None = None
+    """One step after the handshake: exactly one of expect, send, expect_events."""
+
+    name: str | None = Field(
+        None, description="the step label in metrics and evidence (default: INDEX-KIND, "
+        "e.g. 0-expect)")
     expect: ExpectStep | None = None
     send: SendStep | None = None
     expect_events: ExpectEventsStep | None = None
@@ -353,21 +395,31 @@ class Step(Model):
 
 
 class WebSocketSpec(Model):
-    url: str
-    auth: str | AuthSpec | None = None
-    send_token_as: tuple[TokenPlacement, ...] = ("authorization_header",)
+    """A WebSocket handshake, then steps over the open connection."""
+
+    url: str = Field(description="ws:// or wss:// URL")
+    auth: str | AuthSpec | None = Field(
+        None, description="the name of an auth provider, or one inline")
+    send_token_as: tuple[TokenPlacement, ...] = Field(
+        ("authorization_header",),
+        description="where the token goes: authorization_header (Bearer), subprotocol "
+        "(jwt.<base64url(token)>, no padding), query (?token=)")
     subprotocols: tuple[str, ...] = Field((), description="offered besides the token subprotocol")
-    headers: dict[str, str] = Field(default_factory=dict)
-    expect_subprotocol: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict,
+                                    description="extra handshake headers")
+    expect_subprotocol: str | None = Field(
+        None, description="the subprotocol the server must choose; another or none is "
+        "subprotocol_mismatch")
     max_latency: Duration | None = Field(None, description="handshake budget")
     diagnose: bool = Field(
         True, description="after a non-101 answer, GET the same URL once and keep it as evidence"
     )
-    steps: tuple[Step, ...] = ()
+    steps: tuple[Step, ...] = Field((), description="run in order after the handshake")
     expect_rejected: bool = Field(
         False, description="negative probe: success means the server refused the connection"
     )
-    max_message_bytes: int = Field(1024 * 1024, gt=0)
+    max_message_bytes: int = Field(1024 * 1024, gt=0,
+                                   description="larger messages fail the run")
     tls: TlsSpec = Field(default_factory=TlsSpec)
 
     @field_validator("url")
@@ -379,10 +431,15 @@ class WebSocketSpec(Model):
 
 
 class ProbeSpec(Model):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,100}$")
-    interval: Duration | None = None
-    timeout: Duration | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
+    """One probe: exactly one of http or websocket."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,100}$",
+                      description="unique; the probe label of every series")
+    interval: Duration | None = Field(None, description="overrides defaults.interval")
+    timeout: Duration | None = Field(None, description="overrides defaults.timeout")
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="static labels on this probe's series, on top of "
+        "defaults.labels")
     http: HttpSpec | None = None
     websocket: WebSocketSpec | None = None
 
@@ -404,9 +461,14 @@ class ProbeSpec(Model):
 
 
 class Defaults(Model):
-    interval: Duration = 60.0
-    timeout: Duration = 10.0
-    labels: dict[str, str] = Field(default_factory=dict)
+    """Applied to every probe that does not set its own."""
+
+    interval: Duration = Field(60.0, description="how often each probe runs; the starts are "
+                               "spread over the interval")
+    timeout: Duration = Field(10.0, description="the longest one run may take; shorter than "
+                              "the interval")
+    labels: dict[str, str] = Field(default_factory=dict,
+                                   description="static labels on every probe series")
 
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -418,7 +480,8 @@ class ProbesFile(Model):
     """The whole probes.yaml."""
 
     defaults: Defaults = Field(default_factory=Defaults)
-    auth: dict[str, AuthSpec] = Field(default_factory=dict)
+    auth: dict[str, AuthSpec] = Field(
+        default_factory=dict, description="auth providers by name, for probes' auth: NAME")
     probes: tuple[ProbeSpec, ...] = ()
 
 

@@ -63,6 +63,11 @@ def test_shipped_probes_yaml_is_valid_against_the_schema(env: Mapping[str, str])
     load_text(text, env=env)  # and the loader agrees
 
 
+def test_shipped_probes_yaml_as_an_editor_sees_it() -> None:
+    """Before substitution, as yaml-language-server validates it: ${VAR} must be accepted."""
+    assert errors(yaml.safe_load(SHIPPED.read_text())) == []
+
+
 def test_readme_walkthrough_is_valid_against_the_schema() -> None:
     readme = README.read_text()
     section = readme.split("\n## probes.yaml\n", 1)[1]
