@@ -36,7 +36,7 @@ from websockets.exceptions import (
     NegotiationError,
     SecurityError,
 )
-from websockets.frames import CloseCode
+from websockets.frames import CloseCode, Frame, Opcode
 from websockets.http11 import Response
 from websockets.typing import Subprotocol
 
@@ -65,6 +65,16 @@ CLOSE_TIMEOUT = 1.0
 # After an auth error message, how long to wait for the close frame that usually follows,
 # so the evidence carries the close code too.
 LINGER_FOR_CLOSE = 0.3
+# The start of the answer to the upgrade is kept raw, up to this many bytes: when websockets
+# gives up on a non-101 answer because of its body (over 1 MiB, or an endless chunked body),
+# the status line and headers still say what the server answered.
+HEAD_CAPTURE = 16 * 1024
+# More pings than this within one second is a flood, not a heartbeat: answering each costs
+# this process CPU that every other probe would pay for in latency, so the probe hangs up
+# and reports it. Data is fed to websockets in slices so that a flood is caught after one
+# slice (about a hundred frames) rather than after a whole 256 KiB read.
+PING_FLOOD = 100
+FEED_SLICE = 16 * 1024
 
 _AUTH_CODE = re.compile(r"auth", re.IGNORECASE)
 
@@ -140,6 +150,7 @@ def classify_handshake_failure(
     response: Response | None,
     offered: Sequence[str],
     redactor: Redactor,
+    head: bytes = b"",
 ) -> Verdict:
     """Why the opening handshake failed: the core distinction of this product.
 
@@ -154,24 +165,21 @@ def classify_handshake_failure(
       the answer to the upgrade is ``timeout``.
 
     ``response`` is the answer that failed validation, when there was one (for a 101 the
-    exception does not carry it).
+    exception does not carry it). ``head`` is the start of the raw answer, used when
+    websockets could not parse the answer to the end.
     """
     chain = _chain(exc)
     for e in chain:
         if isinstance(e, InvalidStatus):
-            ev = _response_evidence(e.response)
-            code = e.response.status_code
-            reason = e.response.reason_phrase
-            if code >= 400:
-                return Verdict(Outcome.HANDSHAKE_REJECTED,
-                               f"the server refused the upgrade: HTTP {code} {reason}", **ev)
-            if code >= 200:
-                kind = "redirect" if 300 <= code < 400 else "plain answer"
-                return Verdict(Outcome.NOT_UPGRADED,
-                               f"the server answered the upgrade with HTTP {code} {reason} "
-                               f"({kind}) instead of 101 Switching Protocols", **ev)
-            return Verdict(Outcome.PROTOCOL_ERROR,
-                           f"the server answered the upgrade with HTTP {code}, not 101", **ev)
+            return _status_verdict(e.response)
+    if response is None and head:
+        # websockets could not finish reading a non-101 answer (a body over its 1 MiB
+        # limit, an endless chunked body): its status line and headers still decide.
+        parse_error = next((e for e in chain if isinstance(e, InvalidMessage)), None)
+        partial = _response_from_head(head) if parse_error is not None else None
+        if parse_error is not None and partial is not None and partial.status_code != 101:
+            why = parse_error.__cause__ or parse_error
+            return _status_verdict(partial, f"; its body was not read to the end ({why})")
     ev = _response_evidence(response) if response is not None else {}
     for e in chain:
         subprotocol_error = (
@@ -208,6 +216,45 @@ def classify_handshake_failure(
             return Verdict(Outcome.PROTOCOL_ERROR, f"invalid upgrade answer: {e}", **ev)
     outcome, detail = classify_exception(exc, phase)
     return Verdict(outcome, detail, **ev)
+
+
+def _status_verdict(response: Response, note: str = "") -> Verdict:
+    """The verdict for a non-101 answer to the upgrade."""
+    ev = _response_evidence(response)
+    code = response.status_code
+    reason = response.reason_phrase
+    if code >= 400:
+        return Verdict(Outcome.HANDSHAKE_REJECTED,
+                       f"the server refused the upgrade: HTTP {code} {reason}{note}", **ev)
+    if code >= 200:
+        kind = "redirect" if 300 <= code < 400 else "plain answer"
+        return Verdict(Outcome.NOT_UPGRADED,
+                       f"the server answered the upgrade with HTTP {code} {reason} "
+                       f"({kind}) instead of 101 Switching Protocols{note}", **ev)
+    return Verdict(Outcome.PROTOCOL_ERROR,
+                   f"the server answered the upgrade with HTTP {code}, not 101{note}", **ev)
+
+
+_STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([1-5][0-9][0-9])(?: ([^\r\n]*))?\r\n")
+
+
+def _response_from_head(head: bytes) -> Response | None:
+    """Status line, headers and the body received so far, from the raw start of an answer;
+    None unless the status line and the whole header block are there and well formed."""
+    match = _STATUS_LINE.match(head)
+    end = head.find(b"\r\n\r\n")
+    if match is None or end < 0:
+        return None
+    headers = Headers()
+    for line in head[match.end():end].split(b"\r\n"):
+        if not line:
+            continue
+        name, sep, value = line.partition(b":")
+        if not sep or not name.strip():
+            return None
+        headers[name.decode("latin-1").strip()] = value.decode("latin-1").strip()
+    return Response(int(match.group(1)), (match.group(2) or b"").decode("latin-1"), headers,
+                    bytes(head[end + 4:]))
 
 
 def diagnosis_hint(upgrade_status: int, get_status: int | None,
@@ -252,6 +299,10 @@ class _Trace:
     made_at: float | None = None
     connection: ClientConnection | None = None
     cert_expiry: float | None = None
+    head: bytearray = field(default_factory=bytearray)  # the start of the answer, raw
+    pings: int = 0  # pings in the current one-second window
+    ping_window: float = 0.0  # start of that window
+    flood: str | None = None  # set when the server floods pings; the connection is aborted
 
 
 def _traced_connection(trace: _Trace) -> type[ClientConnection]:
@@ -266,6 +317,35 @@ def _traced_connection(trace: _Trace) -> type[ClientConnection]:
             trace.made_at = asyncio.get_running_loop().time()
             trace.cert_expiry = _cert_expiry(transport)
             super().connection_made(transport)
+
+        def data_received(self, data: bytes) -> None:
+            if self.response is None and len(trace.head) < HEAD_CAPTURE:
+                trace.head += data[:HEAD_CAPTURE - len(trace.head)]
+            for start in range(0, len(data), FEED_SLICE):
+                super().data_received(data if len(data) <= FEED_SLICE
+                                      else data[start:start + FEED_SLICE])
+                if trace.flood is not None or self.protocol.parser_exc is not None:
+                    # A flood, or a frame this side refused (too big, invalid): the verdict
+                    # is decided and the close frame sent; a hostile server may never close
+                    # its end, and websockets would wait for that until the probe timeout.
+                    self.transport.abort()
+                    return
+            if self.response is None and self.protocol.handshake_exc is not None:
+                # websockets gave up on the answer (not HTTP, or a body it will not read)
+                # and then waits for the server to close the connection, which a hostile
+                # server never does: the verdict is known, end the wait now.
+                self.transport.abort()
+
+        def process_event(self, event: Any) -> None:
+            if isinstance(event, Frame) and event.opcode is Opcode.PING:
+                now = self.loop.time()
+                if now - trace.ping_window >= 1.0:
+                    trace.ping_window, trace.pings = now, 0
+                trace.pings += 1
+                if trace.pings > PING_FLOOD and trace.flood is None:
+                    trace.flood = (f"the server flooded the connection with pings (more than "
+                                   f"{PING_FLOOD} in a second), so the probe hung up")
+            super().process_event(event)
 
     return _TracedConnection
 
@@ -364,6 +444,7 @@ class _Run:
     cert_expiry: float | None = None
     subprotocol: str | None = None
     open_seconds: float | None = None
+    trace: _Trace | None = None
 
     def now(self) -> float:
         return self.loop.time()
@@ -537,7 +618,7 @@ async def _open(run: _Run, request: _Request, ssl_context: ssl.SSLContext | None
         raise _Failed(Verdict(outcome, f"{detail} ({host}:{port})")) from None
     run.phases.append(("connect", run.now() - phase_start))
 
-    trace = _Trace()
+    trace = run.trace = _Trace()
     tls_kwargs: dict[str, Any] = {}
     if ssl_context is not None:
         tls_kwargs = {"ssl": ssl_context, "server_hostname": spec.tls.server_name or host}
@@ -568,7 +649,8 @@ async def _open(run: _Run, request: _Request, ssl_context: ssl.SSLContext | None
         response = trace.connection.response if trace.connection is not None else None
         verdict = classify_handshake_failure(exc, phase=phase, response=response,
                                              offered=request.subprotocols,
-                                             redactor=run.ctx.redactor)
+                                             redactor=run.ctx.redactor,
+                                             head=bytes(trace.head))
         if verdict.status_code is not None:
             run.status_code = verdict.status_code
         raise _Failed(await _after_refusal(run, verdict, request, ssl_context)) from None
@@ -697,6 +779,8 @@ async def _recv(run: _Run, ws: ClientConnection, until: float) -> str | bytes:
 def _closed_verdict(run: _Run, ws: ClientConnection, exc: ConnectionClosed, where: str
                     ) -> tuple[Verdict, str | None]:
     """Classify a closed connection; also records close_code. Returns (verdict, reason)."""
+    if run.trace is not None and run.trace.flood is not None:
+        return Verdict(Outcome.PROTOCOL_ERROR, f"{run.trace.flood} {where}"), None
     sent, rcvd = exc.sent, exc.rcvd
     we_failed = sent is not None and sent.code in _OWN_FAILURE_CODES and (
         rcvd is None or exc.rcvd_then_sent is False)
