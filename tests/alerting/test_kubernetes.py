@@ -239,3 +239,10 @@ def test_rendered_kustomization() -> None:
         assert security["readOnlyRootFilesystem"] and not security["allowPrivilegeEscalation"]
         assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
     assert len(set(selectors)) == len(selectors), "StatefulSets must not select each other's pods"
+
+
+def test_configmap_probes_are_the_shipped_probes() -> None:
+    """kustomize cannot read files above its root, so the ConfigMap has a copy: keep it one."""
+    shipped = (K8S.parent.parent / "probes.yaml").read_text()
+    assert (K8S / "common" / "probes.yaml").read_text() == shipped, (
+        "deploy/kubernetes/common/probes.yaml differs from probes.yaml: copy it over")
