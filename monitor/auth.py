@@ -125,7 +125,7 @@ class TokenSource:
                 token, exp, secrets, issued = await self._fetch(spec, session)
             for s in secrets:
                 self.redactor.add(s)
-            self.redactor.add(token)
+            self.redactor.add_token(name, token)
             self._cache[name] = _Cached(token, exp, issued)
             return token
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import re
 import threading
+from collections import deque
 from collections.abc import Iterable
 
 REDACTED = "<redacted>"
@@ -32,26 +33,55 @@ def _forms(secret: str) -> set[str]:
 
 
 class Redactor:
-    """Thread-safe set of secret values; :meth:`redact` scrubs them from text."""
+    """Thread-safe set of secret values; :meth:`redact` scrubs them from text.
+
+    Secrets live as long as the process. Tokens are re-minted all day long, so only the
+    last few of each provider are kept: an expired token is no longer sent anywhere, and an
+    ever-growing pattern would slow every log line of a daemon that runs for months.
+    """
+
+    TOKENS_KEPT = 4
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._lock = threading.Lock()
-        self._forms: set[str] = set()
+        self._secrets: set[str] = set()
+        self._tokens: dict[str, deque[str]] = {}
         self._pattern: re.Pattern[str] | None = None
         for s in secrets:
             self.add(s)
 
+    def _known(self) -> set[str]:
+        known = set(self._secrets)
+        for tokens in self._tokens.values():
+            for token in tokens:
+                known |= _forms(token)
+        return known
+
     def add(self, secret: str | None) -> None:
+        """Register a long-lived secret (a key, a password)."""
         if not secret or len(secret) < MIN_SECRET_LEN:
             return
-        new = _forms(secret) - self._forms
-        if not new:
+        with self._lock:
+            new = _forms(secret) - self._known()
+            if new:
+                self._secrets |= new
+                self._compile()
+
+    def add_token(self, provider: str, token: str | None) -> None:
+        """Register a token of ``provider``; the oldest beyond TOKENS_KEPT is forgotten."""
+        if not token or len(token) < MIN_SECRET_LEN:
             return
         with self._lock:
-            self._forms |= new
-            # Longest first so a token is replaced whole rather than around a shorter secret.
-            alternatives = sorted(self._forms, key=len, reverse=True)
-            self._pattern = re.compile("|".join(re.escape(a) for a in alternatives))
+            tokens = self._tokens.setdefault(provider, deque(maxlen=self.TOKENS_KEPT))
+            if token in tokens:
+                return
+            tokens.append(token)
+            self._compile()
+
+    def _compile(self) -> None:
+        # Longest first so a token is replaced whole rather than around a shorter secret.
+        alternatives = sorted(self._known(), key=len, reverse=True)
+        self._pattern = re.compile("|".join(re.escape(a) for a in alternatives))
 
     def redact(self, text: str | None) -> str | None:
         if text is None:

@@ -185,3 +185,14 @@ def test_redactor_forms_and_headers() -> None:
         f"jwt.{REDACTED}, jwt-auth"
     assert r.header("Content-Type", "application/json") == "application/json"
     assert json.dumps(r.headers([("Cookie", "a=b")])) == json.dumps([["Cookie", REDACTED]])
+
+
+def test_redactor_keeps_only_recent_tokens_per_provider() -> None:
+    r = Redactor(["long-lived-secret"])
+    tokens = [f"token-number-{i:04d}" for i in range(10)]
+    for t in tokens:
+        r.add_token("jwt", t)
+    assert r.redact(tokens[-1]) == REDACTED
+    assert r.redact(tokens[-Redactor.TOKENS_KEPT]) == REDACTED
+    assert r.redact(tokens[0]) == tokens[0]  # long expired: forgotten
+    assert r.redact("long-lived-secret") == REDACTED
