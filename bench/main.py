@@ -61,13 +61,14 @@ def _fmt(value: Any) -> str:
 
 
 def render_table(results: dict[str, Any]) -> str:
-    header = ("benchmark", "metric", "unit", "synthmon", "baseline", "ratio", "target", "ok")
+    header = ("benchmark", "metric", "unit", "synthmon", "baseline", "ratio", "target", "ok",
+              "detail")
     lines: list[tuple[str, ...]] = [header]
     for name, res in results.items():
         if res.get("status") != "ok":
             reason = " ".join(str(res.get("reason", "")).split())
             lines.append((name, f"{res.get('status')}: {reason}"[:60],
-                          "", "", "", "", "", ""))
+                          "", "", "", "", "", "", ""))
             continue
         for r in res["rows"]:
             base = _fmt(r["baseline"])
@@ -76,7 +77,8 @@ def render_table(results: dict[str, Any]) -> str:
                     else f"not run ({r['baseline_name']})"
             lines.append((name, r["metric"], r["unit"], _fmt(r["synthmon"]), base,
                           _fmt(r["ratio"]) + ("x" if r["ratio"] is not None else ""),
-                          r["target"], _fmt(r["pass"]) if r["pass"] is not None else ""))
+                          r["target"], _fmt(r["pass"]) if r["pass"] is not None else "",
+                          r.get("detail", "")))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     out = []
     for i, line in enumerate(lines):
@@ -120,7 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
 
-    meta = {"quick": args.quick, "started_at": time.time(), "python": sys.version.split()[0],
+    meta = {"quick": args.quick, "started_at": time.time(),
+            "loadavg_at_start": os.getloadavg(), "python": sys.version.split()[0],
             "platform": platform.platform(), "cpus": os.cpu_count(),
             "subject_cpus": sorted(cores.subject), "other_cpus": sorted(cores.others),
             "blackbox": have_blackbox, "nginx": have_nginx, "uvloop": uvloop, "notes": notes}
@@ -150,6 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for log in workdir.glob("*.log"):
                 (args.keep_logs / log.name).write_bytes(log.read_bytes())
     meta["seconds_taken"] = round(time.monotonic() - t_all, 1)
+    meta["loadavg_at_end"] = os.getloadavg()
     doc = {"meta": meta, "results": results}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.output.with_suffix(".json.tmp")

@@ -237,6 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     w.add_argument("--rate", type=float, required=True)
     w.add_argument("--duration", type=float, required=True)
     w.add_argument("--warmup", type=int, default=5)
+    w.add_argument("--uvloop", action="store_true")
     s = sub.add_parser("sched")
     s.add_argument("--probes", type=int, required=True)
     s.add_argument("--interval", type=float, required=True)
@@ -248,6 +249,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_serve_target(args.port, args.delay))
         return 0
     if args.cmd == "wsfloor":
+        if args.uvloop:
+            import uvloop  # type: ignore[import-not-found,unused-ignore]
+
+            uvloop.install()
         out = asyncio.run(_wsfloor(args.url, args.token, args.rate, args.duration,
                                    args.warmup))
     else:
