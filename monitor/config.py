@@ -13,6 +13,7 @@ All problems found are reported together in one :class:`ConfigError`.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import types
@@ -42,6 +43,9 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+# Longer than any sensible interval, timeout or token lifetime, and far from the limits of
+# the scheduler's timedelta arithmetic (a 1e308 s interval would only fail at run time).
+MAX_DURATION = 365 * 24 * 3600.0
 
 
 def parse_duration(value: object) -> float:
@@ -49,7 +53,10 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError("must be a duration like 5s")
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int beyond any float
+            raise ValueError("must be a duration of at most 8760h (a year)") from None
     elif isinstance(value, str):
         text = value.strip()
         pos, seconds = 0, 0.0
@@ -62,8 +69,10 @@ def parse_duration(value: object) -> float:
             raise ValueError("must be a duration like 5s")
     else:
         raise ValueError("must be a duration like 5s")
-    if seconds <= 0:
+    if math.isnan(seconds) or seconds <= 0:
         raise ValueError("must be a duration greater than 0, like 5s")
+    if seconds > MAX_DURATION:
+        raise ValueError("must be a duration of at most 8760h (a year)")
     return seconds
 
 
@@ -526,8 +535,16 @@ class ConfigError(Exception):
     """Every problem found in a config file, each line ``file:line: key: message``."""
 
     def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("\n".join(problems))
+        # One problem, one line: keys and values quoted from the file may hold line breaks
+        # or other invisible characters; show those escaped.
+        self.problems = [_one_line(p) for p in problems]
+        super().__init__("\n".join(self.problems))
+
+
+def _one_line(text: str) -> str:
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 # --------------------------------------------------------------------------- loading
@@ -550,9 +567,41 @@ class _Source:
         return self.lines.get((), None)
 
 
+# Aliases are expanded into plain data: a few hundred bytes of aliases of aliases can stand
+# for billions of values. No real probes.yaml comes near this many.
+MAX_VALUES = 100_000
+# ruamel's scanner takes time quadratic in the depth of nested flow collections ("[[[[...")
+# and only then fails on Python's recursion limit; refuse such a file before parsing it.
+MAX_FLOW_DEPTH = 200
+_FLOW = re.compile(r"[\[\]{}\n]")
+
+
+def _too_deep_at(text: str) -> int | None:
+    """The line where flow brackets nest deeper than MAX_FLOW_DEPTH, or None. Brackets in
+    quoted strings count too: only a file with hundreds of unbalanced ones is refused."""
+    depth, line = 0, 1
+    for m in _FLOW.finditer(text):
+        c = m.group()
+        if c == "\n":
+            line += 1
+        elif c in "[{":
+            depth += 1
+            if depth > MAX_FLOW_DEPTH:
+                return line
+        else:
+            depth = max(0, depth - 1)
+    return None
+
+
+class _TooBig(Exception):
+    pass
+
+
 def _plain(node: Any, path: Path_, lines: dict[Path_, int], env: Mapping[str, str],
            problems: list[tuple[Path_, str]]) -> Any:
     """Convert ruamel nodes to plain data, recording lines and substituting ``${VAR}``."""
+    if len(lines) > MAX_VALUES:
+        raise _TooBig
     if isinstance(node, CommentedMap):
         out: dict[str, Any] = {}
         for key in node:
@@ -623,7 +672,12 @@ def _loc_to_path(loc: tuple[Any, ...], data: Any, missing: bool) -> Path_:
 def _display(path: Path_) -> str:
     out = ""
     for elem in path:
-        out += f"[{elem}]" if isinstance(elem, int) else (f".{elem}" if out else str(elem))
+        if isinstance(elem, int):
+            out += f"[{elem}]"
+        elif not elem or not elem.isprintable() or any(c in elem for c in " .[]'\""):
+            out += f"[{elem!r}]"  # a key that would not read as one: '', 'a b', 'a.b'
+        else:
+            out += f".{elem}" if out else elem
     return out or "(top level)"
 
 
@@ -785,6 +839,10 @@ def load_text(text: str, name: str = "probes.yaml",
               env: Mapping[str, str] | None = None) -> Config:
     """Parse and validate config text. Raises :class:`ConfigError` listing every problem."""
     env = os.environ if env is None else env
+    deep = _too_deep_at(text)
+    if deep is not None:
+        raise ConfigError([f"{name}:{deep}: the document is nested too deeply "
+                           f"(more than {MAX_FLOW_DEPTH} levels of brackets)"])
     yaml = YAML(typ="rt")
     try:
         raw = yaml.load(text)
@@ -794,7 +852,12 @@ def load_text(text: str, name: str = "probes.yaml",
         problem = exc.problem or exc.context or "invalid YAML"
         raise ConfigError([f"{name}:{line}: invalid YAML: {problem}"]) from None
     except (YAMLError, ValueError, TypeError) as exc:
-        raise ConfigError([f"{name}: invalid YAML: {exc}"]) from None
+        raise ConfigError([f"{name}:?: invalid YAML: {exc}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{name}:?: the document is nested too deeply"]) from None
+    except Exception as exc:  # ruamel fails in other ways on some inputs (a self-merge: <<: *me)
+        raise ConfigError([f"{name}:?: invalid YAML: the parser failed "
+                           f"({type(exc).__name__}: {exc})"]) from None
     if raw is None:
         raw = CommentedMap()
     if not isinstance(raw, CommentedMap):
@@ -805,7 +868,10 @@ def load_text(text: str, name: str = "probes.yaml",
     try:
         data = _plain(raw, (), lines, env, problems)
     except RecursionError:
-        raise ConfigError([f"{name}: the document is nested too deeply"]) from None
+        raise ConfigError([f"{name}:?: the document is nested too deeply"]) from None
+    except _TooBig:
+        raise ConfigError([f"{name}:?: the document expands to more than {MAX_VALUES} values "
+                           "(aliases of aliases?)"]) from None
     source = _Source(name, lines)
 
     def render(items: list[tuple[Path_, str]]) -> list[str]:
@@ -827,7 +893,7 @@ def load_text(text: str, name: str = "probes.yaml",
             problems.append((path, _message(err, data, path)))
         raise ConfigError(render(_dedupe(problems))) from None
     except RecursionError:
-        raise ConfigError([f"{name}: the document is nested too deeply"]) from None
+        raise ConfigError([f"{name}:?: the document is nested too deeply"]) from None
     if problems:  # unset ${VAR}s
         raise ConfigError(render(_dedupe(problems)))
     probes, warnings, label_names = _validate_semantics(model, problems, env)
