@@ -8,6 +8,20 @@ Loading happens in three passes so that every error can name ``file:line: key``:
    mapped back to YAML lines, and unknown keys get a "did you mean".
 
 All problems found are reported together in one :class:`ConfigError`.
+
+Secrets come from the environment or from files, and the redactor must know every one of
+them. Those read by auth providers are registered when they are read; a value substituted
+into the file with ``${VAR}`` is registered (``Config.secrets``, also on every ``Probe``)
+when it comes from the environment and
+
+- the variable's name looks secret (it contains SECRET, TOKEN, PASSWORD, PASSWD,
+  CREDENTIAL, PRIVATE, APIKEY or COOKIE, or has a part KEY, PASS, PWD or PAT between
+  underscores), wherever the value goes; or
+- it lands in a header value (headers carry credentials: Authorization, X-Api-Key, ...); or
+- it lands in the userinfo or the query of a URL.
+
+The password in a URL's userinfo is registered too (alone and as user:password, the form a
+Basic header encodes), substituted or not.
 """
 
 from __future__ import annotations
@@ -19,10 +33,10 @@ import re
 import types
 import typing
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import (
     BaseModel,
@@ -38,6 +52,8 @@ from pydantic import (
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from monitor.redact import Redactor
 
 # --------------------------------------------------------------------------- durations
 
@@ -507,6 +523,9 @@ class Probe:
     labels: tuple[tuple[str, str], ...]
     auth_name: str | None
     auth: JwtAuth | TokenEndpointAuth | None
+    # Every secret value substituted into the config: probe runners register them with the
+    # redactor, so that `once` and the daemon redact them alike.
+    secrets: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -523,6 +542,7 @@ class Config:
     probes: tuple[Probe, ...]
     label_names: tuple[str, ...]  # the union of static label names, for metric label sets
     warnings: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = field(default=(), repr=False, compare=False)  # see module doc
 
     def probe(self, name: str) -> Probe:
         for p in self.probes:
@@ -597,8 +617,19 @@ class _TooBig(Exception):
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class _Sub:
+    """One ``${VAR}`` replaced by a value from the environment, where it landed."""
+
+    path: Path_
+    var: str
+    value: str
+    start: int  # the span of the value in the substituted string
+    end: int
+
+
 def _plain(node: Any, path: Path_, lines: dict[Path_, int], env: Mapping[str, str],
-           problems: list[tuple[Path_, str]]) -> Any:
+           problems: list[tuple[Path_, str]], subs: list[_Sub] | None = None) -> Any:
     """Convert ruamel nodes to plain data, recording lines and substituting ``${VAR}``."""
     if len(lines) > MAX_VALUES:
         raise _TooBig
@@ -610,7 +641,7 @@ def _plain(node: Any, path: Path_, lines: dict[Path_, int], env: Mapping[str, st
                 lines[child] = node.lc.key(key)[0] + 1
             except (KeyError, TypeError, AttributeError):
                 lines[child] = node.lc.line + 1
-            out[str(key)] = _plain(node[key], child, lines, env, problems)
+            out[str(key)] = _plain(node[key], child, lines, env, problems, subs)
         return out
     if isinstance(node, CommentedSeq):
         items = []
@@ -620,31 +651,130 @@ def _plain(node: Any, path: Path_, lines: dict[Path_, int], env: Mapping[str, st
                 lines[child] = node.lc.item(i)[0] + 1
             except (KeyError, TypeError, AttributeError):
                 lines[child] = node.lc.line + 1
-            items.append(_plain(item, child, lines, env, problems))
+            items.append(_plain(item, child, lines, env, problems, subs))
         return items
     if isinstance(node, str):
-        return _substitute(str(node), path, env, problems)
+        return _substitute(str(node), path, env, problems, subs)
     return node
 
 
 def _substitute(text: str, path: Path_, env: Mapping[str, str],
-                problems: list[tuple[Path_, str]]) -> str:
-    def repl(m: re.Match[str]) -> str:
+                problems: list[tuple[Path_, str]], subs: list[_Sub] | None = None) -> str:
+    out: list[str] = []
+    size = pos = 0
+    for m in _VAR.finditer(text):
+        out.append(text[pos:m.start()])
+        size += m.start() - pos
+        pos = m.end()
         if m.group(0) == "$$":
-            return "$"
-        name, default = m.group(1), m.group(2)
-        value = env.get(name)
-        if value is None or (value == "" and default is not None):
-            if default is not None:
-                return default
-            problems.append(
-                (path, f"environment variable {name} is not set "
-                       f"(set it, or give a default: ${{{name}:-value}})")
-            )
-            return ""
-        return value
+            piece = "$"
+        else:
+            name, default = m.group(1), m.group(2)
+            value = env.get(name)
+            if value is None or (value == "" and default is not None):
+                if default is None:
+                    problems.append(
+                        (path, f"environment variable {name} is not set "
+                               f"(set it, or give a default: ${{{name}:-value}})"))
+                piece = default or ""
+            else:
+                piece = value
+                if subs is not None:
+                    subs.append(_Sub(path, name, value, size, size + len(value)))
+        out.append(piece)
+        size += len(piece)
+    out.append(text[pos:])
+    return "".join(out)
 
-    return _VAR.sub(repl, text)
+
+_SECRET_WORDS = ("SECRET", "TOKEN", "PASSWORD", "PASSWD", "CREDENTIAL", "PRIVATE", "APIKEY",
+                 "COOKIE")
+_SECRET_PARTS = {"KEY", "PASS", "PWD", "PAT"}
+
+
+def secret_looking(var: str) -> bool:
+    """Whether an environment variable's name says it holds a secret."""
+    upper = var.upper()
+    return any(w in upper for w in _SECRET_WORDS) or bool(
+        _SECRET_PARTS.intersection(upper.split("_")))
+
+
+def _is_url(path: Path_) -> bool:
+    # probes[i].http.url, probes[i].websocket.url, auth.NAME.url, probes[i].KIND.auth.url
+    return bool(path) and path[-1] == "url" and (
+        (len(path) == 4 and path[0] == "probes" and path[2] in ("http", "websocket"))
+        or (len(path) == 3 and path[0] == "auth")
+        or (len(path) == 5 and path[0] == "probes" and path[3] == "auth"))
+
+
+def _is_header(path: Path_) -> bool:
+    return (len(path) == 5 and path[0] == "probes" and path[2] in ("http", "websocket")
+            and path[3] == "headers")
+
+
+def _credential_spans(url: str) -> list[tuple[int, int]]:
+    """Where the userinfo and the query are in ``url`` (character spans)."""
+    spans: list[tuple[int, int]] = []
+    scheme_end = url.find("://")
+    if scheme_end >= 0:
+        start = scheme_end + 3
+        end = len(url)
+        for c in "/?#":
+            i = url.find(c, start)
+            if i >= 0:
+                end = min(end, i)
+        at = url.rfind("@", start, end)
+        if at >= 0:
+            spans.append((start, at))
+    query = url.find("?")
+    if query >= 0:
+        fragment = url.find("#", query)
+        spans.append((query + 1, fragment if fragment >= 0 else len(url)))
+    return spans
+
+
+def _lookup(data: Any, path: Path_) -> Any:
+    for elem in path:
+        try:
+            data = data[elem]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _secrets(data: Any, subs: list[_Sub]) -> tuple[str, ...]:
+    """The secret values of a loaded file, by the rules in the module docstring."""
+    found: list[str] = []
+    urls: set[Path_] = set()
+    for sub in subs:
+        if secret_looking(sub.var) or _is_header(sub.path):
+            found.append(sub.value)
+        elif _is_url(sub.path):
+            url = _lookup(data, sub.path)
+            if isinstance(url, str) and any(sub.start < hi and lo < sub.end
+                                            for lo, hi in _credential_spans(url)):
+                found.append(sub.value)
+        if _is_url(sub.path):
+            urls.add(sub.path)
+    probes = data.get("probes") if isinstance(data, dict) else None
+    auth = data.get("auth") if isinstance(data, dict) else None
+    for i in range(len(probes) if isinstance(probes, list) else 0):
+        for kind in ("http", "websocket"):
+            urls.update({("probes", i, kind, "url"), ("probes", i, kind, "auth", "url")})
+    for name in auth if isinstance(auth, dict) else ():
+        urls.add(("auth", name, "url"))
+    for path in urls:
+        url = _lookup(data, path)
+        if isinstance(url, str):
+            try:
+                password = urlsplit(url).password
+            except ValueError:
+                password = None
+            if password:
+                # The password, and user:password as it travels (base64 in a Basic header).
+                user = urlsplit(url).username or ""
+                found += [unquote(password), password, f"{unquote(user)}:{unquote(password)}"]
+    return tuple(dict.fromkeys(s for s in found if s))
 
 
 def _loc_to_path(loc: tuple[Any, ...], data: Any, missing: bool) -> Path_:
@@ -801,6 +931,11 @@ def _validate_semantics(model: ProbesFile, problems: list[tuple[Path_, str]],
                 problems.append((("probes", i, spec.type, "auth", "secret"),
                                  "inline secrets are allowed only on negative probes "
                                  f"(expect_rejected: true); {SECRET_DOC}"))
+        if spec.http is not None and ref is not None and "@" in urlsplit(spec.http.url).netloc:
+            # aiohttp refuses to send both; the probe could only ever report config_error.
+            problems.append((("probes", i, "http", "auth"),
+                             "cannot be combined with credentials in the URL (both would be "
+                             "sent as the Authorization header)"))
         if spec.websocket is not None and "subprotocol" in spec.websocket.send_token_as \
                 and auth is None and ref is None:
             problems.append((("probes", i, "websocket", "send_token_as"),
@@ -865,20 +1000,25 @@ def load_text(text: str, name: str = "probes.yaml",
                            "defaults, auth and probes"])
     lines: dict[Path_, int] = {(): 1}
     problems: list[tuple[Path_, str]] = []
+    subs: list[_Sub] = []
     try:
-        data = _plain(raw, (), lines, env, problems)
+        data = _plain(raw, (), lines, env, problems, subs)
     except RecursionError:
         raise ConfigError([f"{name}:?: the document is nested too deeply"]) from None
     except _TooBig:
         raise ConfigError([f"{name}:?: the document expands to more than {MAX_VALUES} values "
                            "(aliases of aliases?)"]) from None
     source = _Source(name, lines)
+    secrets = _secrets(data, subs)
+    # An error may quote a value (a URL, say) with a secret substituted into it.
+    redactor = Redactor(secrets)
 
     def render(items: list[tuple[Path_, str]]) -> list[str]:
         out = []
         for path, msg in items:
             line = source.line_of(path)
-            out.append(f"{name}:{line if line is not None else '?'}: {_display(path)}: {msg}")
+            out.append(f"{name}:{line if line is not None else '?'}: {_display(path)}: "
+                       f"{redactor.redact(msg)}")
         return out
 
     try:
@@ -899,8 +1039,8 @@ def load_text(text: str, name: str = "probes.yaml",
     probes, warnings, label_names = _validate_semantics(model, problems, env)
     if problems:
         raise ConfigError(render(_dedupe(problems)))
-    return Config(path=name, probes=tuple(probes), label_names=tuple(label_names),
-                  warnings=tuple(warnings))
+    return Config(path=name, probes=tuple(replace(p, secrets=secrets) for p in probes),
+                  label_names=tuple(label_names), warnings=tuple(warnings), secrets=secrets)
 
 
 def _dedupe(items: list[tuple[Path_, str]]) -> list[tuple[Path_, str]]:

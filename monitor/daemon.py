@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import structlog
 
@@ -56,11 +56,12 @@ class Daemon:
         config = load_file(self.options.config_path)
         if self.options.shard is not None:
             mine = tuple(p for p in config.probes if in_shard(p.name, self.options.shard))
-            config = Config(path=config.path, probes=mine, label_names=config.label_names,
-                            warnings=config.warnings)
+            config = replace(config, probes=mine)
         return config
 
     def _adopt(self, config: Config) -> None:
+        for secret in config.secrets:  # before anything is logged about the new config
+            self.redactor.add(secret)
         self.config = config
         self.tokens.forget()
         self.surfacer.configure(config)

@@ -21,6 +21,8 @@ HARD_DEADLINE_GRACE = 0.5
 async def run_probe(probe: Probe, ctx: ProbeContext) -> Result:
     started = time.time()
     t0 = time.perf_counter()
+    for secret in probe.secrets:  # ${VAR} secrets of the config: whoever runs the probe
+        ctx.redactor.add(secret)
     runner = run_http if probe.spec.http is not None else run_websocket
     try:
         async with asyncio.timeout(probe.timeout + HARD_DEADLINE_GRACE):
