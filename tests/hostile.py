@@ -26,11 +26,14 @@ import ssl
 import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
+from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -44,6 +47,7 @@ MIB = 1 << 20
 # end if a client never goes away.
 HANG = 60.0
 
+T = TypeVar("T")
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
@@ -593,6 +597,45 @@ async def _serve_forever(tls_dir: Path) -> None:
     async with zoo(tls_dir) as ports:
         print(json.dumps(ports), flush=True)
         await stop.wait()
+
+
+# --------------------------------------------------------------------------- in a thread
+
+
+class ThreadedServers:
+    """aiohttp apps and raw handlers served from a loop in a background thread, for tests
+    whose own thread blocks (a daemon or a CLI in a subprocess, urllib requests)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        self._stack = contextlib.AsyncExitStack()
+
+    def call(self, coro: Awaitable[T], timeout: float = 10.0) -> T:
+        async def wrap() -> T:
+            return await coro
+        return asyncio.run_coroutine_threadsafe(wrap(), self.loop).result(timeout)
+
+    def app(self, app: web.Application) -> int:
+        async def start() -> int:
+            runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+            await runner.setup()
+            self._stack.push_async_callback(runner.cleanup)
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            return int(runner.addresses[-1][1])
+        return self.call(start())
+
+    def raw(self, handler: Handler, tls: ssl.SSLContext | None = None) -> int:
+        return self.call(self._stack.enter_async_context(raw_server(handler, tls=tls)))
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.call(self._stack.aclose(), timeout=15)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        self.loop.close()
 
 
 # --------------------------------------------------------------------------- measuring

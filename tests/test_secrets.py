@@ -1,0 +1,406 @@
+"""No secret anywhere: every probe kind and failure, run with known secret values against a
+target that echoes whatever it receives, and every output grepped for every secret.
+
+Secrets: a JWT secret from the environment, one from a file, a token endpoint password
+(environment) and client secret (file), a token in a header and one in a URL query
+(``${VAR}``), a password in URL userinfo, an inline wrong secret of a negative probe, and
+every token minted or fetched with them (taken from what the target received). Outputs:
+the daemon's log, ``/metrics``, ``/api/v1/results``, ``/``, ``/probe/NAME`` for every probe,
+a refused ``POST /-/reload``, and ``synthmon once`` (table and JSON) and ``synthmon check``.
+Each secret is looked for raw, in base64 and base64url (padded or not).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import secrets as random_secrets
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+import jwt
+import pytest
+from aiohttp import web
+
+from tests.conftest import DaemonProc, http_get, http_post, start_daemon
+from tests.hostile import ROOT, ThreadedServers, closed_port, read_request
+
+# Known values, long and distinct so that no form of one appears by chance.
+JWT_ENV_SECRET = "jwtenv-Secret-7c1f0a9b2e44d8a6f3b5"
+JWT_FILE_SECRET = "jwtfile-Secret-91b2c3d4e5f60718293a"
+LOGIN_PASSWORD = "login-Password-5e6f7a8b9c0d1e2f3a4b"
+CLIENT_SECRET = "client-Secret-0a1b2c3d4e5f6a7b8c9d"
+HEADER_TOKEN = "hdr-Token-3c4d5e6f7a8b9c0d1e2f"
+CUSTOM_HEADER = "custom-Header-Value-8f7e6d5c4b3a29"
+QUERY_KEY = "query-Key-6b5a4f3e2d1c0b9a8f7e"
+BASIC_PASSWORD = "basic-Password-2d3e4f5a6b7c8d9e0f"
+WRONG_SECRET = "wrong-Inline-Secret-4a5b6c7d8e9f0a1b"
+KNOWN = [JWT_ENV_SECRET, JWT_FILE_SECRET, LOGIN_PASSWORD, CLIENT_SECRET, HEADER_TOKEN,
+         CUSTOM_HEADER, QUERY_KEY, BASIC_PASSWORD, WRONG_SECRET, f"probe:{BASIC_PASSWORD}"]
+
+
+def forms(secret: str) -> set[str]:
+    raw = secret.encode()
+    out = {secret}
+    for enc in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
+        out |= {enc.decode(), enc.decode().rstrip("=")}
+    return out
+
+
+# --------------------------------------------------------------------------- the target
+
+
+class Echo:
+    """A target that hands every credential it gets back in bodies, headers, redirects,
+    messages and close reasons, and records every token it received."""
+
+    def __init__(self) -> None:
+        self.tokens: set[str] = set()
+        self.issued: set[str] = set()
+        self.lock = threading.Lock()
+
+    def note(self, request: web.Request) -> dict[str, object]:
+        headers = dict(request.headers)
+        found: list[str] = []
+        auth = headers.get("Authorization", "")
+        scheme, _, value = auth.partition(" ")
+        if scheme == "Bearer":
+            found.append(value)
+        elif scheme == "Basic":
+            found.append(base64.b64decode(value).decode())
+        for proto in request.headers.getall("Sec-WebSocket-Protocol", []):
+            for p in (x.strip() for x in proto.split(",")):
+                if p.startswith("jwt."):
+                    b64 = p[4:]
+                    found.append(base64.urlsafe_b64decode(b64 + "=" * (-len(b64) % 4)).decode())
+        found += [v for k, v in parse_qsl(request.query_string) if k == "token"]
+        with self.lock:
+            self.tokens.update(found)
+        return {"headers": headers, "query": request.query_string, "path": request.path,
+                "tokens": found}
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/auth/token", self.token)
+        app.router.add_get("/echo/{status}", self.echo)
+        app.router.add_get("/redirect", self.redirect)
+        app.router.add_get("/ws/{mode}", self.ws)
+        return app
+
+    async def token(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if body.get("password") != LOGIN_PASSWORD or body.get("client_secret") != CLIENT_SECRET:
+            return web.json_response({"error": "bad credentials", "you_sent": body}, status=401)
+        token = "opaque-" + random_secrets.token_hex(16)
+        with self.lock:
+            self.issued.add(token)
+        return web.json_response({"access_token": token, "expires_in": 3600})
+
+    async def echo(self, request: web.Request) -> web.Response:
+        seen = self.note(request)
+        return web.json_response(
+            {"status": "degraded", "echo": seen}, status=int(request.match_info["status"]),
+            headers={"X-Echo-Authorization": request.headers.get("Authorization", ""),
+                     "X-Echo-Api-Key": request.headers.get("X-Api-Key", ""),
+                     "Set-Cookie": f"session={request.headers.get('X-Api-Key', '')}"})
+
+    async def redirect(self, request: web.Request) -> web.Response:
+        seen = self.note(request)
+        tokens = seen["tokens"]
+        token = tokens[0] if isinstance(tokens, list) and tokens else ""
+        raise web.HTTPFound(f"/echo/200?token={token}&key={request.query.get('api_key', '')}")
+
+    async def ws(self, request: web.Request) -> web.StreamResponse:
+        seen = self.note(request)
+        mode = request.match_info["mode"]
+        if mode == "403" or not request.headers.get("Upgrade"):
+            # The refused upgrade, and the diagnostic GET that follows it, echo it all.
+            return web.json_response({"error": "forbidden", "echo": seen}, status=403)
+        ws = web.WebSocketResponse(protocols=("jwt-auth",))
+        await ws.prepare(request)
+        if mode == "1008":
+            await ws.send_json({"type": "error_message", "error_code": "AUTH_FAILED",
+                                "echo": seen})
+            await ws.close(code=1008, message=b"AUTH_FAILED")
+        elif mode == "1011":
+            reason = str(request.headers.get("X-Api-Key", ""))[:100]
+            await ws.close(code=1011, message=reason.encode())
+        else:
+            await ws.send_json({"type": "connect", "echo": seen})
+            async for _ in ws:  # any message: echo it all again, then an unexpected event
+                await ws.send_json({"type": "agent_started", "echo": seen})
+                await ws.send_json({"type": "agent_failed", "echo": seen})
+        return ws
+
+
+async def _garbage(reader: object, writer: object) -> None:
+    from asyncio import StreamReader, StreamWriter
+    assert isinstance(reader, StreamReader) and isinstance(writer, StreamWriter)
+    await read_request(reader)
+    writer.write(b"NOT-HTTP garbage\r\n\r\n")
+    await writer.drain()
+
+
+# --------------------------------------------------------------------------- the config
+
+
+def config_text(port: int, garbage: int, refused: int, files: dict[str, Path]) -> str:
+    base = f"http://127.0.0.1:{port}"
+    ws = f"ws://127.0.0.1:{port}"
+    q = "?api_key=${QUERY_KEY}&env=staging"
+    return f"""\
+defaults: {{interval: 1s, timeout: 0.8s}}
+auth:
+  jwt_env: {{type: jwt, secret_env: SYNTHMON_SECRET_JWT, claims: {{sub: probe-user}}}}
+  jwt_file: {{type: jwt, secret_file: '{files["jwt"]}', claims: {{sub: probe-user}}}}
+  jwt_missing: {{type: jwt, secret_env: SYNTHMON_SECRET_NOT_SET}}
+  login:
+    type: token_endpoint
+    url: {base}/auth/token
+    fields: {{username: probe}}
+    secret_fields_env: {{password: SYNTHMON_LOGIN_PASSWORD}}
+    secret_fields_file: {{client_secret: '{files["client"]}'}}
+probes:
+  - name: http-jwt-env-500
+    http:
+      url: {base}/echo/500{q}
+      auth: jwt_env
+      headers: {{X-Api-Key: '${{SYNTHMON_HEADER_TOKEN}}', X-Custom: '${{CUSTOM_HDR}}'}}
+  - name: http-jwt-file-assert
+    http:
+      url: {base}/echo/200{q}
+      auth: jwt_file
+      headers: {{X-Api-Key: '${{SYNTHMON_HEADER_TOKEN}}'}}
+      expect: {{json: {{status: healthy}}, headers: {{X-Echo-Api-Key: '^nothing$'}}}}
+  - name: http-token-endpoint-redirect
+    http: {{url: '{base}/redirect{q}', auth: login}}
+  - name: http-basic-userinfo
+    http: {{url: 'http://probe:${{BASIC_PW}}@127.0.0.1:{port}/echo/500{q}'}}
+  - name: http-garbage
+    http: {{url: 'http://127.0.0.1:{garbage}/x{q}', auth: jwt_env}}
+  - name: http-refused
+    http: {{url: 'http://127.0.0.1:{refused}/x{q}', auth: login}}
+  - name: http-dns
+    http: {{url: 'http://probe:${{BASIC_PW}}@synthmon-secrets.invalid/x{q}'}}
+  - name: http-missing-secret
+    http: {{url: '{base}/echo/200', auth: jwt_missing}}
+  - name: ws-events
+    websocket:
+      url: {ws}/ws/echo{q}
+      auth: jwt_env
+      send_token_as: [authorization_header, subprotocol]
+      subprotocols: [jwt-auth]
+      headers: {{X-Api-Key: '${{SYNTHMON_HEADER_TOKEN}}'}}
+      steps:
+        - expect: {{json: {{type: connect}}}}
+        - send: {{json: {{type: user_message}}}}
+        - expect_events: {{types: [agent_started, agent_completed], fail_on: [agent_failed],
+                          timeout: 500ms}}
+  - name: ws-unexpected
+    websocket:
+      url: {ws}/ws/echo
+      auth: jwt_file
+      send_token_as: [subprotocol]
+      steps: [{{expect: {{json: {{type: something-else}}}}}}]
+  - name: ws-403-diagnose
+    websocket:
+      url: {ws}/ws/403{q}
+      auth: login
+      send_token_as: [authorization_header, query]
+      headers: {{Cookie: 'session=${{SYNTHMON_HEADER_TOKEN}}'}}
+  - name: ws-1008
+    websocket:
+      url: {ws}/ws/1008
+      auth: jwt_env
+      steps: [{{expect: {{json: {{type: connect}}}}}}]
+  - name: ws-1011-reason
+    websocket:
+      url: {ws}/ws/1011
+      auth: jwt_env
+      headers: {{X-Api-Key: '${{SYNTHMON_HEADER_TOKEN}}'}}
+      steps: [{{expect: {{json: {{type: connect}}}}}}]
+  - name: ws-negative
+    websocket:
+      url: {ws}/ws/echo
+      auth: {{type: jwt, secret: {WRONG_SECRET}, claims: {{sub: intruder}}}}
+      send_token_as: [authorization_header, subprotocol, query]
+      expect_rejected: true
+"""
+
+
+PROBES = ["http-jwt-env-500", "http-jwt-file-assert", "http-token-endpoint-redirect",
+          "http-basic-userinfo", "http-garbage", "http-refused", "http-dns",
+          "http-missing-secret", "ws-events", "ws-unexpected", "ws-403-diagnose", "ws-1008",
+          "ws-1011-reason", "ws-negative"]
+EXPECTED = {
+    "http-jwt-env-500": "unexpected_status", "http-jwt-file-assert": "assertion_failed",
+    "http-token-endpoint-redirect": "unexpected_status",
+    "http-basic-userinfo": "unexpected_status", "http-garbage": "protocol_error",
+    "http-refused": "connect_refused", "http-dns": "dns_error",
+    "http-missing-secret": "config_error", "ws-events": "unexpected_message",
+    "ws-unexpected": "unexpected_message", "ws-403-diagnose": "handshake_rejected",
+    "ws-1008": "auth_rejected", "ws-1011-reason": "closed_by_server",
+    "ws-negative": "auth_not_enforced",
+}
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[tuple[Echo, Path, dict[str, str]]]:
+    echo = Echo()
+    servers = ThreadedServers()
+    refused = closed_port()
+    try:
+        port = servers.app(echo.app())
+        garbage = servers.raw(_garbage)
+        files = {"jwt": tmp_path / "jwt.secret", "client": tmp_path / "client.secret"}
+        files["jwt"].write_text(JWT_FILE_SECRET + "\n")
+        files["client"].write_text(CLIENT_SECRET)
+        config = tmp_path / "probes.yaml"
+        config.write_text(config_text(port, garbage, refused.getsockname()[1], files))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SYNTHMON_")}
+        env.update({"SYNTHMON_SECRET_JWT": JWT_ENV_SECRET, "SYNTHMON_LOGIN_PASSWORD":
+                    LOGIN_PASSWORD, "SYNTHMON_HEADER_TOKEN": HEADER_TOKEN,
+                    "CUSTOM_HDR": CUSTOM_HEADER, "QUERY_KEY": QUERY_KEY,
+                    "BASIC_PW": BASIC_PASSWORD})
+        yield echo, config, env
+    finally:
+        refused.close()
+        servers.close()
+
+
+def results(d: DaemonProc) -> dict[str, dict[str, object]]:
+    return {p["probe"]: p for p in json.loads(http_get(d.url + "/api/v1/results")[1])["probes"]}
+
+
+def all_forms(echo: Echo) -> dict[str, str]:
+    """Every form of every secret, mapped to a name for the failure message."""
+    with echo.lock:
+        tokens = echo.tokens | echo.issued
+    out: dict[str, str] = {}
+    for secret in [*KNOWN, *tokens]:
+        for form in forms(secret):
+            out[form] = secret[:12] + "…"
+        if secret.count(".") == 2:  # a JWT: its signature alone would be a leak too
+            out[secret.rsplit(".", 1)[1]] = "the signature of " + secret[:12] + "…"
+    return out
+
+
+def assert_clean(what: str, text: str, echo: Echo) -> None:
+    for form, name in all_forms(echo).items():
+        at = text.find(form)
+        assert at < 0, f"{what} shows {name}: ...{text[max(0, at - 120):at + 40]}..."
+    jwt_at = text.find("eyJ")  # the start of any JWT (base64url of '{"')
+    assert jwt_at < 0, f"{what} shows a JWT: ...{text[max(0, jwt_at - 120):jwt_at + 40]}..."
+
+
+def test_no_secret_in_logs_metrics_pages_once_or_check(
+        world: tuple[Echo, Path, dict[str, str]], tmp_path: Path,
+        daemons: list[DaemonProc]) -> None:
+    echo, config, env = world
+    d = start_daemon(config, env, tmp_path)
+    daemons.append(d)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:  # every probe ran at least twice (cached tokens)
+        res = results(d)
+        if all(len(res[n]["runs"]) >= 2 for n in PROBES):  # type: ignore[arg-type]
+            break
+        time.sleep(0.3)
+    res = results(d)
+    outcomes = {n: res[n]["last"]["outcome"] for n in PROBES}  # type: ignore[index]
+    assert outcomes == EXPECTED, outcomes
+
+    # The target did receive the credentials: the test is not vacuous.
+    with echo.lock:
+        received = set(echo.tokens)
+    assert any(t.count(".") == 2 for t in received), received
+    assert echo.issued & received
+    assert f"probe:{BASIC_PASSWORD}" in received
+    for token in received:
+        if token.count(".") == 2:
+            claims = jwt.decode(token, options={"verify_signature": False})
+            assert claims["sub"] in ("probe-user", "intruder")
+
+    outputs = {path: http_get(d.url + path)[1] for path in
+               ["/metrics", "/api/v1/results", "/", *(f"/probe/{n}" for n in PROBES)]}
+    # A refused reload quotes the bad URL, query secret included, back in its errors.
+    good = config.read_text()
+    config.write_text(good.replace("http: {url: '", "http: {url: 'ftp", 1))
+    status, body = http_post(d.url + "/-/reload")
+    assert status == 400 and "ftp" in body, body
+    outputs["POST /-/reload"] = body
+    config.write_text(good)
+    assert d.stop() == 0
+    outputs["daemon log"] = d.logs()
+    assert "probe_run" in outputs["daemon log"]
+
+    for fmt in ("json", "table"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "monitor", "once", "-c", str(config), "--format", fmt],
+            capture_output=True, text=True, env={**env, "COLUMNS": "400"}, timeout=60,
+            cwd=ROOT)
+        assert proc.returncode == 1, proc.stderr
+        outputs[f"once --format {fmt}"] = proc.stdout
+        outputs[f"once --format {fmt} (stderr)"] = proc.stderr
+        if fmt == "json":
+            once = {r["probe"]: r["outcome"] for r in json.loads(proc.stdout)}
+            assert once == EXPECTED, once
+    proc = subprocess.run([sys.executable, "-m", "monitor", "check", "-c", str(config)],
+                          capture_output=True, text=True, env=env, timeout=60, cwd=ROOT)
+    outputs["check"] = proc.stdout + proc.stderr
+
+    # What was shown really came from the echoes (the evidence is there, redacted).
+    page = outputs["/probe/http-jwt-env-500"]
+    assert "&lt;redacted&gt;" in page or "<redacted>" in page
+    assert re.search(r"X-Echo-Authorization", outputs["/api/v1/results"])
+
+    for what, text in outputs.items():
+        assert_clean(what, text, echo)
+
+
+def test_rule_for_substituted_secrets() -> None:
+    """Which ${VAR} values the config hands to the redactor, and which it leaves alone."""
+    from monitor.config import load_text, secret_looking
+
+    for name in ("JWT_SECRET_STAGING", "API_TOKEN", "DB_PASSWORD", "AWS_ACCESS_KEY",
+                 "STRIPE_APIKEY", "GH_PAT", "SESSION_COOKIE", "X_CREDENTIALS", "PRIVATE_PEM"):
+        assert secret_looking(name), name
+    for name in ("STAGING_URL", "ENVIRONMENT", "KEYBOARD", "PROBE_INTERVAL", "PATH"):
+        assert not secret_looking(name), name
+    text = """\
+auth:
+  login: {type: token_endpoint, url: 'http://h/token?client_id=${CLIENT}'}
+probes:
+  - name: a
+    labels: {team: '${TEAM}'}
+    http:
+      url: 'http://${USERNAME}:${PW}@${HOST}/x?q=${QV}#${FRAG}'
+      headers: {X-Tenant: '${TENANT}'}
+      body: '${BODY_SECRET}'
+"""
+    env = {"CLIENT": "client-id-1", "TEAM": "team-2", "USERNAME": "user-3", "PW": "pw-4",
+           "HOST": "host-5", "QV": "qv-6", "FRAG": "frag-7", "TENANT": "tenant-8",
+           "BODY_SECRET": "body-9"}
+    config = load_text(text, env=env)
+    assert set(config.secrets) == {"client-id-1", "pw-4", "qv-6", "tenant-8", "body-9",
+                                   "user-3", "user-3:pw-4"}
+    assert config.probes[0].secrets == config.secrets
+    assert "secrets=" not in repr(config) and "secrets=" not in repr(config.probes[0])
+
+
+def test_url_credentials_and_auth_together_are_refused_at_load() -> None:
+    from monitor.config import ConfigError, load_text
+
+    text = ("auth:\n  j: {type: jwt, secret_env: X}\nprobes:\n"
+            "  - name: a\n    http: {url: 'http://u:${PW}@h/', auth: j}\n")
+    with pytest.raises(ConfigError) as info:
+        load_text(text, env={"PW": "pw-secret-value"})
+    assert info.value.problems == [
+        "probes.yaml:5: probes[0].http.auth: cannot be combined with credentials in the URL "
+        "(both would be sent as the Authorization header)"]
