@@ -88,6 +88,16 @@ class ProbeScheduler:
             if old is not None and old.interval == probe.interval:
                 continue
             anchor = now + stable_fraction(name) * probe.interval
+            previous = self._anchor.get(name)
+            if old is not None and previous is not None:
+                # A new interval for a scheduled probe: keep its rhythm. The next run comes
+                # one new interval after the last planned one (or now, if that is past), so
+                # that a reload never makes a probe run sooner than its interval allows.
+                if previous <= now:
+                    last = previous + (now - previous) // old.interval * old.interval
+                    anchor = max(last + probe.interval, now)
+                else:
+                    anchor = previous  # not run yet: its first run stays where it was
             self._anchor[name] = anchor
             trigger = IntervalTrigger(seconds=probe.interval,
                                       start_date=datetime.fromtimestamp(anchor, UTC),
