@@ -158,9 +158,13 @@ async def serve_daemon(config: str, listen: tuple[str, int], location: str | Non
     try:
         await daemon.wait_stopped()
     finally:
-        daemon.remove_signal_handlers()
-        await daemon.stop()
-        await runner.cleanup()
+        # The handlers stay until the end: a second SIGTERM or SIGINT during the drain
+        # must not kill the process halfway through its orderly stop.
+        try:
+            await daemon.stop()
+            await runner.cleanup()
+        finally:
+            daemon.remove_signal_handlers()
     return 0
 
 

@@ -49,6 +49,7 @@ class Daemon:
                                          on_skip=self._skipped)
         self._reload_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
+        self._signal_reloads: set[asyncio.Future[tuple[bool, list[str]]]] = set()
 
     # ------------------------------------------------------------------ config
 
@@ -139,7 +140,14 @@ class Daemon:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self.request_stop)
         loop.add_signal_handler(signal.SIGINT, self.request_stop)
-        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+        loop.add_signal_handler(signal.SIGHUP, self._reload_on_signal)
+
+    def _reload_on_signal(self) -> None:
+        if self._stopping.is_set():
+            return  # stopping: a reload now would schedule jobs on a scheduler going away
+        task = asyncio.ensure_future(self.reload())
+        self._signal_reloads.add(task)  # keep a reference until it is done
+        task.add_done_callback(self._signal_reloads.discard)
 
     def remove_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
