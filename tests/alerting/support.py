@@ -326,7 +326,8 @@ class EventSink:
     """A loopback HTTP server that records every JSON POST: a stand-in for PagerDuty's
     Events API v2 (answers 202 like it) and for the ticket webhook.
 
-    ``url`` is the base URL; ``events`` the decoded bodies with their ``_path``.
+    ``url`` is the base URL; ``events`` the decoded bodies with their ``_path`` and
+    ``_received`` (``time.monotonic()`` when the request arrived, to measure delays).
     """
 
     def __init__(self) -> None:
@@ -339,6 +340,7 @@ class EventSink:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = json.loads(self.rfile.read(length) or b"{}")
                 body["_path"] = self.path
+                body["_received"] = time.monotonic()
                 with sink._lock:
                     sink.events.append(body)
                 reply = json.dumps(
@@ -371,17 +373,23 @@ class EventSink:
             return list(self.events)
 
     def wait_for(
-        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 20.0
+        self,
+        predicate: Callable[[dict[str, Any]], bool],
+        timeout: float = 20.0,
+        *,
+        start: int = 0,
     ) -> dict[str, Any]:
-        """The first recorded event matching ``predicate`` (waits for it)."""
+        """The first recorded event matching ``predicate`` (waits for it); ``start`` skips
+        the events recorded before that index (``len(sink.snapshot())`` at some moment)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for event in self.snapshot():
+            for event in self.snapshot()[start:]:
                 if predicate(event):
                     return event
             time.sleep(0.05)
         pytest.fail(
-            f"no matching event within {timeout}s; got {json.dumps(self.snapshot(), indent=1)}",
+            f"no matching event within {timeout}s; got "
+            f"{json.dumps(self.snapshot()[start:], indent=1)}",
             pytrace=False,
         )
 
