@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import os
+import ssl
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--location", help="adds a location label to every probe series")
     run.add_argument("--shard", type=parse_shard, help="run only shard I of N (I/N)")
     run.add_argument("--log-format", choices=("auto", "json", "console"), default="auto")
+    run.add_argument("--web-config", metavar="WEB_YML",
+                     help="TLS and basic auth for the endpoints, in Prometheus' web config "
+                          "format (tls_server_config, basic_auth_users)")
 
     check = sub.add_parser("check", help="validate a probes file; exit 1 on errors")
     check.add_argument("-c", "--config", default=DEFAULT_CONFIG)
@@ -121,24 +125,40 @@ def cmd_check(path: str) -> int:
     return 1 if missing else 0
 
 
-async def start_server(app: web.Application, host: str, port: int) -> web.AppRunner:
+async def start_server(app: web.Application, host: str, port: int,
+                       tls: ssl.SSLContext | None = None) -> web.AppRunner:
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
+    site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=tls)
     await site.start()
     return runner
 
 
 async def serve_daemon(config: str, listen: tuple[str, int], location: str | None = None,
                        shard: tuple[int, int] | None = None,
-                       redactor: Redactor | None = None) -> int:
-    """Run the daemon until SIGTERM/SIGINT. Exit code 1 if the first config load fails."""
+                       redactor: Redactor | None = None,
+                       web_config: str | None = None) -> int:
+    """Run the daemon until SIGTERM/SIGINT. Exit code 1 if the first config load or the
+    web config fails."""
     from monitor.daemon import Daemon, DaemonOptions
     from monitor.server import build_app
+    from monitor.webconfig import BasicAuth, WebConfigError, load_web_config
 
+    log = structlog.get_logger("synthmon")
+    tls: ssl.SSLContext | None = None
+    auth: BasicAuth | None = None
+    if web_config is not None:
+        try:
+            web = load_web_config(web_config)
+        except WebConfigError as exc:
+            log.error("web_config_invalid", errors=exc.problems)
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+            return 1
+        tls = web.tls
+        auth = BasicAuth(web.users) if web.users else None
     daemon = Daemon(DaemonOptions(config_path=config, location=location, shard=shard),
                     redactor=redactor)
-    log = structlog.get_logger("synthmon")
     try:
         await daemon.start()
     except ConfigError as exc:
@@ -148,12 +168,13 @@ async def serve_daemon(config: str, listen: tuple[str, int], location: str | Non
         await daemon.stop()
         return 1
     try:
-        runner = await start_server(build_app(daemon), *listen)
+        runner = await start_server(build_app(daemon, auth), *listen, tls=tls)
     except OSError as exc:
         log.error("listen_failed", address=f"{listen[0]}:{listen[1]}", error=str(exc))
         await daemon.stop()
         return 1
-    log.info("listening", address=f"http://{listen[0]}:{listen[1]}/")
+    log.info("listening", address=f"{'https' if tls else 'http'}://{listen[0]}:{listen[1]}/",
+             basic_auth=auth is not None)
     daemon.install_signal_handlers()
     try:
         await daemon.wait_stopped()
@@ -174,7 +195,8 @@ async def _run(args: argparse.Namespace) -> int:
     redactor = Redactor()
     json_logs = None if args.log_format == "auto" else args.log_format == "json"
     configure_logging(redactor, json=json_logs)
-    return await serve_daemon(args.config, args.listen, args.location, args.shard, redactor)
+    return await serve_daemon(args.config, args.listen, args.location, args.shard, redactor,
+                              web_config=args.web_config)
 
 
 def _simulator(args: argparse.Namespace) -> int:

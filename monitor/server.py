@@ -1,4 +1,7 @@
-"""The daemon's own HTTP server: metrics, health, reload, results and the status page."""
+"""The daemon's own HTTP server: metrics, health, reload, results and the status page.
+
+With a web config (``--web-config``), basic auth guards every endpoint; TLS is set on the
+listening socket by the CLI."""
 
 from __future__ import annotations
 
@@ -9,12 +12,13 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from monitor.daemon import Daemon
 from monitor.statuspage import render_index, render_probe, results_payload
+from monitor.webconfig import BasicAuth
 
 DAEMON_KEY = web.AppKey("daemon", Daemon)
 
 
-def build_app(daemon: Daemon) -> web.Application:
-    app = web.Application()
+def build_app(daemon: Daemon, auth: BasicAuth | None = None) -> web.Application:
+    app = web.Application(middlewares=[auth.middleware()] if auth is not None else [])
     app[DAEMON_KEY] = daemon
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/-/healthy", healthy)
