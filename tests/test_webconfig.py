@@ -1,0 +1,342 @@
+"""The daemon's own endpoints behind TLS and basic auth (``--web-config``, Prometheus'
+web config format), over real TLS on loopback; and what they show holds no secret."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import bcrypt
+import pytest
+from aiohttp import web
+
+from monitor.webconfig import BasicAuth, WebConfigError, load_web_config
+from tests.conftest import free_port
+from tests.hostile import ROOT, Cert, ThreadedServers, make_cert
+
+USER, PASSWORD = "prometheus", "scrape-Password-7d1e9c2b"
+COST = 10
+
+
+@pytest.fixture(scope="module")
+def hashed() -> str:
+    return bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=COST)).decode()
+
+
+@pytest.fixture(scope="module")
+def server_cert(tmp_path_factory: pytest.TempPathFactory) -> Cert:
+    return make_cert(tmp_path_factory.mktemp("web-tls"), ["127.0.0.1", "localhost"])
+
+
+# --------------------------------------------------------------------------- the file
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "web.yml"
+    path.write_text(text)
+    return path
+
+
+def test_a_good_file_loads(tmp_path: Path, server_cert: Cert, hashed: str) -> None:
+    web_config = load_web_config(write(tmp_path, f"""\
+tls_server_config:
+  cert_file: {server_cert.cert_file}
+  key_file: {server_cert.key_file}
+  min_version: TLS13
+basic_auth_users:
+  {USER}: {hashed}
+"""))
+    assert web_config.scheme == "https" and web_config.tls is not None
+    assert web_config.tls.minimum_version == ssl.TLSVersion.TLSv1_3
+    assert set(web_config.users) == {USER}
+    assert hashed not in repr(web_config)
+    assert load_web_config(write(tmp_path, "")).tls is None  # an empty file: plain HTTP
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("tls_server_config: {cert_fil: a, key_file: b}\n",
+     "tls_server_config.cert_fil: unknown key; did you mean 'cert_file'?"),
+    ("basic_auth_user: {}\n", "basic_auth_user: unknown key; did you mean 'basic_auth_users'?"),
+    ("tls_server_config: {cert_file: a}\n", "tls_server_config.key_file: is required"),
+    ("tls_server_config: {cert_file: /nonexistent.pem, key_file: /nonexistent.key}\n",
+     "tls_server_config: cannot load cert_file /nonexistent.pem"),
+    ("basic_auth_users: {alice: hunter2-the-password}\n",
+     "basic_auth_users.alice: must be a bcrypt hash"),
+    ("basic_auth_users: {'a:b': x}\n", "cannot contain ':'"),
+    ("tls_server_config: {cert_file: a, key_file: b, client_auth_type: Sometimes}\n",
+     "tls_server_config.client_auth_type: must be 'NoClientCert'"),
+    ("[not, a, mapping]\n", "the top level must be a mapping"),
+    ("a: [\n", "invalid YAML"),
+])
+def test_bad_files_are_refused_plainly(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(WebConfigError) as info:
+        load_web_config(path)
+    problems = info.value.problems
+    assert any(p.startswith(f"{path}: ") and expected in p for p in problems), problems
+    assert "hunter2" not in str(info.value)  # a password written by mistake is not echoed
+
+
+def test_client_auth_needs_a_ca_file(tmp_path: Path, server_cert: Cert) -> None:
+    path = write(tmp_path, f"tls_server_config: {{cert_file: {server_cert.cert_file}, "
+                           f"key_file: {server_cert.key_file}, "
+                           "client_auth_type: RequireAndVerifyClientCert}\n")
+    with pytest.raises(WebConfigError, match="needs client_ca_file"):
+        load_web_config(path)
+
+
+# --------------------------------------------------------------------------- the check
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+async def test_basic_auth_verifies_with_bcrypt_and_caches_successes(hashed: str) -> None:
+    auth = BasicAuth({USER: hashed.encode()})
+    assert await auth.check(basic(USER, PASSWORD))
+    assert auth.verifications == 1
+    for _ in range(20):  # remembered: no bcrypt again
+        assert await auth.check(basic(USER, PASSWORD))
+    assert auth.verifications == 1
+    for _ in range(3):  # failures are never remembered: each costs a verification
+        assert not await auth.check(basic(USER, PASSWORD + "x"))
+    assert auth.verifications == 4
+    assert not await auth.check(basic("mallory", PASSWORD))  # unknown users cost one too
+    assert auth.verifications == 5
+    for header in (None, "", "Bearer x", "Basic", "Basic !!!", "Basic " +
+                   base64.b64encode(b"no-colon").decode(), basic(USER, "x" * 100)):
+        assert not await auth.check(header), header
+    assert auth.verifications == 6  # only the over-long password reached bcrypt
+    assert await auth.check("basic " + basic(USER, PASSWORD).split(" ", 1)[1])
+
+
+async def test_an_unknown_user_takes_as_long_as_a_wrong_password(hashed: str) -> None:
+    auth = BasicAuth({USER: hashed.encode()})
+    await auth.check(basic(USER, "warm-up"))
+
+    async def timed(header: str) -> float:
+        t0 = time.perf_counter()
+        assert not await auth.check(header)
+        return time.perf_counter() - t0
+
+    wrong = sorted([await timed(basic(USER, "wrong")) for _ in range(5)])[2]
+    unknown = sorted([await timed(basic("nobody", "wrong")) for _ in range(5)])[2]
+    assert 0.5 < unknown / wrong < 2.0, (unknown, wrong)
+
+
+# --------------------------------------------------------------------------- the daemon
+
+
+@dataclass
+class TlsDaemon:
+    proc: subprocess.Popen[str]
+    url: str
+    log: Path
+    client: ssl.SSLContext
+
+    def get(self, path: str, auth: str | None = None, method: str = "GET",
+            context: ssl.SSLContext | None = None) -> tuple[int, dict[str, str], str]:
+        request = urllib.request.Request(self.url + path, method=method,
+                                         data=b"" if method == "POST" else None)
+        if auth is not None:
+            request.add_header("Authorization", auth)
+        try:
+            with urllib.request.urlopen(request, timeout=10,
+                                        context=context or self.client) as resp:
+                return resp.status, dict(resp.headers), resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, dict(exc.headers), exc.read().decode()
+
+
+SECRET_KEY = "web-Api-Key-5c3b1a9d8e7f"
+SECRET_BEARER = "web-Bearer-Token-2f4e6a8c"
+
+
+async def _echo(request: web.Request) -> web.Response:
+    return web.json_response(
+        {"status": "degraded", "you_sent": dict(request.headers)}, status=503,
+        headers={"Set-Cookie": f"session={request.headers.get('X-Api-Key', '')}",
+                 "X-Echo-Key": request.headers.get("X-Api-Key", ""),
+                 "WWW-Authenticate": f"Bearer error={request.headers.get('Authorization')}"})
+
+
+@pytest.fixture
+def tls_daemon(tmp_path: Path, server_cert: Cert, hashed: str) -> Iterator[TlsDaemon]:
+    servers = ThreadedServers()
+    app = web.Application()
+    app.router.add_get("/echo", _echo)
+    target = servers.app(app)
+    config = tmp_path / "probes.yaml"
+    config.write_text(f"""\
+defaults: {{interval: 1s, timeout: 0.8s}}
+probes:
+  - name: echo
+    http:
+      url: http://127.0.0.1:{target}/echo
+      headers: {{X-Api-Key: '${{SYNTHMON_WEB_KEY}}', Authorization: 'Bearer ${{BEARER}}'}}
+""")
+    web_yml = write(tmp_path, f"""\
+tls_server_config:
+  cert_file: {server_cert.cert_file}
+  key_file: {server_cert.key_file}
+basic_auth_users:
+  {USER}: {hashed}
+  other: {hashed}
+""")
+    port = free_port()
+    log = tmp_path / "daemon.log"
+    env = {**os.environ, "SYNTHMON_WEB_KEY": SECRET_KEY, "BEARER": SECRET_BEARER}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "run", "-c", str(config), "--listen",
+         f"127.0.0.1:{port}", "--web-config", str(web_yml)],
+        stdout=log.open("w"), stderr=subprocess.STDOUT, env=env, text=True, cwd=ROOT)
+    client = ssl.create_default_context(cafile=str(server_cert.cert_file))
+    d = TlsDaemon(proc, f"https://127.0.0.1:{port}", log, client)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            assert proc.poll() is None, log.read_text()
+            with contextlib.suppress(OSError):
+                if d.get("/-/ready", basic(USER, PASSWORD))[0] == 200:
+                    break
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        yield d
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        servers.close()
+
+
+ENDPOINTS = [("GET", "/metrics"), ("GET", "/-/healthy"), ("GET", "/-/ready"),
+             ("GET", "/api/v1/results"), ("GET", "/"), ("GET", "/probe/echo"),
+             ("POST", "/-/reload")]
+
+
+def test_every_endpoint_needs_credentials_over_tls(tls_daemon: TlsDaemon) -> None:
+    d = tls_daemon
+    for method, path in ENDPOINTS:
+        for auth in (None, basic(USER, "wrong"), basic("nobody", PASSWORD), "Bearer x",
+                     basic(USER, PASSWORD)[:-2]):
+            status, headers, body = d.get(path, auth, method)
+            assert status == 401, (method, path, auth, status)
+            assert headers["WWW-Authenticate"] == 'Basic realm="synthmon", charset="UTF-8"'
+            assert PASSWORD not in body
+        status, _, body = d.get(path, basic(USER, PASSWORD), method)
+        assert status == 200, (method, path, status, body[:200])
+        assert d.get(path, basic("other", PASSWORD), method)[0] == 200
+    assert "probe_success" in d.get("/metrics", basic(USER, PASSWORD))[2]
+
+
+def test_plain_http_and_untrusted_clients_get_nothing(tls_daemon: TlsDaemon) -> None:
+    d = tls_daemon
+    with pytest.raises((urllib.error.URLError, ConnectionError)):
+        urllib.request.urlopen(d.url.replace("https:", "http:") + "/metrics", timeout=5)
+    with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+        d.get("/metrics", basic(USER, PASSWORD), context=ssl.create_default_context())
+
+
+def test_verified_credentials_are_cached(tls_daemon: TlsDaemon) -> None:
+    """After the first request, scrapes cost no bcrypt: many in a row take less time than
+    a handful of verifications would."""
+    d = tls_daemon
+    t0 = time.perf_counter()
+    bcrypt.checkpw(b"x", bcrypt.hashpw(b"y", bcrypt.gensalt(rounds=COST)))
+    one_bcrypt = time.perf_counter() - t0
+    assert d.get("/-/healthy", basic(USER, PASSWORD))[0] == 200
+    t0 = time.perf_counter()
+    for _ in range(20):
+        assert d.get("/-/healthy", basic(USER, PASSWORD))[0] == 200
+    cached = (time.perf_counter() - t0) / 20
+    assert cached < one_bcrypt, (cached, one_bcrypt)
+
+
+def test_status_and_results_show_no_secret_headers(tls_daemon: TlsDaemon) -> None:
+    d = tls_daemon
+    auth = basic(USER, PASSWORD)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        results = json.loads(d.get("/api/v1/results", auth)[2])["probes"]
+        if results[0]["last"] is not None:
+            break
+        time.sleep(0.2)
+    last = results[0]["last"]
+    assert last["outcome"] == "unexpected_status", last
+    headers = last["evidence"]["headers"]
+    assert headers["Set-Cookie"] == "<redacted>"
+    assert headers["X-Echo-Key"] == "<redacted>"
+    assert "<redacted>" in headers["WWW-Authenticate"]
+    pages = [d.get(p, auth)[2] for p in ("/api/v1/results", "/", "/probe/echo", "/metrics")]
+    for text in [*pages, d.log.read_text()]:
+        for secret in (SECRET_KEY, SECRET_BEARER, PASSWORD):
+            for form in (secret, base64.b64encode(secret.encode()).decode().rstrip("=")):
+                assert form not in text
+
+
+def test_a_bad_web_config_stops_the_start(tmp_path: Path) -> None:
+    config = tmp_path / "probes.yaml"
+    config.write_text("probes: []\n")
+    web_yml = write(tmp_path, "basic_auth_users: {alice: not-a-hash}\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "monitor", "run", "-c", str(config), "--listen",
+         f"127.0.0.1:{free_port()}", "--web-config", str(web_yml)],
+        capture_output=True, text=True, timeout=30, cwd=ROOT)
+    assert proc.returncode == 1
+    assert "basic_auth_users.alice: must be a bcrypt hash" in proc.stderr
+    assert "not-a-hash" not in proc.stderr + proc.stdout
+
+
+def test_client_certificates_when_required(tmp_path: Path, server_cert: Cert) -> None:
+    """mTLS: RequireAndVerifyClientCert refuses a client without a certificate."""
+    client_cert = make_cert(tmp_path / "client", ["synthmon-scraper"], stem="client")
+    config = tmp_path / "probes.yaml"
+    config.write_text("probes: []\n")
+    web_yml = write(tmp_path, f"""\
+tls_server_config:
+  cert_file: {server_cert.cert_file}
+  key_file: {server_cert.key_file}
+  client_ca_file: {client_cert.cert_file}
+  client_auth_type: RequireAndVerifyClientCert
+""")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "run", "-c", str(config), "--listen",
+         f"127.0.0.1:{port}", "--web-config", str(web_yml)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    try:
+        with_cert = ssl.create_default_context(cafile=str(server_cert.cert_file))
+        with_cert.load_cert_chain(client_cert.cert_file, client_cert.key_file)
+        without = ssl.create_default_context(cafile=str(server_cert.cert_file))
+        url = f"https://127.0.0.1:{port}/-/healthy"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=5, context=with_cert) as resp:
+                    assert resp.status == 200
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.1)
+        with pytest.raises((urllib.error.URLError, ConnectionError, ssl.SSLError)):
+            urllib.request.urlopen(url, timeout=5, context=without).read()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
