@@ -149,14 +149,14 @@ async def serve_daemon(config: str, listen: tuple[str, int], location: str | Non
     auth: BasicAuth | None = None
     if web_config is not None:
         try:
-            web = load_web_config(web_config)
+            endpoints = load_web_config(web_config)
         except WebConfigError as exc:
             log.error("web_config_invalid", errors=exc.problems)
             for problem in exc.problems:
                 print(problem, file=sys.stderr)
             return 1
-        tls = web.tls
-        auth = BasicAuth(web.users) if web.users else None
+        tls = endpoints.tls
+        auth = BasicAuth(endpoints.users) if endpoints.users else None
     daemon = Daemon(DaemonOptions(config_path=config, location=location, shard=shard),
                     redactor=redactor)
     try:
