@@ -136,12 +136,17 @@ def _cpu() -> float:
 # --------------------------------------------------------------------------- sched
 
 
-async def _sched(probes: int, interval: float, duration: float, warmup: float
-                 ) -> dict[str, Any]:
+async def _sched(probes: int, interval: float, duration: float, warmup: float,
+                 url: str | None = None) -> dict[str, Any]:
+    """With ``url``, each run is a real HTTP probe of ``url`` (the daemon's run path,
+    sinks included, without its HTTP server); without, a canned result."""
+    from monitor.auth import TokenSource
     from monitor.config import Config, load_text
     from monitor.history import History
     from monitor.metrics import Surfacer
     from monitor.outcomes import Outcome
+    from monitor.probes.context import ProbeContext, new_session
+    from monitor.probes.run import run_probe
     from monitor.redact import Redactor
     from monitor.result import Evidence, Result
     from monitor.runlog import configure_logging, log_result
@@ -153,14 +158,24 @@ async def _sched(probes: int, interval: float, duration: float, warmup: float
     one = load_text(f"defaults: {{interval: {interval:g}s, timeout: {timeout:g}s}}\n"
                     "probes:\n  - name: p\n    http: {url: 'http://127.0.0.1:9/x'}\n")
     tmpl = one.probes[0]
-    items = tuple(
-        type(tmpl)(spec=tmpl.spec.model_copy(update={"name": f"p{i:06d}"}),
-                   interval=tmpl.interval, timeout=tmpl.timeout, labels=tmpl.labels,
-                   auth_name=None, auth=None)
-        for i in range(probes))
+    assert tmpl.spec.http is not None
+    http = tmpl.spec.http
+
+    def spec(i: int) -> Any:
+        update: dict[str, Any] = {"name": f"p{i:06d}"}
+        if url is not None:
+            update["http"] = http.model_copy(update={"url": f"{url}s{i}"})
+        return tmpl.spec.model_copy(update=update)
+
+    items = tuple(type(tmpl)(spec=spec(i), interval=tmpl.interval, timeout=tmpl.timeout,
+                             labels=tmpl.labels, auth_name=None, auth=None)
+                  for i in range(probes))
     config = Config(path="bench", probes=items, label_names=())
     devnull = await asyncio.to_thread(open, os.devnull, "w")  # lives as long as the process
-    configure_logging(Redactor(), stream=devnull, json=True)
+    redactor = Redactor()
+    configure_logging(redactor, stream=devnull, json=True)
+    ctx = ProbeContext(session=new_session(), tokens=TokenSource(redactor), redactor=redactor)
+    failed = 0
     surfacer, history = Surfacer(), History()
     surfacer.configure(config)
     history.configure(config)
@@ -170,7 +185,16 @@ async def _sched(probes: int, interval: float, duration: float, warmup: float
     measuring = False
 
     async def run(probe: Any) -> None:
-        nonlocal runs
+        nonlocal runs, failed
+        if url is not None:
+            real = await run_probe(probe, ctx)
+            surfacer.observe(real)
+            history.observe(real)
+            log_result(real)
+            if measuring:
+                runs += 1
+                failed += not real.success
+            return
         result = Result(probe=probe.name, type="http", target="http://127.0.0.1:9/x",
                         outcome=Outcome.SUCCESS, started_at=time.time(),
                         duration_seconds=0.001, status_code=200,
@@ -202,6 +226,7 @@ async def _sched(probes: int, interval: float, duration: float, warmup: float
     measuring = False
     cpu, wall = _cpu() - cpu0, time.monotonic() - t0
     await scheduler.stop(1.0)
+    await ctx.session.close()
     lags.sort()
 
     def q(p: float) -> float | None:
@@ -211,7 +236,7 @@ async def _sched(probes: int, interval: float, duration: float, warmup: float
 
     return {"runs": runs, "expected_runs": probes * wall / interval, "lag_p50": q(0.5),
             "lag_p99": q(0.99), "lag_max": lags[-1] if lags else None, "skipped": skips,
-            "cpu_seconds": cpu, "wall_seconds": wall}
+            "cpu_seconds": cpu, "wall_seconds": wall, "failed": failed}
 
 
 # --------------------------------------------------------------------------- main
@@ -243,6 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     s.add_argument("--interval", type=float, required=True)
     s.add_argument("--duration", type=float, required=True)
     s.add_argument("--warmup", type=float, default=None)
+    s.add_argument("--url", default=None, help="probe this URL for real (path s<i> appended)")
     args = parser.parse_args(argv)
     if args.cmd == "target":
         with contextlib.suppress(KeyboardInterrupt):
@@ -257,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                    args.warmup))
     else:
         warmup = args.interval + 0.5 if args.warmup is None else args.warmup
-        out = asyncio.run(_sched(args.probes, args.interval, args.duration, warmup))
+        out = asyncio.run(_sched(args.probes, args.interval, args.duration, warmup, args.url))
     print(json.dumps(out))
     return 0
 
