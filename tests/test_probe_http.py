@@ -4,8 +4,7 @@ raw asyncio servers for the ones no framework would send (garbage, resets, hangs
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import ipaddress
+import contextlib
 import json
 import socket
 import ssl
@@ -19,10 +18,6 @@ from textwrap import dedent, indent
 import jwt
 import pytest
 from aiohttp import web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from monitor.auth import TokenSource
 from monitor.config import Probe, load_text
@@ -31,6 +26,8 @@ from monitor.probes.context import PHASES, ProbeContext, new_session
 from monitor.probes.http import run_http
 from monitor.redact import Redactor
 from monitor.result import Result
+from tests import hostile
+from tests.hostile import Cert, Handler, make_cert, read_request
 
 JWT_ENV = "SYNTHMON_TEST_HTTP_JWT_SECRET"
 JWT_SECRET = "s3cret-for-the-http-probe-tests-0123456789"
@@ -169,41 +166,16 @@ async def app() -> AsyncIterator[App]:
         yield served
 
 
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
 @pytest.fixture
 async def raw_server() -> AsyncIterator[Callable[[Handler], Awaitable[str]]]:
-    """Start raw TCP servers with a given connection handler; yields their base URLs."""
-    servers: list[asyncio.Server] = []
-    handlers: set[asyncio.Task[None]] = set()
+    """Start raw TCP servers (tests.hostile) with a given connection handler; yields their
+    base URLs. Handlers still hanging at the end are cancelled."""
+    async with contextlib.AsyncExitStack() as stack:
+        async def start(handler: Handler) -> str:
+            port = await stack.enter_async_context(hostile.raw_server(handler))
+            return f"http://127.0.0.1:{port}"
 
-    async def start(handler: Handler) -> str:
-        async def tracked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            task = asyncio.current_task()
-            assert task is not None
-            handlers.add(task)
-            try:
-                await handler(reader, writer)
-            finally:
-                writer.close()
-
-        server = await asyncio.start_server(tracked, "127.0.0.1", 0)
-        servers.append(server)
-        port = server.sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
-
-    yield start
-    for server in servers:
-        server.close()
-        await server.wait_closed()
-    for task in handlers:  # those still sleeping in a hang
-        task.cancel()
-    await asyncio.gather(*handlers, return_exceptions=True)
-
-
-async def _read_request(reader: asyncio.StreamReader) -> None:
-    await reader.readuntil(b"\r\n\r\n")
+        yield start
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -380,7 +352,7 @@ async def test_timeout_when_the_body_hangs_after_the_headers(app: App,
 async def test_timeout_waiting_for_headers(raw_server: Callable[[Handler], Awaitable[str]],
                                            ctx: ProbeContext) -> None:
     async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
+        await read_request(reader)
         await asyncio.sleep(30)
 
     url = await raw_server(mute)
@@ -415,7 +387,7 @@ async def test_reset_is_connection_reset(raw_server: Callable[[Handler], Awaitab
     async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal connections
         connections += 1
-        await _read_request(reader)
+        await read_request(reader)
         sock = writer.get_extra_info("socket")
         # Linger 0: close() sends RST instead of FIN.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -488,41 +460,9 @@ async def test_a_request_that_cannot_be_built_is_a_config_error(
 # ----------------------------------------------------------------------------- TLS
 
 
-@dataclass
-class Cert:
-    cert_file: Path
-    key_file: Path
-    not_after: dt.datetime
-
-
-def _self_signed(tmp: Path, names: list[str]) -> Cert:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    not_after = now + dt.timedelta(days=30)
-    sans: list[x509.GeneralName] = []
-    for n in names:
-        try:
-            sans.append(x509.IPAddress(ipaddress.ip_address(n)))
-        except ValueError:
-            sans.append(x509.DNSName(n))
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=1)).not_valid_after(not_after)
-            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    cert_file, key_file = tmp / "cert.pem", tmp / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return Cert(cert_file, key_file, not_after)
-
-
 @pytest.fixture
 def cert(tmp_path: Path) -> Cert:
-    return _self_signed(tmp_path, ["127.0.0.1", "synthmon.test"])
+    return make_cert(tmp_path, ["127.0.0.1", "synthmon.test"])
 
 
 @pytest.fixture

@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import datetime
-import hashlib
 import json
 import socket
 import ssl
@@ -34,6 +32,8 @@ from monitor.probes.context import ProbeContext, new_session
 from monitor.probes.websocket import classify_handshake_failure, run_websocket
 from monitor.redact import REDACTED, Redactor
 from monitor.result import Result
+from tests import hostile
+from tests.hostile import Cert, Handler, make_cert, read_request, ws_accept
 
 SECRET = "ws-test-secret-Hq83LmPz-0123456789ab"
 SECRET_ENV = "SYNTHMON_TEST_WS_JWT_SECRET"
@@ -41,7 +41,6 @@ CLAIMS = {"sub": "staging-e2e-user-002", "email": "e2e@example.com", "type": "ac
           "iss": "netra-auth-service", "permissions": ["read", "write", "execute"]}
 WRONG_SECRET = "not-the-secret-but-long-enough-32b"
 PATH = "/api/v1/websocket"
-GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 ServerHandler = Callable[[ServerConnection], Awaitable[None]]
 
@@ -151,37 +150,10 @@ async def http_app(app: web.Application) -> AsyncIterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def raw_server(handle: Callable[[asyncio.StreamReader, asyncio.StreamWriter],
-                                      Awaitable[None]]) -> AsyncIterator[str]:
-    tasks: set[asyncio.Task[None]] = set()
-
-    async def wrapped(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        tasks.add(task)
-        try:
-            await handle(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(wrapped, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
+async def raw_server(handle: Handler) -> AsyncIterator[str]:
+    """A raw asyncio server (tests.hostile) on loopback; yields its WebSocket URL."""
+    async with hostile.raw_server(handle) as port:
         yield f"ws://127.0.0.1:{port}{PATH}"
-    finally:
-        server.close()
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await server.wait_closed()
-
-
-async def read_request(reader: asyncio.StreamReader) -> dict[str, str]:
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")[1:]
-    return {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines if ln)}
 
 
 async def hold(conn: ServerConnection) -> None:
@@ -739,8 +711,7 @@ async def test_slow_step(ctx: ProbeContext) -> None:
 async def test_close_never_answered_does_not_hold_the_probe(ctx: ProbeContext) -> None:
     async def deaf(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         headers = await read_request(reader)
-        accept = base64.b64encode(hashlib.sha1(
-            (headers["sec-websocket-key"] + GUID).encode()).digest()).decode()
+        accept = ws_accept(headers["sec-websocket-key"])
         payload = b'{"type":"connect"}'
         writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                      b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept.encode()
@@ -897,43 +868,9 @@ async def test_close_reason_and_messages_are_redacted(ctx: ProbeContext) -> None
 # --------------------------------------------------------------------------- TLS
 
 
-@dataclass
-class Cert:
-    cert_file: Path
-    key_file: Path
-    not_after: float
-
-
 @pytest.fixture(scope="module")
 def cert(tmp_path_factory: pytest.TempPathFactory) -> Cert:
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    not_after = (now + datetime.timedelta(days=30)).replace(microsecond=0)
-    certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1)).not_valid_after(not_after)
-        .add_extension(x509.SubjectAlternativeName(
-            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    d = tmp_path_factory.mktemp("tls")
-    cert_file, key_file = d / "cert.pem", d / "key.pem"
-    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return Cert(cert_file, key_file, not_after.timestamp())
+    return make_cert(tmp_path_factory.mktemp("tls"), ["localhost", "127.0.0.1"])
 
 
 @contextlib.asynccontextmanager
@@ -952,7 +889,7 @@ async def test_wss_success_with_tls_phase_and_cert_expiry(ctx: ProbeContext, cer
         result = await run_websocket(probe, ctx)
     assert result.outcome is Outcome.SUCCESS, result.evidence
     assert [n for n, _ in result.phases] == ["resolve", "connect", "tls", "handshake", "steps"]
-    assert result.cert_expiry == pytest.approx(cert.not_after)
+    assert result.cert_expiry == pytest.approx(cert.not_after.timestamp())
 
 
 async def test_wss_untrusted_certificate_is_tls_error(ctx: ProbeContext, cert: Cert) -> None:
