@@ -561,6 +561,12 @@ class ConfigError(Exception):
         super().__init__("\n".join(self.problems))
 
 
+def _cut(text: str, limit: int = 300) -> str:
+    """ruamel quotes whole values in some messages (a duplicate key: all of its mapping)."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _one_line(text: str) -> str:
     if text.isprintable():
         return text
@@ -985,14 +991,14 @@ def load_text(text: str, name: str = "probes.yaml",
         mark = exc.problem_mark or exc.context_mark
         line = f"{mark.line + 1}" if mark is not None else "?"
         problem = exc.problem or exc.context or "invalid YAML"
-        raise ConfigError([f"{name}:{line}: invalid YAML: {problem}"]) from None
+        raise ConfigError([f"{name}:{line}: invalid YAML: {_cut(problem)}"]) from None
     except (YAMLError, ValueError, TypeError) as exc:
-        raise ConfigError([f"{name}:?: invalid YAML: {exc}"]) from None
+        raise ConfigError([f"{name}:?: invalid YAML: {_cut(str(exc))}"]) from None
     except RecursionError:
         raise ConfigError([f"{name}:?: the document is nested too deeply"]) from None
     except Exception as exc:  # ruamel fails in other ways on some inputs (a self-merge: <<: *me)
         raise ConfigError([f"{name}:?: invalid YAML: the parser failed "
-                           f"({type(exc).__name__}: {exc})"]) from None
+                           f"({type(exc).__name__}: {_cut(str(exc))})"]) from None
     if raw is None:
         raw = CommentedMap()
     if not isinstance(raw, CommentedMap):

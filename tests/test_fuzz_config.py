@@ -322,6 +322,8 @@ def test_alias_bombs_are_refused_quickly(levels: int, fan: int, shape: str) -> N
     "probes:\n  - {\"na\\u0000me\": p, http: {url: 'http://h/'}}\n",
     "? [a, b]\n: c\n",
     "defaults: &b {<<: *b}\n",
+    "probes: [" + ", ".join(f"{{name: p{i}, http: {{url: 'http://h/'}}}}" for i in range(300))
+    + "]\nprobes: []\n",  # a duplicate key: ruamel quotes the whole first value
     "probes:\n  - {? [a]: b}\n",
     "--- a\n--- b\n",
     "!!python/object/apply:os.system ['true']\n",
