@@ -27,7 +27,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import DaemonProc, http_get, start_daemon
 from tests.hostile import ZooProc, open_fds, rss_bytes, zoo_process
 
-
 FORBIDDEN = ("Unclosed", "ResourceWarning", "Task was destroyed", "Traceback",
              "was never awaited", "Exception in callback", "Task exception was never retrieved")
 
