@@ -5,12 +5,13 @@ listening socket by the CLI."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST
 
 from monitor.daemon import Daemon
+from monitor.metrics import CONTENT_TYPE, format_snapshot
 from monitor.statuspage import render_index, render_probe, results_payload
 from monitor.webconfig import BasicAuth
 
@@ -31,8 +32,11 @@ def build_app(daemon: Daemon, auth: BasicAuth | None = None) -> web.Application:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = request.app[DAEMON_KEY].surfacer.render()
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    # Copy the numbers here, format them off the event loop: a large scrape must not
+    # delay probe starts or inflate the latencies they measure.
+    snapshot = request.app[DAEMON_KEY].surfacer.snapshot()
+    body = await asyncio.to_thread(format_snapshot, snapshot)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
 async def healthy(request: web.Request) -> web.Response:

@@ -111,3 +111,25 @@ def test_reload_drops_removed_probes_and_keeps_counters_of_others() -> None:
     assert value(s, "synthmon_probe_runs_total", probe="api", outcome="success") == 1
     s.observe(result("ws", Outcome.SUCCESS))  # a run that finished after its removal
     assert not [x for x in samples(s) if x.labels.get("probe") == "ws"]
+
+
+def test_families_have_their_types_and_every_sample_parses() -> None:
+    s = Surfacer(location='eu "west"\\1')  # a label value that needs escaping
+    s.configure(config())
+    s.observe(result("ws", Outcome.SUCCESS, status_code=101, upgraded=True,
+                     steps=(StepTiming(0, 'we"lcome', 0.003),)))
+    s.observe(result("api", Outcome.TIMEOUT))
+    s.observe_lag(0.004)
+    families = {f.name: f for f in text_string_to_metric_families(s.render().decode())}
+    assert families["synthmon_probe_runs"].type == "counter"
+    assert families["synthmon_probe_skipped"].type == "counter"
+    assert families["synthmon_probe_duration_seconds"].type == "histogram"
+    assert families["synthmon_probe_step_duration_seconds"].type == "histogram"
+    assert families["synthmon_scheduler_lag_seconds"].type == "histogram"
+    assert families["probe_success"].type == "gauge"
+    steps = families["synthmon_probe_step_duration_seconds"].samples
+    assert {x.labels["step"] for x in steps} == {'we"lcome'}
+    assert all(x.labels["location"] == 'eu "west"\\1' for x in steps)
+    buckets = [x for x in families["synthmon_scheduler_lag_seconds"].samples
+               if x.name.endswith("_bucket")]
+    assert [x.value for x in buckets][-1] == 1 and buckets[-1].labels["le"] == "+Inf"
