@@ -203,7 +203,7 @@ def format_snapshot(snap: Snapshot) -> bytes:
     def gauge(name: str, doc: str, rows: list[tuple[str, float]]) -> None:
         head(name, "gauge", doc)
         for labels, value in rows:
-            add(f"{name}{{{labels}}} {_num(value)}\n")
+            add(f"{name}{{{labels}}} {_num(value)}\n" if labels else f"{name} {_num(value)}\n")
 
     def last(s: _ProbeSeries) -> Result:
         assert s.last is not None
@@ -290,5 +290,6 @@ def _histogram(emit: Callable[[str], None], name: str, labels: str, b: Buckets,
     for le, n in zip(les, b.counts, strict=True):
         acc += n
         emit(f"{name}_bucket{{{labels}{sep}{le}}} {_num(acc)}\n")
-    emit(f"{name}_count{{{labels}}} {_num(b.count)}\n")
-    emit(f"{name}_sum{{{labels}}} {_num(b.sum)}\n")
+    braced = f"{{{labels}}}" if labels else ""
+    emit(f"{name}_count{braced} {_num(b.count)}\n")
+    emit(f"{name}_sum{braced} {_num(b.sum)}\n")
