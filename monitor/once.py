@@ -26,6 +26,8 @@ from monitor.statuspage import seen
 async def run_all(config: Config, names: list[str] | None = None,
                   redactor: Redactor | None = None) -> list[Result]:
     redactor = redactor or Redactor()
+    for secret in config.secrets:
+        redactor.add(secret)
     probes = [p for p in config.probes if not names or p.name in names]
     session = new_session()
     ctx = ProbeContext(session=session, tokens=TokenSource(redactor), redactor=redactor)

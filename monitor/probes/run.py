@@ -5,39 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-import weakref
 
 from monitor.config import Probe
 from monitor.outcomes import Outcome
 from monitor.probes.context import ProbeContext, target_of
 from monitor.probes.http import run_http
 from monitor.probes.websocket import run_websocket
-from monitor.redact import Redactor
 from monitor.result import Evidence, Result
 
 # The protocol probes enforce the timeout themselves and keep their evidence; this outer
 # bound only catches a bug in them, so it leaves them a little room first.
 HARD_DEADLINE_GRACE = 0.5
 
-# The secrets tuple last registered with each redactor. Every probe of one loaded config
-# shares the same tuple, so registering costs one identity check per run.
-_REGISTERED: weakref.WeakKeyDictionary[Redactor, tuple[str, ...]] = weakref.WeakKeyDictionary()
-
-
-def _register_secrets(probe: Probe, ctx: ProbeContext) -> None:
-    """The config's ${VAR} secrets reach the redactor whoever runs the probe (the daemon,
-    ``once``)."""
-    if not probe.secrets or _REGISTERED.get(ctx.redactor) is probe.secrets:
-        return
-    for secret in probe.secrets:
-        ctx.redactor.add(secret)
-    _REGISTERED[ctx.redactor] = probe.secrets
-
 
 async def run_probe(probe: Probe, ctx: ProbeContext) -> Result:
     started = time.time()
     t0 = time.perf_counter()
-    _register_secrets(probe, ctx)
     runner = run_http if probe.spec.http is not None else run_websocket
     try:
         async with asyncio.timeout(probe.timeout + HARD_DEADLINE_GRACE):

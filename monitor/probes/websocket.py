@@ -546,8 +546,6 @@ async def _run(run: _Run) -> Result:
         return run.result(Verdict(exc.outcome, str(exc)))
     except TimeoutError:
         return run.result(Verdict(Outcome.TIMEOUT, "no token before the probe timeout"))
-    if token is not None:
-        ctx.redactor.add(token)
     request = _build_request(spec, token)
     try:
         ssl_context = client_context(spec.tls) if spec.url.startswith("wss:") else None
