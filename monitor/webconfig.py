@@ -40,11 +40,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import bcrypt
+import yaml
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
 _BCRYPT = re.compile(r"^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$")
 REALM = "synthmon"
@@ -98,8 +97,8 @@ def load_web_config(path: str | Path) -> WebConfig:
     except (OSError, UnicodeDecodeError) as exc:
         raise WebConfigError([f"{name}: cannot read: {exc}"]) from None
     try:
-        raw = YAML(typ="safe").load(text)
-    except (YAMLError, ValueError) as exc:
+        raw = yaml.safe_load(text)
+    except (yaml.YAMLError, ValueError) as exc:
         raise WebConfigError([f"{name}: invalid YAML: {' '.join(str(exc).split())}"]) from None
     if raw is None:
         raw = {}
