@@ -131,30 +131,36 @@ class SimProc:
         return sim_env(self.url, self.ws_url, **extra)
 
 
-@pytest.fixture
-def sim_proc(tmp_path: Path) -> Iterator[SimProc]:
+@contextlib.contextmanager
+def simulator_process(workdir: Path) -> Iterator[SimProc]:
     """The simulator in its own process, for tests whose own thread blocks."""
     port = free_port()
-    env = sim_env("", "")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "simulator", "--listen", f"127.0.0.1:{port}"],
-        env=env, stdout=subprocess.DEVNULL, stderr=(tmp_path / "sim.log").open("wb"), cwd=ROOT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 15
-    try:
-        while True:
-            with contextlib.suppress(OSError):
-                if http_get(url + "/health", timeout=1)[0] == 200:
-                    break
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise AssertionError("simulator did not start: "
-                                     + (tmp_path / "sim.log").read_text())
-            time.sleep(0.05)
-        yield SimProc(proc, url, f"ws://127.0.0.1:{port}")
-    finally:
-        proc.terminate()
+    log_path = workdir / "sim.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "simulator", "--listen", f"127.0.0.1:{port}"],
+            env=sim_env("", ""), stdout=subprocess.DEVNULL, stderr=log, cwd=ROOT)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 15
         try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+            while True:
+                with contextlib.suppress(OSError):
+                    if http_get(url + "/health", timeout=1)[0] == 200:
+                        break
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise AssertionError("simulator did not start: " + log_path.read_text())
+                time.sleep(0.05)
+            yield SimProc(proc, url, f"ws://127.0.0.1:{port}")
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+
+
+@pytest.fixture
+def sim_proc(tmp_path: Path) -> Iterator[SimProc]:
+    with simulator_process(tmp_path) as sim:
+        yield sim

@@ -24,8 +24,6 @@ import contextlib
 import functools
 import json
 import re
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -37,7 +35,14 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, DaemonProc, SimProc, http_get, sim_env, start_daemon
+from tests.conftest import (
+    ROOT,
+    DaemonProc,
+    SimProc,
+    http_get,
+    simulator_process,
+    start_daemon,
+)
 
 from .dashboard_queries import dashboard_queries, variable_queries
 from .support import (
@@ -45,7 +50,6 @@ from .support import (
     ALERTS,
     DASHBOARD,
     EventSink,
-    free_port,
     load_yaml,
     running_alertmanager,
     running_prometheus,
@@ -92,34 +96,7 @@ class Stack:
     probes: int
 
 
-@contextlib.contextmanager
-def _simulator(workdir: Path) -> Iterator[SimProc]:
-    """The simulator in its own process (conftest's ``sim_proc`` is function-scoped)."""
-    port = free_port()
-    log = (workdir / "sim.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "simulator", "--listen", f"127.0.0.1:{port}"],
-        env=sim_env("", ""), stdout=subprocess.DEVNULL, stderr=log, cwd=ROOT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            with contextlib.suppress(OSError):
-                if http_get(url + "/health", timeout=1)[0] == 200:
-                    break
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise AssertionError("simulator did not start: "
-                                     + (workdir / "sim.log").read_text())
-            time.sleep(0.05)
-        yield SimProc(proc, url, f"ws://127.0.0.1:{port}")
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        log.close()
+
 
 
 @contextlib.contextmanager
@@ -212,7 +189,7 @@ def _wait_quiet(stack: Stack, what: str) -> None:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("e2e")
     with contextlib.ExitStack() as stack_:
-        sim = stack_.enter_context(_simulator(workdir))
+        sim = stack_.enter_context(simulator_process(workdir))
         daemon = stack_.enter_context(_daemon(sim, workdir))
         pagerduty = stack_.enter_context(EventSink())
         tickets = stack_.enter_context(EventSink())
