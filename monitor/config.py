@@ -13,7 +13,7 @@ All problems found are reported together in one :class:`ConfigError`.
 
 Secrets come from the environment or from files, and the redactor must know every one of
 them. Those read by auth providers are registered when they are read; a value substituted
-into the file with ``${VAR}`` is registered (``Config.secrets``, also on every ``Probe``)
+into the file with ``${VAR}`` is registered (``Config.secrets``)
 when it comes from the environment and
 
 - the variable's name looks secret (it contains SECRET, TOKEN, PASSWORD, PASSWD,
@@ -35,7 +35,7 @@ import re
 import types
 import typing
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 from urllib.parse import unquote, urlsplit
@@ -529,7 +529,6 @@ class Probe:
     auth: JwtAuth | TokenEndpointAuth | None
     # Every secret value substituted into the config: probe runners register them with the
     # redactor, so that `once` and the daemon redact them alike.
-    secrets: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -1302,7 +1301,7 @@ def load_text(text: str, name: str = "probes.yaml",
     probes, warnings, label_names = _validate_semantics(model, problems, env)
     if problems:
         raise ConfigError(render(_dedupe(problems)))
-    return Config(path=name, probes=tuple(replace(p, secrets=secrets) for p in probes),
+    return Config(path=name, probes=tuple(probes),
                   label_names=tuple(label_names), warnings=tuple(warnings), secrets=secrets)
 
 

@@ -390,7 +390,6 @@ probes:
     config = load_text(text, env=env)
     assert set(config.secrets) == {"client-id-1", "pw-4", "qv-6", "tenant-8", "body-9",
                                    "user-3", "user-3:pw-4"}
-    assert config.probes[0].secrets == config.secrets
     assert "secrets=" not in repr(config) and "secrets=" not in repr(config.probes[0])
 
 
