@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-APT_PACKAGES := prometheus prometheus-alertmanager chromium
+APT_PACKAGES := prometheus prometheus-alertmanager chromium strace
 
 .PHONY: run test lint typecheck bench deps system-deps clean
 
