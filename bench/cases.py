@@ -41,6 +41,7 @@ from bench.util import (
     wait_port,
     wait_until,
 )
+from monitor.history import DEFAULT_DEPTH, MIN_DEPTH, TOTAL_RUNS
 
 Row = dict[str, Any]
 
@@ -498,9 +499,10 @@ def _ms(seconds: float | None) -> float | None:
 
 
 def _result_bytes(url: str, n: int) -> float:
-    """Bytes one kept Result costs (history holds up to 100 per probe), via tracemalloc."""
+    """Bytes one older successful run costs in the history (slimmed), via tracemalloc."""
     from monitor.auth import TokenSource
     from monitor.config import load_text
+    from monitor.history import slim
     from monitor.probes.context import ProbeContext, new_session
     from monitor.probes.run import run_probe
     from monitor.redact import Redactor
@@ -518,7 +520,7 @@ def _result_bytes(url: str, n: int) -> float:
             tracemalloc.start()
             base = tracemalloc.get_traced_memory()[0]
             for _ in range(n):
-                kept.append(await run_probe(probe, ctx))
+                kept.append(slim(await run_probe(probe, ctx)))
             size = tracemalloc.get_traced_memory()[0] - base
             tracemalloc.stop()
             if any(not r.success for r in kept):
@@ -538,8 +540,9 @@ def bench_memory(ctx: Ctx) -> dict[str, Any]:
     sizes = ctx.size([10], [10, 1000, 10000])
     out: dict[str, Any] = {"sizes": sizes, "notes": [
         "RSS after every probe ran once (steady state, history nearly empty); "
-        "projected = that + probes x 99 further results kept in the history "
-        "(History depth 100) x bytes per result (tracemalloc)"]}
+        "projected = that + probes x (history depth - 1) older successful runs x bytes "
+        "per slimmed result (tracemalloc); the depth is 100, fewer past 1,000 probes "
+        "(monitor/history.py)"]}
     per: dict[str, Any] = {}
     with servers.http_target(ctx.workdir, ctx.cores.others, ctx.have_nginx) as (url, kind):
         out["target"] = kind
@@ -557,7 +560,8 @@ def bench_memory(ctx: Ctx) -> dict[str, Any]:
                 wait_until(partial(_all_ran, sm, n), interval * 1.5 + 10, interval=0.5,
                            proc=sm.proc, what=f"every one of {n} probes to run once")
                 warm = proc_rss(sm.proc.pid)
-            projected = warm["VmRSS"] + n * 99 * out["bytes_per_kept_result"] / 2**20
+            depth = max(MIN_DEPTH, min(DEFAULT_DEPTH, TOTAL_RUNS // n))
+            projected = warm["VmRSS"] + n * (depth - 1) * out["bytes_per_kept_result"] / 2**20
             per[str(n)] = {"interval": interval, "ready_seconds": rnd(ready),
                            "rss_ready_mib": rnd(idle["VmRSS"], 1),
                            "rss_warm_mib": rnd(warm["VmRSS"], 1),
