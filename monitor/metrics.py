@@ -205,6 +205,16 @@ def format_snapshot(snap: Snapshot) -> bytes:
         for labels, value in rows:
             add(f"{name}{{{labels}}} {_num(value)}\n" if labels else f"{name} {_num(value)}\n")
 
+    def phase_gauge(name: str, doc: str, group: list[_ProbeSeries],
+                    names: tuple[str, ...]) -> None:
+        # Every phase is written, 0 where a run did not reach it, so series stay stable.
+        head(name, "gauge", doc)
+        for s in group:
+            if s.last is not None:
+                phases = dict(s.last.phases)
+                for ph in names:
+                    add(f'{name}{{{s.labels},phase="{ph}"}} {_num(phases.get(ph, 0.0))}\n')
+
     def last(s: _ProbeSeries) -> Result:
         assert s.last is not None
         return s.last
@@ -215,13 +225,8 @@ def format_snapshot(snap: Snapshot) -> bytes:
           [(s.labels, last(s).duration_seconds) for s in ran])
     gauge("probe_http_status_code", "HTTP status of the last run, 0 if none",
           [(s.labels, float(last(s).status_code or 0)) for s in http if s.last])
-    head("probe_http_duration_seconds", "gauge", "HTTP phases of the last run")
-    for s in http:
-        if s.last is not None:
-            phases = dict(s.last.phases)
-            for ph in HTTP_PHASES:
-                add(f'probe_http_duration_seconds{{{s.labels},phase="{ph}"}} '
-                    f"{_num(phases.get(ph, 0.0))}\n")
+    phase_gauge("probe_http_duration_seconds", "HTTP phases of the last run", http,
+                HTTP_PHASES)
     gauge("probe_websocket_status_code",
           "handshake answer: 101 when upgraded, 0 when no HTTP answer",
           [(s.labels, float(last(s).status_code or 0)) for s in ws if s.last])
@@ -229,13 +234,8 @@ def format_snapshot(snap: Snapshot) -> bytes:
           [(s.labels, 1.0 if last(s).upgraded else 0.0) for s in ws if s.last])
     gauge("probe_websocket_close_code", "server close code, 0 if none",
           [(s.labels, float(last(s).close_code or 0)) for s in ws if s.last])
-    head("probe_websocket_duration_seconds", "gauge", "WebSocket phases of the last run")
-    for s in ws:
-        if s.last is not None:
-            phases = dict(s.last.phases)
-            for ph in WS_PHASES:
-                add(f'probe_websocket_duration_seconds{{{s.labels},phase="{ph}"}} '
-                    f"{_num(phases.get(ph, 0.0))}\n")
+    phase_gauge("probe_websocket_duration_seconds", "WebSocket phases of the last run", ws,
+                WS_PHASES)
     gauge("probe_ssl_earliest_cert_expiry", "earliest certificate notAfter, unix s",
           [(s.labels, s.last.cert_expiry) for s in ran
            if s.last is not None and s.last.cert_expiry is not None])
