@@ -17,6 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from monitor.auth import TokenSource
+from monitor.probes.context import ProbeContext, new_session
+from monitor.redact import Redactor
 from monitor.simulator import RunningSimulator, start_simulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +30,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@pytest.fixture
+async def ctx() -> AsyncIterator[ProbeContext]:
+    """What the daemon hands every probe: a shared session, tokens, a redactor."""
+    redactor = Redactor()
+    session = new_session()
+    try:
+        yield ProbeContext(session=session, tokens=TokenSource(redactor), redactor=redactor)
+    finally:
+        await session.close()
 
 
 @pytest.fixture

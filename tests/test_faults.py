@@ -19,21 +19,19 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from monitor.auth import TokenSource
 from monitor.config import load_text
 from monitor.daemon import Daemon, DaemonOptions
 from monitor.metrics import LAG_BUCKETS
 from monitor.outcomes import Outcome
-from monitor.probes.context import ProbeContext, new_session
+from monitor.probes.context import ProbeContext
 from monitor.probes.run import run_probe
-from monitor.redact import Redactor
 from tests.hostile import ROOT, ZooProc, rss_bytes, zoo_process
 
 MARGIN = 0.25  # seconds a run may take beyond its timeout (scheduling, a loaded machine)
@@ -83,16 +81,6 @@ def _address_of(event: str, args: tuple[Any, ...]) -> str | None:
 def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZooProc]:
     with zoo_process(tmp_path_factory.mktemp("zoo-tls")) as z:
         yield z
-
-
-@pytest.fixture
-async def ctx() -> AsyncIterator[ProbeContext]:
-    redactor = Redactor()
-    session = new_session()
-    try:
-        yield ProbeContext(session=session, tokens=TokenSource(redactor), redactor=redactor)
-    finally:
-        await session.close()
 
 
 # --------------------------------------------------------------------------- the matrix

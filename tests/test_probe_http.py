@@ -19,12 +19,10 @@ import jwt
 import pytest
 from aiohttp import web
 
-from monitor.auth import TokenSource
 from monitor.config import Probe, load_text
 from monitor.outcomes import Outcome
-from monitor.probes.context import PHASES, ProbeContext, new_session
+from monitor.probes.context import PHASES, ProbeContext
 from monitor.probes.http import run_http
-from monitor.redact import Redactor
 from monitor.result import Result
 from tests import hostile
 from tests.hostile import Cert, Handler, make_cert, read_request
@@ -45,16 +43,6 @@ def make_probe(http: str, timeout: str = "1s", auth: str = "") -> Probe:
             http:
         """) % (timeout, auth) + indent(dedent(http), " " * 6)
     return load_text(text, env={}).probes[0]
-
-
-@pytest.fixture
-async def ctx() -> AsyncIterator[ProbeContext]:
-    redactor = Redactor()
-    session = new_session()
-    try:
-        yield ProbeContext(session=session, tokens=TokenSource(redactor), redactor=redactor)
-    finally:
-        await session.close()
 
 
 # ----------------------------------------------------------------------------- servers

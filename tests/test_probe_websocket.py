@@ -25,10 +25,9 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
-from monitor.auth import TokenSource
 from monitor.config import Probe, load_text
 from monitor.outcomes import Outcome
-from monitor.probes.context import ProbeContext, new_session
+from monitor.probes.context import ProbeContext
 from monitor.probes.websocket import classify_handshake_failure, run_websocket
 from monitor.redact import REDACTED, Redactor
 from monitor.result import Result
@@ -48,15 +47,9 @@ ServerHandler = Callable[[ServerConnection], Awaitable[None]]
 # --------------------------------------------------------------------------- helpers
 
 
-@pytest.fixture
-async def ctx(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ProbeContext]:
+@pytest.fixture(autouse=True)
+def _secret_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(SECRET_ENV, SECRET)
-    redactor = Redactor()
-    session = new_session()
-    try:
-        yield ProbeContext(session=session, tokens=TokenSource(redactor), redactor=redactor)
-    finally:
-        await session.close()
 
 
 def make_probe(url: str, *bodies: str, timeout: str = "1500ms",
