@@ -13,7 +13,13 @@ import threading
 from collections import deque
 from collections.abc import Iterable
 
+from monitor.result import EXCERPT_BYTES, excerpt
+
 REDACTED = "<redacted>"
+# Evidence is redacted before it is cut to an excerpt, over a window larger than the
+# excerpt, so that a secret straddling the cut is replaced whole instead of leaving a
+# fragment the pattern no longer recognises.
+REDACT_WINDOW = 8 * EXCERPT_BYTES
 MIN_SECRET_LEN = 4  # shorter values would redact ordinary words
 
 SENSITIVE_HEADERS = frozenset(
@@ -90,6 +96,18 @@ class Redactor:
         if pattern is None:
             return text
         return pattern.sub(REDACTED, text)
+
+    def excerpt(self, data: str | bytes | bytearray | None) -> str | None:
+        """The redacted first KiB of a body or message, for evidence."""
+        if not data:
+            return None
+        window = data[:REDACT_WINDOW]
+        text = bytes(window).decode("utf-8", "replace") if not isinstance(window, str) \
+            else window
+        redacted = self.redact(text) or ""
+        if len(data) > REDACT_WINDOW:
+            redacted += "…"  # keeps excerpt's "there was more" mark when the cut is ours
+        return excerpt(redacted)
 
     def header(self, name: str, value: str) -> str:
         lowered = name.lower()

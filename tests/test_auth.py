@@ -196,3 +196,13 @@ def test_redactor_keeps_only_recent_tokens_per_provider() -> None:
     assert r.redact(tokens[-Redactor.TOKENS_KEPT]) == REDACTED
     assert r.redact(tokens[0]) == tokens[0]  # long expired: forgotten
     assert r.redact("long-lived-secret") == REDACTED
+
+
+def test_redacted_excerpt_replaces_a_secret_straddling_the_cut() -> None:
+    secret = "straddling-secret-" + "z" * 40
+    r = Redactor([secret])
+    body = "a" * 1000 + secret + "b" * 5000
+    shown = r.excerpt(body.encode())
+    assert shown is not None and secret[:10] not in shown
+    assert shown.startswith("a" * 1000 + REDACTED) and shown.endswith("…")
+    assert r.excerpt(b"") is None and r.excerpt(None) is None

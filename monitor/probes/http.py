@@ -37,12 +37,9 @@ from monitor.probes.tls import (
     client_context,
 )
 from monitor.redact import Redactor
-from monitor.result import EXCERPT_BYTES, Evidence, Result, excerpt
+from monitor.result import Evidence, Result, ms
 
 READ_CHUNK = 64 * 1024
-# Redact a window larger than the excerpt, so that a secret straddling the excerpt's end
-# is replaced whole before the cut instead of leaking its first half.
-REDACT_WINDOW = 8 * EXCERPT_BYTES
 
 # aiohttp's own timeouts stay off: the probe's deadline is the only clock, so that a
 # timeout is always reported with the phase it hit.
@@ -117,7 +114,7 @@ async def run_http(probe: Probe, ctx: ProbeContext) -> Result:
     return Result(
         probe=probe.name,
         type="http",
-        target=_target(probe.spec.url),
+        target=target_of(probe.spec.url),
         outcome=outcome,
         started_at=started_at,
         duration_seconds=time.perf_counter() - t0,
@@ -129,7 +126,7 @@ async def run_http(probe: Probe, ctx: ProbeContext) -> Result:
             status_code=seen.status,
             headers=seen.headers,
             content_type=seen.content_type,
-            body_excerpt=_body_excerpt(seen.body, ctx.redactor),
+            body_excerpt=ctx.redactor.excerpt(seen.body),
         ),
     )
 
@@ -232,7 +229,7 @@ def _evaluate(expect: HttpExpect, status: int, body: bytes, truncated: bool,
             shown = redactor.header(name, ", ".join(values))
             return Outcome.ASSERTION_FAILED, (
                 f"header {name}: expected to match /{pattern}/, got {shown[:200]!r}")
-    took = f"HTTP {status} in {_ms(latency)}"
+    took = f"HTTP {status} in {ms(latency)}"
     if expect.max_latency is not None and latency > expect.max_latency:
         budget = format_duration(expect.max_latency)
         return Outcome.SLOW, f"{took}, over the max_latency of {budget}"
@@ -244,15 +241,6 @@ def _why(exc: Exception) -> str:
         # Its message is the URL itself, credentials included.
         return "invalid URL" + (f" ({exc.description})" if exc.description else "")
     return str(exc)
-
-
-def _target(url: str) -> str:
-    try:
-        return target_of(url)
-    except ValueError:
-        # A URL even urlsplit refuses (bad port, broken IPv6 literal) still needs a
-        # stable label without its credentials; the run itself reports config_error.
-        return url.split("://", 1)[0] + "://invalid-url"
 
 
 def _show_status(ranges: tuple[tuple[int, int], ...]) -> str:
@@ -276,19 +264,6 @@ def _charset(headers: CIMultiDict[str]) -> str:
         except LookupError:
             pass
     return "utf-8"
-
-
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:.0f}ms" if seconds < 10 else f"{seconds:.1f}s"
-
-
-def _body_excerpt(body: bytes | bytearray | None, redactor: Redactor) -> str | None:
-    if not body:
-        return None
-    window = bytes(body[:REDACT_WINDOW]).decode("utf-8", "replace")
-    if len(body) > REDACT_WINDOW:
-        window += "…"
-    return excerpt(redactor.redact(window))
 
 
 __all__ = ["run_http"]

@@ -48,8 +48,8 @@ from monitor.probes.context import ProbeContext, target_of
 from monitor.probes.errors import classify_exception
 from monitor.probes.jsonmatch import lookup, match_subset
 from monitor.probes.tls import TlsConfigError, cert_expiry, client_context, peer_certificate
-from monitor.redact import Redactor
-from monitor.result import Diagnosis, Evidence, Result, StepTiming, excerpt
+from monitor.redact import REDACT_WINDOW, Redactor
+from monitor.result import Diagnosis, Evidence, Result, StepTiming, ms
 
 USER_AGENT = f"synthmon/{__version__}"
 
@@ -57,9 +57,8 @@ USER_AGENT = f"synthmon/{__version__}"
 REJECTION_GRACE = 2.0
 # The diagnostic GET gets at most this long (and never more than what is left).
 DIAGNOSE_TIMEOUT = 3.0
-# Evidence is redacted before it is cut to an excerpt, so that a token straddling the cut
-# cannot leave a fragment the redactor no longer recognises; this much is redacted.
-REDACT_WINDOW = 16 * 1024
+# The diagnostic GET reads this much of the body: enough for the redacted excerpt.
+DIAGNOSE_BODY = REDACT_WINDOW
 # A clean close waits at most this long for the server's close frame.
 CLOSE_TIMEOUT = 1.0
 # After an auth error message, how long to wait for the close frame that usually follows,
@@ -416,10 +415,6 @@ def _parse_json(message: str) -> tuple[bool, Any]:
         return False, None
 
 
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:.0f}ms" if seconds < 10 else f"{seconds:.1f}s"
-
-
 def _show_types(types: Iterable[str]) -> str:
     return ", ".join(types) or "nothing"
 
@@ -461,7 +456,7 @@ class _Run:
             diagnosis = replace(
                 diagnosis,
                 content_type=r.redact(diagnosis.content_type),
-                body_excerpt=_redacted_excerpt(r, diagnosis.body_excerpt),
+                body_excerpt=r.excerpt(diagnosis.body_excerpt),
                 hint=r.redact(diagnosis.hint) or "",
                 error=r.redact(diagnosis.error),
             )
@@ -473,12 +468,12 @@ class _Run:
             status_code=status,
             headers=r.headers(verdict.headers),
             content_type=r.redact(verdict.content_type),
-            body_excerpt=_redacted_excerpt(r, verdict.body),
+            body_excerpt=r.excerpt(verdict.body),
             close_code=self.close_code,
             close_reason=r.redact(close_reason),
             step=evidence.pop("step", None),
             step_name=r.redact(evidence.pop("step_name", None)),
-            last_message=_redacted_excerpt(r, last_message),
+            last_message=r.excerpt(last_message),
             subprotocol=r.redact(verdict.subprotocol or self.subprotocol),
             events_seen=tuple(r.redact(e) or "" for e in events),
             diagnosis=diagnosis,
@@ -486,7 +481,7 @@ class _Run:
         return Result(
             probe=self.probe.name,
             type="websocket",
-            target=_target(self.spec.url),
+            target=target_of(self.spec.url),
             outcome=verdict.outcome,
             started_at=self.started_at,
             duration_seconds=self.now() - self.t0,
@@ -498,26 +493,6 @@ class _Run:
             cert_expiry=self.cert_expiry,
             evidence=ev,
         )
-
-
-def _target(url: str) -> str:
-    try:
-        return target_of(url)
-    except ValueError:  # a port out of range: the result must still be built
-        parts = urlsplit(url)
-        return urlunsplit((parts.scheme, parts.hostname or "", parts.path, "", ""))
-
-
-def _redacted_excerpt(redactor: Redactor, data: str | bytes | None) -> str | None:
-    if data is None:
-        return None
-    text = data[:REDACT_WINDOW]
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    redacted = redactor.redact(text) or ""
-    if len(data) > REDACT_WINDOW:
-        redacted += "…"  # keeps excerpt's "there was more" mark when the cut is ours
-    return excerpt(redacted)
 
 
 async def run_websocket(probe: Probe, ctx: ProbeContext) -> Result:
@@ -738,7 +713,7 @@ async def _diagnose(run: _Run, request: _Request, ssl_context: ssl.SSLContext | 
             timeout=aiohttp.ClientTimeout(total=timeout),
             **kwargs,
         ) as resp:
-            body = await _read_capped(resp.content, REDACT_WINDOW + 1)
+            body = await _read_capped(resp.content, DIAGNOSE_BODY + 1)
             ctype = resp.headers.get("Content-Type")
             return Diagnosis(
                 status_code=resp.status,
@@ -835,7 +810,7 @@ async def _after_accept_negative(run: _Run, ws: ClientConnection) -> Result:
         return run.result(Verdict(
             Outcome.AUTH_NOT_ENFORCED,
             f"the server accepted the connection (101) and did not reject it within "
-            f"{_ms(run.now() - start)}"))
+            f"{ms(run.now() - start)}"))
     if isinstance(message, str):
         ok, data = _parse_json(message)
         if ok and _is_auth_error(data):
@@ -880,8 +855,8 @@ def _step_deadline(run: _Run, timeout: float | None) -> float:
 
 def _timeout_words(run: _Run, timeout: float | None, until: float) -> str:
     if timeout is not None and until < run.deadline:
-        return f"within the step timeout ({_ms(timeout)})"
-    return f"before the probe timeout ({_ms(run.probe.timeout)})"
+        return f"within the step timeout ({ms(timeout)})"
+    return f"before the probe timeout ({ms(run.probe.timeout)})"
 
 
 async def _expect(run: _Run, ws: ClientConnection, index: int, label: str,
@@ -1000,17 +975,17 @@ def _budget_exceeded(run: _Run, refused: bool = False) -> str | None:
     if refused:
         opened = sum(d for name, d in run.phases if name != "steps")
     if budget is not None and opened is not None and opened > budget:
-        split = ", ".join(f"{name} {_ms(d)}" for name, d in run.phases if name != "steps")
+        split = ", ".join(f"{name} {ms(d)}" for name, d in run.phases if name != "steps")
         what = "the refusal" if refused else "opening the WebSocket"
-        over.append(f"{what} took {_ms(opened)} ({split}), over the {_ms(budget)} "
+        over.append(f"{what} took {ms(opened)} ({split}), over the {ms(budget)} "
                     "max_latency")
     for timing in run.steps:
         step = run.spec.steps[timing.index]
         action = step.expect or step.expect_events
         limit = action.max_latency if action is not None else None
         if limit is not None and timing.duration_seconds > limit:
-            over.append(f"step {timing.name} took {_ms(timing.duration_seconds)}, over its "
-                        f"{_ms(limit)} max_latency")
+            over.append(f"step {timing.name} took {ms(timing.duration_seconds)}, over its "
+                        f"{ms(limit)} max_latency")
     return "; ".join(over) or None
 
 
