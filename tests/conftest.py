@@ -21,6 +21,7 @@ from monitor.auth import TokenSource
 from monitor.probes.context import ProbeContext, new_session
 from monitor.redact import Redactor
 from monitor.simulator import RunningSimulator, start_simulator
+from tests.procs import stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "sim-secret-Zq7v9WkPp2-0123456789abcdef"  # a value the secret-leak tests grep for
@@ -87,13 +88,13 @@ class DaemonProc:
         return self.log_path.read_text(errors="replace")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+        """Signal and wait; a daemon that does not stop in time fails the test."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
             return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
+            stop_process(self.proc, signal.SIGKILL)
             raise
 
 
@@ -166,12 +167,7 @@ def simulator_process(workdir: Path) -> Iterator[SimProc]:
                 time.sleep(0.05)
             yield SimProc(proc, url, f"ws://127.0.0.1:{port}")
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+            stop_process(proc, timeout=5)
 
 
 @pytest.fixture

@@ -39,6 +39,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.procs import stop_process
+
 ROOT = Path(__file__).resolve().parent.parent
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 GIB = 1 << 30
@@ -558,13 +560,7 @@ class ZooProc:
         return self.tls_dir / f"{name}.pem"
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc)
 
 
 @contextlib.contextmanager
@@ -580,13 +576,7 @@ def zoo_process(tls_dir: Path) -> Iterator[ZooProc]:
         z = ZooProc(proc, json.loads(line), tls_dir)
         yield z
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        stop_process(proc)
 
 
 async def _serve_forever(tls_dir: Path) -> None:

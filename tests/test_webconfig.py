@@ -25,6 +25,7 @@ from aiohttp import web
 from monitor.webconfig import BasicAuth, WebConfigError, load_web_config
 from tests.conftest import free_port
 from tests.hostile import ROOT, Cert, ThreadedServers, make_cert
+from tests.procs import stop_process
 
 USER, PASSWORD = "prometheus", "scrape-Password-7d1e9c2b"
 COST = 10
@@ -216,13 +217,7 @@ basic_auth_users:
             time.sleep(0.1)
         yield d
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        stop_process(proc)
         servers.close()
 
 

@@ -32,6 +32,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.procs import stop_process
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 ALERTS = DEPLOY / "prometheus" / "alerts.yml"
@@ -275,12 +277,7 @@ def _process(args: list[str], ready_url: str) -> Iterator[subprocess.Popen[bytes
         wait_http(ready_url, proc=proc)
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         if proc.stdout is not None:
             proc.stdout.close()
 
