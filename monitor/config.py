@@ -313,6 +313,14 @@ def _check_url(url: str) -> str:
     return url
 
 
+def _check_headers(headers: dict[str, str]) -> dict[str, str]:
+    for name, value in headers.items():
+        # Also after ${VAR} substitution: a header split in two would smuggle a second one.
+        if any(c in name + value for c in "\r\n\0"):
+            raise ValueError(f"{name}: line breaks are not allowed in a header")
+    return headers
+
+
 def _check_regex(pattern: str) -> None:
     try:
         re.compile(pattern)
@@ -344,6 +352,17 @@ class HttpSpec(Model):
         if not re.match(r"^https?://[^/\s]+", v):
             raise ValueError(f"must be an http:// or https:// URL; got {_shown(v)}")
         return _check_url(v)
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, v: dict[str, str]) -> dict[str, str]:
+        return _check_headers(v)
+
+    @model_validator(mode="after")
+    def _one_body(self) -> HttpSpec:
+        if self.body is not None and self.json_body is not None:
+            raise ValueError("body and json_body cannot both be set")
+        return self
 
 
 class ExpectStep(Model):
@@ -457,6 +476,11 @@ class WebSocketSpec(Model):
         if not re.match(r"^wss?://[^/\s]+", v):
             raise ValueError(f"must be a ws:// or wss:// URL; got {_shown(v)}")
         return _check_url(v)
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, v: dict[str, str]) -> dict[str, str]:
+        return _check_headers(v)
 
 
 class ProbeSpec(Model):

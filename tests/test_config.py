@@ -226,3 +226,10 @@ def test_unusable_urls_are_refused_at_load_without_echoing_credentials() -> None
     assert found == ["probes.yaml:3: probes[0].websocket.url: is not a valid URL: "
                      "Port out of range 0-65535",
                      "probes.yaml:5: probes[1].http.url: is not a valid URL: Invalid IPv6 URL"]
+
+
+def test_websocket_header_with_a_line_break_is_refused_at_load() -> None:
+    found = problems("probes:\n  - name: w\n    websocket:\n      url: ws://127.0.0.1:1/\n"
+                     "      headers: {X-A: \"a\\nX-B: b\"}\n")
+    assert found == ["probes.yaml:5: probes[0].websocket.headers: X-A: line breaks are not "
+                     "allowed in a header"]
