@@ -43,6 +43,8 @@ PATH = "/api/v1/websocket"
 
 ServerHandler = Callable[[ServerConnection], Awaitable[None]]
 
+pytestmark = pytest.mark.both_loops
+
 
 # --------------------------------------------------------------------------- helpers
 
@@ -406,6 +408,43 @@ async def test_connect_refused(ctx: ProbeContext) -> None:
     result = await run_websocket(make_probe(f"ws://127.0.0.1:{port}/ws"), ctx)
     assert result.outcome is Outcome.CONNECT_REFUSED
     assert result.status_code is None and result.evidence.status_code is None
+
+
+async def test_a_refusing_address_falls_through_to_the_next(
+        ctx: ProbeContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A name with two addresses, the first refusing (::1: the server listens on 127.0.0.1
+    # only). No resolver here answers one name with both, so the loop's getaddrinfo does.
+    async with ws_server(hold) as url:
+        port = int(url.rsplit(":", 1)[1].split("/")[0])
+        loop = asyncio.get_running_loop()
+
+        async def two_addresses(host: str, port_: int, **_kw: Any) -> list[Any]:
+            assert host == "two-addresses.test"
+            return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", port_, 0, 0)),
+                    (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port_))]
+
+        monkeypatch.setattr(loop, "getaddrinfo", two_addresses)
+        result = await run_websocket(make_probe(f"ws://two-addresses.test:{port}/ws"), ctx)
+    assert result.outcome is Outcome.SUCCESS, result.evidence
+    assert [p for p, _ in result.phases][:3] == ["resolve", "connect", "handshake"]
+
+
+async def test_every_address_refusing_reports_the_last_refusal(
+        ctx: ProbeContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    loop = asyncio.get_running_loop()
+
+    async def two_addresses(host: str, port_: int, **_kw: Any) -> list[Any]:
+        return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", port_, 0, 0)),
+                (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port_))]
+
+    monkeypatch.setattr(loop, "getaddrinfo", two_addresses)
+    result = await run_websocket(make_probe(f"ws://two-addresses.test:{port}/ws"), ctx)
+    assert result.outcome is Outcome.CONNECT_REFUSED, result.evidence
+    assert result.evidence.detail.endswith(f"(two-addresses.test:{port})")
+    assert [p for p, _ in result.phases] == ["resolve", "connect"]
 
 
 async def test_dns_error(ctx: ProbeContext) -> None:

@@ -20,7 +20,8 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from functools import partial
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiohttp
@@ -47,7 +48,13 @@ from monitor.outcomes import Outcome
 from monitor.probes.context import ProbeContext, target_of
 from monitor.probes.errors import classify_exception
 from monitor.probes.jsonmatch import lookup, match_subset
-from monitor.probes.tls import TlsConfigError, cert_expiry, client_context, peer_certificate
+from monitor.probes.tls import (
+    TLS_HANDSHAKE_STARTED,
+    TlsConfigError,
+    cert_expiry,
+    client_context,
+    peer_certificate,
+)
 from monitor.redact import REDACT_WINDOW, Redactor
 from monitor.result import Diagnosis, Evidence, Result, StepTiming, ms
 
@@ -295,7 +302,8 @@ def diagnosis_hint(upgrade_status: int, get_status: int | None,
 class _Trace:
     """What the connection saw while websockets drove it, filled from its callbacks."""
 
-    made_at: float | None = None
+    tls_started: float | None = None  # the TCP connection is up and TLS begins (wss://)
+    made_at: float | None = None  # the connection is ready for the upgrade request
     connection: ClientConnection | None = None
     cert_expiry: float | None = None
     head: bytearray = field(default_factory=bytearray)  # the start of the answer, raw
@@ -303,50 +311,69 @@ class _Trace:
     ping_window: float = 0.0  # start of that window
     flood: str | None = None  # set when the server floods pings; the connection is aborted
 
+    def tls_handshake_started(self, _obj: ssl.SSLObject) -> None:
+        self.tls_started = asyncio.get_running_loop().time()
 
-def _traced_connection(trace: _Trace) -> type[ClientConnection]:
-    # websockets builds the connection itself; a per-run subclass is the documented hook
-    # (create_connection) for seeing when TLS completed and keeping the failed response.
-    class _TracedConnection(ClientConnection):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            trace.connection = self
+    @property
+    def connected_at(self) -> float | None:
+        """When the TCP connect completed, if it did."""
+        return self.tls_started if self.tls_started is not None else self.made_at
 
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            trace.made_at = asyncio.get_running_loop().time()
-            trace.cert_expiry = _cert_expiry(transport)
-            super().connection_made(transport)
 
-        def data_received(self, data: bytes) -> None:
-            if self.response is None and len(trace.head) < HEAD_CAPTURE:
-                trace.head += data[:HEAD_CAPTURE - len(trace.head)]
-            for start in range(0, len(data), FEED_SLICE):
-                super().data_received(data if len(data) <= FEED_SLICE
-                                      else data[start:start + FEED_SLICE])
-                if trace.flood is not None or self.protocol.parser_exc is not None:
-                    # A flood, or a frame this side refused (too big, invalid): the verdict
-                    # is decided and the close frame sent; a hostile server may never close
-                    # its end, and websockets would wait for that until the probe timeout.
-                    self.transport.abort()
-                    return
-            if self.response is None and self.protocol.handshake_exc is not None:
-                # websockets gave up on the answer (not HTTP, or a body it will not read)
-                # and then waits for the server to close the connection, which a hostile
-                # server never does: the verdict is known, end the wait now.
+class _TracedConnection(ClientConnection):
+    """websockets builds the connection itself; its ``create_connection`` hook takes this
+    subclass, which notes when the connection came up and keeps the start of a failed
+    answer. One class for every run (the run's :class:`_Trace` is an argument): a class
+    made per run costs more than the rest of the probe's own bookkeeping."""
+
+    def __init__(self, *args: Any, trace: _Trace, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.trace = trace
+        trace.connection = self
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.trace.made_at = asyncio.get_running_loop().time()
+        self.trace.cert_expiry = _cert_expiry(transport)
+        super().connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        trace = self.trace
+        if self.response is None and len(trace.head) < HEAD_CAPTURE:
+            trace.head += data[:HEAD_CAPTURE - len(trace.head)]
+        for start in range(0, len(data), FEED_SLICE):
+            super().data_received(data if len(data) <= FEED_SLICE
+                                  else data[start:start + FEED_SLICE])
+            if trace.flood is not None or self.protocol.parser_exc is not None:
+                # A flood, or a frame this side refused (too big, invalid): the verdict is
+                # decided and the close frame sent; a hostile server may never close its
+                # end, and websockets would wait for that until the probe timeout.
                 self.transport.abort()
+                return
+        if self.response is None and self.protocol.handshake_exc is not None:
+            # websockets gave up on the answer (not HTTP, or a body it will not read) and
+            # then waits for the server to close the connection, which a hostile server
+            # never does: the verdict is known, end the wait now.
+            self.transport.abort()
 
-        def process_event(self, event: Any) -> None:
-            if isinstance(event, Frame) and event.opcode is Opcode.PING:
-                now = self.loop.time()
-                if now - trace.ping_window >= 1.0:
-                    trace.ping_window, trace.pings = now, 0
-                trace.pings += 1
-                if trace.pings > PING_FLOOD and trace.flood is None:
-                    trace.flood = (f"the server flooded the connection with pings (more than "
-                                   f"{PING_FLOOD} in a second), so the probe hung up")
-            super().process_event(event)
+    def process_event(self, event: Any) -> None:
+        if isinstance(event, Frame) and event.opcode is Opcode.PING:
+            trace = self.trace
+            now = self.loop.time()
+            if now - trace.ping_window >= 1.0:
+                trace.ping_window, trace.pings = now, 0
+            trace.pings += 1
+            if trace.pings > PING_FLOOD and trace.flood is None:
+                trace.flood = (f"the server flooded the connection with pings (more than "
+                               f"{PING_FLOOD} in a second), so the probe hung up")
+        super().process_event(event)
 
-    return _TracedConnection
+
+class _Connect(connect):
+    """websockets' ``connect`` without following redirects: a redirected upgrade is a
+    finding for the probe to report (the route moved), not a detour to take quietly."""
+
+    def process_redirect(self, exc: Exception) -> Exception | str:
+        return exc
 
 
 def _cert_expiry(transport: asyncio.BaseTransport) -> float | None:
@@ -581,53 +608,63 @@ async def _open(run: _Run, request: _Request, ssl_context: ssl.SSLContext | None
         raise _Failed(Verdict(outcome, f"{detail} ({host})")) from None
     run.phases.append(("resolve", run.now() - phase_start))
 
-    phase_start = run.now()
-    try:
-        async with asyncio.timeout_at(run.deadline):
-            sock = await _connect_socket(loop, infos)
-    except Exception as exc:
-        run.phases.append(("connect", run.now() - phase_start))
-        outcome, detail = classify_exception(exc, "connect")
-        raise _Failed(Verdict(outcome, f"{detail} ({host}:{port})")) from None
-    run.phases.append(("connect", run.now() - phase_start))
-
-    trace = run.trace = _Trace()
     tls_kwargs: dict[str, Any] = {}
     if ssl_context is not None:
         tls_kwargs = {"ssl": ssl_context, "server_hostname": spec.tls.server_name or host}
-    upgrade_start = run.now()
-    try:
-        async with asyncio.timeout_at(run.deadline):
-            ws = await connect(
-                request.url,
-                sock=sock,
-                additional_headers=Headers(request.headers),
-                subprotocols=[Subprotocol(s) for s in request.subprotocols] or None,
-                user_agent_header=USER_AGENT,
-                open_timeout=None,
-                ping_interval=None,
-                ping_timeout=None,
-                close_timeout=CLOSE_TIMEOUT,
-                max_size=spec.max_message_bytes,
-                create_connection=_traced_connection(trace),
-                **tls_kwargs,
-            )
-    except asyncio.CancelledError:
-        sock.close()
-        raise
-    except Exception as exc:
-        sock.close()
-        _record_upgrade_phases(run, trace, upgrade_start, ssl_context is not None)
-        phase = "tls" if ssl_context is not None and trace.made_at is None else "handshake"
-        response = trace.connection.response if trace.connection is not None else None
-        verdict = classify_handshake_failure(exc, phase=phase, response=response,
-                                             offered=request.subprotocols,
-                                             redactor=run.ctx.redactor,
-                                             head=bytes(trace.head))
-        if verdict.status_code is not None:
-            run.status_code = verdict.status_code
-        raise _Failed(await _after_refusal(run, verdict, request, ssl_context)) from None
-    _record_upgrade_phases(run, trace, upgrade_start, ssl_context is not None)
+    connect_start = run.now()
+    for index, (family, _, _, _, address) in enumerate(infos):
+        trace = run.trace = _Trace()
+        hook = TLS_HANDSHAKE_STARTED.set(trace.tls_handshake_started)
+        try:
+            async with asyncio.timeout_at(run.deadline):
+                # The event loop connects (uvloop's native connect costs half of a
+                # socket connected by hand); the address is the one resolved above, so
+                # the resolve phase stays ours and no proxy from the environment applies.
+                ws = await _Connect(
+                    request.url,
+                    host=address[0],
+                    port=address[1],
+                    family=family,
+                    proxy=None,
+                    additional_headers=Headers(request.headers),
+                    subprotocols=[Subprotocol(s) for s in request.subprotocols] or None,
+                    user_agent_header=USER_AGENT,
+                    open_timeout=None,
+                    ping_interval=None,
+                    ping_timeout=None,
+                    close_timeout=CLOSE_TIMEOUT,
+                    max_size=spec.max_message_bytes,
+                    create_connection=cast(type[ClientConnection],
+                                           partial(_TracedConnection, trace=trace)),
+                    **tls_kwargs,
+                )
+            break
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if trace.connected_at is None:
+                if (isinstance(exc, OSError) and not isinstance(exc, TimeoutError)
+                        and index + 1 < len(infos)):
+                    continue  # the next address, in resolver order
+                run.phases.append(("connect", run.now() - connect_start))
+                outcome, detail = classify_exception(exc, "connect")
+                raise _Failed(Verdict(outcome, f"{detail} ({host}:{port})")) from None
+            _record_upgrade_phases(run, trace, connect_start)
+            phase = "tls" if ssl_context is not None and trace.made_at is None else "handshake"
+            response = trace.connection.response if trace.connection is not None else None
+            verdict = classify_handshake_failure(exc, phase=phase, response=response,
+                                                 offered=request.subprotocols,
+                                                 redactor=run.ctx.redactor,
+                                                 head=bytes(trace.head))
+            if verdict.status_code is not None:
+                run.status_code = verdict.status_code
+            raise _Failed(await _after_refusal(run, verdict, request, ssl_context)) from None
+        finally:
+            TLS_HANDSHAKE_STARTED.reset(hook)
+    else:
+        raise _Failed(Verdict(Outcome.CONNECT_REFUSED,
+                              f"the name resolved to no address ({host}:{port})"))
+    _record_upgrade_phases(run, trace, connect_start)
     run.status_code = 101
     run.upgraded = True
     run.open_seconds = run.now() - run.t0
@@ -647,34 +684,20 @@ async def _open(run: _Run, request: _Request, ssl_context: ssl.SSLContext | None
     return ws
 
 
-def _record_upgrade_phases(run: _Run, trace: _Trace, start: float, tls: bool) -> None:
+def _record_upgrade_phases(run: _Run, trace: _Trace, connect_start: float) -> None:
+    """connect: until TCP is up (failed addresses included); tls: until TLS is done (wss://);
+    handshake: the upgrade request and its answer."""
     end = run.now()
     run.cert_expiry = trace.cert_expiry
-    if tls:
+    connected = trace.connected_at if trace.connected_at is not None else end
+    run.phases.append(("connect", connected - connect_start))
+    start = connected
+    if trace.tls_started is not None:
         tls_end = trace.made_at if trace.made_at is not None else end
         run.phases.append(("tls", tls_end - start))
         start = tls_end
-    if trace.made_at is not None or not tls:
+    if trace.made_at is not None:
         run.phases.append(("handshake", end - start))
-
-
-async def _connect_socket(loop: asyncio.AbstractEventLoop,
-                          infos: list[tuple[Any, ...]]) -> socket.socket:
-    """Connect to the first address that answers, in resolver order."""
-    last: BaseException | None = None
-    for family, type_, proto, _, address in infos:
-        sock = socket.socket(family, type_, proto)
-        try:
-            sock.setblocking(False)
-            await loop.sock_connect(sock, address)
-            return sock
-        except OSError as exc:
-            sock.close()
-            last = exc
-        except BaseException:
-            sock.close()
-            raise
-    raise last if last is not None else OSError("the name resolved to no address")
 
 
 async def _after_refusal(run: _Run, verdict: Verdict, request: _Request,
