@@ -15,7 +15,7 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
-from monitor import __version__
+from monitor import __version__, eventloop
 from monitor.config import ConfigError, json_schema, load_file
 from monitor.redact import Redactor
 
@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--web-config", metavar="WEB_YML",
                      help="TLS and basic auth for the endpoints, in Prometheus' web config "
                           "format (tls_server_config, basic_auth_users)")
+    _loop_option(run)
 
     check = sub.add_parser("check", help="validate a probes file; exit 1 on errors")
     check.add_argument("-c", "--config", default=DEFAULT_CONFIG)
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="address of the staging simulator (127.0.0.1:8000)")
     demo.add_argument("--mode", default="healthy", help="start the simulator in this mode")
     demo.add_argument("--interval", default="10s", help="probe interval in the demo (10s)")
+    _loop_option(demo)
 
     sim = sub.add_parser("simulator", help="run only the staging simulator")
     sim.add_argument("--listen", type=parse_listen, default=parse_listen("127.0.0.1:8000"))
@@ -80,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("schema", help="print the JSON Schema of probes.yaml")
     return parser
+
+
+def _loop_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--event-loop", choices=eventloop.CHOICES, default=eventloop.DEFAULT,
+                        help=f"event loop to run on ({eventloop.DEFAULT})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -95,11 +102,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_once(args.config, args.probe, args.format, args.color)
         if args.command == "run":
-            return asyncio.run(_run(args))
+            return eventloop.run(_run(args), args.event_loop)
         if args.command == "demo":
             from monitor.demo import run_demo
 
-            return asyncio.run(run_demo(args))
+            return eventloop.run(run_demo(args), args.event_loop)
         if args.command == "simulator":
             return _simulator(args)
     except KeyboardInterrupt:

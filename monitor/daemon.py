@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 import structlog
 
+from monitor import eventloop
 from monitor.auth import TokenSource
 from monitor.config import Config, ConfigError, Probe, load_file
 from monitor.history import History
@@ -119,7 +120,7 @@ class Daemon:
         self._scheduler.start(config.probes)
         self.ready = True
         self.log.info("started", probes=len(config.probes), config=self.options.config_path,
-                      location=self.options.location,
+                      location=self.options.location, event_loop=eventloop.current(),
                       shard=f"{self.options.shard[0]}/{self.options.shard[1]}"
                       if self.options.shard else None)
 

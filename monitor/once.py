@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from monitor import eventloop
 from monitor.auth import TokenSource
 from monitor.config import Config, ConfigError, load_file
 from monitor.outcomes import Outcome
@@ -129,7 +130,7 @@ def run_once(path: str, names: list[str], fmt: str, color: str = "auto") -> int:
         print(f"unknown probe(s): {', '.join(unknown)}; configured: "
               f"{', '.join(p.name for p in config.probes)}", file=sys.stderr)
         return 1
-    results = asyncio.run(run_all(config, names or None))
+    results = eventloop.run(run_all(config, names or None))
     if fmt == "json":
         json.dump([result_json(r) for r in results], sys.stdout, indent=2)
         sys.stdout.write("\n")

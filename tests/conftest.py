@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -11,17 +12,29 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import uvloop
 
 from monitor.auth import TokenSource
 from monitor.probes.context import ProbeContext, new_session
 from monitor.redact import Redactor
 from monitor.simulator import RunningSimulator, start_simulator
 from tests.procs import stop_process
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item
+                                  ) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """A test module marked ``both_loops`` runs each async test twice, ``[asyncio]`` and
+    ``[uvloop]``: the daemon runs on uvloop by default, and the probes lean on loop details
+    (the TLS handshake hook, transports' extra info, how a reset surfaces) that the two loops
+    implement separately."""
+    if item.get_closest_marker("both_loops") is not None:
+        return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
+    return {"asyncio": asyncio.new_event_loop}
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "sim-secret-Zq7v9WkPp2-0123456789abcdef"  # a value the secret-leak tests grep for

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
@@ -51,10 +52,15 @@ def last_outcome(d: DaemonProc, probe: str) -> str | None:
     return None if last is None else str(last["outcome"])  # type: ignore[index]
 
 
+@pytest.mark.parametrize("loop", [None, "asyncio"])
 def test_shipped_probes_pass_against_the_simulator_and_metrics_parse(
-        sim_proc: SimProc, tmp_path: Path, daemons: list[DaemonProc]) -> None:
-    d = start_daemon(SHIPPED, sim_proc.env(**FAST), tmp_path)
+        sim_proc: SimProc, tmp_path: Path, daemons: list[DaemonProc], loop: str | None) -> None:
+    d = start_daemon(SHIPPED, sim_proc.env(**FAST), tmp_path,
+                     *(["--event-loop", loop] if loop else []))
     daemons.append(d)
+    started = next(json.loads(line) for line in d.logs().splitlines()
+                   if '"started"' in line)
+    assert started["event_loop"] == (loop or "uvloop")  # uvloop unless asked otherwise
     wait_for(lambda: all(p["last"] is not None for p in results(d).values()), 20,
              "every probe to run")
     wait_for(lambda: all(last_outcome(d, n) == "success" for n in results(d)), 10,

@@ -37,6 +37,8 @@ from tests.hostile import ROOT, ZooProc, rss_bytes, zoo_process
 MARGIN = 0.25  # seconds a run may take beyond its timeout (scheduling, a loaded machine)
 MAX_RSS_GROWTH = 50 * 1024 * 1024
 
+pytestmark = pytest.mark.both_loops
+
 
 # --------------------------------------------------------------------------- egress audit
 

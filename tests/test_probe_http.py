@@ -32,6 +32,8 @@ JWT_SECRET = "s3cret-for-the-http-probe-tests-0123456789"
 CLAIMS = {"sub": "staging-e2e-user-002", "email": "e2e@example.com", "type": "access",
           "permissions": ["read", "write", "execute"]}
 
+pytestmark = pytest.mark.both_loops
+
 
 def make_probe(http: str, timeout: str = "1s", auth: str = "") -> Probe:
     """A probe from YAML text, as a user would write it; ``http`` is the http: block."""

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 import time
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import partial
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.client_proto import ResponseHandler
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.resolver import DefaultResolver
 
 from monitor.auth import AuthError, TokenSource
@@ -64,6 +70,10 @@ class PhaseTimer:
     since: float = 0.0  # when ``stage`` began
     ssl_object: ssl.SSLObject | None = None
     peer_cert: bytes | None = None  # DER, taken as soon as the handshake is done
+    unparsable: BaseException | None = None  # why the answer was not HTTP, if it was not
+
+    def answer_unparsable(self, exc: BaseException) -> None:
+        self.unparsable = self.unparsable or exc
 
     def enter(self, stage: str, now: float | None = None) -> None:
         now = time.perf_counter() if now is None else now
@@ -159,8 +169,37 @@ class _SpecialUseResolver(AbstractResolver):
         await self._inner.close()
 
 
+# Set by a run for the duration of its request: called with the error when the answer
+# cannot be parsed as HTTP. A contextvar, like the TLS hook: one session serves every run.
+ANSWER_UNPARSABLE: ContextVar[Callable[[BaseException], None] | None] = ContextVar(
+    "synthmon_answer_unparsable", default=None)
+
+
+class _ResponseHandler(ResponseHandler):
+    def set_exception(self, exc: BaseException, *args: Any, **kwargs: Any) -> None:
+        if isinstance(exc, HttpProcessingError) and (hook := ANSWER_UNPARSABLE.get()):
+            hook(exc)
+        super().set_exception(exc, *args, **kwargs)
+
+
+class _Connector(aiohttp.TCPConnector):
+    """Keeps the parse error of a server that talks first (an SSH or SMTP banner).
+
+    uvloop delivers such bytes before the request is written; aiohttp refuses them, closes
+    the transport, and the write then fails with a bare "cannot write to closing
+    transport", dropping the parse error when the connection is closed. asyncio's loop
+    reads them after the write and reports the parse error itself.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # No public switch for the protocol class; this is the attribute aiohttp reads.
+        self._factory = cast("partial[ResponseHandler]",
+                             partial(_ResponseHandler, loop=asyncio.get_running_loop()))
+
+
 def new_session() -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(force_close=True, limit=0, ttl_dns_cache=None,
+    connector = _Connector(force_close=True, limit=0, ttl_dns_cache=None,
                                      use_dns_cache=False, resolver=_SpecialUseResolver())
     session = aiohttp.ClientSession(connector=connector, auto_decompress=True,
                                     cookie_jar=aiohttp.DummyCookieJar(),

@@ -27,7 +27,7 @@ from multidict import CIMultiDict
 from monitor.auth import AuthError
 from monitor.config import HttpExpect, HttpSpec, Probe, format_duration, status_matches
 from monitor.outcomes import Outcome
-from monitor.probes.context import PhaseTimer, ProbeContext, target_of
+from monitor.probes.context import ANSWER_UNPARSABLE, PhaseTimer, ProbeContext, target_of
 from monitor.probes.errors import classify_exception
 from monitor.probes.jsonmatch import check_json_paths
 from monitor.probes.tls import (
@@ -104,6 +104,10 @@ async def run_http(probe: Probe, ctx: ProbeContext) -> Result:
             outcome, detail = Outcome.CONFIG_ERROR, f"cannot build the request: {_why(exc)}"
         else:
             outcome, detail = classify_exception(exc, seen.where())
+    except aiohttp.ClientConnectionResetError as exc:
+        # "Cannot write to closing transport" when the server talked first and its bytes
+        # were refused: what it said is the finding, not that the write failed.
+        outcome, detail = classify_exception(seen.timer.unparsable or exc, seen.where())
     except Exception as exc:
         outcome, detail = classify_exception(exc, seen.where())
     return Result(
@@ -144,6 +148,7 @@ async def _exchange(probe: Probe, spec: HttpSpec, ctx: ProbeContext, seen: _Seen
 
     seen.stage = "request"
     hook = TLS_HANDSHAKE_STARTED.set(seen.timer.tls_started)
+    unparsable = ANSWER_UNPARSABLE.set(seen.timer.answer_unparsable)
     try:
         seen.request_started = time.perf_counter()
         async with ctx.session.request(
@@ -160,6 +165,7 @@ async def _exchange(probe: Probe, spec: HttpSpec, ctx: ProbeContext, seen: _Seen
             seen.timer.finish()
             return body, truncated, resp.headers.copy()
     finally:
+        ANSWER_UNPARSABLE.reset(unparsable)
         TLS_HANDSHAKE_STARTED.reset(hook)
 
 
