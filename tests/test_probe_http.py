@@ -482,6 +482,34 @@ async def test_https_with_ca_file(https_app: App, cert: Cert, ctx: ProbeContext)
     assert dict(result.phases)["connect"] > 0.0
 
 
+async def test_https_endless_body_is_hung_up_on_at_the_cap(cert: Cert, ctx: ProbeContext
+                                                           ) -> None:
+    # uvloop once kept reading a TLS body after the client closed it (uvloop#471): the
+    # probe must hang up at max_body_bytes on both loops, not leave a download running.
+    hung_up = asyncio.Event()
+
+    async def endless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n")
+        with contextlib.suppress(OSError):
+            for _ in range(10_000):  # 640 MiB at most: bounded even if nobody hangs up
+                writer.write(b"x" * 65536)
+                await writer.drain()
+        hung_up.set()
+
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert.cert_file, cert.key_file)
+    server = await asyncio.start_server(endless, "127.0.0.1", 0, ssl=tls)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        probe = make_probe(f"url: https://127.0.0.1:{port}/\n"
+                           f"max_body_bytes: 1000\ntls: {{ca_file: {cert.cert_file}}}\n")
+        result = await run_http(probe, ctx)
+        assert result.outcome is Outcome.SUCCESS, result.evidence.detail
+        assert "only the first 1000 bytes were read" in result.evidence.detail
+        await asyncio.wait_for(hung_up.wait(), 2.0)
+
+
 async def test_https_server_name(https_app: App, cert: Cert, ctx: ProbeContext) -> None:
     base = f"url: {https_app.url}/health\ntls: {{ca_file: {cert.cert_file}, server_name: "
     ok = await run_http(make_probe(base + "synthmon.test}\n"), ctx)
