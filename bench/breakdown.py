@@ -31,6 +31,8 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+from monitor import eventloop
+
 VARIANTS = ("raw", "lean", "aiohttp", "session", "run_http", "run_probe+sinks")
 
 
@@ -176,14 +178,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--uvloop", action="store_true", help="also every variant under uvloop")
     p.add_argument("--variant", choices=VARIANTS, action="append", default=[])
     p.add_argument("--worker", nargs=2, metavar=("VARIANT", "URL"), help=argparse.SUPPRESS)
-    p.add_argument("--worker-uvloop", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--worker-loop", choices=eventloop.CHOICES, default="asyncio",
+                   help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
-        if args.worker_uvloop:
-            import uvloop  # type: ignore[import-not-found,unused-ignore]
-
-            uvloop.install()
-        out = asyncio.run(_worker(args.worker[0], args.worker[1], args.rate, args.seconds))
+        out = eventloop.run(_worker(args.worker[0], args.worker[1], args.rate, args.seconds),
+                            args.worker_loop)
         print(json.dumps(out))
         return 0
 
@@ -192,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     cores = Cores.detect()
     pin_self(cores.others)
-    loops = ["asyncio", "uvloop"] if args.uvloop and servers.uvloop_available() else ["asyncio"]
+    loops = ["asyncio", "uvloop"] if args.uvloop else ["asyncio"]
     results: dict[str, dict[str, list[float]]] = {lp: {} for lp in loops}
     with temp_dir("synthmon-breakdown-") as wd, \
             servers.http_target(wd, cores.others) as (url, kind):
@@ -203,8 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for v in args.variant or VARIANTS:
                     cmd = [sys.executable, "-m", "bench.breakdown", "--worker", v, url,
                            "--rate", repr(args.rate), "--seconds", repr(args.seconds)]
-                    if lp == "uvloop":
-                        cmd.append("--worker-uvloop")
+                    cmd += ["--worker-loop", lp]
                     try:
                         done = subprocess.run(pinned(cmd, cores.subject), capture_output=True,
                                               text=True, timeout=args.seconds + 60,

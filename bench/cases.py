@@ -33,6 +33,7 @@ from bench.util import (
     http_json,
     metric_sum,
     parse_metrics,
+    pinned,
     proc_rss,
     quantile,
     rnd,
@@ -41,6 +42,7 @@ from bench.util import (
     wait_port,
     wait_until,
 )
+from monitor import eventloop
 from monitor.history import DEFAULT_DEPTH, MIN_DEPTH, TOTAL_RUNS
 
 Row = dict[str, Any]
@@ -53,7 +55,7 @@ class Ctx:
     workdir: Path
     have_blackbox: bool
     have_nginx: bool
-    uvloop: bool
+    both_loops: bool  # also measure synthmon (and floors) on asyncio's own loop
     notes: list[str] = field(default_factory=list)
 
     def size(self, quick: Any, full: Any) -> Any:
@@ -81,12 +83,11 @@ def row(metric: str, synthmon: float | None, baseline: float | None = None,
 # --------------------------------------------------------------------------- synthmon
 
 
-def start_synthmon(ctx: Ctx, yaml_text: str, name: str, uvloop: bool = False,
+def start_synthmon(ctx: Ctx, yaml_text: str, name: str, loop: str = eventloop.DEFAULT,
                    pin: bool = True) -> servers.Synthmon:
     cfg = ctx.workdir / f"{name}.yaml"
     cfg.write_text(yaml_text)
-    return servers.synthmon(cfg, ctx.cores.subject if pin else None, name=name,
-                            uvloop=uvloop)
+    return servers.synthmon(cfg, ctx.cores.subject if pin else None, name=name, loop=loop)
 
 
 def wait_ready(sm: servers.Synthmon, timeout: float) -> float:
@@ -164,14 +165,14 @@ def window_dict(w: Window) -> dict[str, Any]:
             "scrape_seconds": rnd(w.scrape_seconds), "scrape_bytes": w.scrape_bytes}
 
 
-def synthmon_http_cpu(ctx: Ctx, url: str, rate: float, seconds: float, uvloop: bool
+def synthmon_http_cpu(ctx: Ctx, url: str, rate: float, seconds: float, loop: str
                       ) -> dict[str, Any]:
     interval = ctx.size(0.5, 2.0)
     count = max(1, round(rate * interval))
     urls = [f"{url}p{i}" for i in range(count)]
-    name = "synthmon-http-uvloop" if uvloop else "synthmon-http"
+    name = f"synthmon-http-{loop}"
     sm = start_synthmon(ctx, servers.http_probes_yaml(urls, interval, interval / 2), name,
-                        uvloop)
+                        loop)
     with running(sm.proc, ctx.workdir):
         wait_ready(sm, 60)
         time.sleep(ctx.settle(interval))  # every probe has run; the spread-in is over
@@ -179,7 +180,26 @@ def synthmon_http_cpu(ctx: Ctx, url: str, rate: float, seconds: float, uvloop: b
         seen = outcomes(sm)
     if not ctx.enough(w.success, w.runs):
         raise BenchError(f"{name}: only {w.success:g} of {w.runs:g} runs succeeded: {seen}")
-    return {"probes": count, "interval": interval, **window_dict(w)}
+    return {"probes": count, "interval": interval, "event_loop": loop, **window_dict(w)}
+
+
+def http_floor(ctx: Ctx, url: str, rate: float, seconds: float, loop: str) -> dict[str, Any]:
+    """The event loop's own floor: a bare protocol doing connect, write GET, read to EOF,
+    paced like the probes (``bench.breakdown``'s ``raw`` variant), pinned like synthmon."""
+    cmd = [PYTHON, "-m", "bench.breakdown", "--worker", "raw", url, "--rate", repr(rate),
+           "--seconds", repr(seconds), "--worker-loop", loop]
+    try:
+        done = subprocess.run(pinned(cmd, ctx.cores.subject), capture_output=True, text=True,
+                              timeout=seconds + 60, check=False)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"the {loop} HTTP floor loop did not finish") from None
+    if done.returncode != 0:
+        raise BenchError(f"the {loop} HTTP floor loop failed: {done.stderr[-500:]}")
+    res: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    if not ctx.enough(res["ok"], res["runs"]):
+        raise BenchError(f"the {loop} HTTP floor: only {res['ok']} of {res['runs']} ok")
+    return {"runs": res["runs"], "ok": res["ok"], "event_loop": loop,
+            "cpu_per_run_ms": res["cpu_ms_per_run"]}
 
 
 def blackbox_http_cpu(ctx: Ctx, url: str, rate: float, seconds: float) -> dict[str, Any]:
@@ -211,24 +231,39 @@ def bench_http_cpu(ctx: Ctx) -> dict[str, Any]:
     rate = ctx.size(20.0, 50.0)
     seconds = ctx.size(0.5, 20.0)
     out: dict[str, Any] = {"rate_per_second": rate, "seconds": seconds, "notes": []}
+    loops = _loops(ctx)
     with servers.http_target(ctx.workdir, ctx.cores.others, ctx.have_nginx) as (url, kind):
         out["target"] = kind
-        out["synthmon"] = synthmon_http_cpu(ctx, url, rate, seconds, uvloop=False)
-        if ctx.uvloop:
-            out["synthmon_uvloop"] = synthmon_http_cpu(ctx, url, rate, seconds, uvloop=True)
+        for loop, suffix in loops:
+            out["synthmon" + suffix] = synthmon_http_cpu(ctx, url, rate, seconds, loop)
+            out["floor" + suffix] = http_floor(ctx, url, rate, seconds, loop)
         if ctx.have_blackbox:
             out["blackbox"] = blackbox_http_cpu(ctx, url, rate, seconds)
         else:
             out["notes"].append("blackbox_exporter not installed: no baseline")
-    sm = out["synthmon"]["cpu_per_run_ms"]
     bb = out.get("blackbox", {}).get("cpu_per_run_ms")
-    rows = [row("HTTP probe CPU/run", sm, bb, "blackbox 0.23", "<= 0.5x",
-                None if bb is None else sm / bb <= 0.5, "ms")]
-    if "synthmon_uvloop" in out:
-        uv = out["synthmon_uvloop"]["cpu_per_run_ms"]
-        rows.append(row("HTTP probe CPU/run, uvloop", uv, bb, "blackbox 0.23", "<= 0.5x",
-                        None if bb is None else uv / bb <= 0.5, "ms"))
+    rows = []
+    for loop, suffix in loops:
+        sm = out["synthmon" + suffix]["cpu_per_run_ms"]
+        floor = out["floor" + suffix]["cpu_per_run_ms"]
+        rows.append(row("HTTP probe CPU/run" + _loop_label(loop), sm, bb, "blackbox 0.23",
+                        "<= 0.5x", None if bb is None else sm / bb <= 0.5, "ms",
+                        f"{sm / floor:.3g}x the bare-loop floor" if floor else ""))
+        rows.append(row(f"  floor: bare {loop} GET, no HTTP client", floor, bb,
+                        "blackbox 0.23", "", None, "ms",
+                        "connect, write, read to EOF; nothing parsed, checked or recorded"))
     return {"status": "ok", "rows": rows, **out}
+
+
+def _loops(ctx: Ctx) -> list[tuple[str, str]]:
+    """(event loop, result key suffix): the daemon's default first, with no suffix."""
+    others = [lp for lp in eventloop.CHOICES if lp != eventloop.DEFAULT]
+    return [(eventloop.DEFAULT, "")] + ([(lp, f"_{lp}") for lp in others]
+                                        if ctx.both_loops else [])
+
+
+def _loop_label(loop: str) -> str:
+    return "" if loop == eventloop.DEFAULT else f", --event-loop {loop}"
 
 
 # --------------------------------------------------------------------------- 2. WS CPU
@@ -245,11 +280,11 @@ def bench_ws_cpu(ctx: Ctx) -> dict[str, Any]:
                            "notes": []}
     with running(sim, ctx.workdir):
         wait_port(port, 30, sim)
-        variants = [("synthmon", False)] + ([("synthmon_uvloop", True)] if ctx.uvloop else [])
-        for key, uv in variants:
+        for loop, suffix in _loops(ctx):
+            key = "synthmon" + suffix
             sm = start_synthmon(ctx, servers.ws_probes_yaml(ws_url, count, interval,
                                                             interval * 0.75),
-                                f"{key}-ws", uvloop=uv)
+                                f"{key}-ws-{loop}", loop)
             with running(sm.proc, ctx.workdir):
                 wait_ready(sm, 60)
                 time.sleep(ctx.settle(interval))
@@ -258,30 +293,25 @@ def bench_ws_cpu(ctx: Ctx) -> dict[str, Any]:
             if not ctx.enough(w.success, w.runs):
                 raise BenchError(f"{key}: only {w.success:g} of {w.runs:g} WebSocket runs "
                                  f"succeeded: {seen}")
-            out[key] = {"probes": count, "interval": interval, **window_dict(w)}
-        out["floor"] = _ws_floor(ctx, ws_url, rate, seconds, uvloop=False)
-        if ctx.uvloop:
-            out["floor_uvloop"] = _ws_floor(ctx, ws_url, rate, seconds, uvloop=True)
-    floor_ms = out["floor"]["cpu_per_run_ms"]
-    sm_ms = out["synthmon"]["cpu_per_run_ms"]
-    rows = [row("WS handshake probe CPU/run", sm_ms, floor_ms, "bare websockets loop",
-                "<= 1.3x", sm_ms / floor_ms <= 1.3 if floor_ms else None, "ms")]
-    if "synthmon_uvloop" in out:
-        uv = out["synthmon_uvloop"]["cpu_per_run_ms"]
-        uv_floor = out["floor_uvloop"]["cpu_per_run_ms"]
-        rows.append(row("WS handshake probe CPU/run, uvloop", uv, uv_floor,
-                        "bare websockets loop, uvloop", "<= 1.3x",
-                        uv / uv_floor <= 1.3 if uv_floor else None, "ms",
-                        f"{uv / floor_ms:.3g}x the asyncio floor" if floor_ms else ""))
+            out[key] = {"probes": count, "interval": interval, "event_loop": loop,
+                        **window_dict(w)}
+            out["floor" + suffix] = _ws_floor(ctx, ws_url, rate, seconds, loop)
+    rows = []
+    for loop, suffix in _loops(ctx):
+        sm_ms = out["synthmon" + suffix]["cpu_per_run_ms"]
+        floor_ms = out["floor" + suffix]["cpu_per_run_ms"]
+        rows.append(row("WS handshake probe CPU/run" + _loop_label(loop), sm_ms, floor_ms,
+                        f"bare websockets loop, {loop}", "<= 1.3x",
+                        sm_ms / floor_ms <= 1.3 if floor_ms else None, "ms"))
     return {"status": "ok", "rows": rows, **out}
 
 
-def _ws_floor(ctx: Ctx, ws_url: str, rate: float, seconds: float, uvloop: bool
+def _ws_floor(ctx: Ctx, ws_url: str, rate: float, seconds: float, loop: str
               ) -> dict[str, Any]:
     argv = [PYTHON, "-m", "bench.workers", "wsfloor", "--url", ws_url, "--token",
-            servers.mint_token(), "--rate", repr(rate), "--duration", repr(seconds)]
-    floor = Proc("wsfloor-uvloop" if uvloop else "wsfloor",
-                 [*argv, "--uvloop"] if uvloop else argv, cpus=ctx.cores.subject)
+            servers.mint_token(), "--rate", repr(rate), "--duration", repr(seconds),
+            "--event-loop", loop]
+    floor = Proc(f"wsfloor-{loop}", argv, cpus=ctx.cores.subject)
     floor.start(ctx.workdir)
     try:
         floor.popen.wait(seconds + 60)  # type: ignore[union-attr]

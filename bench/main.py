@@ -36,8 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
                    help=f"where to write the JSON results ({DEFAULT_OUTPUT.name})")
     p.add_argument("--no-install", action="store_true", help="never run apt-get")
-    p.add_argument("--no-uvloop", action="store_true",
-                   help="skip the uvloop variants even when uvloop is importable")
+    p.add_argument("--one-loop", action="store_true",
+                   help="measure synthmon on its default loop (uvloop) only, not also asyncio")
     p.add_argument("--pretend-missing", action="append", default=[],
                    choices=(servers.BLACKBOX, servers.NGINX),
                    help="behave as if this binary were not installed (repeatable)")
@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         notes.append("prometheus-blackbox-exporter not installed: blackbox baselines skipped")
     if not have_nginx:
         notes.append("nginx not installed: a small Python asyncio server is the HTTP target")
-    uvloop = not args.no_uvloop and not args.quick and servers.uvloop_available()
+    both_loops = not args.one_loop and not args.quick
     if len(os.sched_getaffinity(0) | cores.subject) < 2:
         notes.append("one core only: subject and load share it")
     for note in notes:
@@ -126,12 +126,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             "loadavg_at_start": os.getloadavg(), "python": sys.version.split()[0],
             "platform": platform.platform(), "cpus": os.cpu_count(),
             "subject_cpus": sorted(cores.subject), "other_cpus": sorted(cores.others),
-            "blackbox": have_blackbox, "nginx": have_nginx, "uvloop": uvloop, "notes": notes}
+            "blackbox": have_blackbox, "nginx": have_nginx, "both_loops": both_loops,
+            "notes": notes}
     results: dict[str, Any] = {}
     t_all = time.monotonic()
     with temp_dir("synthmon-bench-") as workdir:
         ctx = Ctx(quick=args.quick, cores=cores, workdir=workdir, have_blackbox=have_blackbox,
-                  have_nginx=have_nginx, uvloop=uvloop)
+                  have_nginx=have_nginx, both_loops=both_loops)
         for name in names:
             print(f"== {name} ...", file=sys.stderr, flush=True)
             t0 = time.monotonic()

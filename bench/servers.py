@@ -110,19 +110,12 @@ class Synthmon:
 
 
 def synthmon(config: Path, cpus: Iterable[int] | None, name: str = "synthmon",
-             uvloop: bool = False) -> Synthmon:
+             loop: str = "uvloop") -> Synthmon:
     port = free_port()
-    args = ["run", "-c", str(config), "--listen", f"{HOST}:{port}", "--log-format", "json"]
-    argv = ([PYTHON, "-m", "bench.workers", "synthmon-uvloop", *args] if uvloop
-            else [PYTHON, "-m", "monitor", *args])
+    argv = [PYTHON, "-m", "monitor", "run", "-c", str(config), "--listen", f"{HOST}:{port}",
+            "--log-format", "json", "--event-loop", loop]
     env = dict(os.environ, JWT_SECRET_STAGING=JWT_SECRET, PYTHONUNBUFFERED="0")
     return Synthmon(Proc(name, argv, env=env, cpus=cpus), port)
-
-
-def uvloop_available() -> bool:
-    done = subprocess.run([PYTHON, "-c", "import uvloop"], check=False,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return done.returncode == 0
 
 
 # --------------------------------------------------------------------------- blackbox

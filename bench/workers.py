@@ -8,8 +8,6 @@
     python -m bench.workers sched --probes N --interval I --duration D
         synthmon's ProbeScheduler in-process with a trivial run function that still does
         the real sinks work (metrics, history, log line); prints a JSON summary.
-    python -m bench.workers synthmon-uvloop ARGS...
-        ``synthmon ARGS...`` with uvloop's event loop (when uvloop is installed).
 """
 
 from __future__ import annotations
@@ -24,6 +22,8 @@ import sys
 import time
 from collections.abc import Sequence
 from typing import Any
+
+from monitor import eventloop
 
 RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n"
             b"Connection: close\r\n\r\nok\n")
@@ -244,13 +244,6 @@ async def _sched(probes: int, interval: float, duration: float, warmup: float,
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "synthmon-uvloop":
-        import uvloop  # type: ignore[import-not-found,unused-ignore]
-
-        from monitor.cli import main as synthmon_main
-
-        uvloop.install()
-        return synthmon_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m bench.workers")
     sub = parser.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("target")
@@ -262,28 +255,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     w.add_argument("--rate", type=float, required=True)
     w.add_argument("--duration", type=float, required=True)
     w.add_argument("--warmup", type=int, default=5)
-    w.add_argument("--uvloop", action="store_true")
+    w.add_argument("--event-loop", choices=eventloop.CHOICES, default=eventloop.DEFAULT)
     s = sub.add_parser("sched")
     s.add_argument("--probes", type=int, required=True)
     s.add_argument("--interval", type=float, required=True)
     s.add_argument("--duration", type=float, required=True)
     s.add_argument("--warmup", type=float, default=None)
     s.add_argument("--url", default=None, help="probe this URL for real (path s<i> appended)")
+    s.add_argument("--event-loop", choices=eventloop.CHOICES, default=eventloop.DEFAULT)
     args = parser.parse_args(argv)
     if args.cmd == "target":
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_serve_target(args.port, args.delay))
         return 0
     if args.cmd == "wsfloor":
-        if args.uvloop:
-            import uvloop  # type: ignore[import-not-found,unused-ignore]
-
-            uvloop.install()
-        out = asyncio.run(_wsfloor(args.url, args.token, args.rate, args.duration,
-                                   args.warmup))
+        out = eventloop.run(_wsfloor(args.url, args.token, args.rate, args.duration,
+                                     args.warmup), args.event_loop)
     else:
         warmup = args.interval + 0.5 if args.warmup is None else args.warmup
-        out = asyncio.run(_sched(args.probes, args.interval, args.duration, warmup, args.url))
+        out = eventloop.run(_sched(args.probes, args.interval, args.duration, warmup, args.url),
+                            args.event_loop)
     print(json.dumps(out))
     return 0
 
