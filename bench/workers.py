@@ -85,7 +85,7 @@ async def _ws_once(url: str, token: str) -> bool:
 
     async with asyncio.timeout(5.0):
         async with connect(url, additional_headers={"Authorization": f"Bearer {token}"},
-                           compression=None, open_timeout=None, close_timeout=1.0) as ws:
+                           open_timeout=None, close_timeout=1.0) as ws:
             message = await ws.recv()
             data = json.loads(message)
             return isinstance(data, dict) and data.get("type") == "connect"
