@@ -247,7 +247,7 @@ def bench_http_cpu(ctx: Ctx) -> dict[str, Any]:
         sm = out["synthmon" + suffix]["cpu_per_run_ms"]
         floor = out["floor" + suffix]["cpu_per_run_ms"]
         rows.append(row("HTTP probe CPU/run" + _loop_label(loop), sm, bb, "blackbox 0.23",
-                        "<= 0.5x", None if bb is None else sm / bb <= 0.5, "ms",
+                        "<= 0.5x", sm / bb <= 0.5 if bb else None, "ms",
                         f"{sm / floor:.3g}x the bare-loop floor" if floor else ""))
         rows.append(row(f"  floor: bare {loop} GET, no HTTP client", floor, bb,
                         "blackbox 0.23", "", None, "ms",
