@@ -80,7 +80,7 @@ class Buckets:
         return other
 
 
-@dataclass
+@dataclass(slots=True)  # 10,000 of these, and a copy of each in every scrape's snapshot
 class _ProbeSeries:
     labels: str  # the rendered label pairs, built once per (re)configuration
     type: str
