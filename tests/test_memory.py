@@ -6,9 +6,14 @@ import asyncio
 import gc
 import subprocess
 import sys
+import time
 import tracemalloc
 
+from aiohttp import web
+
 from monitor.config import Probe, load_text
+from monitor.probes.context import PHASES, ProbeContext
+from monitor.probes.run import run_probe
 from monitor.scheduler import ProbeScheduler
 from tests.conftest import ROOT
 
@@ -108,3 +113,33 @@ async def test_a_scheduled_probe_costs_under_a_kilobyte() -> None:
     assert per_probe < 900, per_probe
     await scheduler.run_job("p7")  # what a job calls reaches the probe
     assert ran == ["p7"]
+
+
+async def test_results_of_two_runs_share_repeated_header_values_and_untaken_phases(
+        ctx: ProbeContext) -> None:
+    async def page(_: web.Request) -> web.Response:
+        return web.Response(text="ok", headers={"Server": "same-server/1.0",
+                                                "X-Run": str(time.monotonic_ns())})
+
+    app = web.Application()
+    app.router.add_get("/", page)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/"
+        probe = load_text(f"probes:\n  - {{name: a, http: {{url: '{url}'}}}}\n",
+                          env={}).probes[0]
+        first, second = [await run_probe(probe, ctx) for _ in range(2)]
+    finally:
+        await runner.cleanup()
+    assert first.success and second.success
+    one, two = dict(first.evidence.headers), dict(second.evidence.headers)
+    assert one["Server"] == "same-server/1.0" and one["Server"] is two["Server"]
+    assert one["X-Run"] != two["X-Run"]
+    assert first.evidence.content_type == "text/plain; charset=utf-8"
+    assert first.evidence.content_type is second.evidence.content_type
+    tls_one, tls_two = (dict(r.phases)["tls"] for r in (first, second))
+    assert tls_one == tls_two == 0.0
+    assert first.phases[PHASES.index("tls")] is second.phases[PHASES.index("tls")]
