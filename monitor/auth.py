@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import jwt
-from jwt.warnings import InsecureKeyLengthWarning
 
 from monitor.config import JwtAuth, TokenEndpointAuth
 from monitor.outcomes import Outcome
@@ -51,6 +49,11 @@ def read_secret(env_var: str | None, file: str | None, what: str) -> str:
 
 def mint_jwt(spec: JwtAuth, now: float | None = None) -> tuple[str, float, list[str]]:
     """Return (token, expiry, secrets used) for ``spec``."""
+    # Imported here: PyJWT loads cryptography's OpenSSL bindings, ~8 MB of a daemon that
+    # may have no JWT probe at all.
+    import jwt
+    from jwt.warnings import InsecureKeyLengthWarning
+
     now = time.time() if now is None else now
     if spec.private_key_file:
         key = read_secret(None, spec.private_key_file, "private key")

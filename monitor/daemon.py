@@ -15,7 +15,7 @@ import structlog
 
 from monitor import eventloop
 from monitor.auth import TokenSource
-from monitor.config import Config, ConfigError, Probe, load_file
+from monitor.config import Config, ConfigError, JwtAuth, Probe, load_file
 from monitor.history import History
 from monitor.metrics import Surfacer
 from monitor.probes.context import ProbeContext, new_session
@@ -33,6 +33,16 @@ class DaemonOptions:
     config_path: str
     location: str | None = None
     shard: tuple[int, int] | None = None
+
+
+def _preload(config: Config) -> None:
+    """Import what only some probes need (PyJWT, cryptography: ~8 MB, imported lazily) now,
+    when a config that has such probes is adopted: inside a first run the import would block
+    the event loop for tens of milliseconds while other runs are being timed."""
+    if any(isinstance(p.auth, JwtAuth) for p in config.probes):
+        import jwt  # noqa: F401
+    if any(p.spec.url.startswith(("https:", "wss:")) for p in config.probes):
+        from cryptography import x509  # noqa: F401
 
 
 class Daemon:
@@ -65,6 +75,7 @@ class Daemon:
         for secret in config.secrets:  # before anything is logged about the new config
             self.redactor.add(secret)
         self.config = config
+        _preload(config)
         self.tokens.forget()
         self.surfacer.configure(config)
         self.history.configure(config)

@@ -9,7 +9,7 @@ The exposition text is written here rather than through prometheus-client's
 scrape that way, all of it blocking the event loop and so delaying probe starts and skewing
 their timings; a label string built once per probe and f-strings cost about 20 µs. The
 tests parse the output with prometheus-client's own parser. A scrape copies the numbers on
-the event loop (cheap) and formats them in a worker thread.
+the event loop (cheap) and formats them in a worker thread, a few hundred KB at a time.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import bisect
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from monitor import __version__
@@ -33,6 +33,7 @@ HTTP_PHASES = ("resolve", "connect", "tls", "processing", "transfer")
 WS_PHASES = ("resolve", "connect", "tls", "handshake", "steps")
 SKIP_REASONS = ("overlap", "misfire")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+CHUNK_LINES = 2000  # about 250 KB of exposition text per piece of a scrape
 
 
 def _num(value: float) -> str:
@@ -79,7 +80,7 @@ class Buckets:
         return other
 
 
-@dataclass
+@dataclass(slots=True)  # 10,000 of these, and a copy of each in every scrape's snapshot
 class _ProbeSeries:
     labels: str  # the rendered label pairs, built once per (re)configuration
     type: str
@@ -189,7 +190,17 @@ class Surfacer:
 
 
 def format_snapshot(snap: Snapshot) -> bytes:
-    """The Prometheus text exposition (format 0.0.4) of a snapshot."""
+    """The Prometheus text exposition (format 0.0.4) of a snapshot, in one piece."""
+    return b"".join(iter_exposition(snap))
+
+
+def iter_exposition(snap: Snapshot, chunk_lines: int = CHUNK_LINES) -> Iterator[bytes]:
+    """The exposition of ``format_snapshot`` in pieces of about ``chunk_lines`` lines.
+
+    At 10,000 probes the whole text is about 32 MB; built as one list of lines, one string
+    and one bytes object it peaked at 120 MB and left the heap that much larger for good.
+    In pieces, a scrape holds a few hundred KB at a time.
+    """
     out: list[str] = []
     add = out.append
     series = snap.series
@@ -197,16 +208,23 @@ def format_snapshot(snap: Snapshot) -> bytes:
     ws = [s for s in series if s.type != "http"]
     ran = [s for s in series if s.last is not None]
 
+    def flush() -> bytes:
+        data = "".join(out).encode("utf-8")
+        out.clear()
+        return data
+
     def head(name: str, kind: str, doc: str) -> None:
         add(f"# HELP {name} {doc}\n# TYPE {name} {kind}\n")
 
-    def gauge(name: str, doc: str, rows: list[tuple[str, float]]) -> None:
+    def gauge(name: str, doc: str, rows: Iterable[tuple[str, float]]) -> Iterator[bytes]:
         head(name, "gauge", doc)
         for labels, value in rows:
             add(f"{name}{{{labels}}} {_num(value)}\n" if labels else f"{name} {_num(value)}\n")
+            if len(out) >= chunk_lines:
+                yield flush()
 
     def phase_gauge(name: str, doc: str, group: list[_ProbeSeries],
-                    names: tuple[str, ...]) -> None:
+                    names: tuple[str, ...]) -> Iterator[bytes]:
         # Every phase is written, 0 where a run did not reach it, so series stay stable.
         head(name, "gauge", doc)
         for s in group:
@@ -214,73 +232,85 @@ def format_snapshot(snap: Snapshot) -> bytes:
                 phases = dict(s.last.phases)
                 for ph in names:
                     add(f'{name}{{{s.labels},phase="{ph}"}} {_num(phases.get(ph, 0.0))}\n')
+                if len(out) >= chunk_lines:
+                    yield flush()
 
     def last(s: _ProbeSeries) -> Result:
         assert s.last is not None
         return s.last
 
-    gauge("probe_success", "1 if the last run succeeded",
-          [(s.labels, 1.0 if last(s).success else 0.0) for s in ran])
-    gauge("probe_duration_seconds", "duration of the last run",
-          [(s.labels, last(s).duration_seconds) for s in ran])
-    gauge("probe_http_status_code", "HTTP status of the last run, 0 if none",
-          [(s.labels, float(last(s).status_code or 0)) for s in http if s.last])
-    phase_gauge("probe_http_duration_seconds", "HTTP phases of the last run", http,
-                HTTP_PHASES)
-    gauge("probe_websocket_status_code",
-          "handshake answer: 101 when upgraded, 0 when no HTTP answer",
-          [(s.labels, float(last(s).status_code or 0)) for s in ws if s.last])
-    gauge("probe_websocket_connection_upgraded", "1 if the last handshake upgraded",
-          [(s.labels, 1.0 if last(s).upgraded else 0.0) for s in ws if s.last])
-    gauge("probe_websocket_close_code", "server close code, 0 if none",
-          [(s.labels, float(last(s).close_code or 0)) for s in ws if s.last])
-    phase_gauge("probe_websocket_duration_seconds", "WebSocket phases of the last run", ws,
-                WS_PHASES)
-    gauge("probe_ssl_earliest_cert_expiry", "earliest certificate notAfter, unix s",
-          [(s.labels, s.last.cert_expiry) for s in ran
-           if s.last is not None and s.last.cert_expiry is not None])
+    yield from gauge("probe_success", "1 if the last run succeeded",
+                     ((s.labels, 1.0 if last(s).success else 0.0) for s in ran))
+    yield from gauge("probe_duration_seconds", "duration of the last run",
+                     ((s.labels, last(s).duration_seconds) for s in ran))
+    yield from gauge("probe_http_status_code", "HTTP status of the last run, 0 if none",
+                     ((s.labels, float(last(s).status_code or 0)) for s in http if s.last))
+    yield from phase_gauge("probe_http_duration_seconds", "HTTP phases of the last run", http,
+                           HTTP_PHASES)
+    yield from gauge("probe_websocket_status_code",
+                     "handshake answer: 101 when upgraded, 0 when no HTTP answer",
+                     ((s.labels, float(last(s).status_code or 0)) for s in ws if s.last))
+    yield from gauge("probe_websocket_connection_upgraded", "1 if the last handshake upgraded",
+                     ((s.labels, 1.0 if last(s).upgraded else 0.0) for s in ws if s.last))
+    yield from gauge("probe_websocket_close_code", "server close code, 0 if none",
+                     ((s.labels, float(last(s).close_code or 0)) for s in ws if s.last))
+    yield from phase_gauge("probe_websocket_duration_seconds", "WebSocket phases of the last run",
+                           ws, WS_PHASES)
+    yield from gauge("probe_ssl_earliest_cert_expiry", "earliest certificate notAfter, unix s",
+                     ((s.labels, s.last.cert_expiry) for s in ran
+                      if s.last is not None and s.last.cert_expiry is not None))
     head("synthmon_probe_outcome", "gauge", "1 for the last run's outcome, 0 for others seen")
     for s in ran:
         current = last(s).outcome
         for oc in s.runs:
             add(f'synthmon_probe_outcome{{{s.labels},outcome="{oc.value}"}} '
                 f"{'1.0' if oc is current else '0.0'}\n")
+        if len(out) >= chunk_lines:
+            yield flush()
     head("synthmon_probe_runs_total", "counter", "probe runs by outcome")
     for s in series:
         for oc, n in s.runs.items():
             add(f'synthmon_probe_runs_total{{{s.labels},outcome="{oc.value}"}} {_num(n)}\n')
+        if len(out) >= chunk_lines:
+            yield flush()
     head("synthmon_probe_duration_seconds", "histogram", "probe run duration")
     for s in series:
         if s.duration.count:
             _histogram(add, "synthmon_probe_duration_seconds", s.labels, s.duration, _LE)
+        if len(out) >= chunk_lines:
+            yield flush()
     head("synthmon_probe_step_duration_seconds", "histogram", "WebSocket step duration")
     for s in series:
         for step, b in s.steps.items():
             _histogram(add, "synthmon_probe_step_duration_seconds",
                        f'{s.labels},step="{_escape(step)}"', b, _LE)
-    gauge("synthmon_probe_last_run_timestamp_seconds", "end of the last run",
-          [(s.labels, last(s).started_at + last(s).duration_seconds) for s in ran])
-    gauge("synthmon_probe_last_success_timestamp_seconds", "end of the last successful run",
-          [(s.labels, s.last_success) for s in series if s.last_success is not None])
-    gauge("synthmon_probe_interval_seconds", "configured interval",
-          [(s.labels, s.interval) for s in series])
+        if len(out) >= chunk_lines:
+            yield flush()
+    yield from gauge("synthmon_probe_last_run_timestamp_seconds", "end of the last run",
+                     ((s.labels, last(s).started_at + last(s).duration_seconds) for s in ran))
+    yield from gauge("synthmon_probe_last_success_timestamp_seconds",
+                     "end of the last successful run",
+                     ((s.labels, s.last_success) for s in series if s.last_success is not None))
+    yield from gauge("synthmon_probe_interval_seconds", "configured interval",
+                     ((s.labels, s.interval) for s in series))
 
     dl = snap.daemon_labels
     sep = "," if dl else ""
     head("synthmon_build_info", "gauge", "synthmon version")
     add(f'synthmon_build_info{{version="{_escape(__version__)}"{sep}{dl}}} 1.0\n')
-    gauge("synthmon_config_last_reload_successful", "1 if the last config (re)load succeeded",
-          [(dl, float(snap.reload_ok))])
-    gauge("synthmon_config_last_reload_success_timestamp_seconds",
-          "time of the last successful config load", [(dl, snap.reload_ok_at)])
-    gauge("synthmon_probes_configured", "probes this daemon runs", [(dl, snap.configured)])
+    yield from gauge("synthmon_config_last_reload_successful",
+                     "1 if the last config (re)load succeeded", [(dl, float(snap.reload_ok))])
+    yield from gauge("synthmon_config_last_reload_success_timestamp_seconds",
+                     "time of the last successful config load", [(dl, snap.reload_ok_at)])
+    yield from gauge("synthmon_probes_configured", "probes this daemon runs",
+                     [(dl, snap.configured)])
     head("synthmon_scheduler_lag_seconds", "histogram",
          "actual start minus planned start of probe runs")
     _histogram(add, "synthmon_scheduler_lag_seconds", dl, snap.lag, _LAG_LE)
     head("synthmon_probe_skipped_total", "counter", "probe runs not started")
     for reason, n in snap.skipped.items():
         add(f'synthmon_probe_skipped_total{{reason="{_escape(reason)}"{sep}{dl}}} {_num(n)}\n')
-    return "".join(out).encode("utf-8")
+    yield flush()
 
 
 def _histogram(emit: Callable[[str], None], name: str, labels: str, b: Buckets,

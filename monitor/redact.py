@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import re
+import sys
 import threading
 from collections import deque
 from collections.abc import Iterable
@@ -36,6 +37,13 @@ def _forms(secret: str) -> set[str]:
         forms.add(text)
         forms.add(text.rstrip("="))
     return {f for f in forms if len(f) >= MIN_SECRET_LEN}
+
+
+def _shared(value: str) -> str:
+    """One object for equal header values: the newest run of every probe keeps its headers,
+    and most values (server, content type, length, connection) repeat across probes and
+    runs. Interned strings are freed with their last reference."""
+    return sys.intern(value) if type(value) is str else value
 
 
 class Redactor:
@@ -121,4 +129,4 @@ class Redactor:
         return self.redact(value) or ""
 
     def headers(self, items: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
-        return tuple((k, self.header(k, v)) for k, v in items)
+        return tuple((k, _shared(self.header(k, v))) for k, v in items)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gc
+import tracemalloc
+
 from monitor.config import Config, load_text
-from monitor.history import DEFAULT_DEPTH, MIN_DEPTH, History
+from monitor.history import DEFAULT_DEPTH, MIN_DEPTH, History, slim
 from monitor.outcomes import Outcome
-from monitor.result import Evidence, Result
+from monitor.result import Evidence, Result, StepTiming
 
 
 def config(n: int) -> Config:
@@ -54,3 +57,91 @@ def test_total_runs_bounded_with_many_probes() -> None:
     assert h.depth == MIN_DEPTH
     h.configure(config(3))
     assert h.depth == DEFAULT_DEPTH
+
+
+def ws_run(i: int, outcome: Outcome = Outcome.SUCCESS) -> Result:
+    return Result(probe="p0", type="websocket", target="ws://127.0.0.1:1/ws", outcome=outcome,
+                  started_at=1000.0 + i, duration_seconds=0.25 + i / 1000, status_code=101,
+                  close_code=1000, upgraded=True, phases=(("handshake", 0.01),),
+                  steps=(StepTiming(0, "welcome", 0.001 * i), StepTiming(1, "events", 0.2 + i)),
+                  cert_expiry=2e9,
+                  evidence=Evidence(detail="upgraded (subprotocol jwt-auth); 2 steps passed",
+                                    status_code=101, headers=(("Upgrade", "websocket"),),
+                                    content_type=None, close_code=1000, close_reason="bye",
+                                    step=1, step_name="events", last_message="{}",
+                                    subprotocol="jwt-auth", events_seen=("a", "b")))
+
+
+def test_an_older_success_keeps_what_the_page_and_api_show_of_it() -> None:
+    h = History()
+    h.configure(config(1))
+    for i in range(5):
+        h.observe(ws_run(i))
+    runs = h.runs("p0")
+    assert runs[0] == ws_run(4)
+    for i, got in zip(range(3, -1, -1), runs[1:], strict=True):
+        assert got == slim(ws_run(i))  # exactly what was kept before runs were packed
+        assert got.started_at == 1000.0 + i and got.duration_seconds == 0.25 + i / 1000
+        assert [s.duration_seconds for s in got.steps] == [0.001 * i, 0.2 + i]
+        assert got.evidence.subprotocol == "jwt-auth" and got.close_code == 1000
+        assert got.cert_expiry == 2e9 and got.target == "ws://127.0.0.1:1/ws"
+        assert not got.evidence.headers and not got.phases and got.evidence.step is None
+
+
+def test_a_changed_answer_is_kept_per_run() -> None:
+    h = History()
+    h.configure(config(1))
+    shapes = [("text/html", 200), ("application/json", 200), ("text/html", 204)]
+    for i, (ctype, status) in enumerate([*shapes, ("text/html", 200)]):
+        h.observe(Result(probe="p0", type="http", target=f"http://h/{i % 2}",
+                         outcome=Outcome.SUCCESS, started_at=float(i), duration_seconds=0.1,
+                         status_code=status,
+                         evidence=Evidence(detail=f"HTTP {status} in {i}ms",
+                                           status_code=status, content_type=ctype)))
+    older = list(reversed(h.runs("p0")[1:]))
+    assert [(r.evidence.content_type, r.status_code) for r in older] == shapes
+    assert [r.target for r in older] == ["http://h/0", "http://h/1", "http://h/0"]
+    assert [r.evidence.detail for r in older] == ["HTTP 200 in 0ms", "HTTP 200 in 1ms",
+                                                  "HTTP 204 in 2ms"]
+
+
+def test_fewer_runs_kept_after_a_reload_are_the_newest_in_order() -> None:
+    h = History()
+    h.configure(config(1))
+    for i in range(30):
+        h.observe(run(i, Outcome.TIMEOUT if i % 7 == 0 else Outcome.SUCCESS))
+    before = h.runs("p0")
+    h.configure(config(20_000))  # depth 10
+    assert h.runs("p0") == before[:MIN_DEPTH]
+    h.observe(run(30))
+    assert [r.started_at for r in h.runs("p0")] == [30.0, *(float(i) for i in range(29, 20, -1))]
+    h.configure(config(1))  # depth 100 again: what was kept stays
+    assert len(h.runs("p0")) == MIN_DEPTH
+
+
+def test_a_full_history_of_older_successes_costs_tens_of_bytes_a_run() -> None:
+    probes, depth = 200, DEFAULT_DEPTH
+    cfg = config(probes)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        h = History()
+        h.configure(cfg)
+        assert h.depth == depth
+        for i in range(depth):
+            for p in range(probes):
+                h.observe(Result(probe=f"p{p}", type="http", target=f"http://127.0.0.1:1/{p}",
+                                 outcome=Outcome.SUCCESS, started_at=1e9 + i,
+                                 duration_seconds=0.001 * (i % 7), status_code=200,
+                                 phases=(("connect", 0.001),),
+                                 evidence=Evidence(detail=f"HTTP 200 in {i % 7}ms",
+                                                   status_code=200, content_type="text/html",
+                                                   headers=(("Server", "nginx"),))))
+        gc.collect()
+        per_run = (tracemalloc.get_traced_memory()[0] - base) / (probes * depth)
+    finally:
+        tracemalloc.stop()
+    # Each older success was a slimmed Result of ~850 bytes: 85 MB for the 100,000 runs
+    # a full history holds; the newest run of each probe, kept whole, is counted in too.
+    assert per_run < 60, per_run

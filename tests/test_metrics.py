@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
+import aiohttp
+from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from monitor.config import Config, load_text
-from monitor.metrics import Surfacer
+from monitor.daemon import Daemon, DaemonOptions
+from monitor.metrics import CHUNK_LINES, CONTENT_TYPE, Surfacer, iter_exposition
 from monitor.outcomes import Outcome
 from monitor.result import Evidence, Result, StepTiming
+from monitor.server import build_app
 
 CONFIG = """\
 defaults: {labels: {environment: staging}}
@@ -133,3 +138,52 @@ def test_families_have_their_types_and_every_sample_parses() -> None:
     buckets = [x for x in families["synthmon_scheduler_lag_seconds"].samples
                if x.name.endswith("_bucket")]
     assert [x.value for x in buckets][-1] == 1 and buckets[-1].labels["le"] == "+Inf"
+
+
+def many(n: int) -> Config:
+    body = "".join(f"  - name: p{i}\n    interval: 1h\n    http: {{url: 'http://127.0.0.1:1/{i}'}}\n"
+                   for i in range(n))
+    return config(f"probes:\n{body}")
+
+
+def test_exposition_in_pieces_is_the_whole_text_cut_at_line_ends() -> None:
+    s = Surfacer()
+    s.configure(many(50))
+    for i in range(50):
+        s.observe(result(f"p{i}", Outcome.SUCCESS if i % 2 else Outcome.TIMEOUT,
+                         phases=(("connect", 0.001),)))
+    pieces = list(iter_exposition(s.snapshot(), chunk_lines=40))
+    assert len(pieces) > 10
+    assert all(p.endswith(b"\n") for p in pieces)
+    assert b"".join(pieces) == s.render()
+
+
+async def test_a_large_scrape_is_streamed_and_parses_whole(tmp_path: Path) -> None:
+    n = 200  # about 30 lines a probe: several pieces of CHUNK_LINES
+    path = tmp_path / "probes.yaml"
+    path.write_text("probes:\n" + "".join(
+        f"  - name: p{i}\n    interval: 1h\n    http: {{url: 'http://127.0.0.1:1/{i}'}}\n"
+        for i in range(n)))
+    daemon = Daemon(DaemonOptions(str(path)))
+    await daemon.start()
+    runner = web.AppRunner(build_app(daemon), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        for i in range(n):
+            daemon.record(result(f"p{i}", Outcome.SUCCESS, target=f"http://127.0.0.1:1/{i}"))
+        port = runner.addresses[0][1]
+        async with aiohttp.ClientSession() as session, \
+                session.get(f"http://127.0.0.1:{port}/metrics") as resp:
+            assert resp.status == 200
+            assert resp.headers["Content-Type"] == CONTENT_TYPE
+            assert resp.headers.get("Transfer-Encoding") == "chunked"
+            text = await resp.text()
+        assert text.count("\n") > CHUNK_LINES
+        probes = {x.labels["probe"] for fam in text_string_to_metric_families(text)
+                  for x in fam.samples if x.name == "probe_success"}
+        assert probes == {f"p{i}" for i in range(n)}
+    finally:
+        await runner.cleanup()
+        await daemon.stop()

@@ -43,6 +43,7 @@ class ProbeContext:
 
 
 PHASES = ("resolve", "connect", "tls", "processing", "transfer")
+_NOT_SPENT = {p: (p, 0.0) for p in PHASES}
 
 
 @dataclass(slots=True)
@@ -94,7 +95,9 @@ class PhaseTimer:
         running = dict(self.totals)
         if self.stage in running:
             running[self.stage] += max(0.0, now - self.since)
-        return tuple((p, running[p]) for p in PHASES)
+        # A phase not gone through (tls over http, resolve of an IP) is one shared pair:
+        # the newest result of every probe keeps its phases.
+        return tuple(_NOT_SPENT[p] if running[p] == 0.0 else (p, running[p]) for p in PHASES)
 
 
 def _timer(ctx: SimpleNamespace) -> PhaseTimer | None:

@@ -17,6 +17,7 @@ import codecs
 import json
 import re
 import ssl
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -158,7 +159,9 @@ async def _exchange(probe: Probe, spec: HttpSpec, ctx: ProbeContext, seen: _Seen
         ) as resp:
             seen.status = resp.status
             seen.headers = ctx.redactor.headers(resp.headers.items())
-            seen.content_type = resp.headers.get("Content-Type")
+            content_type = resp.headers.get("Content-Type")
+            # One object per distinct type: the newest result of every probe keeps it.
+            seen.content_type = None if content_type is None else sys.intern(content_type)
             body, truncated = await _read_capped(resp, spec.max_body_bytes, seen)
             # Closing (rather than releasing) does not wait for the rest of a long body.
             resp.close()

@@ -17,8 +17,6 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from functools import lru_cache
 
-from cryptography import x509
-
 from monitor.config import TlsSpec
 
 TLS_HANDSHAKE_STARTED: ContextVar[Callable[[ssl.SSLObject], None] | None] = ContextVar(
@@ -91,6 +89,10 @@ def cert_expiry(der: bytes | None) -> float | None:
     """
     if not der:
         return None
+    # Imported on the first certificate: cryptography's bindings are ~8 MB of a daemon
+    # that may probe no https:// or wss:// target.
+    from cryptography import x509
+
     try:
         return x509.load_der_x509_certificate(der).not_valid_after_utc.timestamp()
     except ValueError:
