@@ -6,6 +6,7 @@ listening socket by the CLI."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from aiohttp import web
@@ -66,19 +67,27 @@ async def reload(request: web.Request) -> web.Response:
     return web.json_response(payload, status=200 if ok else 400)
 
 
+# The pages and the results document are built in a worker thread, from the history alone
+# (which has its own lock): at 10,000 probes the status page takes seconds to render, and on
+# the event loop that would hold back every probe start and inflate every measured latency.
+
+
 async def results(request: web.Request) -> web.Response:
-    daemon = request.app[DAEMON_KEY]
-    return web.json_response(results_payload(daemon.history))
+    history = request.app[DAEMON_KEY].history
+    text = await asyncio.to_thread(lambda: json.dumps(results_payload(history)))
+    return web.Response(text=text, content_type="application/json")
 
 
 async def index(request: web.Request) -> web.Response:
-    daemon = request.app[DAEMON_KEY]
-    return web.Response(text=render_index(daemon.history), content_type="text/html")
+    history = request.app[DAEMON_KEY].history
+    return web.Response(text=await asyncio.to_thread(render_index, history),
+                        content_type="text/html")
 
 
 async def probe_page(request: web.Request) -> web.Response:
-    daemon = request.app[DAEMON_KEY]
+    history = request.app[DAEMON_KEY].history
     name = request.match_info["name"]
-    if name not in daemon.history.probes():
+    if name not in history.probes():
         raise web.HTTPNotFound(text=f"no probe named {name!r}\n")
-    return web.Response(text=render_probe(daemon.history, name), content_type="text/html")
+    return web.Response(text=await asyncio.to_thread(render_probe, history, name),
+                        content_type="text/html")

@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+from aiohttp import web
+
 from monitor.config import load_text
+from monitor.daemon import Daemon, DaemonOptions
 from monitor.history import History
 from monitor.outcomes import Outcome
 from monitor.result import Diagnosis, Evidence, Result, StepTiming
+from monitor.server import build_app
 from monitor.statuspage import (
     MEANING,
     cross_check,
@@ -278,3 +284,47 @@ def test_daemon_serves_page_probe_pages_and_api(sim_proc: SimProc, tmp_path: Pat
     assert status == 200
     assert "refused: HTTP 403" in page and "websocket_ssot" in page
     assert http_get(d.url + "/probe/nope")[0] == 404
+
+
+class _ThreadNotingHistory(History):
+    """The real history, noting which threads read it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.readers: set[int] = set()
+
+    def runs(self, probe: str) -> list[Result]:
+        self.readers.add(threading.get_ident())
+        return super().runs(probe)
+
+
+async def test_pages_and_results_are_built_off_the_event_loop(tmp_path: Path) -> None:
+    # At 10,000 probes the status page takes seconds to render: on the loop, that would hold
+    # back every probe start and inflate every latency being measured.
+    path = tmp_path / "probes.yaml"
+    path.write_text(CONFIG.replace("probes:\n", "defaults: {interval: 1h}\nprobes:\n"))
+    daemon = Daemon(DaemonOptions(str(path)))
+    noting = daemon.history = _ThreadNotingHistory()
+    await daemon.start()
+    runner = web.AppRunner(build_app(daemon), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        daemon.record(refused_403(time.time()))
+        base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        async with aiohttp.ClientSession() as session:
+            for path_ in ("/", "/probe/ws-main", "/api/v1/results"):
+                async with session.get(base + path_) as resp:
+                    assert resp.status == 200, path_
+                    body = await resp.text()
+                assert "ws-main" in body
+                assert noting.readers, path_
+                assert threading.get_ident() not in noting.readers, path_
+                noting.readers.clear()
+            async with session.get(base + "/api/v1/results") as resp:
+                assert resp.headers["Content-Type"].startswith("application/json")
+                assert "probes" in await resp.json()
+    finally:
+        await runner.cleanup()
+        await daemon.stop()
