@@ -6,8 +6,6 @@ import asyncio
 import socket
 import ssl
 import time
-from collections.abc import Callable
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import partial
 from types import SimpleNamespace
@@ -23,6 +21,7 @@ from aiohttp.resolver import DefaultResolver
 from monitor.auth import AuthError, TokenSource
 from monitor.config import Probe
 from monitor.probes.tls import peer_certificate
+from monitor.probes.watch import WATCHER
 from monitor.redact import Redactor
 
 
@@ -51,7 +50,7 @@ class PhaseTimer:
     """Where one request spent its time; pass it as ``trace_request_ctx``.
 
     The session's trace hooks move it from stage to stage; a probe adds the TLS start
-    (through :data:`monitor.probes.tls.TLS_HANDSHAKE_STARTED`) and calls :meth:`finish`
+    (it is the run's :mod:`watcher <monitor.probes.watch>`) and calls :meth:`finish`
     when the body is read. The phases, as in the blackbox exporter:
 
     - ``resolve``: name resolution (0 for an IP address);
@@ -82,7 +81,7 @@ class PhaseTimer:
             self.totals[self.stage] += max(0.0, now - self.since)
         self.stage, self.since = stage, now
 
-    def tls_started(self, obj: ssl.SSLObject) -> None:
+    def tls_handshake_started(self, obj: ssl.SSLObject) -> None:
         self.ssl_object = obj
         self.enter("tls")
 
@@ -172,16 +171,10 @@ class _SpecialUseResolver(AbstractResolver):
         await self._inner.close()
 
 
-# Set by a run for the duration of its request: called with the error when the answer
-# cannot be parsed as HTTP. A contextvar, like the TLS hook: one session serves every run.
-ANSWER_UNPARSABLE: ContextVar[Callable[[BaseException], None] | None] = ContextVar(
-    "synthmon_answer_unparsable", default=None)
-
-
 class _ResponseHandler(ResponseHandler):
     def set_exception(self, exc: BaseException, *args: Any, **kwargs: Any) -> None:
-        if isinstance(exc, HttpProcessingError) and (hook := ANSWER_UNPARSABLE.get()):
-            hook(exc)
+        if isinstance(exc, HttpProcessingError) and (watcher := WATCHER.get()):
+            watcher.answer_unparsable(exc)
         super().set_exception(exc, *args, **kwargs)
 
 

@@ -28,15 +28,11 @@ from multidict import CIMultiDict
 from monitor.auth import AuthError
 from monitor.config import HttpExpect, HttpSpec, Probe, format_duration, status_matches
 from monitor.outcomes import Outcome
-from monitor.probes.context import ANSWER_UNPARSABLE, PhaseTimer, ProbeContext, target_of
+from monitor.probes.context import PhaseTimer, ProbeContext, target_of
 from monitor.probes.errors import classify_exception
 from monitor.probes.jsonmatch import check_json_paths
-from monitor.probes.tls import (
-    TLS_HANDSHAKE_STARTED,
-    TlsConfigError,
-    cert_expiry,
-    client_context,
-)
+from monitor.probes.tls import TlsConfigError, cert_expiry, client_context
+from monitor.probes.watch import watching
 from monitor.redact import Redactor
 from monitor.result import Evidence, Result, ms
 
@@ -148,9 +144,7 @@ async def _exchange(probe: Probe, spec: HttpSpec, ctx: ProbeContext, seen: _Seen
         tls = client_context(spec.tls)
 
     seen.stage = "request"
-    hook = TLS_HANDSHAKE_STARTED.set(seen.timer.tls_started)
-    unparsable = ANSWER_UNPARSABLE.set(seen.timer.answer_unparsable)
-    try:
+    with watching(seen.timer):
         seen.request_started = time.perf_counter()
         async with ctx.session.request(
             spec.method, spec.url, headers=headers, allow_redirects=spec.follow_redirects,
@@ -167,9 +161,6 @@ async def _exchange(probe: Probe, spec: HttpSpec, ctx: ProbeContext, seen: _Seen
             resp.close()
             seen.timer.finish()
             return body, truncated, resp.headers.copy()
-    finally:
-        ANSWER_UNPARSABLE.reset(unparsable)
-        TLS_HANDSHAKE_STARTED.reset(hook)
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, cap: int, seen: _Seen

@@ -2,26 +2,20 @@
 TLS handshake starts, and the expiry of the peer certificate.
 
 Why a hook for the handshake start: aiohttp reports one event for "connection created",
-which covers TCP connect and TLS handshake together. asyncio wraps the already connected
-socket in an :class:`ssl.SSLObject` (``SSLContext.wrap_bio``) immediately before it starts
-the handshake, so a context that notes that call splits the two. The note goes to
-whatever callback the running task put in :data:`TLS_HANDSHAKE_STARTED`; a contextvar,
-because one cached context serves every probe run while each run has its own timer.
+which covers TCP connect and TLS handshake together. asyncio and uvloop wrap the already
+connected socket in an :class:`ssl.SSLObject` (``SSLContext.wrap_bio``) immediately before
+they start the handshake, so a context that notes that call splits the two. The note goes
+to the run's watcher (:mod:`monitor.probes.watch`): one cached context serves every run.
 """
 
 from __future__ import annotations
 
 import os
 import ssl
-from collections.abc import Callable
-from contextvars import ContextVar
 from functools import lru_cache
 
 from monitor.config import TlsSpec
-
-TLS_HANDSHAKE_STARTED: ContextVar[Callable[[ssl.SSLObject], None] | None] = ContextVar(
-    "synthmon_tls_handshake_started", default=None
-)
+from monitor.probes.watch import WATCHER
 
 
 class TlsConfigError(Exception):
@@ -39,9 +33,9 @@ class _TimedContext(ssl.SSLContext):
     ) -> ssl.SSLObject:
         obj = super().wrap_bio(incoming, outgoing, server_side=server_side,
                                server_hostname=server_hostname, session=session)
-        hook = TLS_HANDSHAKE_STARTED.get()
-        if hook is not None:
-            hook(obj)
+        watcher = WATCHER.get()
+        if watcher is not None:
+            watcher.tls_handshake_started(obj)
         return obj
 
 
@@ -111,5 +105,5 @@ def peer_certificate(obj: ssl.SSLObject) -> bytes | None:
         return None
 
 
-__all__ = ["TLS_HANDSHAKE_STARTED", "TlsConfigError", "cert_expiry", "client_context",
+__all__ = ["TlsConfigError", "cert_expiry", "client_context",
            "peer_certificate"]

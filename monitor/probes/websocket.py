@@ -48,13 +48,8 @@ from monitor.outcomes import Outcome
 from monitor.probes.context import ProbeContext, target_of
 from monitor.probes.errors import classify_exception
 from monitor.probes.jsonmatch import lookup, match_subset
-from monitor.probes.tls import (
-    TLS_HANDSHAKE_STARTED,
-    TlsConfigError,
-    cert_expiry,
-    client_context,
-    peer_certificate,
-)
+from monitor.probes.tls import TlsConfigError, cert_expiry, client_context, peer_certificate
+from monitor.probes.watch import watching
 from monitor.redact import REDACT_WINDOW, Redactor
 from monitor.result import Diagnosis, Evidence, Result, StepTiming, ms
 
@@ -313,6 +308,9 @@ class _Trace:
 
     def tls_handshake_started(self, _obj: ssl.SSLObject) -> None:
         self.tls_started = asyncio.get_running_loop().time()
+
+    def answer_unparsable(self, _exc: BaseException) -> None:
+        """Never called: websockets, not aiohttp, reads the upgrade's answer (``head``)."""
 
     @property
     def connected_at(self) -> float | None:
@@ -614,30 +612,31 @@ async def _open(run: _Run, request: _Request, ssl_context: ssl.SSLContext | None
     connect_start = run.now()
     for index, (family, _, _, _, address) in enumerate(infos):
         trace = run.trace = _Trace()
-        hook = TLS_HANDSHAKE_STARTED.set(trace.tls_handshake_started)
         try:
-            async with asyncio.timeout_at(run.deadline):
-                # The event loop connects (uvloop's native connect costs half of a
-                # socket connected by hand); the address is the one resolved above, so
-                # the resolve phase stays ours and no proxy from the environment applies.
-                ws = await _Connect(
-                    request.url,
-                    host=address[0],
-                    port=address[1],
-                    family=family,
-                    proxy=None,
-                    additional_headers=Headers(request.headers),
-                    subprotocols=[Subprotocol(s) for s in request.subprotocols] or None,
-                    user_agent_header=USER_AGENT,
-                    open_timeout=None,
-                    ping_interval=None,
-                    ping_timeout=None,
-                    close_timeout=CLOSE_TIMEOUT,
-                    max_size=spec.max_message_bytes,
-                    create_connection=cast(type[ClientConnection],
-                                           partial(_TracedConnection, trace=trace)),
-                    **tls_kwargs,
-                )
+            # Watched for the connect only: the diagnostic GET below is not this trace's.
+            with watching(trace):
+                async with asyncio.timeout_at(run.deadline):
+                    # The event loop connects (uvloop's native connect costs half of a
+                    # socket connected by hand); the address is the one resolved above, so
+                    # the resolve phase stays ours and no proxy from the environment applies.
+                    ws = await _Connect(
+                        request.url,
+                        host=address[0],
+                        port=address[1],
+                        family=family,
+                        proxy=None,
+                        additional_headers=Headers(request.headers),
+                        subprotocols=[Subprotocol(s) for s in request.subprotocols] or None,
+                        user_agent_header=USER_AGENT,
+                        open_timeout=None,
+                        ping_interval=None,
+                        ping_timeout=None,
+                        close_timeout=CLOSE_TIMEOUT,
+                        max_size=spec.max_message_bytes,
+                        create_connection=cast(type[ClientConnection],
+                                               partial(_TracedConnection, trace=trace)),
+                        **tls_kwargs,
+                    )
             break
         except asyncio.CancelledError:
             raise
@@ -659,8 +658,6 @@ async def _open(run: _Run, request: _Request, ssl_context: ssl.SSLContext | None
             if verdict.status_code is not None:
                 run.status_code = verdict.status_code
             raise _Failed(await _after_refusal(run, verdict, request, ssl_context)) from None
-        finally:
-            TLS_HANDSHAKE_STARTED.reset(hook)
     else:
         raise _Failed(Verdict(Outcome.CONNECT_REFUSED,
                               f"the name resolved to no address ({host}:{port})"))
