@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -18,10 +19,13 @@ from pathlib import Path
 
 import pytest
 import uvloop
+from aiohttp import web
 
 from monitor.auth import TokenSource
+from monitor.daemon import Daemon
 from monitor.probes.context import ProbeContext, new_session
 from monitor.redact import Redactor
+from monitor.server import build_app
 from monitor.simulator import RunningSimulator, start_simulator
 from tests.procs import stop_process
 
@@ -38,6 +42,31 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "sim-secret-Zq7v9WkPp2-0123456789abcdef"  # a value the secret-leak tests grep for
+
+
+@contextlib.asynccontextmanager
+async def serving(app: web.Application, tls: ssl.SSLContext | None = None
+                  ) -> AsyncIterator[str]:
+    """``app`` on a free loopback port; yields its base URL (``http://127.0.0.1:PORT``)."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
+    await site.start()
+    try:
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def serving_daemon(daemon: Daemon) -> AsyncIterator[str]:
+    """``daemon`` started in this process, its endpoints served; yields their base URL."""
+    await daemon.start()
+    try:
+        async with serving(build_app(daemon)) as base:
+            yield base
+    finally:
+        await daemon.stop()
 
 
 def free_port() -> int:

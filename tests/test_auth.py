@@ -19,6 +19,7 @@ from monitor.auth import AuthError, TokenSource, mint_jwt
 from monitor.config import JwtAuth, TokenEndpointAuth, load_text
 from monitor.outcomes import Outcome
 from monitor.redact import REDACTED, Redactor
+from tests.conftest import serving
 
 SECRET = "hs-secret-" + "0123456789abcdef" * 4
 
@@ -124,13 +125,8 @@ async def token_server() -> Any:
     server = TokenServer()
     app = web.Application()
     app.router.add_post("/auth/token", server.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield server, f"http://127.0.0.1:{port}/auth/token"
-    await runner.cleanup()
+    async with serving(app) as base:
+        yield server, f"{base}/auth/token"
 
 
 async def test_token_endpoint_posts_credentials_and_caches(

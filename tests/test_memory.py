@@ -15,7 +15,7 @@ from monitor.config import Probe, load_text
 from monitor.probes.context import PHASES, ProbeContext
 from monitor.probes.run import run_probe
 from monitor.scheduler import ProbeScheduler
-from tests.conftest import ROOT
+from tests.conftest import ROOT, serving
 
 LAZY = ("jwt", "cryptography")
 
@@ -123,17 +123,10 @@ async def test_results_of_two_runs_share_repeated_header_values_and_untaken_phas
 
     app = web.Application()
     app.router.add_get("/", page)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        url = f"http://127.0.0.1:{runner.addresses[0][1]}/"
-        probe = load_text(f"probes:\n  - {{name: a, http: {{url: '{url}'}}}}\n",
+    async with serving(app) as base:
+        probe = load_text(f"probes:\n  - {{name: a, http: {{url: '{base}/'}}}}\n",
                           env={}).probes[0]
         first, second = [await run_probe(probe, ctx) for _ in range(2)]
-    finally:
-        await runner.cleanup()
     assert first.success and second.success
     one, two = dict(first.evidence.headers), dict(second.evidence.headers)
     assert one["Server"] == "same-server/1.0" and one["Server"] is two["Server"]

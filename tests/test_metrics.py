@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 import aiohttp
-from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
@@ -15,7 +14,7 @@ from monitor.daemon import Daemon, DaemonOptions
 from monitor.metrics import CHUNK_LINES, CONTENT_TYPE, Surfacer, iter_exposition
 from monitor.outcomes import Outcome
 from monitor.result import Evidence, Result, StepTiming
-from monitor.server import build_app
+from tests.conftest import serving_daemon
 
 CONFIG = """\
 defaults: {labels: {environment: staging}}
@@ -165,25 +164,16 @@ async def test_a_large_scrape_is_streamed_and_parses_whole(tmp_path: Path) -> No
         f"  - name: p{i}\n    interval: 1h\n    http: {{url: 'http://127.0.0.1:1/{i}'}}\n"
         for i in range(n)))
     daemon = Daemon(DaemonOptions(str(path)))
-    await daemon.start()
-    runner = web.AppRunner(build_app(daemon), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
+    async with serving_daemon(daemon) as base:
         for i in range(n):
             daemon.record(result(f"p{i}", Outcome.SUCCESS, target=f"http://127.0.0.1:1/{i}"))
-        port = runner.addresses[0][1]
         async with aiohttp.ClientSession() as session, \
-                session.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                session.get(f"{base}/metrics") as resp:
             assert resp.status == 200
             assert resp.headers["Content-Type"] == CONTENT_TYPE
             assert resp.headers.get("Transfer-Encoding") == "chunked"
             text = await resp.text()
-        assert text.count("\n") > CHUNK_LINES
-        probes = {x.labels["probe"] for fam in text_string_to_metric_families(text)
-                  for x in fam.samples if x.name == "probe_success"}
-        assert probes == {f"p{i}" for i in range(n)}
-    finally:
-        await runner.cleanup()
-        await daemon.stop()
+    assert text.count("\n") > CHUNK_LINES
+    probes = {x.labels["probe"] for fam in text_string_to_metric_families(text)
+              for x in fam.samples if x.name == "probe_success"}
+    assert probes == {f"p{i}" for i in range(n)}

@@ -25,6 +25,7 @@ from monitor.probes.context import PHASES, ProbeContext
 from monitor.probes.http import run_http
 from monitor.result import Result
 from tests import hostile
+from tests.conftest import serving
 from tests.hostile import Cert, Handler, make_cert, read_request
 
 JWT_ENV = "SYNTHMON_TEST_HTTP_JWT_SECRET"
@@ -138,16 +139,8 @@ def _app() -> web.Application:
 
 async def _serve(app: web.Application, tls: ssl.SSLContext | None = None
                  ) -> AsyncIterator[App]:
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield App(url=f"{'https' if tls else 'http'}://127.0.0.1:{port}",
-                  seen_headers=app[SEEN])
-    finally:
-        await runner.cleanup()
+    async with serving(app, tls) as url:
+        yield App(url=url, seen_headers=app[SEEN])
 
 
 @pytest.fixture

@@ -32,6 +32,7 @@ from monitor.probes.websocket import classify_handshake_failure, run_websocket
 from monitor.redact import REDACTED, Redactor
 from monitor.result import Result
 from tests import hostile
+from tests.conftest import serving
 from tests.hostile import Cert, Handler, make_cert, read_request, ws_accept
 
 SECRET = "ws-test-secret-Hq83LmPz-0123456789ab"
@@ -133,15 +134,8 @@ async def ws_server(handler: ServerHandler, **kwargs: Any) -> AsyncIterator[str]
 
 @contextlib.asynccontextmanager
 async def http_app(app: web.Application) -> AsyncIterator[str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        port = runner.addresses[0][1]
-        yield f"ws://127.0.0.1:{port}{PATH}"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as base:
+        yield f"ws{base.removeprefix('http')}{PATH}"
 
 
 @contextlib.asynccontextmanager
@@ -410,21 +404,25 @@ async def test_connect_refused(ctx: ProbeContext) -> None:
     assert result.status_code is None and result.evidence.status_code is None
 
 
+def resolve_to_two_addresses(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The name returned resolves to ::1, then 127.0.0.1. No resolver here answers one name
+    with both, so the running loop's getaddrinfo does."""
+    async def two_addresses(host: str, port: int, **_kw: Any) -> list[Any]:
+        assert host == "two-addresses.test"
+        return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", port, 0, 0)),
+                (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", two_addresses)
+    return "two-addresses.test"
+
+
 async def test_a_refusing_address_falls_through_to_the_next(
         ctx: ProbeContext, monkeypatch: pytest.MonkeyPatch) -> None:
-    # A name with two addresses, the first refusing (::1: the server listens on 127.0.0.1
-    # only). No resolver here answers one name with both, so the loop's getaddrinfo does.
+    # The first address refuses: the server listens on 127.0.0.1 only.
+    name = resolve_to_two_addresses(monkeypatch)
     async with ws_server(hold) as url:
         port = int(url.rsplit(":", 1)[1].split("/")[0])
-        loop = asyncio.get_running_loop()
-
-        async def two_addresses(host: str, port_: int, **_kw: Any) -> list[Any]:
-            assert host == "two-addresses.test"
-            return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", port_, 0, 0)),
-                    (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port_))]
-
-        monkeypatch.setattr(loop, "getaddrinfo", two_addresses)
-        result = await run_websocket(make_probe(f"ws://two-addresses.test:{port}/ws"), ctx)
+        result = await run_websocket(make_probe(f"ws://{name}:{port}/ws"), ctx)
     assert result.outcome is Outcome.SUCCESS, result.evidence
     assert [p for p, _ in result.phases][:3] == ["resolve", "connect", "handshake"]
 
@@ -434,14 +432,8 @@ async def test_every_address_refusing_reports_the_last_refusal(
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    loop = asyncio.get_running_loop()
-
-    async def two_addresses(host: str, port_: int, **_kw: Any) -> list[Any]:
-        return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", port_, 0, 0)),
-                (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port_))]
-
-    monkeypatch.setattr(loop, "getaddrinfo", two_addresses)
-    result = await run_websocket(make_probe(f"ws://two-addresses.test:{port}/ws"), ctx)
+    name = resolve_to_two_addresses(monkeypatch)
+    result = await run_websocket(make_probe(f"ws://{name}:{port}/ws"), ctx)
     assert result.outcome is Outcome.CONNECT_REFUSED, result.evidence
     assert result.evidence.detail.endswith(f"(two-addresses.test:{port})")
     assert [p for p, _ in result.phases] == ["resolve", "connect"]

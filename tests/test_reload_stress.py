@@ -24,6 +24,7 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.daemon import Daemon, DaemonOptions
+from tests.conftest import serving
 
 STABLE = [f"stable-{i}" for i in range(6)]
 ROTATING = [f"rot-{i}" for i in range(8)]
@@ -60,15 +61,8 @@ async def target() -> AsyncIterator[Target]:
     t = Target()
     app = web.Application()
     app.router.add_get("/p/{name}", t.handle)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    t.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    try:
+    async with serving(app) as t.url:
         yield t
-    finally:
-        await runner.cleanup()
 
 
 def good(target: Target, k: int) -> tuple[str, dict[str, float]]:

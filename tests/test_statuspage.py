@@ -11,14 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
 from monitor.config import load_text
 from monitor.daemon import Daemon, DaemonOptions
 from monitor.history import History
 from monitor.outcomes import Outcome
 from monitor.result import Diagnosis, Evidence, Result, StepTiming
-from monitor.server import build_app
 from monitor.statuspage import (
     MEANING,
     cross_check,
@@ -28,7 +26,7 @@ from monitor.statuspage import (
     seen,
     sparkline,
 )
-from tests.conftest import DaemonProc, SimProc, http_get, start_daemon
+from tests.conftest import DaemonProc, SimProc, http_get, serving_daemon, start_daemon
 
 CONFIG = """\
 probes:
@@ -305,14 +303,8 @@ async def test_pages_and_results_are_built_off_the_event_loop(tmp_path: Path) ->
     path.write_text(CONFIG.replace("probes:\n", "defaults: {interval: 1h}\nprobes:\n"))
     daemon = Daemon(DaemonOptions(str(path)))
     noting = daemon.history = _ThreadNotingHistory()
-    await daemon.start()
-    runner = web.AppRunner(build_app(daemon), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
+    async with serving_daemon(daemon) as base:
         daemon.record(refused_403(time.time()))
-        base = f"http://127.0.0.1:{runner.addresses[0][1]}"
         async with aiohttp.ClientSession() as session:
             for path_ in ("/", "/probe/ws-main", "/api/v1/results"):
                 async with session.get(base + path_) as resp:
@@ -325,6 +317,3 @@ async def test_pages_and_results_are_built_off_the_event_loop(tmp_path: Path) ->
             async with session.get(base + "/api/v1/results") as resp:
                 assert resp.headers["Content-Type"].startswith("application/json")
                 assert "probes" in await resp.json()
-    finally:
-        await runner.cleanup()
-        await daemon.stop()
