@@ -213,6 +213,11 @@ def iter_exposition(snap: Snapshot, chunk_lines: int = CHUNK_LINES) -> Iterator[
         out.clear()
         return data
 
+    def cut() -> Iterator[bytes]:
+        # Between series only, so that a piece always ends with a whole line.
+        if len(out) >= chunk_lines:
+            yield flush()
+
     def head(name: str, kind: str, doc: str) -> None:
         add(f"# HELP {name} {doc}\n# TYPE {name} {kind}\n")
 
@@ -220,8 +225,7 @@ def iter_exposition(snap: Snapshot, chunk_lines: int = CHUNK_LINES) -> Iterator[
         head(name, "gauge", doc)
         for labels, value in rows:
             add(f"{name}{{{labels}}} {_num(value)}\n" if labels else f"{name} {_num(value)}\n")
-            if len(out) >= chunk_lines:
-                yield flush()
+            yield from cut()
 
     def phase_gauge(name: str, doc: str, group: list[_ProbeSeries],
                     names: tuple[str, ...]) -> Iterator[bytes]:
@@ -232,8 +236,7 @@ def iter_exposition(snap: Snapshot, chunk_lines: int = CHUNK_LINES) -> Iterator[
                 phases = dict(s.last.phases)
                 for ph in names:
                     add(f'{name}{{{s.labels},phase="{ph}"}} {_num(phases.get(ph, 0.0))}\n')
-                if len(out) >= chunk_lines:
-                    yield flush()
+                yield from cut()
 
     def last(s: _ProbeSeries) -> Result:
         assert s.last is not None
@@ -265,27 +268,23 @@ def iter_exposition(snap: Snapshot, chunk_lines: int = CHUNK_LINES) -> Iterator[
         for oc in s.runs:
             add(f'synthmon_probe_outcome{{{s.labels},outcome="{oc.value}"}} '
                 f"{'1.0' if oc is current else '0.0'}\n")
-        if len(out) >= chunk_lines:
-            yield flush()
+        yield from cut()
     head("synthmon_probe_runs_total", "counter", "probe runs by outcome")
     for s in series:
         for oc, n in s.runs.items():
             add(f'synthmon_probe_runs_total{{{s.labels},outcome="{oc.value}"}} {_num(n)}\n')
-        if len(out) >= chunk_lines:
-            yield flush()
+        yield from cut()
     head("synthmon_probe_duration_seconds", "histogram", "probe run duration")
     for s in series:
         if s.duration.count:
             _histogram(add, "synthmon_probe_duration_seconds", s.labels, s.duration, _LE)
-        if len(out) >= chunk_lines:
-            yield flush()
+        yield from cut()
     head("synthmon_probe_step_duration_seconds", "histogram", "WebSocket step duration")
     for s in series:
         for step, b in s.steps.items():
             _histogram(add, "synthmon_probe_step_duration_seconds",
                        f'{s.labels},step="{_escape(step)}"', b, _LE)
-        if len(out) >= chunk_lines:
-            yield flush()
+        yield from cut()
     yield from gauge("synthmon_probe_last_run_timestamp_seconds", "end of the last run",
                      ((s.labels, last(s).started_at + last(s).duration_seconds) for s in ran))
     yield from gauge("synthmon_probe_last_success_timestamp_seconds",
