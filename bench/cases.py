@@ -34,7 +34,6 @@ from bench.util import (
     http_json,
     metric_sum,
     parse_metrics,
-    pinned,
     proc_rss,
     quantile,
     rnd,
@@ -187,20 +186,30 @@ def synthmon_http_cpu(ctx: Ctx, url: str, rate: float, seconds: float, loop: str
 def http_floor(ctx: Ctx, url: str, rate: float, seconds: float, loop: str) -> dict[str, Any]:
     """The event loop's own floor: a bare protocol doing connect, write GET, read to EOF,
     paced like the probes (``bench.breakdown``'s ``raw`` variant), pinned like synthmon."""
-    cmd = [PYTHON, "-m", "bench.breakdown", "--worker", "raw", url, "--rate", repr(rate),
-           "--seconds", repr(seconds), "--worker-loop", loop]
-    try:
-        done = subprocess.run(pinned(cmd, ctx.cores.subject), capture_output=True, text=True,
-                              timeout=seconds + 60, check=False)
-    except subprocess.TimeoutExpired:
-        raise BenchError(f"the {loop} HTTP floor loop did not finish") from None
-    if done.returncode != 0:
-        raise BenchError(f"the {loop} HTTP floor loop failed: {done.stderr[-500:]}")
-    res: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    res = _floor_worker(ctx, f"httpfloor-{loop}", [
+        PYTHON, "-m", "bench.breakdown", "--worker", "raw", url, "--rate", repr(rate),
+        "--seconds", repr(seconds), "--worker-loop", loop], seconds)
     if not ctx.enough(res["ok"], res["runs"]):
         raise BenchError(f"the {loop} HTTP floor: only {res['ok']} of {res['runs']} ok")
     return {"runs": res["runs"], "ok": res["ok"], "event_loop": loop,
             "cpu_per_run_ms": res["cpu_ms_per_run"]}
+
+
+def _floor_worker(ctx: Ctx, name: str, argv: list[str], seconds: float) -> dict[str, Any]:
+    """Run a floor loop on synthmon's core until it ends by itself; its JSON summary."""
+    floor = Proc(name, argv, cpus=ctx.cores.subject)
+    floor.start(ctx.workdir)
+    try:
+        floor.popen.wait(seconds + 60)  # type: ignore[union-attr]
+    except subprocess.TimeoutExpired:
+        floor.stop()
+        raise BenchError(f"{name} did not finish") from None
+    floor.stop()
+    lines = [ln for ln in floor.tail(100_000).splitlines() if ln.startswith("{")]
+    if not lines:
+        raise BenchError(f"{name} printed no summary: {floor.tail()}")
+    summary: dict[str, Any] = json.loads(lines[-1])
+    return summary
 
 
 def blackbox_http_cpu(ctx: Ctx, url: str, rate: float, seconds: float) -> dict[str, Any]:
@@ -309,21 +318,10 @@ def bench_ws_cpu(ctx: Ctx) -> dict[str, Any]:
 
 def _ws_floor(ctx: Ctx, ws_url: str, rate: float, seconds: float, loop: str
               ) -> dict[str, Any]:
-    argv = [PYTHON, "-m", "bench.workers", "wsfloor", "--url", ws_url, "--token",
-            servers.mint_token(), "--rate", repr(rate), "--duration", repr(seconds),
-            "--event-loop", loop]
-    floor = Proc(f"wsfloor-{loop}", argv, cpus=ctx.cores.subject)
-    floor.start(ctx.workdir)
-    try:
-        floor.popen.wait(seconds + 60)  # type: ignore[union-attr]
-    except subprocess.TimeoutExpired:
-        floor.stop()
-        raise BenchError("the websockets floor loop did not finish") from None
-    floor.stop()
-    lines = [ln for ln in floor.tail(100_000).splitlines() if ln.startswith("{")]
-    if not lines:
-        raise BenchError(f"wsfloor printed no summary: {floor.tail()}")
-    fl: dict[str, Any] = json.loads(lines[-1])
+    fl = _floor_worker(ctx, f"wsfloor-{loop}", [
+        PYTHON, "-m", "bench.workers", "wsfloor", "--url", ws_url, "--token",
+        servers.mint_token(), "--rate", repr(rate), "--duration", repr(seconds),
+        "--event-loop", loop], seconds)
     if not ctx.enough(fl["ok"], fl["ok"] + fl["failed"]):
         raise BenchError(f"wsfloor: {fl['failed']} of {fl['ok'] + fl['failed']} failed: "
                          f"{fl['errors']}")
