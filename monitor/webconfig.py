@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import difflib
 import hashlib
 import hmac
 import re
@@ -37,13 +36,15 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import bcrypt
-import yaml
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from monitor.config.errors import ConfigError, Problem, pydantic_problems, render
+from monitor.config.source import parse
 
 _BCRYPT = re.compile(r"^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$")
 REALM = "synthmon"
@@ -51,12 +52,8 @@ CACHE_SIZE = 1024  # successful verifications remembered
 BCRYPT_CONCURRENCY = 2  # verifications at once (each takes a core for tens of ms)
 
 
-class WebConfigError(Exception):
-    """Every problem in a web config file, one per line."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(problems))
+class WebConfigError(ConfigError):
+    """Every problem in a web config file, one per line, worded as in probes.yaml."""
 
 
 class _Model(BaseModel):
@@ -90,35 +87,32 @@ class WebConfig:
 
 def load_web_config(path: str | Path) -> WebConfig:
     """Read and check ``path``; the certificate and key are loaded now, so that a bad
-    file stops the daemon at start rather than at the first request."""
+    file stops the daemon at start rather than at the first request. Problems are worded
+    as those of probes.yaml, ``file:line: key: message``."""
     name = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise WebConfigError([f"{name}: cannot read: {exc}"]) from None
     try:
-        raw = yaml.safe_load(text)
-    except (yaml.YAMLError, ValueError) as exc:
-        raise WebConfigError([f"{name}: invalid YAML: {' '.join(str(exc).split())}"]) from None
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise WebConfigError([f"{name}: the top level must be a mapping with "
-                              "tls_server_config and basic_auth_users"])
+        source = parse(text, name, top_keys="tls_server_config and basic_auth_users")
+    except ConfigError as exc:
+        raise WebConfigError(exc.problems) from None
     try:
-        spec = WebConfigFile.model_validate(raw)
+        spec = WebConfigFile.model_validate(source.data)
     except ValidationError as exc:
-        raise WebConfigError([f"{name}: {_problem(err)}" for err in exc.errors()]) from None
-    problems: list[str] = []
+        raise WebConfigError(render(name, source.line_of, pydantic_problems(
+            exc, source.data, WebConfigFile))) from None
+    problems: list[Problem] = []
     users: dict[str, bytes] = {}
     for user, hashed in spec.basic_auth_users.items():
+        where = ("basic_auth_users", user)
         if ":" in user or not user:
-            problems.append(f"{name}: basic_auth_users.{user!r}: a user name must be "
-                            "non-empty and cannot contain ':'")
+            problems.append((where, "a user name must be non-empty and cannot contain ':'"))
         elif not _BCRYPT.match(hashed):
             # Never echo the value: it may be a plain password written by mistake.
-            problems.append(f"{name}: basic_auth_users.{user}: must be a bcrypt hash "
-                            "($2b$..., e.g. from `htpasswd -nBC 12 user`), not a password")
+            problems.append((where, "must be a bcrypt hash ($2b$..., e.g. from "
+                                    "`htpasswd -nBC 12 user`), not a password"))
         else:
             users[user] = hashed.encode("ascii")
     tls: ssl.SSLContext | None = None
@@ -126,25 +120,10 @@ def load_web_config(path: str | Path) -> WebConfig:
         try:
             tls = _server_context(spec.tls_server_config)
         except (OSError, ssl.SSLError, ValueError) as exc:
-            problems.append(f"{name}: tls_server_config: {exc}")
+            problems.append((("tls_server_config",), str(exc)))
     if problems:
-        raise WebConfigError(problems)
+        raise WebConfigError(render(name, source.line_of, problems))
     return WebConfig(path=name, tls=tls, users=users)
-
-
-def _problem(err: Any) -> str:
-    loc = ".".join(str(x) for x in err["loc"])
-    if err["type"] == "extra_forbidden":
-        parent = err["loc"][:-1]
-        model: type[BaseModel] = TlsServerConfig if parent == ("tls_server_config",) \
-            else WebConfigFile
-        guess = difflib.get_close_matches(str(err["loc"][-1]), list(model.model_fields), n=1)
-        hint = f"; did you mean '{guess[0]}'?" if guess else \
-            f"; expected one of: {', '.join(model.model_fields)}"
-        return f"{loc}: unknown key{hint}"
-    if err["type"] == "missing":
-        return f"{loc}: is required"
-    return f"{loc}: {str(err['msg']).replace('Input should be', 'must be')}"
 
 
 def _server_context(spec: TlsServerConfig) -> ssl.SSLContext:

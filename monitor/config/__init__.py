@@ -1,0 +1,56 @@
+"""probes.yaml → validated, immutable specs. Where each part lives:
+
+- :mod:`~monitor.config.fields`: value types (durations, status codes);
+- :mod:`~monitor.config.schema`: the sections of the file, each a pydantic model that
+  validates itself, and the JSON Schema made from them;
+- :mod:`~monitor.config.model`: the resolved ``Config`` and ``Probe`` the daemon runs;
+- :mod:`~monitor.config.source`: YAML text → plain data with the line of every key;
+- :mod:`~monitor.config.env`: ``${VAR}`` substitution;
+- :mod:`~monitor.config.secrets`: which values are secrets, which secrets are missing;
+- :mod:`~monitor.config.checks`: what the file must satisfy as a whole;
+- :mod:`~monitor.config.errors`: ``file:line: key: message``, for every config file;
+- :mod:`~monitor.config.loader`: the passes in order.
+
+A new config key is declared in ``schema``; if it needs the whole file to check, its check
+goes in ``checks``.
+"""
+
+from monitor.config.errors import ConfigError
+from monitor.config.fields import (
+    MAX_DURATION,
+    Duration,
+    StatusSet,
+    format_duration,
+    parse_duration,
+    status_matches,
+)
+from monitor.config.loader import load_file, load_text
+from monitor.config.model import Config, Probe
+from monitor.config.schema import (
+    RESERVED_LABELS,
+    AuthSpec,
+    Defaults,
+    ExpectEventsStep,
+    ExpectStep,
+    HttpExpect,
+    HttpSpec,
+    JwtAuth,
+    ProbesFile,
+    ProbeSpec,
+    SendStep,
+    Step,
+    TlsSpec,
+    TokenEndpointAuth,
+    TokenPlacement,
+    WebSocketSpec,
+    json_schema,
+)
+from monitor.config.secrets import secret_looking
+
+__all__ = [
+    "MAX_DURATION", "RESERVED_LABELS", "AuthSpec", "Config", "ConfigError", "Defaults",
+    "Duration", "ExpectEventsStep", "ExpectStep", "HttpExpect", "HttpSpec", "JwtAuth",
+    "Probe", "ProbeSpec", "ProbesFile", "SendStep", "StatusSet", "Step", "TlsSpec",
+    "TokenEndpointAuth", "TokenPlacement", "WebSocketSpec", "format_duration", "json_schema",
+    "load_file", "load_text", "parse_duration", "secret_looking", "status_matches",
+]

@@ -1,0 +1,71 @@
+"""``${VAR}`` and ``${VAR:-default}`` substituted into every string value, as its own pass
+over the plain data. Each substitution is recorded with where it landed, for the secret
+policy (:mod:`monitor.config.secrets`)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from monitor.config.errors import Path_, Problem
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\$")
+
+
+@dataclass(frozen=True, slots=True)
+class Sub:
+    """One ``${VAR}`` replaced by a value from the environment, where it landed."""
+
+    path: Path_
+    var: str
+    value: str
+    start: int  # the span of the value in the substituted string
+    end: int
+
+
+def substitute(text: str, path: Path_, env: Mapping[str, str],
+               problems: list[Problem], subs: list[Sub] | None = None) -> str:
+    """``text`` with its ``${VAR}``s replaced (``$$`` is a literal ``$``). An unset variable
+    without a default is a problem at ``path``."""
+    out: list[str] = []
+    size = pos = 0
+    for m in _VAR.finditer(text):
+        out.append(text[pos:m.start()])
+        size += m.start() - pos
+        pos = m.end()
+        if m.group(0) == "$$":
+            piece = "$"
+        else:
+            name, default = m.group(1), m.group(2)
+            value = env.get(name)
+            if value is None or (value == "" and default is not None):
+                if default is None:
+                    problems.append(
+                        (path, f"environment variable {name} is not set "
+                               f"(set it, or give a default: ${{{name}:-value}})"))
+                piece = default or ""
+            else:
+                piece = value
+                if subs is not None:
+                    subs.append(Sub(path, name, value, size, size + len(value)))
+        out.append(piece)
+        size += len(piece)
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def substitute_all(data: Any, env: Mapping[str, str], problems: list[Problem],
+                   subs: list[Sub], path: Path_ = ()) -> Any:
+    """``data`` with :func:`substitute` applied to every string value (not to keys), in
+    document order. Values YAML built otherwise (timestamps, sets, pairs) stay as they are."""
+    if isinstance(data, str):
+        return substitute(data, path, env, problems, subs)
+    if isinstance(data, dict):
+        return {key: substitute_all(value, env, problems, subs, (*path, key))
+                for key, value in data.items()}
+    if isinstance(data, list):
+        return [substitute_all(item, env, problems, subs, (*path, i))
+                for i, item in enumerate(data)]
+    return data

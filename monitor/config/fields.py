@@ -1,0 +1,120 @@
+"""The value types of probes.yaml that are not plain YAML: durations and status codes.
+
+Each is parsed from what a person writes (``1m30s``, ``"2xx"``) into what the probes use
+(seconds, inclusive ranges), with the JSON Schema an editor checks it by.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from typing import Annotated
+
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+# Longer than any sensible interval, timeout or token lifetime, and far from the limits of
+# the scheduler's timedelta arithmetic (a 1e308 s interval would only fail at run time).
+MAX_DURATION = 365 * 24 * 3600.0
+
+
+def parse_duration(value: object) -> float:
+    """``"1m30s"`` → 90.0. Plain numbers are seconds."""
+    if isinstance(value, bool):
+        raise ValueError("must be a duration like 5s")
+    if isinstance(value, int | float):
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int beyond any float
+            raise ValueError("must be a duration of at most 8760h (a year)") from None
+    elif isinstance(value, str):
+        text = value.strip()
+        pos, seconds = 0, 0.0
+        for match in _DURATION_PART.finditer(text):
+            if match.start() != pos:
+                break
+            seconds += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+            pos = match.end()
+        if pos != len(text) or not text:
+            raise ValueError("must be a duration like 5s")
+    else:
+        raise ValueError("must be a duration like 5s")
+    if math.isnan(seconds) or seconds <= 0:
+        raise ValueError("must be a duration greater than 0, like 5s")
+    if seconds > MAX_DURATION:
+        raise ValueError("must be a duration of at most 8760h (a year)")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    return f"{seconds:g}s"
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h))+$"},
+                # ${VAR} / ${VAR:-default}, substituted at load: editors must accept it
+                {"type": "string", "pattern": r"\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}"},
+                {"type": "number", "exclusiveMinimum": 0},
+            ],
+            "description": "a duration like 500ms, 5s, 1m30s (a bare number is seconds)",
+        }
+    ),
+]
+
+
+def _parse_status(value: object) -> tuple[tuple[int, int], ...]:
+    items = value if isinstance(value, list | tuple) else [value]
+    ranges: list[tuple[int, int]] = []
+    for item in items:
+        if isinstance(item, int) and not isinstance(item, bool) and 100 <= item <= 599:
+            ranges.append((item, item))
+            continue
+        if isinstance(item, str):
+            text = item.strip().lower()
+            if re.fullmatch(r"[1-5]xx", text):
+                base = int(text[0]) * 100
+                ranges.append((base, base + 99))
+                continue
+            m = re.fullmatch(r"(\d{3})\s*-\s*(\d{3})", text)
+            if m and 100 <= int(m.group(1)) <= int(m.group(2)) <= 599:
+                ranges.append((int(m.group(1)), int(m.group(2))))
+                continue
+            if text.isdigit() and 100 <= int(text) <= 599:
+                ranges.append((int(text), int(text)))
+                continue
+        raise ValueError(
+            f"must be status codes like [200, 307], ranges like '200-299' or '2xx'; got {item!r}"
+        )
+    if not ranges:
+        raise ValueError("must list at least one status code")
+    return tuple(ranges)
+
+
+StatusSet = Annotated[
+    tuple[tuple[int, int], ...],
+    BeforeValidator(_parse_status),
+    WithJsonSchema(
+        {
+            "description": "status codes: 200, '200-299', '2xx', or a list of these",
+            "anyOf": [
+                {"type": "integer", "minimum": 100, "maximum": 599},
+                {"type": "string"},
+                {"type": "array", "items": {"anyOf": [{"type": "integer"}, {"type": "string"}]}},
+            ],
+        }
+    ),
+]
+
+
+def status_matches(code: int, ranges: Iterable[tuple[int, int]]) -> bool:
+    return any(lo <= code <= hi for lo, hi in ranges)

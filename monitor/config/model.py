@@ -1,0 +1,48 @@
+"""The resolved config: what the scheduler and the probes receive after a load.
+
+Defaults are applied and auth references resolved, so nothing downstream looks anything up
+in the file again. Both records are frozen: a reload builds new ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from monitor.config.schema import JwtAuth, ProbeSpec, TokenEndpointAuth
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """One probe with the defaults applied and its auth reference resolved."""
+
+    spec: ProbeSpec
+    interval: float
+    timeout: float
+    labels: tuple[tuple[str, str], ...]
+    auth_name: str | None
+    auth: JwtAuth | TokenEndpointAuth | None
+    # Every secret value substituted into the config: probe runners register them with the
+    # redactor, so that `once` and the daemon redact them alike.
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def type(self) -> str:
+        return self.spec.type
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: str
+    probes: tuple[Probe, ...]
+    label_names: tuple[str, ...]  # the union of static label names, for metric label sets
+    warnings: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = field(default=(), repr=False, compare=False)  # see module doc
+
+    def probe(self, name: str) -> Probe:
+        for p in self.probes:
+            if p.name == name:
+                return p
+        raise KeyError(name)
