@@ -63,15 +63,14 @@ async def _worker(variant: str, url: str, rate: float, seconds: float) -> dict[s
     from bench.servers import http_probes_yaml
     from monitor.auth import TokenSource
     from monitor.config import load_text
-    from monitor.history import History
-    from monitor.metrics import Surfacer
     from monitor.outcomes import Outcome
     from monitor.probes.context import ProbeContext, new_session
     from monitor.probes.http import run_http
     from monitor.probes.run import run_probe
     from monitor.redact import Redactor
     from monitor.result import Evidence, Result
-    from monitor.runlog import configure_logging, log_result
+    from monitor.sinks import default_sinks
+    from monitor.sinks.log import configure_logging
 
     loop = asyncio.get_running_loop()
     parts = urlsplit(url)
@@ -83,14 +82,11 @@ async def _worker(variant: str, url: str, rate: float, seconds: float) -> dict[s
     session = (aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True, limit=0))
                if variant == "aiohttp" else new_session())
     ctx = ProbeContext(session=session, tokens=TokenSource(redactor), redactor=redactor)
-    surfacer, history = Surfacer(), History()
-    surfacer.configure(config)
-    history.configure(config)
+    fan_out = default_sinks()
+    fan_out.configure(config)
 
     def sinks(result: Result) -> bool:
-        surfacer.observe(result)
-        history.observe(result)
-        log_result(result)
+        fan_out.observe(result)
         return result.success
 
     async def raw(path: str) -> tuple[bytes, _Get]:

@@ -43,7 +43,7 @@ from bench.util import (
     wait_until,
 )
 from monitor import eventloop
-from monitor.history import DEFAULT_DEPTH, MIN_DEPTH, TOTAL_RUNS
+from monitor.sinks.history import DEFAULT_DEPTH, MIN_DEPTH, TOTAL_RUNS
 
 Row = dict[str, Any]
 
@@ -533,10 +533,10 @@ def _result_bytes(url: str, n: int) -> float:
     was made, so the ring and the newest full result are shared out over the runs."""
     from monitor.auth import TokenSource
     from monitor.config import load_text
-    from monitor.history import History
     from monitor.probes.context import ProbeContext, new_session
     from monitor.probes.run import run_probe
     from monitor.redact import Redactor
+    from monitor.sinks.history import History
 
     config = load_text(servers.http_probes_yaml([url], 10, 1))
     probe = config.probes[0]

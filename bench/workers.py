@@ -142,15 +142,14 @@ async def _sched(probes: int, interval: float, duration: float, warmup: float,
     sinks included, without its HTTP server); without, a canned result."""
     from monitor.auth import TokenSource
     from monitor.config import Config, load_text
-    from monitor.history import History
-    from monitor.metrics import Surfacer
     from monitor.outcomes import Outcome
     from monitor.probes.context import ProbeContext, new_session
     from monitor.probes.run import run_probe
     from monitor.redact import Redactor
     from monitor.result import Evidence, Result
-    from monitor.runlog import configure_logging, log_result
     from monitor.scheduler import ProbeScheduler
+    from monitor.sinks import default_sinks
+    from monitor.sinks.log import configure_logging
 
     # One tiny config parsed by the real loader, replicated: parsing thousands of probes
     # would only measure the YAML parser (the startup benchmark covers that).
@@ -176,9 +175,9 @@ async def _sched(probes: int, interval: float, duration: float, warmup: float,
     configure_logging(redactor, stream=devnull, json=True)
     ctx = ProbeContext(session=new_session(), tokens=TokenSource(redactor), redactor=redactor)
     failed = 0
-    surfacer, history = Surfacer(), History()
-    surfacer.configure(config)
-    history.configure(config)
+    sinks = default_sinks()
+    surfacer = sinks.metrics
+    sinks.configure(config)
     lags: list[float] = []
     skips: dict[str, int] = {}
     runs = 0
@@ -188,9 +187,7 @@ async def _sched(probes: int, interval: float, duration: float, warmup: float,
         nonlocal runs, failed
         if url is not None:
             real = await run_probe(probe, ctx)
-            surfacer.observe(real)
-            history.observe(real)
-            log_result(real)
+            sinks.observe(real)
             if measuring:
                 runs += 1
                 failed += not real.success
@@ -201,9 +198,7 @@ async def _sched(probes: int, interval: float, duration: float, warmup: float,
                         phases=(("resolve", 0.0), ("connect", 0.0002), ("tls", 0.0),
                                 ("processing", 0.0005), ("transfer", 0.0001)),
                         evidence=Evidence(detail="HTTP 200 in 1ms", status_code=200))
-        surfacer.observe(result)
-        history.observe(result)
-        log_result(result)
+        sinks.observe(result)
         if measuring:
             runs += 1
 

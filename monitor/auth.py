@@ -11,6 +11,7 @@ import os
 import time
 import uuid
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,10 @@ class AuthError(Exception):
         self.outcome = outcome
 
 
-def read_secret(env_var: str | None, file: str | None, what: str) -> str:
+def read_secret(env_var: str | None, file: str | None, what: str,
+                env: Mapping[str, str] | None = None) -> str:
     if env_var:
-        value = os.environ.get(env_var)
+        value = (os.environ if env is None else env).get(env_var)
         if not value:
             raise AuthError(f"{what}: environment variable {env_var} is not set")
         return value
@@ -47,7 +49,8 @@ def read_secret(env_var: str | None, file: str | None, what: str) -> str:
     raise AuthError(f"{what}: no secret configured")
 
 
-def mint_jwt(spec: JwtAuth, now: float | None = None) -> tuple[str, float, list[str]]:
+def mint_jwt(spec: JwtAuth, now: float | None = None,
+             env: Mapping[str, str] | None = None) -> tuple[str, float, list[str]]:
     """Return (token, expiry, secrets used) for ``spec``."""
     # Imported here: PyJWT loads cryptography's OpenSSL bindings, ~8 MB of a daemon that
     # may have no JWT probe at all.
@@ -60,7 +63,7 @@ def mint_jwt(spec: JwtAuth, now: float | None = None) -> tuple[str, float, list[
     elif spec.secret is not None:
         key = spec.secret
     else:
-        key = read_secret(spec.secret_env, spec.secret_file, "JWT secret")
+        key = read_secret(spec.secret_env, spec.secret_file, "JWT secret", env)
     exp = now + spec.ttl
     claims: dict[str, Any] = {"iat": int(now), "exp": int(exp), "jti": uuid.uuid4().hex}
     claims.update(spec.claims)
@@ -101,8 +104,9 @@ def _json_path(data: Any, path: str) -> Any:
 class TokenSource:
     """Produces tokens per auth provider name, cached until shortly before expiry."""
 
-    def __init__(self, redactor: Redactor) -> None:
+    def __init__(self, redactor: Redactor, env: Mapping[str, str] | None = None) -> None:
         self.redactor = redactor
+        self.env = os.environ if env is None else env  # where *_env secrets are read
         self._cache: dict[str, _Cached] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -122,7 +126,7 @@ class TokenSource:
             if cached is not None and cached.fresh(time.time()):
                 return cached.token
             if isinstance(spec, JwtAuth):
-                token, exp, secrets = mint_jwt(spec)
+                token, exp, secrets = mint_jwt(spec, env=self.env)
                 issued = time.time()
             else:
                 token, exp, secrets, issued = await self._fetch(spec, session)
@@ -137,7 +141,7 @@ class TokenSource:
         fields: dict[str, str] = dict(spec.fields)
         secrets: list[str] = []
         for key, var in spec.secret_fields_env.items():
-            fields[key] = read_secret(var, None, f"token endpoint field {key}")
+            fields[key] = read_secret(var, None, f"token endpoint field {key}", self.env)
             secrets.append(fields[key])
         for key, file in spec.secret_fields_file.items():
             fields[key] = read_secret(None, file, f"token endpoint field {key}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import structlog
@@ -16,14 +17,14 @@ import structlog
 from monitor import eventloop
 from monitor.auth import TokenSource
 from monitor.config import Config, ConfigError, JwtAuth, Probe, load_file
-from monitor.history import History
-from monitor.metrics import Surfacer
 from monitor.probes.context import ProbeContext, new_session
 from monitor.probes.run import run_probe
 from monitor.redact import Redactor
 from monitor.result import Result
-from monitor.runlog import log_result
 from monitor.scheduler import ProbeScheduler, in_shard
+from monitor.sinks import default_sinks
+from monitor.sinks.history import History
+from monitor.sinks.metrics import Surfacer
 
 SHUTDOWN_GRACE = 3.5  # SIGTERM must exit within 5 s: drain, then cancel, then close
 
@@ -33,6 +34,9 @@ class DaemonOptions:
     config_path: str
     location: str | None = None
     shard: tuple[int, int] | None = None
+    # Where ${VAR}s and *_env secrets come from (the process environment when None): the
+    # demo runs the shipped file against its simulator without touching os.environ.
+    env: Mapping[str, str] | None = None
 
 
 def _preload(config: Config) -> None:
@@ -49,9 +53,8 @@ class Daemon:
     def __init__(self, options: DaemonOptions, redactor: Redactor | None = None) -> None:
         self.options = options
         self.redactor = redactor or Redactor()
-        self.tokens = TokenSource(self.redactor)
-        self.surfacer = Surfacer(location=options.location)
-        self.history = History()
+        self.tokens = TokenSource(self.redactor, env=options.env)
+        self.sinks = default_sinks(options.location)
         self.config: Config | None = None
         self.ready = False
         self.log = structlog.get_logger("synthmon")
@@ -62,10 +65,20 @@ class Daemon:
         self._stopping = asyncio.Event()
         self._signal_reloads: set[asyncio.Future[tuple[bool, list[str]]]] = set()
 
+    @property
+    def surfacer(self) -> Surfacer:
+        """The metrics sink: also told of scheduler lag, skipped runs and reloads."""
+        return self.sinks.metrics
+
+    @property
+    def history(self) -> History:
+        """The history sink, which the status page reads."""
+        return self.sinks.history
+
     # ------------------------------------------------------------------ config
 
     def _load(self) -> Config:
-        config = load_file(self.options.config_path)
+        config = load_file(self.options.config_path, env=self.options.env)
         if self.options.shard is not None:
             mine = tuple(p for p in config.probes if in_shard(p.name, self.options.shard))
             config = replace(config, probes=mine)
@@ -77,8 +90,7 @@ class Daemon:
         self.config = config
         _preload(config)
         self.tokens.forget()
-        self.surfacer.configure(config)
-        self.history.configure(config)
+        self.sinks.configure(config)
         for warning in config.warnings:
             self.log.warning("config_warning", detail=warning)
 
@@ -107,9 +119,7 @@ class Daemon:
         self.record(result)
 
     def record(self, result: Result) -> None:
-        self.surfacer.observe(result)
-        self.history.observe(result)
-        log_result(result)
+        self.sinks.observe(result)
 
     def _skipped(self, probe: str, reason: str) -> None:
         self.surfacer.skip(reason)

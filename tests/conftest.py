@@ -23,10 +23,10 @@ from aiohttp import web
 
 from monitor.auth import TokenSource
 from monitor.daemon import Daemon
+from monitor.demo.simulator import RunningSimulator, start_simulator
 from monitor.probes.context import ProbeContext, new_session
 from monitor.redact import Redactor
-from monitor.server import build_app
-from monitor.simulator import RunningSimulator, start_simulator
+from monitor.web.server import build_app
 from tests.procs import stop_process
 
 

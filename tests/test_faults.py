@@ -28,10 +28,10 @@ import pytest
 
 from monitor.config import load_text
 from monitor.daemon import Daemon, DaemonOptions
-from monitor.metrics import LAG_BUCKETS
 from monitor.outcomes import Outcome
 from monitor.probes.context import ProbeContext
 from monitor.probes.run import run_probe
+from monitor.sinks.metrics import LAG_BUCKETS
 from tests.hostile import ROOT, ZooProc, rss_bytes, zoo_process
 
 MARGIN = 0.25  # seconds a run may take beyond its timeout (scheduling, a loaded machine)

@@ -25,8 +25,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.config import ConfigError, load_text
-from monitor.metrics import Surfacer
 from monitor.probes.context import target_of
+from monitor.sinks.metrics import Surfacer
 from tests.hostile import ROOT
 
 PROBLEM = re.compile(r"^probes\.yaml:(\d+|\?): \S")

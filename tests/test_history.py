@@ -6,9 +6,9 @@ import gc
 import tracemalloc
 
 from monitor.config import Config, load_text
-from monitor.history import DEFAULT_DEPTH, MIN_DEPTH, History, slim
 from monitor.outcomes import Outcome
 from monitor.result import Evidence, Result, StepTiming
+from monitor.sinks.history import DEFAULT_DEPTH, MIN_DEPTH, History, slim
 
 
 def config(n: int) -> Config:

@@ -25,7 +25,7 @@ def test_the_daemon_imports_jwt_and_cryptography_only_for_a_config_that_needs_th
 import sys
 from monitor.config import load_text
 from monitor.daemon import _preload
-import monitor.cli, monitor.server
+import monitor.cli, monitor.web.server
 lazy = {LAZY!r}
 assert not [m for m in sys.modules if m.split(".")[0] in lazy], "imported at start"
 _preload(load_text("probes:\\n  - {{name: a, http: {{url: 'http://127.0.0.1:1/'}}}}\\n",
@@ -68,7 +68,7 @@ def test_loading_many_probes_leaves_little_more_than_the_probes_behind() -> None
     # few strings of the freed node tree (see config._fresh), and ~3.3 KB with them copied.
     script = """
 import gc, re
-import monitor.daemon, monitor.server
+import monitor.daemon, monitor.web.server
 from monitor.config import load_text
 def rss():
     return int(re.search(r"VmRSS:\\s+(\\d+)", open("/proc/self/status").read()).group(1)) * 1024

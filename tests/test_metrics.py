@@ -11,9 +11,9 @@ from prometheus_client.samples import Sample
 
 from monitor.config import Config, load_text
 from monitor.daemon import Daemon, DaemonOptions
-from monitor.metrics import CHUNK_LINES, CONTENT_TYPE, Surfacer, iter_exposition
 from monitor.outcomes import Outcome
 from monitor.result import Evidence, Result, StepTiming
+from monitor.sinks.metrics import CHUNK_LINES, CONTENT_TYPE, Surfacer, iter_exposition
 from tests.conftest import serving_daemon
 
 CONFIG = """\

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from monitor.cli.once import answer, make_console, print_table, run_all
 from monitor.config import load_file
 from monitor.demo import REGRESSIONS, banner, demo_env
-from monitor.once import answer, make_console, print_table, run_all
+from monitor.demo.simulator import MODES
 from monitor.outcomes import Outcome
 from monitor.result import Diagnosis, Evidence, Result
-from monitor.simulator import MODES
 from tests.conftest import ROOT, SECRET, SimProc, http_post
 
 ESC = "\x1b["

@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, NegotiationEr
 from websockets.typing import Subprotocol
 from yarl import URL
 
-from monitor.simulator import (
+from monitor.demo.simulator import (
     MODES,
     RunningSimulator,
     StagingSimulator,

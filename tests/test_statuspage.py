@@ -14,18 +14,13 @@ import aiohttp
 
 from monitor.config import load_text
 from monitor.daemon import Daemon, DaemonOptions
-from monitor.history import History
 from monitor.outcomes import Outcome
 from monitor.result import Diagnosis, Evidence, Result, StepTiming
-from monitor.statuspage import (
-    MEANING,
-    cross_check,
-    render_index,
-    render_probe,
-    results_payload,
-    seen,
-    sparkline,
-)
+from monitor.sinks import Sinks
+from monitor.sinks.history import History
+from monitor.web.api import results_payload
+from monitor.web.statuspage import render_index, render_probe, sparkline
+from monitor.web.summary import MEANING, cross_check, seen
 from tests.conftest import DaemonProc, SimProc, http_get, serving_daemon, start_daemon
 
 CONFIG = """\
@@ -291,9 +286,13 @@ class _ThreadNotingHistory(History):
         super().__init__()
         self.readers: set[int] = set()
 
-    def runs(self, probe: str) -> list[Result]:
+    def runs(self, probe: str, limit: int | None = None) -> list[Result]:
         self.readers.add(threading.get_ident())
-        return super().runs(probe)
+        return super().runs(probe, limit)
+
+    def latest(self) -> dict[str, Result | None]:
+        self.readers.add(threading.get_ident())
+        return super().latest()
 
 
 async def test_pages_and_results_are_built_off_the_event_loop(tmp_path: Path) -> None:
@@ -302,7 +301,8 @@ async def test_pages_and_results_are_built_off_the_event_loop(tmp_path: Path) ->
     path = tmp_path / "probes.yaml"
     path.write_text(CONFIG.replace("probes:\n", "defaults: {interval: 1h}\nprobes:\n"))
     daemon = Daemon(DaemonOptions(str(path)))
-    noting = daemon.history = _ThreadNotingHistory()
+    noting = _ThreadNotingHistory()
+    daemon.sinks = Sinks(daemon.sinks.metrics, noting, daemon.sinks.log)
     async with serving_daemon(daemon) as base:
         daemon.record(refused_403(time.time()))
         async with aiohttp.ClientSession() as session:

@@ -23,7 +23,7 @@ import bcrypt
 import pytest
 from aiohttp import web
 
-from monitor.webconfig import BasicAuth, WebConfigError, load_web_config
+from monitor.web.webconfig import BasicAuth, WebConfigError, load_web_config
 from tests.conftest import free_port
 from tests.hostile import ROOT, Cert, ThreadedServers, make_cert
 from tests.procs import stop_process

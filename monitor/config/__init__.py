@@ -15,6 +15,8 @@ A new config key is declared in ``schema``; if it needs the whole file to check,
 goes in ``checks``.
 """
 
+from pathlib import Path
+
 from monitor.config.errors import ConfigError
 from monitor.config.fields import (
     MAX_DURATION,
@@ -47,10 +49,38 @@ from monitor.config.schema import (
 )
 from monitor.config.secrets import secret_looking
 
+# The probes.yaml shipped in the package: the demo runs it, and it documents every feature.
+SHIPPED_CONFIG = Path(__file__).parent.parent / "probes.yaml"
+
 __all__ = [
-    "MAX_DURATION", "RESERVED_LABELS", "AuthSpec", "Config", "ConfigError", "Defaults",
-    "Duration", "ExpectEventsStep", "ExpectStep", "HttpExpect", "HttpSpec", "JwtAuth",
-    "Probe", "ProbeSpec", "ProbesFile", "SendStep", "StatusSet", "Step", "TlsSpec",
-    "TokenEndpointAuth", "TokenPlacement", "WebSocketSpec", "format_duration", "json_schema",
-    "load_file", "load_text", "parse_duration", "secret_looking", "status_matches",
+    "MAX_DURATION",
+    "RESERVED_LABELS",
+    "SHIPPED_CONFIG",
+    "AuthSpec",
+    "Config",
+    "ConfigError",
+    "Defaults",
+    "Duration",
+    "ExpectEventsStep",
+    "ExpectStep",
+    "HttpExpect",
+    "HttpSpec",
+    "JwtAuth",
+    "Probe",
+    "ProbeSpec",
+    "ProbesFile",
+    "SendStep",
+    "StatusSet",
+    "Step",
+    "TlsSpec",
+    "TokenEndpointAuth",
+    "TokenPlacement",
+    "WebSocketSpec",
+    "format_duration",
+    "json_schema",
+    "load_file",
+    "load_text",
+    "parse_duration",
+    "secret_looking",
+    "status_matches",
 ]

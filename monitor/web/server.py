@@ -12,9 +12,10 @@ from typing import Any
 from aiohttp import web
 
 from monitor.daemon import Daemon
-from monitor.metrics import CONTENT_TYPE, iter_exposition
-from monitor.statuspage import render_index, render_probe, results_payload
-from monitor.webconfig import BasicAuth
+from monitor.sinks.metrics import CONTENT_TYPE, iter_exposition
+from monitor.web.api import results_payload
+from monitor.web.statuspage import render_index, render_probe
+from monitor.web.webconfig import BasicAuth
 
 DAEMON_KEY = web.AppKey("daemon", Daemon)
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.text import Text
 
-from monitor.cli import SHIPPED_CONFIG, serve_daemon
-from monitor.config import parse_duration
+from monitor.config import SHIPPED_CONFIG, parse_duration
 from monitor.redact import Redactor
-from monitor.runlog import configure_logging
+from monitor.sinks.log import configure_logging
+from monitor.web.serve import serve_daemon
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ def banner(daemon_url: str, sim_url: str, interval: float = 10.0, mode: str = "h
 
 
 async def run_demo(args: argparse.Namespace) -> int:
-    from monitor.simulator import MODES, start_simulator
+    from monitor.demo.simulator import MODES, start_simulator
 
     if args.mode not in MODES:
         print(f"unknown mode {args.mode!r}; one of: {', '.join(MODES)}", file=sys.stderr)
@@ -157,12 +157,12 @@ async def run_demo(args: argparse.Namespace) -> int:
         print(f"cannot start the simulator on {sim_host}:{sim_port}: {exc.strerror or exc}; "
               "pick another address with --simulator", file=sys.stderr)
         return 1
-    os.environ.update(demo_env(secret, sim.url, sim.ws_url, interval))
+    env = {**os.environ, **demo_env(secret, sim.url, sim.ws_url, interval)}
     host, port = args.listen
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     console.print(banner_text(f"http://{host}:{port}", sim.url, interval, args.mode), end="")
     sys.stderr.flush()
     try:
-        return await serve_daemon(str(SHIPPED_CONFIG), args.listen, redactor=redactor)
+        return await serve_daemon(str(SHIPPED_CONFIG), args.listen, redactor=redactor, env=env)
     finally:
         await sim.stop()

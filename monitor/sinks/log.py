@@ -14,6 +14,7 @@ from typing import Any, TextIO
 
 import structlog
 
+from monitor.config import Config
 from monitor.redact import Redactor
 from monitor.result import Result
 
@@ -48,6 +49,16 @@ def configure_logging(redactor: Redactor, stream: TextIO | None = None,
         logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=False,
     )
+
+
+class RunLog:
+    """The log as a sink: one ``probe_run`` event per run."""
+
+    def configure(self, config: Config) -> None:
+        pass  # nothing in the event depends on the config
+
+    def observe(self, result: Result) -> None:
+        log_result(result)
 
 
 def log_result(result: Result) -> None:

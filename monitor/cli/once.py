@@ -21,7 +21,7 @@ from monitor.probes.context import ProbeContext, new_session
 from monitor.probes.run import run_probe
 from monitor.redact import Redactor
 from monitor.result import Result
-from monitor.statuspage import seen
+from monitor.web.summary import seen
 
 
 async def run_all(config: Config, names: list[str] | None = None,

@@ -1,8 +1,8 @@
-"""The status page and the results API: what an on-call engineer reads at 3 a.m.
+"""The status page: what an on-call engineer reads at 3 a.m.
 
 Server-rendered HTML with no scripts and no external assets (the icon is a data: URI);
-every value that comes from a probe, a server or the config is escaped. Both the page and
-``/api/v1/results`` are built from the run history, whose evidence is already redacted.
+every value that comes from a probe, a server or the config is escaped. The page is built
+from the run history, whose evidence is already redacted.
 
 ``/`` answers "what broke, since when, and what did the server say": failing probes come
 first as cards with the diagnosis, then every probe in config order. ``/probe/NAME`` keeps
@@ -14,44 +14,17 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from html import escape
-from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
-from monitor.history import History
 from monitor.outcomes import Outcome
 from monitor.result import Result
+from monitor.sinks.history import History
+from monitor.web.summary import MEANING, cross_check, handshake, seen
 
 REFRESH_SECONDS = 10
 SPARK_RUNS = 40
 CARD_EXCERPT_CHARS = 300
 _CHANGED = '<div class="small muted">outcome changed</div>'
-
-# One line per outcome, in the words of the README's outcome table: shown under the outcome
-# so that nobody has to look a name up in the middle of the night.
-MEANING: dict[Outcome, str] = {
-    Outcome.SUCCESS: "everything expected was seen, within budget",
-    Outcome.UNEXPECTED_STATUS: "the HTTP status is not one of the expected ones",
-    Outcome.ASSERTION_FAILED: "a JSON path, body regex or header expectation failed",
-    Outcome.SLOW: "everything worked, but a max_latency budget was exceeded",
-    Outcome.DNS_ERROR: "the host name did not resolve",
-    Outcome.CONNECT_REFUSED: "nothing listens on that address (connection refused)",
-    Outcome.CONNECT_TIMEOUT: "the TCP connection was not established in time",
-    Outcome.TLS_ERROR: "the TLS handshake or the certificate check failed",
-    Outcome.CONNECTION_RESET: "the peer reset or dropped the connection",
-    Outcome.TIMEOUT: "no complete answer within the probe timeout",
-    Outcome.PROTOCOL_ERROR: "the peer answered something that is not valid HTTP/WebSocket",
-    Outcome.HANDSHAKE_REJECTED: "the WebSocket upgrade got a 4xx/5xx answer",
-    Outcome.NOT_UPGRADED: "the WebSocket upgrade got a plain 2xx/3xx answer instead of 101",
-    Outcome.SUBPROTOCOL_MISMATCH: "the server chose a subprotocol that was not offered or "
-                                  "not expected",
-    Outcome.AUTH_REJECTED: "accepted, then closed with 1008 or an auth error message",
-    Outcome.CLOSED_BY_SERVER: "the server closed the WebSocket before the steps were done",
-    Outcome.UNEXPECTED_MESSAGE: "a message did not match, an event came out of order or "
-                                "was in fail_on",
-    Outcome.MESSAGE_TIMEOUT: "the expected message or events did not arrive in time",
-    Outcome.AUTH_NOT_ENFORCED: "a negative probe got in: the server accepted a bad token",
-    Outcome.CONFIG_ERROR: "the probe could not run as configured (e.g. a secret is missing)",
-}
 
 _CSS = """
 :root{--bg:#f6f7f9;--fg:#1d1f23;--card:#fff;--line:#e1e4e8;--muted:#6a717b;--head:#eef0f3;
@@ -166,74 +139,6 @@ def _excerpt(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-# --------------------------------------------------------------------------- what was seen
-
-
-def handshake(r: Result) -> str | None:
-    """How the WebSocket upgrade was answered, in one phrase; None for HTTP probes."""
-    if r.type != "websocket":
-        return None
-    ev = r.evidence
-    if r.upgraded or r.status_code == 101:
-        sub = f", subprotocol {ev.subprotocol}" if ev.subprotocol else ", no subprotocol"
-        return f"upgraded: 101 Switching Protocols{sub}"
-    if r.status_code is None:
-        return f"no HTTP answer to the upgrade ({r.outcome.value})"
-    ctype = (ev.content_type or "").split(";")[0].strip()
-    what = f"HTTP {r.status_code}" + (f" {ctype}" if ctype else "")
-    if r.status_code >= 400:
-        return f"refused: {what} instead of 101"
-    return f"not upgraded: {what} instead of 101"
-
-
-def seen(r: Result) -> str:
-    """One line of what the server answered, for the overview and the API."""
-    ev = r.evidence
-    parts: list[str] = []
-    hs = handshake(r)
-    if hs is not None:
-        # The probe's detail usually names the answer already ("refused the upgrade: HTTP
-        # 403", "upgraded (subprotocol jwt-auth)"); the phrase is only added when it does not.
-        if not (str(r.status_code) in ev.detail or "upgraded" in ev.detail):
-            parts.append(hs)
-    elif r.status_code is not None and str(r.status_code) not in ev.detail:
-        ctype = (ev.content_type or "").split(";")[0].strip()
-        parts.append(f"HTTP {r.status_code}" + (f" {ctype}" if ctype else ""))
-    if r.close_code is not None and str(r.close_code) not in ev.detail:
-        parts.append(f"close {r.close_code}" + (f" {ev.close_reason}" if ev.close_reason else ""))
-    if ev.detail:
-        parts.append(ev.detail)
-    return " · ".join(parts)
-
-
-def hint(r: Result | None) -> str | None:
-    if r is None or r.evidence.diagnosis is None:
-        return None
-    return r.evidence.diagnosis.hint or None
-
-
-def cross_check(r: Result, lasts: dict[str, Result | None]) -> str | None:
-    """For a refused upgrade: does another WebSocket probe on the same host get in?
-
-    That is what tells a missing route from refused credentials (PRODUCT.md); the alert
-    rules make the comparison for paging, the page only points at it.
-    """
-    if r.type != "websocket" or r.status_code is None or not 400 <= r.status_code < 500:
-        return None
-    host = urlsplit(r.target).netloc
-    peers = sorted(name for name, other in lasts.items()
-                   if other is not None and other.probe != r.probe
-                   and other.type == "websocket" and other.upgraded
-                   and urlsplit(other.target).netloc == host)
-    if not peers:
-        return None
-    one = len(peers) == 1
-    return (f"{', '.join(peers)} on the same host upgraded at {'its' if one else 'their'}"
-            f" last run: the server accepts WebSocket connections. If "
-            f"{'it uses' if one else 'they use'} the same credentials, "
-            f"suspect the route of {urlsplit(r.target).path or '/'}, not the token.")
-
-
 # --------------------------------------------------------------------------- pieces
 
 
@@ -343,11 +248,6 @@ def _page(title: str, body: str, icon: str = "#888") -> str:
             f"</body></html>")
 
 
-def _lasts(history: History) -> tuple[list[str], dict[str, list[Result]], dict[str, Result | None]]:
-    names = history.probes()
-    runs = {n: history.runs(n) for n in names}
-    lasts = {n: (r[0] if r else None) for n, r in runs.items()}
-    return names, runs, lasts
 
 
 def _banner(failing: int, total: int, pending: int) -> tuple[str, str, str]:
@@ -368,7 +268,8 @@ def _banner(failing: int, total: int, pending: int) -> tuple[str, str, str]:
 
 def render_index(history: History) -> str:
     now = time.time()
-    names, runs, lasts = _lasts(history)
+    lasts = history.latest()
+    names = list(lasts)
     failing = [n for n in names if (r := lasts[n]) is not None and not r.success]
     pending = sum(lasts[n] is None for n in names)
     cls, headline, colour = _banner(len(failing), len(names), pending)
@@ -402,7 +303,7 @@ def render_index(history: History) -> str:
             f'<div class="muted small">{"" if since is None else _span(now - since)}</div></td>'
             f'<td class="when">{_ago(last.started_at if last else None, now)}</td>'
             f'<td class="num">{"" if last is None else _ms(last.duration_seconds)}</td>'
-            f"<td>{sparkline(runs[name])}</td>"
+            f"<td>{sparkline(history.runs(name, SPARK_RUNS))}</td>"
             f'<td class="seen">{escape(seen(last)) if last else ""}</td>'
             "</tr>")
 
@@ -424,8 +325,9 @@ def render_index(history: History) -> str:
 
 def render_probe(history: History, name: str) -> str:
     now = time.time()
-    names, all_runs, lasts = _lasts(history)
-    runs = all_runs.get(name, [])
+    lasts = history.latest()
+    names = list(lasts)
+    runs = history.runs(name)
     last = runs[0] if runs else None
     since = history.since(name)
     ok_runs = sum(r.success for r in runs)
@@ -478,31 +380,3 @@ def render_probe(history: History, name: str) -> str:
     colour = {"ok": "#34a853", "slow": "#f29900", "bad": "#d93025"}.get(_kind(last), "#888")
     return _page(f"{'✖' if last and not last.success else '✔' if last else '…'} {name} · synthmon",
                  body, colour)
-
-
-def results_payload(history: History) -> dict[str, Any]:
-    """``/api/v1/results``: {"probes": [{"probe", "last", "since", "runs", ...}], ...}.
-
-    ``runs`` is newest first, as on the page; ``seen``, ``hint`` and ``handshake`` are the
-    one-line summaries the page shows.
-    """
-    names, runs, lasts = _lasts(history)
-    probes = []
-    failing = 0
-    for name in names:
-        last = lasts[name]
-        if last is not None and not last.success:
-            failing += 1
-        probes.append({
-            "probe": name,
-            "last": last.to_dict() if last else None,
-            "since": history.since(name),
-            "runs": [r.to_dict() for r in runs[name]],
-            "type": last.type if last else None,
-            "outcome": last.outcome.value if last else None,
-            "success": last.success if last else None,
-            "seen": seen(last) if last else None,
-            "handshake": handshake(last) if last else None,
-            "hint": hint(last),
-        })
-    return {"probes": probes, "failing": failing, "generated_at": time.time()}

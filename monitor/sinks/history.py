@@ -17,6 +17,7 @@ That is about 30 bytes a run instead of the ~850 of a slimmed ``Result`` object,
 
 from __future__ import annotations
 
+import itertools
 import sys
 import threading
 from array import array
@@ -176,13 +177,18 @@ class History:
         with self._lock:
             return list(self._order)
 
-    def runs(self, probe: str) -> list[Result]:
-        """Newest first."""
+    def runs(self, probe: str, limit: int | None = None) -> list[Result]:
+        """Newest first; the newest ``limit`` only, when given (older ones are not rebuilt)."""
         with self._lock:
             ring = self._rings.get(probe)
             if ring is None:
                 return []
-            return [ring.result(slot) for slot in ring.slots()]
+            return [ring.result(slot) for slot in itertools.islice(ring.slots(), limit)]
+
+    def latest(self) -> dict[str, Result | None]:
+        """The newest run of every probe (None before its first), in config order."""
+        with self._lock:
+            return {name: self._rings[name].newest() for name in self._order}
 
     def since(self, probe: str) -> float | None:
         with self._lock:

@@ -1,0 +1,109 @@
+"""The ``synthmon`` command line: the parser and the dispatch to one module a command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+
+from monitor import __version__, eventloop
+from monitor.config import json_schema
+
+DEFAULT_CONFIG = "probes.yaml"
+DEFAULT_LISTEN = "127.0.0.1:9115"
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"must be HOST:PORT like {DEFAULT_LISTEN}; got {value!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def parse_shard(value: str) -> tuple[int, int]:
+    index, sep, count = value.partition("/")
+    if not sep or not index.isdigit() or not count.isdigit() or not 0 <= int(index) < int(count):
+        raise argparse.ArgumentTypeError(f"must be I/N with 0 <= I < N, like 0/3; got {value!r}")
+    return int(index), int(count)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="synthmon", description="Synthetic HTTP and WebSocket probes for Prometheus.")
+    parser.add_argument("--version", action="version", version=f"synthmon {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the daemon")
+    run.add_argument("-c", "--config", default=DEFAULT_CONFIG, help="probes file (probes.yaml)")
+    run.add_argument("--listen", type=parse_listen, default=parse_listen(DEFAULT_LISTEN),
+                     help=f"address of /metrics and the status page ({DEFAULT_LISTEN})")
+    run.add_argument("--location", help="adds a location label to every probe series")
+    run.add_argument("--shard", type=parse_shard, help="run only shard I of N (I/N)")
+    run.add_argument("--log-format", choices=("auto", "json", "console"), default="auto")
+    run.add_argument("--web-config", metavar="WEB_YML",
+                     help="TLS and basic auth for the endpoints, in Prometheus' web config "
+                          "format (tls_server_config, basic_auth_users)")
+    _loop_option(run)
+
+    check = sub.add_parser("check", help="validate a probes file; exit 1 on errors")
+    check.add_argument("-c", "--config", default=DEFAULT_CONFIG)
+
+    once = sub.add_parser("once", help="run every probe once and print the results")
+    once.add_argument("-c", "--config", default=DEFAULT_CONFIG)
+    once.add_argument("--probe", action="append", default=[], help="only this probe (repeatable)")
+    once.add_argument("--format", choices=("table", "json"), default="table")
+    once.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                      help="colour the table (auto: on a terminal; NO_COLOR/FORCE_COLOR honoured)")
+
+    demo = sub.add_parser("demo", help="simulator + daemon with the shipped probes, on loopback")
+    demo.add_argument("--listen", type=parse_listen, default=parse_listen(DEFAULT_LISTEN))
+    demo.add_argument("--simulator", type=parse_listen, default=parse_listen("127.0.0.1:8000"),
+                      help="address of the staging simulator (127.0.0.1:8000)")
+    demo.add_argument("--mode", default="healthy", help="start the simulator in this mode")
+    demo.add_argument("--interval", default="10s", help="probe interval in the demo (10s)")
+    _loop_option(demo)
+
+    sim = sub.add_parser("simulator", help="run only the staging simulator")
+    sim.add_argument("--listen", type=parse_listen, default=parse_listen("127.0.0.1:8000"))
+    sim.add_argument("--mode", default="healthy")
+    sim.add_argument("--jwt-secret-env", default="JWT_SECRET_STAGING",
+                     help="environment variable with the HS256 secret the simulator accepts")
+
+    sub.add_parser("schema", help="print the JSON Schema of probes.yaml")
+    return parser
+
+
+def _loop_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--event-loop", choices=eventloop.CHOICES, default=eventloop.DEFAULT,
+                        help=f"event loop to run on ({eventloop.DEFAULT})")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "check":
+            from monitor.cli.check import cmd_check
+
+            return cmd_check(args.config)
+        if args.command == "schema":
+            print(json.dumps(json_schema(), indent=2))
+            return 0
+        if args.command == "once":
+            from monitor.cli.once import run_once
+
+            return run_once(args.config, args.probe, args.format, args.color)
+        if args.command == "run":
+            from monitor.cli.run import run_daemon
+
+            return eventloop.run(run_daemon(args), args.event_loop)
+        if args.command == "demo":
+            from monitor.demo import run_demo
+
+            return eventloop.run(run_demo(args), args.event_loop)
+        if args.command == "simulator":
+            from monitor.cli.simulator import run_simulator
+
+            return run_simulator(args)
+    except KeyboardInterrupt:
+        return 130
+    return 2

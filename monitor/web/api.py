@@ -1,0 +1,37 @@
+"""``/api/v1/results``: the status page's content as JSON, from the run history."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from monitor.sinks.history import History
+from monitor.web.summary import handshake, hint, seen
+
+
+def results_payload(history: History) -> dict[str, Any]:
+    """``/api/v1/results``: {"probes": [{"probe", "last", "since", "runs", ...}], ...}.
+
+    ``runs`` is newest first, as on the page; ``seen``, ``hint`` and ``handshake`` are the
+    one-line summaries the page shows.
+    """
+    lasts = history.latest()
+    probes = []
+    failing = 0
+    for name in lasts:
+        last = lasts[name]
+        if last is not None and not last.success:
+            failing += 1
+        probes.append({
+            "probe": name,
+            "last": last.to_dict() if last else None,
+            "since": history.since(name),
+            "runs": [r.to_dict() for r in history.runs(name)],
+            "type": last.type if last else None,
+            "outcome": last.outcome.value if last else None,
+            "success": last.success if last else None,
+            "seen": seen(last) if last else None,
+            "handshake": handshake(last) if last else None,
+            "hint": hint(last),
+        })
+    return {"probes": probes, "failing": failing, "generated_at": time.time()}
