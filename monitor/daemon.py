@@ -26,6 +26,8 @@ from monitor.sinks import default_sinks
 from monitor.sinks.history import History
 from monitor.sinks.metrics import Surfacer
 
+NO_PROBES_DETAIL = ("the config defines no probes (empty or truncated file?); nothing is "
+                    "being monitored")
 SHUTDOWN_GRACE = 3.5  # SIGTERM must exit within 5 s: drain, then cancel, then close
 
 
@@ -93,6 +95,12 @@ class Daemon:
         self.sinks.configure(config)
         for warning in config.warnings:
             self.log.warning("config_warning", detail=warning)
+        for missing in config.missing_secrets:
+            # The probes that need it report config_error at every run until it is there.
+            self.log.warning("config_warning", detail=missing.text)
+        if not config.probes:
+            self.log.warning("no_probes", path=self.options.config_path,
+                             detail=NO_PROBES_DETAIL)
 
     async def reload(self) -> tuple[bool, list[str]]:
         """Re-read the config file. On error the running config stays."""

@@ -15,6 +15,7 @@ from rich.text import Text
 
 from monitor import eventloop
 from monitor.auth import TokenSource
+from monitor.cli.check import NO_PROBES
 from monitor.config import Config, ConfigError, load_file
 from monitor.outcomes import Outcome
 from monitor.probes.context import ProbeContext, new_session
@@ -125,6 +126,13 @@ def run_once(path: str, names: list[str], fmt: str, color: str = "auto") -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 1
+    if not config.probes:
+        # An empty table and exit 0 would let a deploy gate pass on a truncated file.
+        print(f"{path}: error: {NO_PROBES}", file=sys.stderr)
+        return 1
+    for missing in config.missing_secrets:
+        # Those probes report config_error below; say why once, where it is configured.
+        print(f"warning: {missing.text}", file=sys.stderr)
     unknown = [n for n in names if n not in {p.name for p in config.probes}]
     if unknown:
         print(f"unknown probe(s): {', '.join(unknown)}; configured: "

@@ -27,7 +27,7 @@ from monitor.config.fields import (
     status_matches,
 )
 from monitor.config.loader import load_file, load_text
-from monitor.config.model import Config, Probe
+from monitor.config.model import Config, MissingSecret, Probe
 from monitor.config.schema import (
     RESERVED_LABELS,
     AuthSpec,
@@ -66,6 +66,7 @@ __all__ = [
     "HttpExpect",
     "HttpSpec",
     "JwtAuth",
+    "MissingSecret",
     "Probe",
     "ProbeSpec",
     "ProbesFile",

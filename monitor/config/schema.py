@@ -31,6 +31,32 @@ class Model(BaseModel):
 
 SECRET_DOC = "secrets come only from the environment (*_env) or a file (*_file)"
 
+# The "exactly one of" rules, as functions of the keys present: the models apply them, and
+# :func:`monitor.config.checks.shape_problems` applies them to plain data as well, where a
+# model's own validator does not run (one of its fields is invalid).
+_KEY_SOURCES = ("secret_env", "secret_file", "private_key_file", "secret")
+PROBE_KINDS = ("http", "websocket")
+STEP_KINDS = ("expect", "send", "expect_events")
+
+
+def jwt_key_problem(present: set[str]) -> str | None:
+    sources = [s for s in _KEY_SOURCES if s in present]
+    if len(sources) == 1:
+        return None
+    return ("needs exactly one of secret_env, secret_file, private_key_file"
+            + (f" (got {', '.join(sources)})" if sources else ""))
+
+
+def one_kind_problem(present: set[str]) -> str | None:
+    kinds = [k for k in PROBE_KINDS if k in present]
+    return None if len(kinds) == 1 else "each probe needs exactly one of http or websocket"
+
+
+def one_step_problem(present: set[str]) -> str | None:
+    kinds = [k for k in STEP_KINDS if k in present]
+    return None if len(kinds) == 1 else \
+        "each step needs exactly one of expect, send, expect_events"
+
 
 class JwtAuth(Model):
     """A JWT minted locally with PyJWT and re-minted before it expires."""
@@ -56,13 +82,9 @@ class JwtAuth(Model):
 
     @model_validator(mode="after")
     def _one_key_source(self) -> JwtAuth:
-        sources = [s for s in ("secret_env", "secret_file", "private_key_file", "secret")
-                   if getattr(self, s)]
-        if len(sources) != 1:
-            raise ValueError(
-                "needs exactly one of secret_env, secret_file, private_key_file"
-                + (f" (got {', '.join(sources)})" if sources else "")
-            )
+        problem = jwt_key_problem({s for s in _KEY_SOURCES if getattr(self, s)})
+        if problem:
+            raise ValueError(problem)
         asymmetric = self.algorithm[:2] in ("RS", "ES")
         if asymmetric and not self.private_key_file:
             raise ValueError(f"algorithm {self.algorithm} needs private_key_file")
@@ -309,9 +331,9 @@ class Step(Model):
 
     @model_validator(mode="after")
     def _one_action(self) -> Step:
-        actions = [a for a in ("expect", "send", "expect_events") if getattr(self, a) is not None]
-        if len(actions) != 1:
-            raise ValueError("each step needs exactly one of expect, send, expect_events")
+        problem = one_step_problem({a for a in STEP_KINDS if getattr(self, a) is not None})
+        if problem:
+            raise ValueError(problem)
         return self
 
     @property
@@ -378,8 +400,9 @@ class ProbeSpec(Model):
 
     @model_validator(mode="after")
     def _one_kind(self) -> ProbeSpec:
-        if (self.http is None) == (self.websocket is None):
-            raise ValueError("each probe needs exactly one of http or websocket")
+        problem = one_kind_problem({k for k in PROBE_KINDS if getattr(self, k) is not None})
+        if problem:
+            raise ValueError(problem)
         return self
 
     @property
