@@ -51,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     once = sub.add_parser("once", help="run every probe once and print the results")
     once.add_argument("-c", "--config", default=DEFAULT_CONFIG)
     once.add_argument("--probe", action="append", default=[], help="only this probe (repeatable)")
-    once.add_argument("--format", choices=("table", "json"), default="table")
+    once.add_argument("--format", choices=("table", "json", "junit"), default="table",
+                      help="table (for people), json (one record a probe), or junit (JUnit "
+                           "XML for CI: a testcase per probe, a failure per failed run)")
     once.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                       help="colour the table (auto: on a terminal; NO_COLOR/FORCE_COLOR honoured)")
 

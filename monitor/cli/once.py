@@ -6,6 +6,8 @@ import asyncio
 import json
 import os
 import sys
+import time
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from rich import box
@@ -16,6 +18,7 @@ from rich.text import Text
 from monitor import eventloop
 from monitor.auth import TokenSource
 from monitor.cli.check import NO_PROBES
+from monitor.cli.junit import cases, junit_report
 from monitor.config import Config, ConfigError, load_file
 from monitor.outcomes import Outcome
 from monitor.probes.context import ProbeContext, new_session
@@ -119,6 +122,9 @@ def print_table(results: list[Result], console: Console) -> None:
     console.print(Text(summary, style=f"bold {'red' if failed else 'green'}"))
 
 
+FORMATS = ("table", "json", "junit")
+
+
 def run_once(path: str, names: list[str], fmt: str, color: str = "auto") -> int:
     try:
         config = load_file(path)
@@ -138,10 +144,20 @@ def run_once(path: str, names: list[str], fmt: str, color: str = "auto") -> int:
         print(f"unknown probe(s): {', '.join(unknown)}; configured: "
               f"{', '.join(p.name for p in config.probes)}", file=sys.stderr)
         return 1
-    results = eventloop.run(run_all(config, names or None))
+    redactor = Redactor()
+    started = datetime.now(UTC)
+    clock = time.monotonic()
+    results = eventloop.run(run_all(config, names or None, redactor))
     if fmt == "json":
         json.dump([result_json(r) for r in results], sys.stdout, indent=2)
         sys.stdout.write("\n")
+    elif fmt == "junit":
+        sys.stdout.flush()
+        sys.stdout.buffer.write(junit_report(cases(results), result_json,
+                                             lambda text: redactor.redact(text) or "",
+                                             wall_seconds=time.monotonic() - clock,
+                                             started=started))
+        sys.stdout.buffer.flush()
     else:
         print_table(results, make_console(color))
     return 0 if all(r.success for r in results) else 1
