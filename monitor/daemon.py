@@ -16,7 +16,8 @@ import structlog
 
 from monitor import eventloop
 from monitor.auth import TokenSource
-from monitor.config import Config, ConfigError, JwtAuth, Probe, load_file
+from monitor.config import Config, ConfigError, Probe, load_file
+from monitor.preload import preload
 from monitor.probes.context import ProbeContext, new_session
 from monitor.probes.run import run_probe
 from monitor.redact import Redactor
@@ -39,16 +40,6 @@ class DaemonOptions:
     # Where ${VAR}s and *_env secrets come from (the process environment when None): the
     # demo runs the shipped file against its simulator without touching os.environ.
     env: Mapping[str, str] | None = None
-
-
-def _preload(config: Config) -> None:
-    """Import what only some probes need (PyJWT, cryptography: ~8 MB, imported lazily) now,
-    when a config that has such probes is adopted: inside a first run the import would block
-    the event loop for tens of milliseconds while other runs are being timed."""
-    if any(isinstance(p.auth, JwtAuth) for p in config.probes):
-        import jwt  # noqa: F401
-    if any(p.spec.url.startswith(("https:", "wss:")) for p in config.probes):
-        from cryptography import x509  # noqa: F401
 
 
 class Daemon:
@@ -90,7 +81,7 @@ class Daemon:
         for secret in config.secrets:  # before anything is logged about the new config
             self.redactor.add(secret)
         self.config = config
-        _preload(config)
+        preload(config)
         self.tokens.forget()
         self.sinks.configure(config)
         for warning in config.warnings:

@@ -21,6 +21,7 @@ from monitor.cli.check import NO_PROBES
 from monitor.cli.junit import cases, junit_report
 from monitor.config import Config, ConfigError, load_file
 from monitor.outcomes import Outcome
+from monitor.preload import preload
 from monitor.probes.context import ProbeContext, new_session
 from monitor.probes.run import run_probe
 from monitor.redact import Redactor
@@ -34,6 +35,7 @@ async def run_all(config: Config, names: list[str] | None = None,
     for secret in config.secrets:
         redactor.add(secret)
     probes = [p for p in config.probes if not names or p.name in names]
+    preload(config)
     session = new_session()
     ctx = ProbeContext(session=session, tokens=TokenSource(redactor), redactor=redactor)
     try:
