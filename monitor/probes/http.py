@@ -31,9 +31,9 @@ from monitor.outcomes import Outcome
 from monitor.probes.context import ProbeContext
 from monitor.probes.errors import classify_exception
 from monitor.probes.jsonmatch import check_json_paths
-from monitor.probes.tls import TlsConfigError, cert_expiry, client_context
 from monitor.probes.net.phases import PhaseTimer
 from monitor.probes.net.watch import watching
+from monitor.probes.tls import TlsConfigError, cert_expiry, client_context
 from monitor.redact import Redactor
 from monitor.result import Evidence, Result, ms
 from monitor.targets import target_of
