@@ -267,8 +267,7 @@ CLOSES = [
 
 
 @pytest.mark.parametrize(("rcvd", "sent", "rcvd_then_sent", "outcome", "code", "words"), CLOSES,
-                         ids=[f"{(r or s).code if (r or s) else 'none'}-{i}"
-                              for i, (r, s, *_) in enumerate(CLOSES)])
+                         ids=[f"{row[4]}-{i}" for i, row in enumerate(CLOSES)])
 def test_a_close_decides_by_its_code(rcvd: Close | None, sent: Close | None,
                                      rcvd_then_sent: bool | None, outcome: Outcome, code: int,
                                      words: str) -> None:
