@@ -15,9 +15,10 @@ from dataclasses import dataclass, field, replace
 from typing import Final
 
 from monitor.config import Probe, WebSocketSpec
+from monitor.durations import ms
 from monitor.probes.context import ProbeContext
 from monitor.probes.websocket.verdicts import Verdict
-from monitor.result import Evidence, Result, StepTiming, ms
+from monitor.result import Evidence, Result, StepTiming
 from monitor.targets import target_of
 
 

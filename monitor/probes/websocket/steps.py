@@ -13,6 +13,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 
 from monitor.config import ExpectEventsStep, ExpectStep, SendStep, Step
+from monitor.durations import ms
 from monitor.outcomes import Outcome
 from monitor.probes.jsonmatch import lookup
 from monitor.probes.net.wsconn import TracedConnection
@@ -28,7 +29,7 @@ from monitor.probes.websocket.verdicts import (
     parse_json,
     show_types,
 )
-from monitor.result import Result, StepTiming, ms
+from monitor.result import Result, StepTiming
 
 # After accept, how long a negative probe waits for the server to throw it out.
 REJECTION_GRACE = 2.0

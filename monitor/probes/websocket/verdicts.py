@@ -29,11 +29,12 @@ from websockets.frames import Close, CloseCode
 from websockets.http11 import Response
 
 from monitor.config import ExpectStep, WebSocketSpec
+from monitor.durations import ms
 from monitor.outcomes import Outcome
 from monitor.probes.errors import classify_exception
 from monitor.probes.jsonmatch import match_subset
 from monitor.redact import Redactor
-from monitor.result import Diagnosis, StepTiming, ms
+from monitor.result import Diagnosis, StepTiming
 
 _AUTH_CODE = re.compile(r"auth", re.IGNORECASE)
 
