@@ -17,7 +17,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from monitor.config.errors import Path_, Problem
-from monitor.config.fields import format_duration
 from monitor.config.model import Probe
 from monitor.config.schema import (
     RESERVED_LABELS,
@@ -31,6 +30,7 @@ from monitor.config.schema import (
     one_step_problem,
 )
 from monitor.config.secrets import missing_secrets
+from monitor.durations import format_duration
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _LABEL_RULE = ("label name must match [a-zA-Z_][a-zA-Z0-9_]* and not be one of "

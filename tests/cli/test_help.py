@@ -8,7 +8,7 @@ import sys
 
 from monitor.cli.main import build_parser
 from monitor.demo.modes import MODES
-from tests.conftest import ROOT
+from tests.support.servers import ROOT
 
 
 def _commands() -> dict[str, argparse.ArgumentParser]:

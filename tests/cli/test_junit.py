@@ -16,7 +16,7 @@ from monitor.cli.junit import Case, case_name, cases, junit_report
 from monitor.cli.once import result_json
 from monitor.outcomes import Outcome
 from monitor.result import Evidence, Result
-from tests.conftest import ROOT, SECRET, SimProc
+from tests.support.servers import ROOT, SECRET, SimProc
 
 XSD = xmlschema.XMLSchema(Path(__file__).parent.parent / "data" / "junit.xsd")
 API_TOKEN = "tok-Hq8-secret-in-the-query-0042"

@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from tests.conftest import DaemonProc, start_daemon
+from tests.support.servers import DaemonProc, start_daemon
 
 
 def test_run_warns_loudly_on_zero_probes(tmp_path: Path, daemons: list[DaemonProc]) -> None:

@@ -18,7 +18,7 @@ import yaml
 
 from monitor.cli.check import cmd_check
 from monitor.config import json_schema, load_text
-from tests.conftest import ROOT
+from tests.support.servers import ROOT
 
 ENV = {"STAGING_URL": "http://127.0.0.1:8000", "STAGING_WS_URL": "ws://127.0.0.1:8000",
        "JWT_SECRET_STAGING": "x" * 32, "CODE": "204", "EVERY": "30s"}

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from monitor.demo.modes import MODES
-from tests.conftest import ROOT, SECRET, http_post
-from tests.procs import stop_process
+from tests.support.procs import stop_process
+from tests.support.servers import ROOT, SECRET, http_post
 
 
 def _first_lines(proc: subprocess.Popen[str], count: int, timeout: float = 20) -> list[str]:

@@ -12,7 +12,7 @@ import pytest
 from monitor.outcomes import Outcome
 from monitor.result import Evidence, Result
 from monitor.web.summary import handshake, seen
-from tests.conftest import ROOT
+from tests.support.servers import ROOT
 
 MISSING = "secret environment variable JWT_SECRET_STAGING is not set"
 
