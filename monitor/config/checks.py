@@ -97,5 +97,7 @@ def validate_semantics(model: ProbesFile, problems: list[Problem],
             warnings.append(f"probes[{i}] ({spec.name}): {missing}")
         probes.append(Probe(spec=spec, interval=interval, timeout=timeout,
                             labels=tuple(sorted(labels.items())),
-                            auth_name=auth_name, auth=auth))
+                            auth_name=auth_name, auth=auth,
+                            trace=model.defaults.trace if spec.trace is None else spec.trace,
+                            tracestate=spec.tracestate or model.defaults.tracestate))
     return probes, warnings, sorted(label_names)

@@ -23,6 +23,7 @@ from monitor.config import Probe
 from monitor.probes.tls import peer_certificate
 from monitor.probes.watch import WATCHER
 from monitor.redact import Redactor
+from monitor.trace import TraceContext
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,12 +34,20 @@ class ProbeContext:
     session: aiohttp.ClientSession
     tokens: TokenSource
     redactor: Redactor
+    # The run's trace context; set per run (see :func:`monitor.probes.run.run_probe`), None
+    # in the shared context and when the probe has ``trace: false``.
+    trace: TraceContext | None = None
+
+    def trace_headers(self) -> dict[str, str]:
+        """``traceparent`` (and ``tracestate``) for every request of this run, or nothing."""
+        return {} if self.trace is None else self.trace.headers()
 
     async def token_for(self, probe: Probe) -> str | None:
         """The probe's bearer token, or None when it has no auth. Raises AuthError."""
         if probe.auth is None or probe.auth_name is None:
             return None
-        return await self.tokens.token(probe.auth_name, probe.auth, self.session)
+        return await self.tokens.token(probe.auth_name, probe.auth, self.session,
+                                       trace=self.trace)
 
 
 PHASES = ("resolve", "connect", "tls", "processing", "transfer")
