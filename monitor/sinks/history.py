@@ -97,7 +97,9 @@ class _Ring:
         self.head = 0  # the slot the next run goes to
         self.count = 0
         self.times = array("d", bytes(16 * depth))
-        self.ids = array("Q", bytes(24 * depth))  # slot i: ids[3i:3i+3], see _ids()
+        # Slot i: ids[3i:3i+3], see _ids(); made at the first traced run (trace: false
+        # everywhere costs nothing).
+        self.ids: array[int] | None = None
         self.refs: list[Result | _Extra | None] = [None] * (2 * depth)
         self.shape: Result | None = None  # the newest shape, reused while runs look alike
 
@@ -116,7 +118,10 @@ class _Ring:
     def push(self, result: Result) -> None:
         i = self.head
         self.times[2 * i], self.times[2 * i + 1] = result.started_at, result.duration_seconds
-        self.ids[3 * i:3 * i + 3] = array("Q", _ids(result))
+        if result.trace_id is not None and self.ids is None:
+            self.ids = array("Q", bytes(24 * self.depth))
+        if self.ids is not None:
+            self.ids[3 * i:3 * i + 3] = array("Q", _ids(result))
         self.refs[2 * i], self.refs[2 * i + 1] = result, None
         self.head = (i + 1) % self.depth
         self.count = min(self.count + 1, self.depth)
@@ -140,9 +145,10 @@ class _Ring:
         if extra is None:
             return ref
         assert not isinstance(extra, Result)
-        hi, lo, span = self.ids[3 * slot:3 * slot + 3]
-        return _restore(ref, self.times[2 * slot], self.times[2 * slot + 1], extra,
-                        (hi, lo, span))
+        ids = (0, 0, 0)
+        if self.ids is not None:
+            ids = (self.ids[3 * slot], self.ids[3 * slot + 1], self.ids[3 * slot + 2])
+        return _restore(ref, self.times[2 * slot], self.times[2 * slot + 1], extra, ids)
 
     def resized(self, depth: int) -> _Ring:
         """The newest ``depth`` runs in a ring of that depth."""
@@ -150,7 +156,10 @@ class _Ring:
         kept = list(self.slots())[:depth]
         for j, slot in enumerate(reversed(kept)):
             ring.times[2 * j:2 * j + 2] = self.times[2 * slot:2 * slot + 2]
-            ring.ids[3 * j:3 * j + 3] = self.ids[3 * slot:3 * slot + 3]
+            if self.ids is not None:
+                if ring.ids is None:
+                    ring.ids = array("Q", bytes(24 * depth))
+                ring.ids[3 * j:3 * j + 3] = self.ids[3 * slot:3 * slot + 3]
             ring.refs[2 * j:2 * j + 2] = self.refs[2 * slot:2 * slot + 2]
         ring.count, ring.head = len(kept), len(kept) % depth
         ring.shape = self.shape
