@@ -120,6 +120,7 @@ class Snapshot:
     reload_ok: int
     reload_ok_at: float
     configured: int
+    otlp: tuple[int, dict[str, int]] | None = None  # spans exported, dropped by reason
 
 
 class Surfacer:
@@ -134,6 +135,8 @@ class Surfacer:
         self.reload_ok = 0
         self.reload_ok_at = 0.0
         self._daemon_labels = f'location="{_escape(location)}"' if location else ""
+        # Set when spans are exported over OTLP (monitor.sinks.otel): its counters.
+        self.otlp_stats: Callable[[], tuple[int, dict[str, int]]] | None = None
 
     # ------------------------------------------------------------------ updates
 
@@ -197,9 +200,12 @@ class Surfacer:
 
     def snapshot(self) -> Snapshot:
         with self._lock:
-            return Snapshot([s.snapshot() for s in self._series.values()], self._daemon_labels,
-                            self.lag.copy(), dict(self.skipped), self.reload_ok,
-                            self.reload_ok_at, len(self._series))
+            snap = Snapshot([s.snapshot() for s in self._series.values()],
+                            self._daemon_labels, self.lag.copy(), dict(self.skipped),
+                            self.reload_ok, self.reload_ok_at, len(self._series))
+        if self.otlp_stats is not None:
+            snap.otlp = self.otlp_stats()
+        return snap
 
     def render(self, openmetrics: bool = False) -> bytes:
         return format_snapshot(self.snapshot(), openmetrics)
@@ -353,6 +359,15 @@ def iter_exposition(snap: Snapshot, chunk_lines: int = CHUNK_LINES,
     head("synthmon_probe_skipped_total", "counter", "probe runs not started")
     for reason, n in snap.skipped.items():
         add(f'synthmon_probe_skipped_total{{reason="{_escape(reason)}"{sep}{dl}}} {_num(n)}\n')
+    if snap.otlp is not None:
+        exported, dropped = snap.otlp
+        head("synthmon_otlp_spans_exported_total", "counter", "spans accepted by the collector")
+        add(f"synthmon_otlp_spans_exported_total{{{dl}}} {_num(exported)}\n" if dl else
+            f"synthmon_otlp_spans_exported_total {_num(exported)}\n")
+        head("synthmon_otlp_spans_dropped_total", "counter",
+             "spans not exported: queue_full (the collector is slow or down) or export_failed")
+        for reason, n in dropped.items():
+            add(f'synthmon_otlp_spans_dropped_total{{reason="{reason}"{sep}{dl}}} {_num(n)}\n')
     if openmetrics:
         add("# EOF\n")
     yield flush()
