@@ -277,8 +277,10 @@ class ExpectStep(Model):
 class SendStep(Model):
     """Send one message (exactly one of json or text)."""
 
-    json_: Any = Field(None, alias="json", description="a JSON message")
-    text: str | None = Field(None, description="a text message")
+    json_: Any = Field(None, alias="json", description="a JSON message; its strings may use "
+                       "${trace_id}, ${span_id} and ${traceparent}, the run's trace context")
+    text: str | None = Field(None, description="a text message; may use ${trace_id}, "
+                             "${span_id} and ${traceparent}")
 
     @model_validator(mode="after")
     def _one_payload(self) -> SendStep:
