@@ -26,6 +26,8 @@ def _app() -> web.Application:
         request.app[SEEN].append((request.path, dict(request.headers)))
         if request.path == "/token":
             return web.json_response({"access_token": "tok-" + "x" * 20, "expires_in": 600})
+        if request.path == "/hop":
+            raise web.HTTPFound("/api/health")
         if request.path == "/slow":
             await asyncio.sleep(5)
         return web.json_response({"status": "healthy"})
@@ -50,6 +52,8 @@ probes:
   - name: slow
     timeout: 300ms
     http: {url: "%(base)s/slow"}
+  - name: redirected
+    http: {url: "%(base)s/hop", follow_redirects: true}
 """
 
 
@@ -95,3 +99,15 @@ async def test_a_run_that_times_out_keeps_the_trace_id_it_sent(ctx: ProbeContext
         assert time.monotonic() - t0 < 3
     assert result.outcome is Outcome.TIMEOUT
     assert app[SEEN][0][1]["traceparent"].split("-")[1] == result.trace_id
+
+
+async def test_a_followed_redirect_carries_the_same_trace_context(ctx: ProbeContext) -> None:
+    app = _app()
+    async with serving(app) as base:
+        probe = load_text(CONFIG % {"base": base}, env={}).probes[3]
+        result = await run_probe(probe, ctx)
+    assert result.outcome is Outcome.SUCCESS, result.evidence
+    assert [p for p, _ in app[SEEN]] == ["/hop", "/api/health"]
+    for _, headers in app[SEEN]:
+        assert parse_traceparent(headers["traceparent"]) == (
+            result.trace_id, result.span_id, "01")

@@ -24,6 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from monitor.daemon import Daemon, DaemonOptions
 from monitor.outcomes import Outcome
 from monitor.result import Evidence, Result, StepTiming
+from monitor.sinks import default_sinks
 from monitor.sinks.otel import OtlpSpans, QueueLimits, resource, spans_of
 from monitor.trace import TraceContext, parse_traceparent
 from tests.conftest import SECRET, serving
@@ -238,3 +239,37 @@ async def test_a_dead_collector_never_holds_a_run_and_drops_are_counted() -> Non
         for w in hung:
             w.close()
         server.close()
+
+
+@pytest.mark.parametrize(("env", "on"), [
+    ({}, False),
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": ""}, False),
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}, True),
+    ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:4318/v1/traces"}, True),
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_SDK_DISABLED": "true"},
+     False),
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_TRACES_EXPORTER": "none"},
+     False),
+])
+def test_export_only_when_an_endpoint_is_configured(env: dict[str, str], on: bool,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        monkeypatch.delenv(var, raising=False)
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    sinks = default_sinks(environ=env)
+    spans_sinks = [s for s in sinks._all if isinstance(s, OtlpSpans)]
+    assert len(spans_sinks) == int(on)
+    assert (sinks.metrics.otlp_stats is not None) is on
+    text = sinks.metrics.render().decode()
+    assert ("synthmon_otlp_spans_dropped_total" in text) is on
+    sinks.close(0.1)
+
+
+def test_queue_limits_from_the_standard_variables() -> None:
+    assert QueueLimits.from_env({}) == QueueLimits(2048, 512, 5.0)
+    assert QueueLimits.from_env({"OTEL_BSP_MAX_QUEUE_SIZE": "100",
+                                 "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "10",
+                                 "OTEL_BSP_SCHEDULE_DELAY": "250"}) == QueueLimits(100, 10, 0.25)
+    assert QueueLimits.from_env({"OTEL_BSP_MAX_QUEUE_SIZE": "lots",
+                                 "OTEL_BSP_SCHEDULE_DELAY": "-1"}) == QueueLimits()
