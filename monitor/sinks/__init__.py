@@ -80,7 +80,7 @@ def default_sinks(location: str | None = None,
                 "otlp_unavailable", detail="OTEL_EXPORTER_OTLP_* is set but the OpenTelemetry "
                 f"SDK is not installed (pip install 'synthmon[otel]'): no spans ({exc.name})")
         else:
-            spans = otel.from_env(environ)
+            spans = otel.from_env(environ, location)
             if spans is not None:
                 surfacer.otlp_stats = spans.stats
                 more.append(spans)

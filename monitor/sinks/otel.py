@@ -57,9 +57,11 @@ def enabled(environ: Mapping[str, str]) -> bool:
     return any(environ.get(v, "").strip() for v in ENDPOINT_VARS)
 
 
-def resource(environ: Mapping[str, str]) -> Resource:
+def resource(environ: Mapping[str, str], location: str | None = None) -> Resource:
     # OTEL_SERVICE_NAME (read by Resource.create) wins over our default name.
-    own = {} if environ.get("OTEL_SERVICE_NAME") else {"service.name": "synthmon"}
+    own: dict[str, str] = {} if environ.get("OTEL_SERVICE_NAME") else {"service.name": "synthmon"}
+    if location:
+        own["synthmon.location"] = location  # --location: where the probes ran from
     return Resource.create({**own, "service.version": __version__})
 
 
@@ -266,7 +268,8 @@ class OtlpSpans:
             self._exporter.shutdown()
 
 
-def from_env(environ: Mapping[str, str] | None = None) -> OtlpSpans | None:
+def from_env(environ: Mapping[str, str] | None = None,
+             location: str | None = None) -> OtlpSpans | None:
     """The sink as the ``OTEL_*`` variables configure it, or None when export is off.
 
     ``environ`` decides whether to export and sizes the queue; the exporter itself reads
@@ -276,7 +279,8 @@ def from_env(environ: Mapping[str, str] | None = None) -> OtlpSpans | None:
         return None
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-    return OtlpSpans(OTLPSpanExporter(), resource(environ), QueueLimits.from_env(environ))
+    return OtlpSpans(OTLPSpanExporter(), resource(environ, location),
+                     QueueLimits.from_env(environ))
 
 
 __all__ = ["DROP_REASONS", "OtlpSpans", "QueueLimits", "enabled", "from_env", "spans_of"]

@@ -116,7 +116,7 @@ async def test_each_run_is_a_client_span_with_phase_children_in_the_targets_trac
     path = tmp_path / "probes.yaml"
     path.write_text(CONFIG)
     env = {"TARGET": tgt_url, "API_KEY": SECRET, "CLIENT_SECRET": SECRET[::-1]}
-    daemon = Daemon(DaemonOptions(str(path), env=env))
+    daemon = Daemon(DaemonOptions(str(path), location="eu-1", env=env))
     await daemon.start()
     try:
         deadline = time.monotonic() + 20
@@ -128,6 +128,7 @@ async def test_each_run_is_a_client_span_with_phase_children_in_the_targets_trac
         await daemon.stop()
     got = list(spans(col[BODIES]))
     assert all(res["service.name"] == "synthmon" for res, _ in got)
+    assert all(res["synthmon.location"] == "eu-1" for res, _ in got)
     by_id = {s.span_id: s for _, s in got}
     roots = [s for _, s in got if not s.parent_span_id]
     sent = {(p, parse_traceparent(tp)) for p, tp in tgt[SEEN]}
