@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.alerting.support import running_prometheus, write_test_prometheus_config
-from tests.conftest import DaemonProc, SimProc, start_daemon
+from tests.support.servers import DaemonProc, SimProc, start_daemon
 
 pytestmark = pytest.mark.e2e
 

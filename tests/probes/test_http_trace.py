@@ -13,7 +13,7 @@ from monitor.outcomes import Outcome
 from monitor.probes.context import ProbeContext
 from monitor.probes.run import run_probe
 from monitor.trace import parse_traceparent
-from tests.conftest import serving
+from tests.support.servers import serving
 
 SEEN = web.AppKey("seen", list[tuple[str, dict[str, str]]])
 

@@ -22,7 +22,7 @@ from monitor.sinks.metrics import (
     wants_openmetrics,
 )
 from monitor.trace import TraceContext
-from tests.conftest import serving_daemon
+from tests.support.servers import serving_daemon
 
 CONFIG = """\
 defaults: {labels: {environment: "stag\\"ing\\\\"}}

@@ -27,7 +27,7 @@ from monitor.result import Evidence, Result, StepTiming
 from monitor.sinks import default_sinks
 from monitor.sinks.otel import OtlpSpans, QueueLimits, resource, spans_of
 from monitor.trace import TraceContext, parse_traceparent
-from tests.conftest import SECRET, serving
+from tests.support.servers import SECRET, serving
 
 BODIES = web.AppKey("bodies", list[bytes])
 SEEN = web.AppKey("seen", list[tuple[str, str]])

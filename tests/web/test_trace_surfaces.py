@@ -23,7 +23,7 @@ from monitor.sinks.history import History
 from monitor.sinks.log import configure_logging
 from monitor.trace import TraceContext, parse_traceparent
 from monitor.web.server import build_app
-from tests.conftest import serving
+from tests.support.servers import serving
 
 SEEN = web.AppKey("seen", list[str])
 
