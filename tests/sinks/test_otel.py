@@ -21,12 +21,16 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from prometheus_client.parser import text_string_to_metric_families
 
+from monitor.config import load_text
 from monitor.daemon import Daemon, DaemonOptions
 from monitor.outcomes import Outcome
+from monitor.probes.context import ProbeContext
+from monitor.probes.run import run_probe
 from monitor.result import Evidence, Result, StepTiming
 from monitor.sinks import default_sinks
 from monitor.sinks.otel import OtlpSpans, QueueLimits, resource, spans_of
 from monitor.trace import TraceContext, parse_traceparent
+from tests.probes.websocket.test_trace import chat_app
 from tests.support.servers import SECRET, serving
 
 BODIES = web.AppKey("bodies", list[bytes])
@@ -274,3 +278,32 @@ def test_queue_limits_from_the_standard_variables() -> None:
                                  "OTEL_BSP_SCHEDULE_DELAY": "250"}) == QueueLimits(100, 10, 0.25)
     assert QueueLimits.from_env({"OTEL_BSP_MAX_QUEUE_SIZE": "lots",
                                  "OTEL_BSP_SCHEDULE_DELAY": "-1"}) == QueueLimits()
+
+
+async def test_a_websocket_run_closed_1008_exports_an_auth_rejected_span(
+        endpoints: tuple[web.Application, str, web.Application, str],
+        ctx: ProbeContext) -> None:
+    col, col_url, _, _ = endpoints
+    sink = OtlpSpans(OTLPSpanExporter(endpoint=f"{col_url}/v1/traces", timeout=10),
+                     resource({}), QueueLimits(delay=0.05))
+    async with serving(chat_app()) as base:
+        probe = load_text("probes:\n  - name: kicked\n    websocket:\n"
+                          f"      url: '{base.replace('http', 'ws')}/kick'\n"
+                          "      steps: [{expect: {json: {type: connect}, timeout: 2s}}]\n",
+                          env={}).probes[0]
+        result = await run_probe(probe, ctx)
+    assert result.outcome is Outcome.AUTH_REJECTED, result.evidence
+    sink.configure(load_text("probes: []\n", env={}))
+    sink.observe(result)
+    await asyncio.to_thread(sink.close, 10.0)
+    got = [s for _, s in spans(col[BODIES])]
+    root = next(s for s in got if not s.parent_span_id)
+    a = attrs(root)
+    assert (root.trace_id.hex(), root.span_id.hex()) == (result.trace_id, result.span_id)
+    assert a["synthmon.outcome"] == a["error.type"] == "auth_rejected"
+    assert a["synthmon.websocket.close_code"] == 1008
+    assert a["http.response.status_code"] == 101 and a["synthmon.websocket.upgraded"] is True
+    assert str(a["url.full"]).startswith("ws://127.0.0.1:")
+    assert root.status.code == Status.STATUS_CODE_ERROR
+    assert {"connect", "handshake"} <= {s.name for s in got if s.parent_span_id}
+    assert sink.stats() == (len(got), {"queue_full": 0, "export_failed": 0})
