@@ -11,8 +11,9 @@ The spans are built from the :class:`~monitor.result.Result` after the run, with
 run sent in ``traceparent``: the probe never touches OpenTelemetry, and the target's own
 server span (whose parent is our client span) lands in the same trace. One run is a
 ``CLIENT`` span named after the probe, with a child span per phase it spent time in and per
-step. The SDK records no timings of phases we did not see, so the children are laid end to
-end from the start of the run, each as long as the phase took.
+step (a WebSocket run's ``steps`` phase is its step spans). The Result keeps how long each
+phase took, not when it began, so the children are laid end to end from the start of the
+run, each as long as the phase took.
 
 :meth:`OtlpSpans.observe` only appends the result to a bounded queue (the event loop never
 waits on a collector); a worker thread builds the spans and exports them in batches. When
@@ -149,14 +150,11 @@ def spans_of(result: Result, res: Resource, method: str = "GET") -> list[Readabl
         return stop
 
     at = start
-    steps_at = None
     for phase, took in result.phases:
-        if took > 0:
-            if phase == "steps":
-                steps_at = at
+        # A WebSocket run's "steps" phase is the sum of its step spans: it gets a span of
+        # its own only when no step completed (each span costs its encoding on every run).
+        if took > 0 and not (phase == "steps" and result.steps):
             at = child(phase, at, took, {"synthmon.phase": phase})
-    if steps_at is not None:  # a WebSocket run: its steps are what the steps phase spent
-        at = steps_at
     for step in result.steps:
         at = child(f"step {step.name}", at, step.duration_seconds,
                    {"synthmon.step": step.name, "synthmon.step.index": step.index})
@@ -188,7 +186,8 @@ class QueueLimits:
 
 
 def _span_count(result: Result) -> int:
-    return 1 + sum(1 for _, took in result.phases if took > 0) + len(result.steps)
+    return 1 + len(result.steps) + sum(1 for phase, took in result.phases
+                                       if took > 0 and not (phase == "steps" and result.steps))
 
 
 class OtlpSpans:
