@@ -565,7 +565,7 @@ class ZooProc:
 
 @contextlib.contextmanager
 def zoo_process(tls_dir: Path) -> Iterator[ZooProc]:
-    proc = subprocess.Popen([sys.executable, "-m", "tests.hostile", str(tls_dir)],
+    proc = subprocess.Popen([sys.executable, "-m", "tests.support.hostile", str(tls_dir)],
                             stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
                             cwd=ROOT)
     assert proc.stdout is not None
