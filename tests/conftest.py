@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -27,6 +28,7 @@ from monitor.probes.context import ProbeContext, new_session
 from monitor.redact import Redactor
 from monitor.server import build_app
 from monitor.simulator import RunningSimulator, start_simulator
+from tests import netguard
 from tests.procs import stop_process
 
 
@@ -39,6 +41,88 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item
     if item.get_closest_marker("both_loops") is not None:
         return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
     return {"asyncio": asyncio.new_event_loop}
+
+# --------------------------------------------------------------------------- egress guard
+
+_NETNS: dict[str, str | None] = {"problem": "not entered"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Enter a loopback-only network namespace before anything starts a thread (see
+    tests/netguard.py); under CI a session that cannot is refused."""
+    problem = netguard.enter_loopback_only_namespace()
+    _NETNS["problem"] = problem
+    if problem and os.environ.get("CI") and os.environ.get("SYNTHMON_TEST_NETNS") != "0":
+        raise pytest.UsageError(
+            f"egress guard: cannot enter a loopback-only network namespace ({problem}); "
+            "CI must check that no test leaves loopback (run as root)")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    problem = _NETNS["problem"]
+    if problem is None:
+        return "egress guard: loopback-only network namespace (a test that tries any other " \
+               "address fails)"
+    return f"egress guard: OFF ({problem})"
+
+
+_ATTRIBUTED = [0]  # attempts already failed by a test's own check, or excused
+_EXCUSED = [0]  # attempts of a tool the test drives (not the product), see excuse_egress
+
+
+@contextlib.contextmanager
+def excuse_egress(at_most: int, what: str) -> Iterator[None]:
+    """Attempts made while this block runs are a test tool's own (Chromium's IPv6
+    reachability probe, a UDP connect that sends nothing), up to ``at_most``; more fail."""
+    if _NETNS["problem"] is not None:
+        yield
+        return
+    before = netguard.no_route_attempts()
+    yield
+    tried = netguard.no_route_attempts() - before
+    assert tried <= at_most, (
+        f"{what} tried {tried} time(s) to leave loopback (at most {at_most} expected)")
+    _EXCUSED[0] += tried
+
+
+def _check_egress(before: int, what: str, allowed: int = 0) -> None:
+    tried = netguard.no_route_attempts() - before
+    if what != "this test":
+        tried -= _ATTRIBUTED[0]
+    else:
+        excused, _EXCUSED[0] = _EXCUSED[0], 0
+        _ATTRIBUTED[0] += tried
+        tried -= excused
+        if tried == allowed:
+            return
+    if tried:
+        pytest.fail(f"{what} tried {tried} time(s) to reach an address other than loopback "
+                    "(a connect, a send or a DNS query; this network namespace has no route "
+                    "but lo, and counts the attempts)", pytrace=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_egress_in_session_fixtures() -> Iterator[None]:
+    """Module and session fixtures (servers, the hostile zoo) between the tests' checks."""
+    if _NETNS["problem"] is not None:
+        yield
+        return
+    before = netguard.no_route_attempts()
+    yield
+    _check_egress(before, "the session (a fixture or a process outliving its test)")
+
+
+@pytest.fixture(autouse=True)
+def _no_egress(request: pytest.FixtureRequest) -> Iterator[None]:
+    """``@pytest.mark.egress_attempts(n)``: a test of the guard itself tries exactly n times."""
+    if _NETNS["problem"] is not None:
+        yield
+        return
+    marker = request.node.get_closest_marker("egress_attempts")
+    before = netguard.no_route_attempts()
+    yield
+    _check_egress(before, "this test", allowed=marker.args[0] if marker else 0)
+
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "sim-secret-Zq7v9WkPp2-0123456789abcdef"  # a value the secret-leak tests grep for
@@ -67,6 +151,20 @@ async def serving_daemon(daemon: Daemon) -> AsyncIterator[str]:
             yield base
     finally:
         await daemon.stop()
+
+
+def need_tool(name: str, install: str) -> str:
+    """Path of the external program ``name`` (this venv's bin first, then PATH). Missing,
+    it fails the test under CI (``CI`` set, as CI runs .ci/run), where a skip would let a
+    check quietly drop out, and skips it elsewhere; ``install`` says how to get it."""
+    local = Path(sys.executable).parent / name
+    found = str(local) if os.access(local, os.X_OK) else shutil.which(name)
+    if found:
+        return found
+    if os.environ.get("CI"):
+        pytest.fail(f"{name} is not installed ({install}); CI must run this check",
+                    pytrace=False)
+    pytest.skip(f"{name} is not installed ({install})")
 
 
 def free_port() -> int:

@@ -14,7 +14,6 @@ import asyncio
 import ipaddress
 import itertools
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -32,6 +31,7 @@ from monitor.metrics import LAG_BUCKETS
 from monitor.outcomes import Outcome
 from monitor.probes.context import ProbeContext
 from monitor.probes.run import run_probe
+from tests.conftest import need_tool
 from tests.hostile import ROOT, ZooProc, rss_bytes, zoo_process
 
 MARGIN = 0.25  # seconds a run may take beyond its timeout (scheduling, a loaded machine)
@@ -45,6 +45,10 @@ pytestmark = pytest.mark.both_loops
 # Every socket operation of this process is seen through CPython's audit events (not a
 # mock: the calls happen, the hook only records them). The matrix asserts that nothing
 # left loopback and that no name under .invalid was ever handed to the system resolver.
+# The events come from asyncio's loop only: uvloop connects and resolves in libuv, below
+# them. For both loops (and child processes) the session's egress guard holds: the tests
+# run in a network namespace that has only loopback and count every attempt to leave it
+# (tests/netguard.py, checked around every test, proven by tests/test_egress_guard.py).
 _AUDIT: list[tuple[str, tuple[Any, ...]]] | None = None
 _AUDIT_LOCK = threading.Lock()
 
@@ -241,11 +245,11 @@ def test_nothing_left_loopback(egress: list[tuple[str, tuple[Any, ...]]]) -> Non
         assert ipaddress.ip_address(address.split("%")[0]).is_loopback, (event, args)
 
 
-@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
 def test_unresolvable_names_send_nothing_anywhere(tmp_path: Path, hostile: ZooProc) -> None:
     """The whole `synthmon once` process under strace: the .invalid probes make no network
     call at all (no DNS query), while a loopback probe in the same run is seen (the
     control that strace records what it should)."""
+    strace = need_tool("strace", "apt-get install strace, or `make system-deps`")
     config = tmp_path / "probes.yaml"
     config.write_text(
         "probes:\n"
@@ -254,7 +258,7 @@ def test_unresolvable_names_send_nothing_anywhere(tmp_path: Path, hostile: ZooPr
         f"  - name: control\n    http: {{url: '{hostile.url('http/healthy')}'}}\n")
     trace = tmp_path / "strace.out"
     proc = subprocess.run(
-        ["strace", "-f", "-qq", "-e", "trace=connect,sendto,sendmsg,sendmmsg", "-o", str(trace),
+        [strace, "-f", "-qq", "-e", "trace=connect,sendto,sendmsg,sendmmsg", "-o", str(trace),
          sys.executable, "-m", "monitor", "once", "-c", str(config), "--format", "json"],
         capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert '"outcome": "dns_error"' in proc.stdout, proc.stdout + proc.stderr
