@@ -1380,6 +1380,15 @@ def _dedupe(items: list[tuple[Path_, str]]) -> list[tuple[Path_, str]]:
     return out
 
 
+def substituted_data(text: str, env: Mapping[str, str]) -> Any:
+    """The document as plain data with ``${VAR}`` substituted exactly as :func:`load_text`
+    does it, before any validation: what the JSON Schema (``synthmon schema``) is checked
+    against. YAML that does not parse raises PyYAML's error; unset variables without a
+    default become empty strings (load_text reports them)."""
+    root = _compose(text)
+    return {} if root is None else _Walker({(): 1}, env, [], []).walk(root, ())
+
+
 def load_file(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
     p = Path(path)
     try:
