@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -16,6 +17,7 @@ import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -226,6 +228,13 @@ class DaemonProc:
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def event_time(self, event: str) -> float:
+        """Wall-clock time (time.time()) of the last JSON log line with this ``event``."""
+        found = [json.loads(line) for line in self.logs().splitlines()
+                 if line.startswith("{") and f'"event": "{event}"' in line]
+        assert found, f"no {event!r} in the log:\n{self.logs()[-3000:]}"
+        return datetime.fromisoformat(found[-1]["timestamp"]).timestamp()
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
         """Signal and wait; a daemon that does not stop in time fails the test."""

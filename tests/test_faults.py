@@ -33,8 +33,13 @@ from monitor.probes.context import ProbeContext
 from monitor.probes.run import run_probe
 from tests.conftest import need_tool
 from tests.hostile import ROOT, ZooProc, rss_bytes, zoo_process
+from tests.timing import SLACK
 
-MARGIN = 0.25  # seconds a run may take beyond its timeout (scheduling, a loaded machine)
+# Seconds a run may take beyond its timeout: a loaded machine's lateness. Which timer ended
+# the run is told by its outcome and detail (the hard deadline's would say "no result within
+# the probe timeout"), so the bound only has to tell "at its timeout" from "when the hostile
+# server let go" (30 s).
+MARGIN = SLACK
 MAX_RSS_GROWTH = 50 * 1024 * 1024
 
 pytestmark = pytest.mark.both_loops
@@ -312,18 +317,23 @@ async def test_a_healthy_probe_keeps_its_schedule_while_twenty_misbehave(
     expected = (6.0 - 1.0) / HEALTHY_INTERVAL
     assert len(runs) >= expected - 2, (len(runs), expected)
     assert all(r.outcome is Outcome.SUCCESS for r in runs), [r.evidence for r in runs]
+    # Kept its schedule: no run skipped or doubled (each gap is the interval, give or take
+    # less than half of it), and the runs themselves not starved (its timeout of 0.2 s
+    # held by every run, as the outcomes say; most far within it).
     gaps = [b.started_at - a.started_at for a, b in itertools.pairwise(runs)]
-    assert max(abs(g - HEALTHY_INTERVAL) for g in gaps) < 0.1, gaps
+    assert max(abs(g - HEALTHY_INTERVAL) for g in gaps) < HEALTHY_INTERVAL / 2, gaps
     durations = sorted(r.duration_seconds for r in runs)
-    assert durations[len(durations) // 2] < 0.05, durations
+    assert durations[len(durations) // 2] < 0.2 / 2, durations
 
-    # Every probe's start lag (the daemon's histogram): none beyond 100 ms.
+    # Every probe's start lag (the daemon's histogram): the storm delays no start by as
+    # much as the healthy probe's interval, and most by far less.
     lag = daemon.surfacer.lag
     within = dict(zip(LAG_BUCKETS, (sum(lag.counts[:i + 1]) for i in range(len(LAG_BUCKETS))),
                       strict=True))
     assert lag.count >= len(runs) + 20
-    assert within[0.1] == lag.count, lag.counts
-    assert lag.sum / lag.count < 0.02, lag.sum / lag.count
+    assert within[0.25] == lag.count, lag.counts
+    assert within[0.05] >= lag.count * 0.9, lag.counts
+    assert lag.sum / lag.count < 0.05, lag.sum / lag.count
 
     bound = next((b for b, n in within.items() if n == lag.count), None)
     print(f"storm: {len(runs)} healthy runs, start gaps {min(gaps):.3f}-{max(gaps):.3f}s for "

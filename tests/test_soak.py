@@ -72,16 +72,16 @@ def config(z: ZooProc, path: Path, interval: float, timeout: float) -> Path:
 
 
 def total_runs(d: DaemonProc) -> tuple[int, dict[str, str]]:
+    """All runs so far, and each probe's most frequent outcome."""
     text = http_get(d.url + "/metrics", timeout=10)[1]
     runs = 0
-    last: dict[str, str] = {}
+    counts: dict[str, dict[str, int]] = {}
     for fam in text_string_to_metric_families(text):
         for s in fam.samples:
             if s.name == "synthmon_probe_runs_total":
                 runs += int(s.value)
-            elif s.name == "synthmon_probe_outcome" and s.value == 1:
-                last[s.labels["probe"]] = s.labels["outcome"]
-    return runs, last
+                counts.setdefault(s.labels["probe"], {})[s.labels["outcome"]] = int(s.value)
+    return runs, {p: max(c, key=lambda o: c[o]) for p, c in counts.items()}
 
 
 @dataclass
@@ -111,6 +111,9 @@ def soak(tmp_path: Path, daemons: list[DaemonProc], runs: int, interval: float,
             assert time.monotonic() < deadline, f"only {n} runs"
             assert d.proc.poll() is None, d.logs()[-3000:]
             time.sleep(0.5)
+        # Each probe mostly reported the truth of its target. Not every run: at this rate
+        # on a loaded machine, a reset 50 ms after the request can come after a 150 ms
+        # timeout now and then.
         outcomes = {f"p{i:02d}": outcome for i, (_, _, outcome) in enumerate(MIX)}
         assert last == outcomes, {k: (v, outcomes[k]) for k, v in last.items()
                                   if v != outcomes[k]}
