@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT_PACKAGES := prometheus prometheus-alertmanager chromium strace systemd
 
-.PHONY: run test lint typecheck bench deps system-deps clean
+.PHONY: run test coverage lint typecheck bench deps system-deps clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,14 @@ test: deps system-deps
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
+# The suite once more under coverage (line and branch, subprocesses included): a few
+# minutes more than `make test`, hence not part of it.
+coverage: deps system-deps
+	$(BIN)/coverage erase
+	$(BIN)/coverage run -m pytest -q
+	$(BIN)/coverage combine -q
+	$(BIN)/coverage report
+
 lint: deps
 	$(BIN)/ruff check monitor tests bench
 
@@ -44,4 +52,4 @@ bench: deps
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*
