@@ -86,22 +86,20 @@ def test_demo_banner_first_results_a_regression_and_ctrl_c(tmp_path: Path) -> No
                       f"{sim}/-/simulator/mode"):
             assert place in banner, banner
 
-        # Every shipped probe has a first result, and all pass against the healthy simulator.
+        # Every shipped probe has results, and all pass against the healthy simulator (a
+        # run over its 1 s budget on a loaded machine is "slow": the next one is waited for).
         shipped = wait_until(lambda: set(results(daemon)), proc, log, "the results API")
         assert {"api-health", "ws-golden-path", "ws-alternate-path"} <= shipped
-        healthy = wait_until(
-            lambda: (o := last_outcomes(daemon)) and set(o) == shipped and o,
-            proc, log, "a first result of every probe")
-        assert set(healthy.values()) == {"success"}, healthy
+        wait_until(lambda: (o := last_outcomes(daemon)) and set(o) == shipped
+                   and set(o.values()) == {"success"}, proc, log, "every probe green")
 
         # The incident, switched on as the banner says: the golden path turns red with a 403
         # while the alternate path stays green.
         status, body = http_post(f"{sim}/-/simulator/mode", b'{"mode": "ws_route_missing"}')
         assert status == 200, body
-        red = wait_until(
-            lambda: (o := last_outcomes(daemon))["ws-golden-path"] == "handshake_rejected" and o,
-            proc, log, "ws-golden-path red")
-        assert red["ws-alternate-path"] == "success", red
+        wait_until(lambda: (o := last_outcomes(daemon))["ws-golden-path"] == "handshake_rejected"
+                   and o["ws-alternate-path"] == "success", proc, log,
+                   "ws-golden-path red beside a green ws-alternate-path")
         golden = results(daemon)["ws-golden-path"]["last"]
         assert golden["status_code"] == 403, golden
 
