@@ -125,12 +125,12 @@ def config(tmp_path: Path, ports: dict[str, int], interval: float, timeout: floa
 
 def assert_stopped_within_5s(d: DaemonProc, sent: float, took: float) -> None:
     """The promise: stopped within 5 s of the signal. The daemon's own "stopped" event is
-    held to it exactly; the process's end (the interpreter's teardown after it, slower on
-    a loaded machine) gets SLACK twice. Both are far from the 30 s the hanging probes
-    would have taken."""
+    held to it exactly; the process's end (the interpreter's teardown after it, in dev
+    mode, took up to 6.3 s on a loaded machine) only has to be far from the 30 s the
+    hanging probes would have taken."""
     stopped = d.event_time("stopped") - sent
     assert stopped < 5.0, f"stopped {stopped:.2f}s after the signal"
-    assert took < 5.0 + 2 * SLACK, f"exit took {took:.2f}s"
+    assert took < 5.0 + 10 * SLACK, f"exit took {took:.2f}s"
 
 
 @pytest.mark.parametrize(("interval", "timeout"), [(60.0, 30.0), (5.0, 4.0)],
