@@ -27,9 +27,11 @@ from monitor.config.fields import (
     status_matches,
 )
 from monitor.config.loader import load_file, load_text
-from monitor.config.model import Config, Probe
+from monitor.config.model import Config, Probe, run_key
 from monitor.config.schema import (
+    DEFAULT_REFUSED_WITH,
     RESERVED_LABELS,
+    VARIANTS,
     AuthSpec,
     Defaults,
     ExpectEventsStep,
@@ -53,9 +55,11 @@ from monitor.config.secrets import secret_looking
 SHIPPED_CONFIG = Path(__file__).parent.parent / "probes.yaml"
 
 __all__ = [
+    "DEFAULT_REFUSED_WITH",
     "MAX_DURATION",
     "RESERVED_LABELS",
     "SHIPPED_CONFIG",
+    "VARIANTS",
     "AuthSpec",
     "Config",
     "ConfigError",
@@ -81,6 +85,7 @@ __all__ = [
     "load_file",
     "load_text",
     "parse_duration",
+    "run_key",
     "secret_looking",
     "status_matches",
 ]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from monitor.config.checks import validate_semantics
+from monitor.config.checks import shape_problems, validate_semantics
 from monitor.config.env import Sub, substitute_all
 from monitor.config.errors import ConfigError, Problem, pydantic_problems, render
 from monitor.config.model import Config
@@ -42,15 +42,18 @@ def load_text(text: str, name: str = "probes.yaml",
         return ConfigError(render(name, source.line_of, problems,
                                   lambda text: redactor.redact(text) or ""))
 
+    shape = shape_problems(data)
     try:
         model = ProbesFile.model_validate(data, context={"shared": {}})
     except ValidationError as exc:
         # A value emptied by an unset ${VAR} is already reported as such.
         problems += pydantic_problems(exc, data, ProbesFile, skip=[p for p, _ in problems])
+        problems += shape
         raise fail() from None
     except RecursionError:
         raise ConfigError([f"{name}:?: the document is nested too deeply"]) from None
-    if problems:  # unset ${VAR}s
+    problems += shape
+    if problems:  # unset ${VAR}s, rules across keys
         raise fail()
     probes, warnings, label_names = validate_semantics(model, problems, env)
     if problems:

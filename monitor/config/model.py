@@ -21,6 +21,9 @@ class Probe:
     labels: tuple[tuple[str, str], ...]
     auth_name: str | None
     auth: JwtAuth | TokenEndpointAuth | None
+    # On a negative probe's variant: which way of failing open this run tries (its own
+    # schedule entry, history and series; ``key`` tells it apart from its siblings).
+    variant: str | None = None
     # Every secret value substituted into the config: probe runners register them with the
     # redactor, so that `once` and the daemon redact them alike.
 
@@ -31,6 +34,16 @@ class Probe:
     @property
     def type(self) -> str:
         return self.spec.type
+
+    @property
+    def key(self) -> str:
+        """Unique per scheduled run: the name, or ``name@variant`` (``@`` is not allowed
+        in names)."""
+        return run_key(self.name, self.variant)
+
+
+def run_key(name: str, variant: str | None) -> str:
+    return name if variant is None else f"{name}@{variant}"
 
 
 @dataclass(frozen=True, slots=True)
