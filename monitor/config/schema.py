@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     ModelWrapValidatorHandler,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -333,6 +334,10 @@ class SendStep(Model):
         return self
 
 
+_ONE_OR_MANY: dict[str, Any] = {"anyOf": [{"type": "string"},
+                                          {"type": "array", "items": {"type": "string"}}]}
+
+
 class ExpectEventsStep(Model):
     """Read messages until every listed event type has arrived."""
 
@@ -340,11 +345,12 @@ class ExpectEventsStep(Model):
     in_order: bool = Field(
         True, description="they must arrive in this order; repeats and other types may come "
         "between")
-    field: tuple[str, ...] = Field(
-        ("type",), description="the dotted JSON path naming the event type, or a list of "
-        "paths: the first present in a message wins (e.g. [event, type] for events wrapped "
+    paths: Annotated[tuple[str, ...], WithJsonSchema(_ONE_OR_MANY)] = Field(
+        ("type",), alias="field",
+        description="the dotted JSON path naming the event type, or a list of paths: the "
+        "first present in a message wins (e.g. [event, type] for events wrapped "
         "as {type: system_message, event: agent_started})")
-    aliases: dict[str, tuple[str, ...]] = Field(
+    aliases: dict[str, Annotated[tuple[str, ...], WithJsonSchema(_ONE_OR_MANY)]] = Field(
         default_factory=dict, description="other spellings accepted for an expected type, "
         "e.g. {agent_started: [agent_start]}")
     fail_on_duplicates: bool = Field(
@@ -358,12 +364,12 @@ class ExpectEventsStep(Model):
     max_latency: Duration | None = Field(
         None, description="budget of this step; slower ends in outcome slow")
 
-    @field_validator("field", mode="before")
+    @field_validator("paths", mode="before")
     @classmethod
     def _one_or_list(cls, v: Any) -> Any:
         return (v,) if isinstance(v, str) else v
 
-    @field_validator("field")
+    @field_validator("paths")
     @classmethod
     def _paths(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         if not v:
@@ -379,6 +385,11 @@ class ExpectEventsStep(Model):
         if isinstance(v, dict):
             return {k: (a,) if isinstance(a, str) else a for k, a in v.items()}
         return v
+
+    @property
+    def field(self) -> str:
+        """The first path (what a single ``field:`` names)."""
+        return self.paths[0]
 
     def event_of(self, spelling: str) -> str | None:
         """The expected type that ``spelling`` stands for (itself or an alias), or None."""

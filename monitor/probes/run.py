@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 
 from monitor.config import Probe
 from monitor.outcomes import Outcome
@@ -24,7 +25,8 @@ async def run_probe(probe: Probe, ctx: ProbeContext) -> Result:
     runner = run_http if probe.spec.http is not None else run_websocket
     try:
         async with asyncio.timeout(probe.timeout + HARD_DEADLINE_GRACE):
-            return await runner(probe, ctx)
+            result = await runner(probe, ctx)
+        return result if probe.variant is None else replace(result, variant=probe.variant)
     except TimeoutError:
         detail = f"no result within the probe timeout ({probe.timeout:g}s)"
         outcome = Outcome.TIMEOUT
@@ -34,4 +36,5 @@ async def run_probe(probe: Probe, ctx: ProbeContext) -> Result:
         outcome = Outcome.PROTOCOL_ERROR
     return Result(probe=probe.name, type=probe.type, target=target_of(probe.spec.url),
                   outcome=outcome, started_at=started,
-                  duration_seconds=time.perf_counter() - t0, evidence=Evidence(detail=detail))
+                  duration_seconds=time.perf_counter() - t0, evidence=Evidence(detail=detail),
+                  variant=probe.variant)
