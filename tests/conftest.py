@@ -21,10 +21,9 @@ import pytest
 import uvloop
 from aiohttp import web
 
-from monitor.auth import TokenSource
 from monitor.daemon import Daemon
 from monitor.demo.simulator import RunningSimulator, start_simulator
-from monitor.probes.context import ProbeContext, new_session
+from monitor.probes.context import ProbeContext, open_context
 from monitor.redact import Redactor
 from monitor.web.server import build_app
 from tests.procs import stop_process
@@ -78,12 +77,11 @@ def free_port() -> int:
 @pytest.fixture
 async def ctx() -> AsyncIterator[ProbeContext]:
     """What the daemon hands every probe: a shared session, tokens, a redactor."""
-    redactor = Redactor()
-    session = new_session()
+    context = open_context(Redactor())
     try:
-        yield ProbeContext(session=session, tokens=TokenSource(redactor), redactor=redactor)
+        yield context
     finally:
-        await session.close()
+        await context.close()
 
 
 @pytest.fixture
