@@ -27,12 +27,12 @@ from websockets.asyncio.connection import Connection
 from websockets.client import ClientProtocol
 from websockets.uri import parse_uri
 
-from monitor import metrics
 from monitor.probes.net import phases
 from monitor.probes.net.session import WatchedConnector, WatchedResponseHandler, new_session
 from monitor.probes.net.tls import TimedContext
 from monitor.probes.net.watch import WATCHER, watching
 from monitor.probes.net.wsconn import NoRedirectConnect, Trace, TracedConnection
+from monitor.sinks import metrics
 
 AIOHTTP = f"aiohttp {aiohttp.__version__}"
 WEBSOCKETS = f"websockets {websockets.version.version}"
