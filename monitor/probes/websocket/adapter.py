@@ -19,7 +19,7 @@ from websockets.datastructures import Headers
 from websockets.typing import Subprotocol
 
 from monitor import __version__
-from monitor.config import WebSocketSpec
+from monitor.config import TokenPlacement, WebSocketSpec
 from monitor.probes.net.wsconn import NoRedirectConnect, Trace, TracedConnection
 
 USER_AGENT = f"synthmon/{__version__}"
@@ -54,16 +54,22 @@ def http_url(ws_url: str) -> str:
     return urlunsplit(parts._replace(scheme="https" if parts.scheme == "wss" else "http"))
 
 
-def build_request(spec: WebSocketSpec, token: str | None) -> Request:
+def build_request(spec: WebSocketSpec, token: str | None,
+                  placements: tuple[TokenPlacement, ...] | None = None,
+                  extra_headers: tuple[tuple[str, str], ...] = ()) -> Request:
+    """The upgrade request; ``placements`` overrides ``send_token_as`` (a negative probe's
+    variant: nowhere, or the query only) and ``extra_headers`` are added (its bypass
+    headers)."""
     url = spec.url
-    headers = list(spec.headers.items())
+    headers = [*spec.headers.items(), *extra_headers]
     subprotocols = list(spec.subprotocols)
+    where = spec.send_token_as if placements is None else placements
     if token is not None:
-        if "authorization_header" in spec.send_token_as:
+        if "authorization_header" in where:
             headers.append(("Authorization", f"Bearer {token}"))
-        if "subprotocol" in spec.send_token_as:
+        if "subprotocol" in where:
             subprotocols.append(token_subprotocol(token))
-        if "query" in spec.send_token_as:
+        if "query" in where:
             url = _with_query_token(url, token)
     return Request(url, tuple(headers), tuple(subprotocols))
 
