@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import pytest
+from websockets.frames import Close
 
+from monitor.config import DEFAULT_REFUSED_WITH
 from monitor.outcomes import Outcome
-from monitor.probes.ws_hints import (
+from monitor.probes.websocket.verdicts import (
+    Verdict,
     answered_as_get_hint,
+    close_hint,
     close_verdict,
+    diagnosis_words,
+    negative_answer,
+    reflection_verdict,
     same_as_get,
     status_hint,
 )
@@ -73,7 +80,52 @@ def test_answered_as_get_names_the_proxy() -> None:
     (1001, None, False, Outcome.CLOSED_BY_SERVER, "going away"),
     (4001, "x", False, Outcome.CLOSED_BY_SERVER, "application-defined"),
 ])
-def test_close_verdict(code: int | None, reason: str | None, before: bool, outcome: Outcome,
-                       words: str) -> None:
-    got, hint = close_verdict(code, reason, before_first_expected=before)
-    assert got is outcome and words in hint
+def test_close_hint(code: int | None, reason: str | None, before: bool, outcome: Outcome,
+                    words: str) -> None:
+    assert words in close_hint(code, reason, before_first_expected=before)
+    # The outcome is close_verdict's, with the hint attached.
+    rcvd = None if code is None else Close(code, reason or "")
+    closed = close_verdict(None, rcvd, True if rcvd else None, "during step 0",
+                           before_first_expected=before)
+    assert closed.verdict.outcome is outcome
+    assert closed.verdict.hint is not None and words in closed.verdict.hint
+
+
+@pytest.mark.parametrize(("up", "up_type", "get", "get_type", "words"), [
+    (200, "application/json", 200, "application/json", "answered as a plain GET"),
+    (404, "application/json", 404, "application/json", "answered as a plain GET"),
+    (403, "text/plain", 200, "application/json", "served by a plain HTTP route"),
+    (None, None, 200, "application/json", "closed the connection without answering the "
+                                          "upgrade"),
+    (None, None, None, None, "hangs up on this path whatever is asked"),
+])
+def test_diagnosis_words(up: int | None, up_type: str | None, get: int | None,
+                         get_type: str | None, words: str) -> None:
+    assert words in diagnosis_words(up, up_type, get, get_type)
+
+
+@pytest.mark.parametrize(("status", "outcome", "hint"), [
+    (401, Outcome.SUCCESS, None),
+    (403, Outcome.SUCCESS, None),
+    (404, Outcome.HANDSHAKE_REJECTED, "learned nothing about auth"),
+    (405, Outcome.HANDSHAKE_REJECTED, "REST route"),
+    (503, Outcome.HANDSHAKE_REJECTED, "failed before deciding"),
+    (200, Outcome.NOT_UPGRADED, "served as a plain request"),
+])
+def test_negative_answer(status: int, outcome: Outcome, hint: str | None) -> None:
+    base = Outcome.NOT_UPGRADED if status < 400 else Outcome.HANDSHAKE_REJECTED
+    got = negative_answer(Verdict(base, "x", status_code=status), DEFAULT_REFUSED_WITH)
+    assert got.outcome is outcome
+    if hint is None:
+        assert got.hint is None
+    else:
+        assert got.hint is not None and hint in got.hint
+
+
+def test_reflection_verdict_names_the_header_only() -> None:
+    token = "abcdefgh.ijklmnop.qrstuvwx"
+    offer = "jwt.YWJjZGVmZ2guaWprbG1ub3AucXJzdHV2d3g"
+    got = reflection_verdict([("Sec-WebSocket-Protocol", offer)], token)
+    assert got is not None and got.outcome is Outcome.TOKEN_REFLECTED
+    assert got.reflected_in == "Sec-WebSocket-Protocol" and token not in got.detail
+    assert reflection_verdict([("Sec-WebSocket-Protocol", "jwt-auth")], token) is None
