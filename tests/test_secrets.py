@@ -200,6 +200,8 @@ probes:
   - name: http-missing-secret
     http: {{url: '{base}/echo/200', auth: jwt_missing}}
   - name: http-variants
+    interval: 3s                       # nine runs each: spread out, on a loaded machine
+    timeout: 2s
     http:
       url: {base}/echo/200{q}
       auth: jwt_claims
@@ -241,6 +243,16 @@ probes:
       auth: jwt_env
       headers: {{X-Api-Key: '${{SYNTHMON_HEADER_TOKEN}}'}}
       steps: [{{expect: {{json: {{type: connect}}}}}}]
+  - name: ws-variants
+    interval: 3s
+    timeout: 2s
+    websocket:
+      url: {ws}/ws/echo{q}
+      auth: jwt_claims
+      send_token_as: [authorization_header, subprotocol]
+      expect_rejected: true
+      variants: [{", ".join(HTTP_VARIANTS)}]
+      bypass_headers: {{X-E2E-Test: "true"}}
   - name: ws-negative
     websocket:
       url: {ws}/ws/echo
@@ -256,7 +268,7 @@ PROBES = ["http-jwt-env-500", "http-jwt-file-assert", "http-token-endpoint-redir
           "http-basic-userinfo", "http-garbage", "http-refused", "http-dns",
           "http-missing-secret", *(f"http-variants@{v}" for v in HTTP_VARIANTS),
           "ws-events", "ws-unexpected", "ws-403-diagnose", "ws-1008",
-          "ws-1011-reason", "ws-negative"]
+          "ws-1011-reason", *(f"ws-variants@{v}" for v in HTTP_VARIANTS), "ws-negative"]
 EXPECTED = {
     # The 500 echoes the Bearer token in a header; the redirect puts it in its Location.
     "http-jwt-env-500": "token_reflected", "http-jwt-file-assert": "assertion_failed",
@@ -270,6 +282,8 @@ EXPECTED = {
     "ws-unexpected": "unexpected_message", "ws-403-diagnose": "handshake_rejected",
     "ws-1008": "auth_rejected", "ws-1011-reason": "closed_by_server",
     "ws-negative": "auth_not_enforced",
+    # The echo accepts every WebSocket and echoes what it got in its messages.
+    **{f"ws-variants@{v}": "auth_not_enforced" for v in HTTP_VARIANTS},
 }
 
 

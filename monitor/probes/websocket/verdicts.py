@@ -250,10 +250,11 @@ def subprotocol_verdict(expected: str | None, selected: str | None, offered: Seq
 
 def refused_as_expected(verdict: Verdict, budget: str | None) -> Verdict:
     """A negative probe's refusal: success, or slow when a budget was exceeded."""
+    # The refusal is what a negative probe wants: no hint on what a refusal might mean.
     if budget is not None:
-        return replace(verdict, outcome=Outcome.SLOW, detail=budget)
+        return replace(verdict, outcome=Outcome.SLOW, detail=budget, hint=None)
     return replace(verdict, outcome=Outcome.SUCCESS,
-                   detail=f"refused as expected: {verdict.detail}")
+                   detail=f"refused as expected: {verdict.detail}", hint=None)
 
 
 def reflection_verdict(headers: Sequence[tuple[str, str]], token: str | None
