@@ -29,6 +29,7 @@ from monitor.probes.websocket.verdicts import (
     Closed,
     Verdict,
     budget_exceeded,
+    close_hint,
     close_verdict,
     is_auth_error,
     mismatch,
@@ -172,11 +173,18 @@ async def _expect(run: Run, ws: TracedConnection, index: int, label: str,
     if ok and is_auth_error(data):
         code, close_reason = await _linger_for_close(run, ws)
         raise Failure(Verdict(Outcome.AUTH_REJECTED,
-                              f"step {label}: the server sent an auth error message"),
+                              f"step {label}: the server sent an auth error message",
+                              hint=_auth_message_hint(run, code, close_reason)),
                       Found(step=index, step_name=label, last_message=message,
                             close_code=code, close_reason=close_reason))
     raise Failure(Verdict(Outcome.UNEXPECTED_MESSAGE, f"step {label}: {reason}"),
                   Found(step=index, step_name=label, last_message=message))
+
+
+def _auth_message_hint(run: Run, code: int | None, reason: str | None) -> str:
+    if code is not None:
+        return close_hint(code, reason, before_first_expected=not run.expected_seen)
+    return "an auth error message after accept: the credentials were refused"
 
 
 async def _send(run: Run, ws: TracedConnection, send: SendStep) -> None:
