@@ -19,6 +19,7 @@ import aiohttp
 
 from monitor.auth_variants import Credential, base_claims, build, sign
 from monitor.config import JwtAuth, Probe, TokenEndpointAuth
+from monitor.jsonpath import MISSING, lookup
 from monitor.outcomes import Outcome
 from monitor.redact import Redactor
 
@@ -91,12 +92,8 @@ class _Cached:
 
 
 def _json_path(data: Any, path: str) -> Any:
-    for part in path.split("."):
-        if isinstance(data, dict) and part in data:
-            data = data[part]
-        else:
-            return None
-    return data
+    value = lookup(data, path)
+    return None if value is MISSING else value
 
 
 class TokenSource:

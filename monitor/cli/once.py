@@ -15,6 +15,7 @@ from rich.text import Text
 
 from monitor import eventloop
 from monitor.config import Config, ConfigError, load_file
+from monitor.durations import latency
 from monitor.outcomes import Outcome
 from monitor.probes.context import open_context
 from monitor.probes.run import run_probe
@@ -114,7 +115,7 @@ def print_table(results: list[Result], console: Console) -> None:
         style = _outcome_style(r)
         table.add_row(Text(r.probe, style="bold" if not r.success else ""),
                       Text(r.outcome.value, style=style), answer(r),
-                      f"{r.duration_seconds * 1000:.0f} ms", _seen(r))
+                      latency(r.duration_seconds), _seen(r))
     console.print(table)
     failed = sum(not r.success for r in results)
     summary = f"{len(results) - failed} passed, {failed} failed"

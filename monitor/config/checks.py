@@ -11,7 +11,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from monitor.config.errors import Problem
-from monitor.config.fields import format_duration
 from monitor.config.model import Probe
 from monitor.config.schema import (
     RESERVED_LABELS,
@@ -21,6 +20,7 @@ from monitor.config.schema import (
     TokenEndpointAuth,
 )
 from monitor.config.secrets import missing_secrets
+from monitor.durations import format_duration
 
 # Variants that re-sign or re-shape a JWT need a jwt provider whose key synthmon holds.
 _NEEDS_JWT = ("expired", "not_yet_valid", "bad_signature", "alg_none", "wrong_issuer",

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.config import ExpectEventsStep
+from monitor.jsonpath import MISSING, lookup
 from monitor.result import FrameTypes
 
 # Where event types are commonly found, besides the configured paths: a failed step's
@@ -27,19 +28,6 @@ KNOWN_PATHS: tuple[str, ...] = ("type", "event", "event_type", "name", "data.typ
 # Frames kept in a failed step's evidence (the transcript keeps the conversation itself).
 FRAMES_KEPT = 32
 _TYPE_CHARS = 100  # a "type" longer than this is not a type name; cut it in evidence
-
-
-_ABSENT = object()
-
-
-def at(data: Any, path: str) -> Any:
-    """The value at dotted ``path`` in nested objects, or ``_ABSENT``."""
-    node = data
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return _ABSENT
-        node = node[part]
-    return node
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +41,8 @@ class Typed:
 
 def classify(data: Any, spec: ExpectEventsStep) -> Typed:
     for path in spec.paths:
-        value = at(data, path)
-        if value is _ABSENT or value is None:
+        value = lookup(data, path)
+        if value is MISSING or value is None:
             continue
         if not isinstance(value, str):
             return Typed(path, None, None)
@@ -70,7 +58,7 @@ def types_under(data: Any, paths: Sequence[str], offset_ms: float) -> FrameTypes
     """The string under each candidate path (None where there is none)."""
     out: list[tuple[str, str | None]] = []
     for path in paths:
-        value = at(data, path)
+        value = lookup(data, path)
         out.append((path, value[:_TYPE_CHARS] if isinstance(value, str) else None))
     return FrameTypes(offset_ms, tuple(out))
 
@@ -127,5 +115,5 @@ def drift_hint(frames: Sequence[FrameTypes], spec: ExpectEventsStep,
     return "the expected events did arrive, in another shape: " + "; ".join(parts)
 
 
-__all__ = ["FRAMES_KEPT", "KNOWN_PATHS", "Typed", "at", "candidate_paths", "classify",
+__all__ = ["FRAMES_KEPT", "KNOWN_PATHS", "Typed", "candidate_paths", "classify",
            "drift_hint", "types_under"]

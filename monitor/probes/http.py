@@ -27,7 +27,8 @@ import aiohttp
 from multidict import CIMultiDict
 
 from monitor.auth import AuthError
-from monitor.config import HttpExpect, HttpSpec, Probe, format_duration, status_matches
+from monitor.config import HttpExpect, HttpSpec, Probe, status_matches
+from monitor.durations import format_duration, ms
 from monitor.outcomes import Outcome
 from monitor.probes.context import ProbeContext
 from monitor.probes.errors import classify_exception
@@ -38,7 +39,7 @@ from monitor.probes.tls import TlsConfigError, cert_expiry, client_context
 from monitor.redact import Redactor
 from monitor.reflection import reflected_detail, reflected_in
 from monitor.refusal import http_reading
-from monitor.result import Evidence, Result, ms
+from monitor.result import Evidence, Result
 from monitor.targets import target_of
 
 READ_CHUNK = 64 * 1024

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Final
 
 from monitor.config import Probe, WebSocketSpec
+from monitor.durations import ms
 from monitor.probes.context import ProbeContext
 from monitor.probes.transcript import Transcript
 from monitor.probes.websocket.verdicts import Verdict
@@ -25,7 +26,6 @@ from monitor.result import (
     FrameTypes,
     Result,
     StepTiming,
-    ms,
 )
 from monitor.targets import target_of
 

@@ -14,6 +14,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 
 from monitor.config import ExpectEventsStep, ExpectStep, SendStep, Step
+from monitor.durations import ms
 from monitor.outcomes import Outcome
 from monitor.probes.events import (
     FRAMES_KEPT,
@@ -37,7 +38,7 @@ from monitor.probes.websocket.verdicts import (
     show_types,
 )
 from monitor.refusal import close_reading, got_in
-from monitor.result import EventMatch, EventTiming, FrameTypes, Result, StepTiming, ms
+from monitor.result import EventMatch, EventTiming, FrameTypes, Result, StepTiming
 
 # After accept, how long a negative probe waits for the server to throw it out.
 REJECTION_GRACE = 2.0

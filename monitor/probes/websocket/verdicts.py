@@ -29,13 +29,14 @@ from websockets.frames import Close, CloseCode
 from websockets.http11 import Response
 
 from monitor.config import ExpectStep, WebSocketSpec
+from monitor.durations import ms
 from monitor.outcomes import Outcome
 from monitor.probes.errors import classify_exception
 from monitor.probes.jsonmatch import match_subset
 from monitor.redact import Redactor
 from monitor.reflection import reflected_detail, reflected_in
 from monitor.refusal import handshake_reading, nothing_learned
-from monitor.result import Diagnosis, StepTiming, ms
+from monitor.result import Diagnosis, StepTiming
 
 _AUTH_CODE = re.compile(r"auth", re.IGNORECASE)
 

@@ -27,12 +27,10 @@ from websockets.asyncio.connection import Connection
 from websockets.client import ClientProtocol
 from websockets.uri import parse_uri
 
-from monitor.probes.net import phases
 from monitor.probes.net.session import WatchedConnector, WatchedResponseHandler, new_session
 from monitor.probes.net.tls import TimedContext
 from monitor.probes.net.watch import WATCHER, watching
 from monitor.probes.net.wsconn import NoRedirectConnect, Trace, TracedConnection
-from monitor.sinks import metrics
 
 AIOHTTP = f"aiohttp {aiohttp.__version__}"
 WEBSOCKETS = f"websockets {websockets.version.version}"
@@ -256,12 +254,3 @@ def test_a_trace_is_a_watcher() -> None:
     with watching(trace):
         assert WATCHER.get() is trace
     assert WATCHER.get() is None
-
-
-# --------------------------------------------------------------------------- phase names
-
-
-def test_the_metrics_export_the_phase_names_of_probes_net() -> None:
-    # metrics.py still spells them out; until it imports them, they must agree.
-    assert metrics.HTTP_PHASES == phases.HTTP_PHASES
-    assert metrics.WS_PHASES == phases.WS_PHASES
