@@ -386,11 +386,6 @@ class ExpectEventsStep(Model):
             return {k: (a,) if isinstance(a, str) else a for k, a in v.items()}
         return v
 
-    @property
-    def field(self) -> str:
-        """The first path (what a single ``field:`` names)."""
-        return self.paths[0]
-
     def event_of(self, spelling: str) -> str | None:
         """The expected type that ``spelling`` stands for (itself or an alias), or None."""
         if spelling in self.types:
