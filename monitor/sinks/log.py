@@ -70,6 +70,8 @@ def log_result(result: Result) -> None:
         "outcome": result.outcome.value,
         "duration_ms": round(result.duration_seconds * 1000, 1),
     }
+    if result.variant is not None:
+        fields["variant"] = result.variant
     if result.status_code is not None:
         fields["status_code"] = result.status_code
     if result.close_code is not None:
@@ -78,6 +80,8 @@ def log_result(result: Result) -> None:
         fields["step"] = ev.step_name or ev.step
     if ev.detail:
         fields["detail"] = ev.detail
+    if ev.hint:
+        fields["hint"] = ev.hint
     log = structlog.get_logger("synthmon")
     if result.success:
         log.info("probe_run", **fields)
