@@ -25,6 +25,9 @@ from monitor.redact import Redactor
 
 # Re-mint or re-fetch when less than this share of the lifetime is left.
 REFRESH_FRACTION = 0.2
+# A variant's credential is rebuilt at least this often (its not_yet_valid nbf is an hour
+# ahead, so it stays in the future while reused).
+VARIANT_REUSE = 1200.0
 
 
 class AuthError(Exception):
@@ -103,11 +106,13 @@ class TokenSource:
         self.redactor = redactor
         self.env = os.environ if env is None else env  # where *_env secrets are read
         self._cache: dict[str, _Cached] = {}
+        self._variants: dict[str, tuple[Credential, float]] = {}  # key → (credential, until)
         self._locks: dict[str, asyncio.Lock] = {}
 
     def forget(self) -> None:
         """Drop cached tokens (after a reload the specs behind the names may differ)."""
         self._cache.clear()
+        self._variants.clear()
 
     async def token(self, name: str, spec: JwtAuth | TokenEndpointAuth,
                     session: aiohttp.ClientSession | None = None) -> str:
@@ -146,21 +151,34 @@ class TokenSource:
         valid: str | None = None
         if probe.variant == "token_in_query_only":
             valid = await self.token(probe.auth_name, probe.auth, session)
-        key: str | None = None
-        if isinstance(probe.auth, JwtAuth) and probe.variant not in ("no_token",
-                                                                     "token_in_query_only"):
-            key = jwt_key(probe.auth, self.env)
-            self.redactor.add(key)
+        assert probe.variant is not None
+        if probe.variant == "token_in_query_only" or probe.variant == "no_token":
+            built = build(probe.variant, probe.auth, key=None, valid_token=valid,
+                          now=time.time(), bypass_headers={})
+            self.redactor.add_token(probe.key, built.credential.token)
+            return built.credential
+        now = time.time()
+        cached = self._variants.get(probe.key)
+        if cached is not None and now < cached[1]:
+            return cached[0]
+        key = jwt_key(probe.auth, self.env) if isinstance(probe.auth, JwtAuth) else None
+        self.redactor.add(key)
         try:
-            built = build(probe.variant, probe.auth, key=key, valid_token=valid,
-                          now=time.time(), bypass_headers=spec.bypass_headers)
+            built = build(probe.variant, probe.auth, key=key, valid_token=valid, now=now,
+                          bypass_headers=spec.bypass_headers or {})
         except (ValueError, TypeError, jwt.PyJWTError) as exc:
             raise AuthError(f"cannot build the {probe.variant} variant "
                             f"({type(exc).__name__})") from None
+        # Bounded slots of their own: a variant's tokens and throw-away keys must not push
+        # the valid ones out, nor pile up in the redactor run after run.
         for throwaway in built.throwaway_keys:
-            self.redactor.add(throwaway)
-        # Its own provider slot: a variant's tokens must not push the valid ones out.
+            self.redactor.add_token(f"{probe.key}#key", throwaway)
         self.redactor.add_token(probe.key, built.credential.token)
+        # Reused like a valid token: minting (and registering) one per run would recompile
+        # the redactor's pattern on every run of every variant.
+        ttl = probe.auth.ttl if isinstance(probe.auth, JwtAuth) else 300.0
+        self._variants[probe.key] = (built.credential,
+                                     now + min(ttl * (1 - REFRESH_FRACTION), VARIANT_REUSE))
         return built.credential
 
     async def _fetch(self, spec: TokenEndpointAuth, session: aiohttp.ClientSession | None

@@ -52,7 +52,7 @@ def check(text: str, env: dict[str, str] | None = None) -> None:
         return
     finally:
         assert time.monotonic() - t0 < SLOW_LOAD, "loading took too long"
-    names = [p.name for p in config.probes]
+    names = [p.key for p in config.probes]  # a negative probe's variants share its name
     assert len(names) == len(set(names))
     for probe in config.probes:
         assert math.isfinite(probe.interval) and math.isfinite(probe.timeout)

@@ -94,7 +94,7 @@ async def run_http(probe: Probe, ctx: ProbeContext) -> Result:
         latency = time.perf_counter() - (seen.request_started or t0)
         if spec.expect_rejected:
             reading = http_reading(seen.status or 0, spec.refused_with, probe.variant,
-                                   spec.bypass_headers)
+                                   spec.bypass_headers or ())
             outcome, detail, hint = reading.outcome, reading.detail, reading.hint
         else:
             outcome, detail = _evaluate(spec.expect, seen.status or 0, body, truncated,

@@ -126,6 +126,7 @@ class Surfacer:
         self.reload_ok = 0
         self.reload_ok_at = 0.0
         self._daemon_labels = f'location="{_escape(location)}"' if location else ""
+        self._configured = 0  # probes, not runs: a negative probe's variants count once
 
     # ------------------------------------------------------------------ updates
 
@@ -138,6 +139,7 @@ class Surfacer:
         names = ("probe", "type", "target", *variant, *static) + (
             ("location",) if self.location else ())
         with self._lock:
+            self._configured = len({p.name for p in config.probes})
             old = self._series
             self._series = {}
             for probe in config.probes:
@@ -202,7 +204,7 @@ class Surfacer:
         with self._lock:
             return Snapshot([s.snapshot() for s in self._series.values()], self._daemon_labels,
                             self.lag.copy(), dict(self.skipped), self.reload_ok,
-                            self.reload_ok_at, len(self._series))
+                            self.reload_ok_at, self._configured)
 
     def render(self) -> bytes:
         return format_snapshot(self.snapshot())

@@ -76,7 +76,7 @@ async def after_accept_negative(run: Run, ws: TracedConnection) -> Result:
     """A negative probe got a 101: success only if the server throws it out right away,
     with a close or message that ``refused_with`` counts as an auth refusal."""
     spec = run.spec
-    bypass = tuple(spec.bypass_headers)
+    bypass = tuple(spec.bypass_headers or ())
     grace = min(REJECTION_GRACE, run.remaining())
     start = run.now()
     try:
