@@ -85,7 +85,9 @@ print((rss() - before) / n)
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert float(done.stdout) < 4400, done.stdout
+    # 4,400 before issue 12; its four negative-probe fields on every spec (expect_rejected,
+    # variants, bypass_headers, refused_with) and Probe.variant measured ~4,440.
+    assert float(done.stdout) < 4500, done.stdout
 
 
 async def test_a_scheduled_probe_costs_under_a_kilobyte() -> None:
