@@ -14,7 +14,7 @@ import pytest
 
 from monitor.config import VARIANTS
 from monitor.result import TRANSCRIPT_FRAMES
-from tests.conftest import ROOT, SECRET, SimProc
+from tests.support.servers import ROOT, SECRET, SimProc
 
 EVENTS = "[agent_started, agent_thinking, tool_executing, tool_completed, agent_completed]"
 PROBES = f"""\

@@ -24,7 +24,7 @@ from monitor.demo.simulator import (
     encode_token_subprotocol,
     start_simulator,
 )
-from tests.test_simulator import (
+from tests.demo.test_simulator import (
     ALL_EVENTS,
     HTTP_TIMEOUT,
     OTHER_SECRET,
