@@ -20,7 +20,7 @@ from pathlib import Path
 from monitor.config.errors import ConfigError
 from monitor.config.fields import Duration, StatusSet, status_matches
 from monitor.config.loader import load_file, load_text
-from monitor.config.model import Config, Probe, run_key
+from monitor.config.model import Config, MissingSecret, Probe, run_key
 from monitor.config.schema import (
     DEFAULT_REFUSED_WITH,
     RESERVED_LABELS,
@@ -64,6 +64,7 @@ __all__ = [
     "HttpExpect",
     "HttpSpec",
     "JwtAuth",
+    "MissingSecret",
     "Probe",
     "ProbeSpec",
     "ProbesFile",
