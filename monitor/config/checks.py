@@ -216,6 +216,18 @@ def validate_semantics(parts: Parts, env: Mapping[str, str],
                 and auth is None and ref is None:
             problems.append(((*at, "websocket", "send_token_as"),
                              "sending the token needs an auth provider (websocket.auth)"))
+        # The same rules as shape_problems, for a file whose schema passed (equal problems
+        # are said once when both see them).
+        if kind.variants or kind.bypass_headers or spec.websocket is not None:
+            plain: dict[str, Any] = {"variants": list(kind.variants),
+                                     "expect_rejected": kind.expect_rejected,
+                                     "bypass_headers": kind.bypass_headers}
+            if spec.websocket is not None:
+                plain["steps"] = [
+                    {"expect_events": {"types": list(st.expect_events.types),
+                                       "aliases": dict(st.expect_events.aliases)}}
+                    if st.expect_events is not None else {} for st in spec.websocket.steps]
+            problems += _negative_problems(i, spec.type, plain)
         for v, why in unbuildable_variants(kind.variants, auth, auth_name):
             problems.append(((*at, spec.type, "variants", kind.variants.index(v)),
                              f"variant {v} cannot be built: {why}"))
