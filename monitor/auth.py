@@ -10,7 +10,6 @@ import asyncio
 import os
 import time
 import uuid
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,8 @@ from typing import Any
 
 import aiohttp
 
-from monitor.config import JwtAuth, TokenEndpointAuth
+from monitor.auth_variants import Credential, base_claims, build, sign
+from monitor.config import JwtAuth, Probe, TokenEndpointAuth
 from monitor.jsonpath import MISSING, lookup
 from monitor.outcomes import Outcome
 from monitor.redact import Redactor
@@ -26,6 +26,9 @@ from monitor.trace import TraceContext
 
 # Re-mint or re-fetch when less than this share of the lifetime is left.
 REFRESH_FRACTION = 0.2
+# A variant's credential is rebuilt at least this often (its not_yet_valid nbf is an hour
+# ahead, so it stays in the future while reused).
+VARIANT_REUSE = 1200.0
 
 
 class AuthError(Exception):
@@ -51,36 +54,34 @@ def read_secret(env_var: str | None, file: str | None, what: str,
     raise AuthError(f"{what}: no secret configured")
 
 
+def jwt_key(spec: JwtAuth, env: Mapping[str, str] | None = None) -> str:
+    """The signing key of ``spec``, read now (a rotated secret is picked up)."""
+    if spec.private_key_file:
+        return read_secret(None, spec.private_key_file, "private key")
+    if spec.secret is not None:
+        return spec.secret
+    return read_secret(spec.secret_env, spec.secret_file, "JWT secret", env)
+
+
 def mint_jwt(spec: JwtAuth, now: float | None = None,
              env: Mapping[str, str] | None = None) -> tuple[str, float, list[str]]:
     """Return (token, expiry, secrets used) for ``spec``."""
     # Imported here: PyJWT loads cryptography's OpenSSL bindings, ~8 MB of a daemon that
     # may have no JWT probe at all.
     import jwt
-    from jwt.warnings import InsecureKeyLengthWarning
 
     now = time.time() if now is None else now
-    if spec.private_key_file:
-        key = read_secret(None, spec.private_key_file, "private key")
-    elif spec.secret is not None:
-        key = spec.secret
-    else:
-        key = read_secret(spec.secret_env, spec.secret_file, "JWT secret", env)
-    exp = now + spec.ttl
-    claims: dict[str, Any] = {"iat": int(now), "exp": int(exp), "jti": uuid.uuid4().hex}
-    claims.update(spec.claims)
+    key = jwt_key(spec, env)
+    claims = base_claims(spec, now, uuid.uuid4().hex)
     try:
-        with warnings.catch_warnings():
-            # A short HMAC key is the user's choice (and the point of a negative probe);
-            # PyJWT's warning would only add noise to the daemon's log on every mint.
-            warnings.simplefilter("ignore", InsecureKeyLengthWarning)
-            token = jwt.encode(claims, key, algorithm=spec.algorithm,
-                               headers=spec.headers or None)
+        # A short HMAC key is the user's choice (and the point of a negative probe);
+        # sign() keeps PyJWT's warning about it out of the daemon's log.
+        token = sign(claims, key, spec.algorithm, spec.headers)
     except (ValueError, TypeError, jwt.PyJWTError) as exc:
         # The message of a key-parsing error may quote the key: never pass it on.
         raise AuthError(f"cannot sign a {spec.algorithm} JWT with the configured key "
                         f"({type(exc).__name__})") from None
-    return token, exp, [key]
+    return token, now + spec.ttl, [key]
 
 
 @dataclass
@@ -106,11 +107,13 @@ class TokenSource:
         self.redactor = redactor
         self.env = os.environ if env is None else env  # where *_env secrets are read
         self._cache: dict[str, _Cached] = {}
+        self._variants: dict[str, tuple[Credential, float]] = {}  # key → (credential, until)
         self._locks: dict[str, asyncio.Lock] = {}
 
     def forget(self) -> None:
         """Drop cached tokens (after a reload the specs behind the names may differ)."""
         self._cache.clear()
+        self._variants.clear()
 
     async def token(self, name: str, spec: JwtAuth | TokenEndpointAuth,
                     session: aiohttp.ClientSession | None = None,
@@ -137,6 +140,52 @@ class TokenSource:
             self.redactor.add_token(name, token)
             self._cache[name] = _Cached(token, exp, issued)
             return token
+
+    async def credential(self, probe: Probe, session: aiohttp.ClientSession | None = None,
+                         trace: TraceContext | None = None) -> Credential:
+        """What ``probe``'s run sends: its provider's token, or its variant's credential
+        (every token and throw-away key registered with the redactor first)."""
+        if probe.auth is None or probe.auth_name is None:
+            return Credential(None)
+        if probe.variant is None:
+            return Credential(await self.token(probe.auth_name, probe.auth, session, trace))
+        import jwt
+
+        spec = probe.spec.http or probe.spec.websocket
+        assert spec is not None
+        valid: str | None = None
+        if probe.variant == "token_in_query_only":
+            valid = await self.token(probe.auth_name, probe.auth, session, trace)
+        assert probe.variant is not None
+        if probe.variant == "token_in_query_only" or probe.variant == "no_token":
+            built = build(probe.variant, probe.auth, key=None, valid_token=valid,
+                          now=time.time(), bypass_headers={})
+            self.redactor.add_token(probe.key, built.credential.token)
+            return built.credential
+        now = time.time()
+        cached = self._variants.get(probe.key)
+        if cached is not None and now < cached[1]:
+            return cached[0]
+        key = jwt_key(probe.auth, self.env) if isinstance(probe.auth, JwtAuth) else None
+        self.redactor.add(key)
+        try:
+            built = build(probe.variant, probe.auth, key=key, valid_token=valid, now=now,
+                          bypass_headers=spec.bypass_headers or {})
+        except (ValueError, TypeError, jwt.PyJWTError) as exc:
+            raise AuthError(f"cannot build the {probe.variant} variant "
+                            f"({type(exc).__name__})") from None
+        # Bounded slots of their own: a variant's tokens and throw-away keys must not push
+        # the valid ones out, nor pile up in the redactor run after run.
+        for throwaway in built.throwaway_keys:
+            self.redactor.add_token(f"{probe.key}#key", throwaway)
+        self.redactor.add_token(probe.key, built.credential.token)
+        # Reused like a valid token: minting (and registering) one per run would recompile
+        # the redactor's pattern on every run of every variant.
+        ttl = probe.auth.ttl if isinstance(probe.auth, JwtAuth) else 300.0
+        self._variants[probe.key] = (built.credential,
+                                     now + min(ttl * (1 - REFRESH_FRACTION), VARIANT_REUSE))
+        return built.credential
+
 
     async def _fetch(self, spec: TokenEndpointAuth, session: aiohttp.ClientSession | None,
                      trace: TraceContext | None = None) -> tuple[str, float, list[str], float]:

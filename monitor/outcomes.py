@@ -28,6 +28,7 @@ class Outcome(StrEnum):
     UNEXPECTED_MESSAGE = "unexpected_message"
     MESSAGE_TIMEOUT = "message_timeout"
     AUTH_NOT_ENFORCED = "auth_not_enforced"
+    TOKEN_REFLECTED = "token_reflected"
     CONFIG_ERROR = "config_error"
 
     @property

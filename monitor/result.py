@@ -37,6 +37,24 @@ class Diagnosis:
 
 
 @dataclass(frozen=True, slots=True)
+class FrameTypes:
+    """One message that arrived during an events step, and the type it carries under each
+    candidate path (None: the path is absent), so that a drifted envelope shows."""
+
+    offset_ms: float
+    types: tuple[tuple[str, str | None], ...]  # (dotted path, value there)
+
+
+@dataclass(frozen=True, slots=True)
+class EventMatch:
+    """How an expected event was recognised: under which path, by which spelling."""
+
+    event: str
+    path: str
+    spelling: str
+
+
+@dataclass(frozen=True, slots=True)
 class Evidence:
     """What the server actually answered, kept for the status page and the log."""
 
@@ -53,6 +71,13 @@ class Evidence:
     subprotocol: str | None = None
     events_seen: tuple[str, ...] = ()
     diagnosis: Diagnosis | None = None
+    # A plain-words hint on what the answer means (a refusal, a close, an envelope drift).
+    hint: str | None = None
+    retry_after: str | None = None  # kept from a 429 or 503 answer
+    reflected_in: str | None = None  # token_reflected: the header name, never its value
+    event_matches: tuple[EventMatch, ...] = ()
+    duplicates: tuple[tuple[str, int], ...] = ()  # expected event → repeats counted
+    frames_seen: tuple[FrameTypes, ...] = ()  # an events step that failed: what did come
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +85,30 @@ class StepTiming:
     index: int
     name: str
     duration_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class EventTiming:
+    """Time from an events step's start to the first arrival of one expected event."""
+
+    step: str
+    event: str
+    seconds: float
+
+
+TRANSCRIPT_FRAMES = 64
+TRANSCRIPT_BYTES = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One WebSocket frame of a run's transcript; ``data`` is its redacted start."""
+
+    direction: str  # "sent" | "received"
+    offset_ms: float  # since the handshake began
+    kind: str  # "text" | "binary" | "ping" | "pong" | "close"
+    size: int  # bytes of the whole payload
+    data: str  # the first TRANSCRIPT_BYTES bytes, redacted (binary: hex)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +129,19 @@ class Result:
     # The run's W3C trace (monitor.trace): sent in traceparent, exported as exemplar and span.
     trace_id: str | None = None
     span_id: str | None = None  # of the run's client span, the parent the target saw
+    variant: str | None = None  # a negative probe's variant (see monitor/auth_variants.py)
+    events: tuple[EventTiming, ...] = ()
+    transcript: tuple[Frame, ...] = ()  # WebSocket runs: at most TRANSCRIPT_FRAMES
+    transcript_omitted: int = 0  # frames beyond those
 
     @property
     def success(self) -> bool:
         return self.outcome is Outcome.SUCCESS
+
+    @property
+    def key(self) -> str:
+        """``probe``, or ``probe@variant``: what history and series are kept under."""
+        return self.probe if self.variant is None else f"{self.probe}@{self.variant}"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

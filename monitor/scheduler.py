@@ -85,7 +85,7 @@ class ProbeScheduler:
 
     def update(self, probes: tuple[Probe, ...]) -> None:
         """Make the scheduled set equal ``probes``: add, replace, remove jobs."""
-        wanted = {p.name: p for p in probes}
+        wanted = {p.key: p for p in probes}
         for name in list(self._probes):
             if name not in wanted:
                 self._scheduler.remove_job(name)
@@ -119,7 +119,8 @@ class ProbeScheduler:
             )
 
     async def run_job(self, name: str) -> None:
-        """One scheduled run of probe ``name`` (what each APScheduler job calls)."""
+        """One scheduled run of probe ``name`` (its key: a negative probe's variants are
+        scheduled one by one, each spread over the interval on its own)."""
         probe = self._probes.get(name)
         if probe is None:
             return

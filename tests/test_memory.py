@@ -85,7 +85,10 @@ print((rss() - before) / n)
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert float(done.stdout) < 4400, done.stdout
+    # 4,400 before issue 12. Its four negative-probe keys on every spec (expect_rejected,
+    # variants, bypass_headers, refused_with: four more entries in each spec's __dict__) and
+    # Probe.variant measured ~4,540 on top of main's config checks.
+    assert float(done.stdout) < 4600, done.stdout
 
 
 async def test_a_scheduled_probe_costs_under_a_kilobyte() -> None:

@@ -3,8 +3,9 @@ target that echoes whatever it receives, and every output grepped for every secr
 
 Secrets: a JWT secret from the environment, one from a file, a token endpoint password
 (environment) and client secret (file), a token in a header and one in a URL query
-(``${VAR}``), a password in URL userinfo, an inline wrong secret of a negative probe, and
-every token minted or fetched with them (taken from what the target received). Outputs:
+(``${VAR}``), a password in URL userinfo, an inline wrong secret of a negative probe, every
+token minted or fetched with them, and every token a negative probe's variants make (expired,
+unsigned, signed with a random key, ...), all taken from what the target received. Outputs:
 the daemon's log, ``/metrics`` (classic and OpenMetrics with exemplars), ``/api/v1/results``,
 ``/``, ``/probe/NAME`` for every probe, a refused ``POST /-/reload``, the spans the daemon
 exported over OTLP (every request body a loopback OTLP endpoint received, raw and decoded),
@@ -114,7 +115,10 @@ class Echo:
         seen = self.note(request)
         return web.json_response(
             {"status": "degraded", "echo": seen}, status=int(request.match_info["status"]),
-            headers={"X-Echo-Authorization": request.headers.get("Authorization", ""),
+            # Only the 500 reflects the credential in a header (token_reflected); the other
+            # answers must keep their own outcomes, with the token in their bodies.
+            headers={**({"X-Echo-Authorization": request.headers.get("Authorization", "")}
+                        if request.match_info["status"] == "500" else {}),
                      "X-Echo-Api-Key": request.headers.get("X-Api-Key", ""),
                      "Set-Cookie": f"session={request.headers.get('X-Api-Key', '')}"})
 
@@ -168,6 +172,10 @@ auth:
   jwt_env: {{type: jwt, secret_env: SYNTHMON_SECRET_JWT, claims: {{sub: probe-user}}}}
   jwt_file: {{type: jwt, secret_file: '{files["jwt"]}', claims: {{sub: probe-user}}}}
   jwt_missing: {{type: jwt, secret_env: SYNTHMON_SECRET_NOT_SET}}
+  jwt_claims:
+    type: jwt
+    secret_env: SYNTHMON_SECRET_JWT
+    claims: {{sub: probe-user, iss: the-issuer, aud: the-audience}}
   login:
     type: token_endpoint
     url: {base}/auth/token
@@ -198,6 +206,15 @@ probes:
     http: {{url: 'http://probe:${{BASIC_PW}}@synthmon-secrets.invalid/x{q}'}}
   - name: http-missing-secret
     http: {{url: '{base}/echo/200', auth: jwt_missing}}
+  - name: http-variants
+    interval: 3s                       # nine runs each: spread out, on a loaded machine
+    timeout: 2s
+    http:
+      url: {base}/echo/200{q}
+      auth: jwt_claims
+      expect_rejected: true
+      variants: [{", ".join(HTTP_VARIANTS)}]
+      bypass_headers: {{X-E2E-Test: "true"}}
   - name: ws-events
     websocket:
       url: {ws}/ws/echo{q}
@@ -233,6 +250,16 @@ probes:
       auth: jwt_env
       headers: {{X-Api-Key: '${{SYNTHMON_HEADER_TOKEN}}'}}
       steps: [{{expect: {{json: {{type: connect}}}}}}]
+  - name: ws-variants
+    interval: 3s
+    timeout: 2s
+    websocket:
+      url: {ws}/ws/echo{q}
+      auth: jwt_claims
+      send_token_as: [authorization_header, subprotocol]
+      expect_rejected: true
+      variants: [{", ".join(HTTP_VARIANTS)}]
+      bypass_headers: {{X-E2E-Test: "true"}}
   - name: ws-negative
     websocket:
       url: {ws}/ws/echo
@@ -242,19 +269,28 @@ probes:
 """
 
 
+HTTP_VARIANTS = ("no_token", "expired", "not_yet_valid", "bad_signature", "alg_none",
+                 "wrong_issuer", "wrong_audience", "token_in_query_only", "bypass_headers")
 PROBES = ["http-jwt-env-500", "http-jwt-file-assert", "http-token-endpoint-redirect",
           "http-basic-userinfo", "http-garbage", "http-refused", "http-dns",
-          "http-missing-secret", "ws-events", "ws-unexpected", "ws-403-diagnose", "ws-1008",
-          "ws-1011-reason", "ws-negative"]
+          "http-missing-secret", *(f"http-variants@{v}" for v in HTTP_VARIANTS),
+          "ws-events", "ws-unexpected", "ws-403-diagnose", "ws-1008",
+          "ws-1011-reason", *(f"ws-variants@{v}" for v in HTTP_VARIANTS), "ws-negative"]
 EXPECTED = {
-    "http-jwt-env-500": "unexpected_status", "http-jwt-file-assert": "assertion_failed",
-    "http-token-endpoint-redirect": "unexpected_status",
+    # The 500 echoes the Bearer token in a header; the redirect puts it in its Location.
+    "http-jwt-env-500": "token_reflected", "http-jwt-file-assert": "assertion_failed",
+    "http-token-endpoint-redirect": "token_reflected",
+    # The echo lets every variant in (200): each is auth_not_enforced, and its token is
+    # echoed in the body that the evidence keeps.
+    **{f"http-variants@{v}": "auth_not_enforced" for v in HTTP_VARIANTS},
     "http-basic-userinfo": "unexpected_status", "http-garbage": "protocol_error",
     "http-refused": "connect_refused", "http-dns": "dns_error",
     "http-missing-secret": "config_error", "ws-events": "unexpected_message",
     "ws-unexpected": "unexpected_message", "ws-403-diagnose": "handshake_rejected",
     "ws-1008": "auth_rejected", "ws-1011-reason": "closed_by_server",
     "ws-negative": "auth_not_enforced",
+    # The echo accepts every WebSocket and echoes what it got in its messages.
+    **{f"ws-variants@{v}": "auth_not_enforced" for v in HTTP_VARIANTS},
 }
 
 
@@ -313,7 +349,8 @@ def all_forms(echo: Echo) -> dict[str, str]:
     for secret in [*KNOWN, *tokens]:
         for form in forms(secret):
             out[form] = secret[:12] + "…"
-        if secret.count(".") == 2:  # a JWT: its signature alone would be a leak too
+        if secret.count(".") == 2 and not secret.endswith("."):
+            # a JWT: its signature alone would be a leak too (alg none has none)
             out[secret.rsplit(".", 1)[1]] = "the signature of " + secret[:12] + "…"
     return out
 
@@ -353,6 +390,13 @@ def test_no_secret_in_logs_metrics_pages_once_or_check(
         if token.count(".") == 2:
             claims = jwt.decode(token, options={"verify_signature": False})
             assert claims["sub"] in ("probe-user", "intruder")
+    # Every variant's kind of token reached the target (expired, unsigned, random key, ...).
+    headers = [jwt.get_unverified_header(t) for t in received if t.count(".") == 2]
+    assert {"none", "HS256"} <= {h["alg"] for h in headers}
+    claims_seen = [jwt.decode(t, options={"verify_signature": False}) for t in received
+                   if t.count(".") == 2]
+    assert any(c.get("iss") == "synthmon-wrong-issuer" for c in claims_seen)
+    assert any(c.get("nbf", 0) > time.time() for c in claims_seen)
 
     outputs = {path: http_get(d.url + path)[1] for path in
                ["/metrics", "/api/v1/results", "/", *(f"/probe/{n}" for n in PROBES)]}
@@ -389,7 +433,8 @@ def test_no_secret_in_logs_metrics_pages_once_or_check(
         outputs[f"once --format {fmt}"] = proc.stdout
         outputs[f"once --format {fmt} (stderr)"] = proc.stderr
         if fmt == "json":
-            once = {r["probe"]: r["outcome"] for r in json.loads(proc.stdout)}
+            once = {r["probe"] + (f"@{r['variant']}" if r["variant"] else ""): r["outcome"]
+                    for r in json.loads(proc.stdout)}
             assert once == EXPECTED, once
     proc = subprocess.run([sys.executable, "-m", "monitor", "check", "-c", str(config)],
                           capture_output=True, text=True, env=env, timeout=60, cwd=ROOT)

@@ -84,6 +84,11 @@ def _seen(r: Result) -> Text:
     """What the server answered; the diagnosis of a refused upgrade on a line of its own."""
     text = Text(seen(r))
     ev = r.evidence
+    if r.variant is not None:
+        text = Text(f"variant {r.variant} · ") + text
+    if ev.hint:
+        text.append("\n")
+        text.append(f"hint: {ev.hint}", style="yellow")
     if ev.diagnosis is not None and ev.diagnosis.hint:
         text.append("\n")
         text.append(f"diagnosis: {ev.diagnosis.hint}", style="yellow")

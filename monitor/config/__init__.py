@@ -20,9 +20,11 @@ from pathlib import Path
 from monitor.config.errors import ConfigError
 from monitor.config.fields import Duration, StatusSet, status_matches
 from monitor.config.loader import load_file, load_text, substituted_data
-from monitor.config.model import Config, MissingSecret, Probe
+from monitor.config.model import Config, MissingSecret, Probe, run_key
 from monitor.config.schema import (
+    DEFAULT_REFUSED_WITH,
     RESERVED_LABELS,
+    VARIANTS,
     AuthSpec,
     Defaults,
     ExpectEventsStep,
@@ -47,9 +49,11 @@ from monitor.durations import MAX_DURATION, format_duration, parse_duration
 SHIPPED_CONFIG = Path(__file__).parent.parent / "probes.yaml"
 
 __all__ = [
+    "DEFAULT_REFUSED_WITH",
     "MAX_DURATION",
     "RESERVED_LABELS",
     "SHIPPED_CONFIG",
+    "VARIANTS",
     "AuthSpec",
     "Config",
     "ConfigError",
@@ -76,6 +80,7 @@ __all__ = [
     "load_file",
     "load_text",
     "parse_duration",
+    "run_key",
     "secret_looking",
     "status_matches",
     "substituted_data",

@@ -32,6 +32,9 @@ from monitor.config.schema import (
 from monitor.config.secrets import missing_secrets
 from monitor.durations import format_duration
 
+# Variants that re-sign or re-shape a JWT need a jwt provider whose key synthmon holds.
+_NEEDS_JWT = ("expired", "not_yet_valid", "bad_signature", "alg_none", "wrong_issuer",
+              "wrong_audience", "bypass_headers")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _LABEL_RULE = ("label name must match [a-zA-Z_][a-zA-Z0-9_]* and not be one of "
                + ", ".join(sorted(RESERVED_LABELS)))
@@ -57,7 +60,8 @@ class Checked:
 
 
 def shape_problems(data: Any) -> list[Problem]:
-    """The "exactly one of" rules of the schema, checked on the plain data.
+    """The "exactly one of" rules of the schema, and those across a negative probe's keys,
+    checked on the plain data.
 
     pydantic runs a model's own validator only once all its fields are valid, so a probe
     with both http and websocket *and* a bad URL would be reported in two rounds. Checked
@@ -79,6 +83,9 @@ def shape_problems(data: Any) -> list[Problem]:
         msg = one_kind_problem({k for k in ("http", "websocket") if probe.get(k) is not None})
         if msg:
             out.append((("probes", i), msg))
+        for kind in ("http", "websocket"):
+            if isinstance(probe.get(kind), dict):
+                out += _negative_problems(i, kind, probe[kind])
         ws = probe.get("websocket")
         steps = ws.get("steps") if isinstance(ws, dict) else None
         for j, step in enumerate(steps if isinstance(steps, list) else ()):
@@ -86,6 +93,51 @@ def shape_problems(data: Any) -> list[Problem]:
                 msg = one_step_problem({k for k, v in step.items() if v is not None})
                 if msg:
                     out.append((("probes", i, "websocket", "steps", j), msg))
+    return out
+
+
+def unbuildable_variants(variants: tuple[str, ...], auth: JwtAuth | TokenEndpointAuth | None,
+                         auth_name: str | None) -> list[tuple[str, str]]:
+    """(variant, why) for every variant that cannot be built from the probe's provider."""
+    out: list[tuple[str, str]] = []
+    for v in variants:
+        if auth is None:
+            if auth_name is None:
+                out.append((v, "the probe has no auth provider to derive it from"))
+            continue  # an unknown provider name is reported on its own
+        if v in _NEEDS_JWT and not isinstance(auth, JwtAuth):
+            out.append((v, f"it needs a jwt auth provider, and '{auth_name}' is "
+                           f"{auth.type}"))
+        elif v == "wrong_issuer" and isinstance(auth, JwtAuth) and "iss" not in auth.claims:
+            out.append((v, f"the claims of '{auth_name}' carry no iss"))
+        elif v == "wrong_audience" and isinstance(auth, JwtAuth) and "aud" not in auth.claims:
+            out.append((v, f"the claims of '{auth_name}' carry no aud"))
+    return out
+
+
+def _negative_problems(i: int, kind: str, spec: dict[str, Any]) -> list[Problem]:
+    """The rules across a negative probe's keys, and an events step's aliases (issue 12)."""
+    out: list[Problem] = []
+    variants = spec.get("variants")
+    listed = variants if isinstance(variants, list) else []
+    if listed and spec.get("expect_rejected") is not True:
+        out.append((("probes", i, kind, "variants"),
+                    "variants need expect_rejected: true (each is a negative probe)"))
+    if spec.get("bypass_headers") and "bypass_headers" not in listed:
+        out.append((("probes", i, kind, "bypass_headers"),
+                    "is set, but the bypass_headers variant is not in variants"))
+    steps = spec.get("steps")
+    for j, step in enumerate(steps if isinstance(steps, list) else []):
+        events = step.get("expect_events") if isinstance(step, dict) else None
+        if not isinstance(events, dict) or not isinstance(events.get("aliases"), dict):
+            continue
+        types = events.get("types")
+        known = [t for t in types if isinstance(t, str)] if isinstance(types, list) else []
+        for name in events["aliases"]:
+            if name not in known:
+                out.append((("probes", i, kind, "steps", j, "expect_events", "aliases", name),
+                            f"{name!r} is not in types ({', '.join(known) or 'none'}): "
+                            "aliases name other spellings of an expected type"))
     return out
 
 
@@ -148,7 +200,7 @@ def validate_semantics(parts: Parts, env: Mapping[str, str],
         elif ref is not None:
             auth = ref
             auth_name = f"{spec.name}/inline"
-            rejected = spec.websocket is not None and spec.websocket.expect_rejected
+            rejected = kind.expect_rejected
             if isinstance(ref, JwtAuth) and ref.secret is not None and not rejected:
                 problems.append(((*at, spec.type, "auth", "secret"),
                                  "inline secrets are allowed only on negative probes "
@@ -164,17 +216,34 @@ def validate_semantics(parts: Parts, env: Mapping[str, str],
                 and auth is None and ref is None:
             problems.append(((*at, "websocket", "send_token_as"),
                              "sending the token needs an auth provider (websocket.auth)"))
+        # The same rules as shape_problems, for a file whose schema passed (equal problems
+        # are said once when both see them).
+        if kind.variants or kind.bypass_headers or spec.websocket is not None:
+            plain: dict[str, Any] = {"variants": list(kind.variants),
+                                     "expect_rejected": kind.expect_rejected,
+                                     "bypass_headers": kind.bypass_headers}
+            if spec.websocket is not None:
+                plain["steps"] = [
+                    {"expect_events": {"types": list(st.expect_events.types),
+                                       "aliases": dict(st.expect_events.aliases)}}
+                    if st.expect_events is not None else {} for st in spec.websocket.steps]
+            problems += _negative_problems(i, spec.type, plain)
+        for v, why in unbuildable_variants(kind.variants, auth, auth_name):
+            problems.append(((*at, spec.type, "variants", kind.variants.index(v)),
+                             f"variant {v} cannot be built: {why}"))
         if spec.websocket is not None and spec.websocket.expect_rejected \
                 and spec.websocket.steps:
             warnings.append(((*at, "websocket", "steps"),
                              "steps are ignored on a negative probe"))
-        probes.append(Probe(spec=spec, interval=interval or 0.0, timeout=timeout or 0.0,
-                            labels=tuple(sorted(labels.items())),
-                            auth_name=auth_name, auth=auth,
-                            trace=(defaults.trace if defaults is not None else True)
-                            if spec.trace is None else spec.trace,
-                            tracestate=spec.tracestate
-                            or (defaults.tracestate if defaults is not None else None)))
+        # A negative probe's variants: each its own run (Probe.key is name@variant).
+        for variant in kind.variants or (None,):
+            probes.append(Probe(spec=spec, interval=interval or 0.0, timeout=timeout or 0.0,
+                                labels=tuple(sorted(labels.items())),
+                                auth_name=auth_name, auth=auth, variant=variant,
+                                trace=(defaults.trace if defaults is not None else True)
+                                if spec.trace is None else spec.trace,
+                                tracestate=spec.tracestate
+                                or (defaults.tracestate if defaults is not None else None)))
     for name in used:
         missing += [(("auth", name, *key), msg)
                     for key, msg in missing_secrets(parts.auth[name], env)]

@@ -23,6 +23,9 @@ class Probe:
     auth: JwtAuth | TokenEndpointAuth | None
     trace: bool = True  # send W3C trace context (monitor.trace) on every request of a run
     tracestate: str | None = None
+    # On a negative probe's variant: which way of failing open this run tries (its own
+    # schedule entry, history and series; ``key`` tells it apart from its siblings).
+    variant: str | None = None
     # Every secret value substituted into the config: probe runners register them with the
     # redactor, so that `once` and the daemon redact them alike.
 
@@ -33,6 +36,16 @@ class Probe:
     @property
     def type(self) -> str:
         return self.spec.type
+
+    @property
+    def key(self) -> str:
+        """Unique per scheduled run: the name, or ``name@variant`` (``@`` is not allowed
+        in names)."""
+        return run_key(self.name, self.variant)
+
+
+def run_key(name: str, variant: str | None) -> str:
+    return name if variant is None else f"{name}@{variant}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     ModelWrapValidatorHandler,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -38,7 +39,7 @@ VAR_FORM = r"\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}"
 _HTTP_URL: JsonDict = {"pattern": rf"^(https?://[^/\s]+|{VAR_FORM})"}
 _WS_URL: JsonDict = {"pattern": rf"^(wss?://[^/\s]+|{VAR_FORM})"}
 RESERVED_LABELS = {"probe", "type", "target", "outcome", "location", "phase", "step", "le",
-                   "reason", "version", "job", "instance"}
+                   "reason", "version", "job", "instance", "variant", "event"}
 _LABELS: JsonDict = {"propertyNames": {"pattern": r"^[a-zA-Z_][a-zA-Z0-9_]*$",
                                        "not": {"enum": sorted(RESERVED_LABELS)}}}
 # Also after ${VAR} substitution: a header split in two would smuggle a second one.
@@ -150,6 +151,60 @@ class TokenEndpointAuth(Model):
 AuthSpec = Annotated[Union[JwtAuth, TokenEndpointAuth], Field(discriminator="type")]
 
 TokenPlacement = Literal["authorization_header", "subprotocol", "query"]
+
+# The ways a backend fails open, each a run of its own on a negative probe (see
+# monitor/auth_variants.py for how each is built from the probe's valid provider).
+Variant = Literal["no_token", "expired", "not_yet_valid", "bad_signature", "alg_none",
+                  "wrong_issuer", "wrong_audience", "token_in_query_only", "bypass_headers"]
+VARIANTS: tuple[str, ...] = ("no_token", "expired", "not_yet_valid", "bad_signature",
+                             "alg_none", "wrong_issuer", "wrong_audience",
+                             "token_in_query_only", "bypass_headers")
+# What a negative probe counts as refused: HTTP statuses, or a close code after accept.
+DEFAULT_REFUSED_WITH: tuple[int, ...] = (401, 403, 1008)
+
+
+class _Negative(BaseModel):
+    """The keys a negative probe shares, HTTP or WebSocket."""
+
+    expect_rejected: bool = Field(
+        False, description="negative probe: success means the server refused the request")
+    variants: tuple[Variant, ...] = Field(
+        (), description="negative probe only: each a way a backend fails open, built from the "
+        "probe's valid auth provider and run as its own run with a variant label: no_token, "
+        "expired, not_yet_valid, bad_signature, alg_none, wrong_issuer, wrong_audience, "
+        "token_in_query_only, bypass_headers")
+    # None rather than an empty dict: one dict per probe spec costs ~64 bytes a probe.
+    bypass_headers: dict[str, str] | None = Field(
+        None, description="headers the bypass_headers variant sends with a bad "
+        "token, e.g. {X-E2E-Test: \"true\"}")
+    refused_with: tuple[int, ...] = Field(
+        DEFAULT_REFUSED_WITH, description="what counts as an auth refusal: HTTP statuses "
+        "(100-599) and WebSocket close codes after accept (1000-4999); a 404, 405, 5xx or 2xx "
+        "is never a refusal unless listed")
+
+    @field_validator("refused_with")
+    @classmethod
+    def _codes(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        for code in v:
+            if not (100 <= code <= 599 or 1000 <= code <= 4999):
+                raise ValueError(f"{code} is neither an HTTP status (100-599) nor a close code "
+                                 "(1000-4999)")
+        if not v:
+            raise ValueError("must list at least one status or close code")
+        return v
+
+    @field_validator("variants")
+    @classmethod
+    def _unique(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        dupes = sorted({x for x in v if v.count(x) > 1})
+        if dupes:
+            raise ValueError(f"lists {', '.join(dupes)} more than once")
+        return v
+
+    @field_validator("bypass_headers")
+    @classmethod
+    def _bypass(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        return None if v is None else _check_headers(v)
 
 
 class _Shared(Model):
@@ -264,7 +319,7 @@ def _check_regex(pattern: str) -> None:
         raise ValueError(f"is not a valid regular expression: {exc}") from None
 
 
-class HttpSpec(Model):
+class HttpSpec(_Negative, Model):
     """An HTTP request and what its answer must look like."""
 
     model_config = ConfigDict(json_schema_extra={
@@ -352,6 +407,10 @@ class SendStep(Model):
         return self
 
 
+_ONE_OR_MANY: dict[str, Any] = {"anyOf": [{"type": "string"},
+                                          {"type": "array", "items": {"type": "string"}}]}
+
+
 class ExpectEventsStep(Model):
     """Read messages until every listed event type has arrived."""
 
@@ -359,7 +418,17 @@ class ExpectEventsStep(Model):
     in_order: bool = Field(
         True, description="they must arrive in this order; repeats and other types may come "
         "between")
-    field: str = Field("type", description="the JSON field naming the event type")
+    paths: Annotated[tuple[str, ...], WithJsonSchema(_ONE_OR_MANY)] = Field(
+        ("type",), alias="field",
+        description="the dotted JSON path naming the event type, or a list of paths: the "
+        "first present in a message wins (e.g. [event, type] for events wrapped "
+        "as {type: system_message, event: agent_started})")
+    aliases: dict[str, Annotated[tuple[str, ...], WithJsonSchema(_ONE_OR_MANY)]] = Field(
+        default_factory=dict, description="other spellings accepted for an expected type, "
+        "e.g. {agent_started: [agent_start]}")
+    fail_on_duplicates: bool = Field(
+        False, description="an expected event arriving again (e.g. from two emitters) ends "
+        "the step with unexpected_message; otherwise duplicates are only counted")
     timeout: Duration | None = Field(
         None, description="how long to wait for all of them (default: what is left of the "
         "probe timeout); then message_timeout")
@@ -367,6 +436,37 @@ class ExpectEventsStep(Model):
         (), description="event types that end the step at once with unexpected_message")
     max_latency: Duration | None = Field(
         None, description="budget of this step; slower ends in outcome slow")
+
+    @field_validator("paths", mode="before")
+    @classmethod
+    def _one_or_list(cls, v: Any) -> Any:
+        return (v,) if isinstance(v, str) else v
+
+    @field_validator("paths")
+    @classmethod
+    def _paths(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v:
+            raise ValueError("must name at least one dotted path")
+        for i, path in enumerate(v):
+            if not path.strip() or any(not part for part in path.split(".")):
+                raise ValueError(f"path {i} ({path!r}) is empty or has an empty part")
+        return v
+
+    @field_validator("aliases", mode="before")
+    @classmethod
+    def _alias_lists(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: (a,) if isinstance(a, str) else a for k, a in v.items()}
+        return v
+
+    def event_of(self, spelling: str) -> str | None:
+        """The expected type that ``spelling`` stands for (itself or an alias), or None."""
+        if spelling in self.types:
+            return spelling
+        for kind, names in self.aliases.items():
+            if spelling in names:
+                return kind
+        return None
 
 
 class Step(Model):
@@ -396,7 +496,7 @@ class Step(Model):
         return self.name or f"{index}-{self.kind}"
 
 
-class WebSocketSpec(Model):
+class WebSocketSpec(_Negative, Model):
     """A WebSocket handshake, then steps over the open connection."""
 
     model_config = ConfigDict(json_schema_extra={"allOf": [
@@ -429,9 +529,6 @@ class WebSocketSpec(Model):
         True, description="after a non-101 answer, GET the same URL once and keep it as evidence"
     )
     steps: tuple[Step, ...] = Field((), description="run in order after the handshake")
-    expect_rejected: bool = Field(
-        False, description="negative probe: success means the server refused the connection"
-    )
     max_message_bytes: int = Field(1024 * 1024, gt=0,
                                    description="larger messages fail the run")
     tls: TlsSpec = Field(default_factory=lambda: _DEFAULT_TLS)

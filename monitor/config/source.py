@@ -361,7 +361,10 @@ def parse(text: str, name: str, top_keys: str = "defaults, auth and probes") -> 
         root = _compose(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = f"{mark.line + 1}" if mark is not None else "?"
+        # libyaml may place an error at the end of the stream one line past the last one
+        # (no newline at the end): the user's editor has no such line.
+        last = text.count("\n") + 1
+        line = f"{min(mark.line + 1, last)}" if mark is not None else "?"
         problem = exc.problem or exc.context or "invalid YAML"
         if problem == "second occurrence" and exc.context_mark is not None:
             # libyaml refuses an anchor defined again: "found duplicate anchor; first

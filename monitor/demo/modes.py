@@ -15,4 +15,27 @@ MODES: tuple[str, ...] = (
     "events_missing",
     "auth_not_enforced",
     "slow",
+    # Fail-open auth, one per way in (issue 12).
+    "auth_demo_mode",
+    "auth_emergency_bypass",
+    "auth_test_headers",
+    "auth_lax_validation",
+    "auth_query_token",
+    # A reflected credential.
+    "token_echo",
+    # Every refusal and close told apart.
+    "upgrade_405",
+    "not_ready_503",
+    "rate_limited_429",
+    "close_without_answer",
+    "close_1003",
+    "close_1000_before_welcome",
+    "close_1013",
+    "drop_after_accept",
+    # Event envelopes drifting, and agents that die or crawl.
+    "events_wrapped",
+    "events_aliased",
+    "events_duplicated",
+    "agent_dies",
+    "agent_slow",
 )

@@ -29,39 +29,98 @@ class Regression:
     slow_delay: float | None = None
 
 
-# The incident first, then the other regressions of PRODUCT.md.
+VARIANTS = ("no_token", "expired", "not_yet_valid", "bad_signature", "alg_none",
+            "wrong_issuer", "wrong_audience", "token_in_query_only", "bypass_headers")
+_WS_PATHS = ("ws-golden-path", "ws-alternate-path", "ws-subprotocol-only")
+_MAIN_PATH = ("ws-golden-path", "ws-subprotocol-only")
+_NEGATIVE_MAIN = ("ws-rejects-bad-token", *(f"ws-fails-closed@{v}" for v in VARIANTS))
+_HTTP = ("health", "api-health", "discovery-services", "mcp-config", "mcp-servers",
+         "messages-redirects", "threads-requires-auth", "threads-with-token", "websocket-info")
+
+
+def _all(names: tuple[str, ...], outcome: str) -> dict[str, str]:
+    return dict.fromkeys(names, outcome)
+
+
+def _got_in(*variants: str) -> dict[str, str]:
+    return {f"ws-fails-closed@{v}": "auth_not_enforced" for v in variants}
+
+
+# The incident first, then the other regressions of PRODUCT.md and issue 12. ``fails`` names
+# runs by key: a negative probe's variants as ws-fails-closed@VARIANT.
 INCIDENT = Regression(
     "ws_route_missing",
     {"ws-golden-path": "handshake_rejected", "ws-subprotocol-only": "handshake_rejected"},
     "403 to the upgrade; a plain GET of the path answers 200 JSON; /ws stays green")
 REGRESSIONS: tuple[Regression, ...] = (
     INCIDENT,
-    Regression("upgrade_json",
-               {"ws-golden-path": "not_upgraded", "ws-subprotocol-only": "not_upgraded",
-                "ws-rejects-bad-token": "not_upgraded"},
-               "200 JSON instead of 101, as when a proxy drops Upgrade"),
-    Regression("auth_rejected_before_accept",
-               {"ws-golden-path": "handshake_rejected", "ws-alternate-path": "handshake_rejected",
-                "ws-subprotocol-only": "handshake_rejected"},
+    Regression("upgrade_json", _all((*_MAIN_PATH, *_NEGATIVE_MAIN), "not_upgraded"),
+               "200 JSON instead of 101, as when a proxy drops Upgrade; the negative "
+               "probes learn nothing"),
+    Regression("auth_rejected_before_accept", _all(_WS_PATHS, "handshake_rejected"),
                "403 on both paths: the token is refused"),
-    Regression("close_1008",
-               {"ws-golden-path": "auth_rejected", "ws-alternate-path": "auth_rejected",
-                "ws-subprotocol-only": "auth_rejected"},
+    Regression("close_1008", _all(_WS_PATHS, "auth_rejected"),
                "101, then AUTH_FAILED and close 1008"),
-    Regression("close_1011",
-               {"ws-golden-path": "closed_by_server", "ws-alternate-path": "closed_by_server",
-                "ws-subprotocol-only": "closed_by_server"},
+    Regression("close_1011", _all(_WS_PATHS, "closed_by_server"),
                "101, then close 1011 (not ready)"),
     Regression("events_missing", {"ws-golden-path": "unexpected_message"},
                "the agent skips tool_executing / tool_completed"),
-    Regression("auth_not_enforced", {"ws-rejects-bad-token": "auth_not_enforced"},
-               "a wrong token gets in"),
+    Regression("auth_not_enforced",
+               {"ws-rejects-bad-token": "auth_not_enforced", **_got_in(*VARIANTS)},
+               "a wrong token, or none, gets in"),
     # Every answer and every agent event 1.1 s late: over the 1 s budgets of api-health and of
     # the handshake, while the event flow (5 events) still ends within the demo's timeout.
     Regression("slow", {"api-health": "slow", "ws-golden-path": "slow"},
                "answers 1.1 s late, over the 1 s budgets", slow_delay=1.1),
     Regression("strict_subprotocol", {},
                "fails clients offering only jwt.<token>; these probes pass"),
+    Regression("auth_demo_mode", {"threads-requires-auth": "unexpected_status",
+                                  **_got_in("no_token", "token_in_query_only")},
+               "no token is let in as a demo user: ws-fails-closed@no_token"),
+    Regression("auth_emergency_bypass",
+               {"ws-rejects-bad-token": "auth_not_enforced",
+                **_got_in(*(v for v in VARIANTS if v not in ("no_token",
+                                                             "token_in_query_only")))},
+               "auth service 'down': any token is trusted unchecked"),
+    Regression("auth_test_headers", _got_in("bypass_headers"),
+               "X-E2E-Test: true lets a bad token in"),
+    Regression("auth_lax_validation",
+               _got_in("expired", "not_yet_valid", "alg_none", "wrong_issuer",
+                       "wrong_audience"),
+               "unsigned, expired and foreign-claim tokens accepted"),
+    Regression("auth_query_token", _got_in("token_in_query_only"),
+               "?token= accepted (tokens end up in access logs)"),
+    Regression("token_echo", {"threads-with-token": "token_reflected",
+                              **_all(_WS_PATHS, "token_reflected")},
+               "the jwt.<token> offer echoed as the subprotocol; an X-Auth-Echo header"),
+    Regression("upgrade_405", {"websocket-info": "unexpected_status",
+                               **_all((*_MAIN_PATH, *_NEGATIVE_MAIN), "handshake_rejected")},
+               "a REST route answers 405: the negative probes learn nothing about auth"),
+    Regression("not_ready_503", {**_all(_HTTP, "unexpected_status"),
+                                 **_all((*_WS_PATHS, *_NEGATIVE_MAIN), "handshake_rejected")},
+               "503 + Retry-After from a readiness gate, everywhere"),
+    Regression("rate_limited_429", _all(_WS_PATHS, "handshake_rejected"),
+               "429 + Retry-After to every upgrade"),
+    Regression("close_without_answer",
+               _all((*_MAIN_PATH, *_NEGATIVE_MAIN), "connection_reset"),
+               "the main path hangs up on the upgrade; the diagnostic GET still answers"),
+    Regression("close_1003", _all(_WS_PATHS, "closed_by_server"),
+               "101, then 1003 No supported subprotocols"),
+    Regression("close_1000_before_welcome", _all(_WS_PATHS, "closed_by_server"),
+               "101, then a clean 1000 'cleanup' before the welcome"),
+    Regression("close_1013", _all(_WS_PATHS, "closed_by_server"),
+               "101, then 1013 try again later"),
+    Regression("drop_after_accept", _all(_WS_PATHS, "closed_by_server"),
+               "101, then the TCP connection dropped (1006)"),
+    Regression("events_wrapped", {}, "events as {type: system_message, event: ...}; the "
+               "golden path reads [event, type] and passes"),
+    Regression("events_aliased", {}, "agent_start, tool_execute, ...; the aliases pass"),
+    Regression("events_duplicated", {}, "every event twice; counted, the golden path passes"),
+    Regression("agent_dies", {"ws-golden-path": "message_timeout"},
+               "no agent_completed; the evidence times the events that came"),
+    Regression("agent_slow", {"ws-golden-path": "slow"},
+               "agent_completed 5.5 s late: over the events step's 5 s budget",
+               slow_delay=5.5),
 )
 
 

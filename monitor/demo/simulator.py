@@ -4,10 +4,17 @@
 reproduces what a client *observes* in each failure of the staging incident (status codes, close
 codes, subprotocol answers, event sequences), not how the real backend produces them.
 
-Mode scope: ``ws_route_missing`` and ``upgrade_json`` break only the main path
-(``/api/v1/websocket``) so that the alternate path (``/ws``) can prove the credentials are fine;
-every other WebSocket mode applies to both paths. ``auth_not_enforced`` concerns the WebSocket
-handshake only; ``/api/threads`` keeps requiring a token.
+Mode scope: ``ws_route_missing``, ``upgrade_json``, ``upgrade_405`` and
+``close_without_answer`` break only the main path (``/api/v1/websocket``) so that the alternate
+path (``/ws``) can prove the credentials are fine; every other WebSocket mode applies to both
+paths. ``auth_not_enforced`` concerns the WebSocket handshake only; the ``auth_*`` fail-open
+modes break the one auth check that the WebSocket paths and ``/api/threads`` share, as a
+FastAPI dependency would. ``not_ready_503`` is a readiness middleware in front of everything
+but the admin endpoint.
+
+Healthy auth: an HS256 JWT signed with ``jwt_secret``, unexpired, already valid, and when it
+names an issuer or an audience, the right ones; in the ``Authorization`` header or the
+``jwt.<base64url>`` subprotocol offer, never the query string.
 """
 
 from __future__ import annotations
@@ -29,11 +36,23 @@ from typing import Any, Final
 
 import jwt
 from aiohttp import WSCloseCode, WSMsgType, hdrs, web
+from jwt.types import Options
 
 from monitor.demo.modes import MODES as MODES
 
 log = logging.getLogger("synthmon.simulator")
 
+
+# What staging's auth service puts in iss and aud; a token naming others is refused.
+ISSUER: Final = "netra-auth-service"
+AUDIENCE: Final = "netra-backend"
+# Modes in which a plain GET of the main WebSocket path no longer answers the info JSON.
+PLAIN_GET_CHANGED: Final = frozenset({"upgrade_405", "not_ready_503"})
+RETRY_AFTER_503: Final = "5"
+RETRY_AFTER_429: Final = "30"
+# Event names of an older agent runtime, still emitted by some staging workers.
+EVENT_ALIASES: Final = {"agent_started": "agent_start", "tool_executing": "tool_execute",
+                        "tool_completed": "tool_complete", "agent_completed": "agent_complete"}
 
 MAIN_WS_PATH: Final = "/api/v1/websocket"
 ALT_WS_PATH: Final = "/ws"
@@ -112,6 +131,23 @@ def _bearer(request: web.Request) -> str | None:
     if scheme.lower() == "bearer" and credentials.strip():
         return credentials.strip()
     return None
+
+
+def _test_header(request: web.Request) -> bool:
+    """The non-production shortcut of the auth_test_headers mode: any header whose name
+    contains ``test`` or ``e2e`` with a value of true, 1 or staging."""
+    return any(("test" in name.lower() or "e2e" in name.lower())
+               and value.strip().lower() in ("true", "1", "staging")
+               for name, value in request.headers.items())
+
+
+def _unverified(token: str) -> dict[str, Any] | None:
+    """The claims of a JWT without any check: what a bypassed auth dependency trusts."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    return claims if isinstance(claims, dict) else None
 
 
 def _is_upgrade(request: web.Request) -> bool:
@@ -214,7 +250,8 @@ class StagingSimulator:
         self._mode = value
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._slow_middleware, self._json_errors_middleware])
+        app = web.Application(middlewares=[self._slow_middleware, self._readiness_middleware,
+                                           self._json_errors_middleware])
         sockets: set[web.WebSocketResponse] = set()
         app[_OPEN_SOCKETS] = sockets
         app.on_response_prepare.append(_answer_subprotocol)
@@ -241,6 +278,16 @@ class StagingSimulator:
         # The admin endpoint stays fast so a test can always switch the mode back.
         if self._mode == "slow" and not request.path.startswith(ADMIN_PREFIX):
             await asyncio.sleep(self.slow_delay)
+        return await handler(request)
+
+    @web.middleware
+    async def _readiness_middleware(self, request: web.Request, handler: Handler
+                                    ) -> web.StreamResponse:
+        if self._mode == "not_ready_503" and not request.path.startswith(ADMIN_PREFIX):
+            resp = web.json_response({"status": "starting", "detail": "Service not ready"},
+                                     status=503, headers={"Retry-After": RETRY_AFTER_503})
+            resp.force_close()
+            return resp
         return await handler(request)
 
     @web.middleware
@@ -277,15 +324,18 @@ class StagingSimulator:
         raise web.HTTPTemporaryRedirect("/api/messages/")
 
     async def _protected_listing(self, request: web.Request) -> web.Response:
-        token = _bearer(request)
-        if token is None:
-            return _json_error(403, "Not authenticated")
-        claims = self.verify(token)
+        tokens = [t for t in (_bearer(request), self._query_token(request)) if t]
+        claims = self.admit(request, tokens)
         if claims is None:
-            return _json_error(403, "Invalid or expired token")
-        if request.path == "/api/threads":
-            return web.json_response({"threads": [], "total": 0, "user_id": claims.get("sub")})
-        return web.json_response({"messages": [], "total": 0, "user_id": claims.get("sub")})
+            return _json_error(403, "Invalid or expired token" if tokens
+                               else "Not authenticated")
+        headers: dict[str, str] = {}
+        if self._mode == "token_echo" and tokens:
+            # A debugging middleware that hands the caller's credential back.
+            headers["X-Auth-Echo"] = base64.b64encode(tokens[0].encode()).decode()
+        key = "threads" if request.path == "/api/threads" else "messages"
+        return web.json_response({key: [], "total": 0, "user_id": claims.get("sub")},
+                                 headers=headers)
 
     # -- admin -------------------------------------------------------------------------------
 
@@ -322,21 +372,70 @@ class StagingSimulator:
 
     # -- WebSocket ---------------------------------------------------------------------------
 
-    def verify(self, token: str) -> dict[str, Any] | None:
-        """Claims of ``token`` if it is an HS256 JWT signed with ``jwt_secret`` and unexpired."""
+    def verify(self, token: str, *, lax: bool = False) -> dict[str, Any] | None:
+        """Claims of ``token`` if it is an HS256 JWT signed with ``jwt_secret``, unexpired,
+        already valid, and names the right issuer and audience when it names any.
+
+        ``lax`` is the auth_lax_validation regression: unsigned (alg none) tokens are
+        trusted, and time, issuer and audience go unchecked."""
+        if lax:
+            try:
+                unsigned = jwt.get_unverified_header(token).get("alg") == "none"
+            except jwt.PyJWTError:
+                return None
+            if unsigned:
+                return _unverified(token)
         # PyJWT warns about short HMAC keys on every decode; the key is the user's probe
         # configuration, not something the simulator can fix, so the warning is only noise here.
+        options: Options = {"verify_aud": False, "verify_exp": not lax, "verify_nbf": not lax,
+                            "verify_iat": not lax}
         with warnings.catch_warnings(action="ignore", category=UserWarning):
             try:
                 claims: dict[str, Any] = jwt.decode(
-                    token, self.jwt_secret, algorithms=["HS256"], options={"verify_aud": False})
+                    token, self.jwt_secret, algorithms=["HS256"], options=options)
             except jwt.PyJWTError:
                 return None
+        if not lax and (("iss" in claims and claims["iss"] != ISSUER)
+                        or ("aud" in claims and claims["aud"] != AUDIENCE)):
+            return None
         return claims
 
+    def admit(self, request: web.Request, tokens: list[str]) -> dict[str, Any] | None:
+        """The claims the app acts on, or None when it refuses: the shared auth check,
+        with each fail-open regression of the ``auth_*`` modes."""
+        mode = self._mode
+        if not tokens:
+            return {"sub": "anonymous", "demo": True} if mode == "auth_demo_mode" else None
+        for token in tokens:
+            claims = self.verify(token, lax=mode == "auth_lax_validation")
+            if claims is not None:
+                return claims
+        if mode == "auth_emergency_bypass" or (mode == "auth_test_headers"
+                                               and _test_header(request)):
+            return _unverified(tokens[0]) or {"sub": "anonymous"}
+        return None
+
+    def _query_token(self, request: web.Request) -> str | None:
+        # Only the auth_query_token regression reads ?token=: tokens in URLs end up in logs.
+        return request.query.get("token") or None if self._mode == "auth_query_token" else None
+
     async def _main_ws_path(self, request: web.Request) -> web.StreamResponse:
+        if self._mode == "upgrade_405":
+            # The WebSocket route re-registered as a REST route taking POST only: the
+            # upgrade and a plain GET get the same 405.
+            if _is_upgrade(request):
+                self._record(request)
+            resp = _json_error(405, "Method Not Allowed")
+            resp.headers["Allow"] = "POST"
+            return resp
         if not _is_upgrade(request):
             return web.json_response(_WS_INFO)
+        if self._mode == "close_without_answer":
+            # Some servers hang up on an upgrade to a path without a WebSocket route.
+            self._record(request)
+            if request.transport is not None:
+                request.transport.abort()
+            raise asyncio.CancelledError
         if self._mode == "ws_route_missing":
             self._record(request)
             return _asgi_forbidden()
@@ -354,18 +453,20 @@ class StagingSimulator:
         return await self._websocket(request)
 
     def _record(self, request: web.Request) -> tuple[str | None, dict[str, Any] | None]:
-        """Note the handshake in ``received``; return (token, claims) of the best credential."""
+        """Note the handshake in ``received``; return (token, claims) of the credential the
+        app acts on (claims None: refused)."""
         offered = _offered_subprotocols(request)
         candidates = [_bearer(request)] + [
             _decode_token_subprotocol(p) for p in offered if p.startswith(TOKEN_SUBPROTOCOL_PREFIX)]
+        candidates.append(self._query_token(request))
         tokens = [t for t in candidates if t]
         token: str | None = tokens[0] if tokens else None
         claims: dict[str, Any] | None = None
         for candidate in tokens:
-            claims = self.verify(candidate)
-            if claims is not None:
+            if self.verify(candidate) is not None:
                 token = candidate
                 break
+        claims = self.admit(request, tokens)
         self.received.append({
             "path": request.path,
             "headers": dict(request.headers.items()),
@@ -378,9 +479,14 @@ class StagingSimulator:
         return token, claims
 
     def _choose_subprotocol(self, offered: list[str]) -> str | None:
+        token_offer = next((p for p in offered if p.startswith(TOKEN_SUBPROTOCOL_PREFIX)), None)
+        if self._mode == "token_echo" and token_offer is not None:
+            # The "fix" for the subprotocol mismatch: answer whatever carried the token.
+            return token_offer
         if self._mode == "strict_subprotocol" or JWT_AUTH_SUBPROTOCOL in offered:
             return JWT_AUTH_SUBPROTOCOL
-        return next((p for p in offered if p.startswith(TOKEN_SUBPROTOCOL_PREFIX)), None)
+        # The token offer is a credential, not a protocol: never chosen when healthy.
+        return None
 
     async def _websocket(self, request: web.Request) -> web.StreamResponse:
         _, claims = self._record(request)
@@ -388,6 +494,11 @@ class StagingSimulator:
         if mode == "auth_rejected_before_accept" or (claims is None
                                                      and mode != "auth_not_enforced"):
             return _asgi_forbidden()
+        if mode == "rate_limited_429":
+            resp = web.json_response({"detail": "Too Many Requests"}, status=429,
+                                     headers={"Retry-After": RETRY_AFTER_429})
+            resp.force_close()
+            return resp
         offered = _offered_subprotocols(request)
         ws = _NegotiatedWebSocketResponse(answer=self._choose_subprotocol(offered),
                                           offered=offered)
@@ -417,6 +528,21 @@ class StagingSimulator:
             return
         if mode == "close_1011":
             await ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"service not ready")
+            return
+        closes = {
+            "close_1003": (WSCloseCode.UNSUPPORTED_DATA, b"No supported subprotocols"),
+            "close_1000_before_welcome": (WSCloseCode.OK, b"cleanup"),
+            "close_1013": (WSCloseCode.TRY_AGAIN_LATER, b"Try again later"),
+        }
+        if mode in closes:
+            code, reason = closes[mode]
+            await ws.close(code=code, message=reason)
+            return
+        if mode == "drop_after_accept":
+            # A worker killed mid-connection: no close frame, the TCP connection just ends.
+            transport = ws._req.transport if ws._req is not None else None
+            if transport is not None:
+                transport.abort()
             return
         user_id = claims.get("sub", "anonymous") if claims else "anonymous"
         connection_id = f"ws_{uuid.uuid4().hex[:16]}"
@@ -450,7 +576,10 @@ class StagingSimulator:
         payload = message.get("payload") or message.get("data") or {}
         content = payload.get("content") if isinstance(payload, dict) else None
         run_id = f"run_{uuid.uuid4().hex[:12]}"
-        events = EVENTS_WITHOUT_TOOLS if self._mode == "events_missing" else ALL_EVENTS
+        mode = self._mode
+        events: tuple[str, ...] = EVENTS_WITHOUT_TOOLS if mode == "events_missing" else ALL_EVENTS
+        if mode == "agent_dies":
+            events = events[:-1]  # the agent crashes: no agent_completed, no error either
         details: dict[str, dict[str, Any]] = {
             "agent_started": {"agent_name": "supervisor"},
             "agent_thinking": {"thought": "Working out which tool answers this"},
@@ -459,13 +588,24 @@ class StagingSimulator:
             "agent_completed": {"result": {"content": f"Processed: {content!s}"[:200]}},
         }
         for i, event in enumerate(events):
-            delay = self.slow_delay if self._mode == "slow" else EVENT_GAP_SECONDS
-            if i or self._mode == "slow":
+            delay = self.slow_delay if mode == "slow" else EVENT_GAP_SECONDS
+            if mode == "agent_slow" and event == "agent_completed":
+                delay = self.slow_delay  # the long tail of a staging agent
+            if i or mode == "slow":
                 await asyncio.sleep(delay)
             if ws.closed:
                 return
-            await ws.send_json({"type": event, "data": {
-                "run_id": run_id, "timestamp": time.time(), **details[event]}})
+            data = {"run_id": run_id, "timestamp": time.time(), **details[event]}
+            if mode == "events_wrapped":
+                frame: dict[str, Any] = {"type": "system_message", "event": event,
+                                         "payload": data}
+            elif mode == "events_aliased":
+                frame = {"type": EVENT_ALIASES.get(event, event), "data": data}
+            else:
+                frame = {"type": event, "data": data}
+            await ws.send_json(frame)
+            if mode == "events_duplicated":
+                await ws.send_json(frame)  # a second emitter of the same event
 
 
 @dataclass

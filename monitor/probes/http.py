@@ -21,6 +21,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiohttp
 from multidict import CIMultiDict
@@ -36,6 +37,8 @@ from monitor.probes.net.phases import PhaseTimer
 from monitor.probes.net.watch import watching
 from monitor.probes.tls import TlsConfigError, cert_expiry, client_context
 from monitor.redact import Redactor
+from monitor.reflection import reflected_detail, reflected_in
+from monitor.refusal import http_reading
 from monitor.result import Evidence, Result
 from monitor.targets import target_of
 
@@ -69,6 +72,7 @@ class _Seen:
     content_type: str | None = None
     body: bytes | bytearray | None = None
     request_started: float | None = None
+    token: str | None = None  # the credential sent, to spot it reflected in the answer
 
     def where(self) -> str:
         return self.timer.stage if self.stage == "request" else self.stage
@@ -82,12 +86,22 @@ async def run_http(probe: Probe, ctx: ProbeContext) -> Result:
     seen = _Seen()
     outcome: Outcome
     detail: str
+    hint: str | None = None
+    reflected: str | None = None
     try:
         async with asyncio.timeout(probe.timeout):
             body, truncated, resp_headers = await _exchange(probe, spec, ctx, seen)
         latency = time.perf_counter() - (seen.request_started or t0)
-        outcome, detail = _evaluate(spec.expect, seen.status or 0, body, truncated,
-                                    resp_headers, latency, ctx.redactor)
+        if spec.expect_rejected:
+            reading = http_reading(seen.status or 0, spec.refused_with, probe.variant,
+                                   spec.bypass_headers or ())
+            outcome, detail, hint = reading.outcome, reading.detail, reading.hint
+        else:
+            outcome, detail = _evaluate(spec.expect, seen.status or 0, body, truncated,
+                                        resp_headers, latency, ctx.redactor)
+        reflected = reflected_in(resp_headers.items(), seen.token)
+        if reflected is not None:
+            outcome, detail = Outcome.TOKEN_REFLECTED, reflected_detail(reflected)
     except AuthError as exc:
         outcome, detail = exc.outcome, f"auth: {exc}"
     except TlsConfigError as exc:
@@ -126,6 +140,9 @@ async def run_http(probe: Probe, ctx: ProbeContext) -> Result:
             headers=seen.headers,
             content_type=seen.content_type,
             body_excerpt=ctx.redactor.excerpt(seen.body),
+            hint=hint,
+            retry_after=_retry_after(seen.status, seen.headers),
+            reflected_in=reflected,
         ),
     )
 
@@ -133,14 +150,21 @@ async def run_http(probe: Probe, ctx: ProbeContext) -> Result:
 async def _exchange(probe: Probe, spec: HttpSpec, ctx: ProbeContext, seen: _Seen
                     ) -> tuple[bytes, bool, CIMultiDict[str]]:
     """Send the request and read the answer; returns (body, truncated, headers)."""
-    token = await ctx.token_for(probe)
+    credential = await ctx.tokens.credential(probe, ctx.session, ctx.trace)
     headers: CIMultiDict[str] = CIMultiDict(spec.headers)
+    headers.update(credential.headers)
     if ctx.trace is not None:
         # The run's trace context replaces any traceparent written in the config: the
         # result's trace id must be the one the target saw.
         headers.update(ctx.trace.headers())
-    if token is not None:
+    token = seen.token = credential.token
+    placements = ("authorization_header",) if credential.placements is None \
+        else credential.placements
+    url = spec.url
+    if token is not None and "authorization_header" in placements:
         headers["Authorization"] = f"Bearer {token}"
+    if token is not None and "query" in placements:
+        url = with_query(url, "token", token)
     kwargs: dict[str, Any] = {}
     if spec.json_body is not None:
         kwargs["json"] = spec.json_body
@@ -154,7 +178,7 @@ async def _exchange(probe: Probe, spec: HttpSpec, ctx: ProbeContext, seen: _Seen
     with watching(seen.timer):
         seen.request_started = time.perf_counter()
         async with ctx.session.request(
-            spec.method, spec.url, headers=headers, allow_redirects=spec.follow_redirects,
+            spec.method, url, headers=headers, allow_redirects=spec.follow_redirects,
             ssl=tls, server_hostname=spec.tls.server_name, timeout=_NO_TIMEOUT,
             trace_request_ctx=seen.timer, **kwargs,
         ) as resp:
@@ -231,6 +255,20 @@ def _evaluate(expect: HttpExpect, status: int, body: bytes, truncated: bool,
         budget = format_duration(expect.max_latency)
         return Outcome.SLOW, f"{took}, over the max_latency of {budget}"
     return Outcome.SUCCESS, took + cut
+
+
+def with_query(url: str, name: str, value: str) -> str:
+    """``url`` with ``name=value`` added to its query."""
+    parts = urlsplit(url)
+    query = [*parse_qsl(parts.query, keep_blank_values=True), (name, value)]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _retry_after(status: int | None, headers: tuple[tuple[str, str], ...]) -> str | None:
+    """Retry-After of a 429 or 503, the server's own word on when to come back."""
+    if status not in (429, 503):
+        return None
+    return next((v for k, v in headers if k.lower() == "retry-after"), None)
 
 
 def _why(exc: Exception) -> str:

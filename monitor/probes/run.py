@@ -48,7 +48,8 @@ async def _run(probe: Probe, ctx: ProbeContext) -> Result:
     runner = RUNNERS[probe.type]
     try:
         async with asyncio.timeout(probe.timeout + HARD_DEADLINE_GRACE):
-            return await runner(probe, ctx)
+            result = await runner(probe, ctx)
+        return result if probe.variant is None else replace(result, variant=probe.variant)
     except TimeoutError:
         detail = f"no result within the probe timeout ({probe.timeout:g}s)"
         outcome = Outcome.TIMEOUT
@@ -58,4 +59,5 @@ async def _run(probe: Probe, ctx: ProbeContext) -> Result:
         outcome = Outcome.PROTOCOL_ERROR
     return Result(probe=probe.name, type=probe.type, target=target_of(probe.spec.url),
                   outcome=outcome, started_at=started,
-                  duration_seconds=time.perf_counter() - t0, evidence=Evidence(detail=detail))
+                  duration_seconds=time.perf_counter() - t0, evidence=Evidence(detail=detail),
+                  variant=probe.variant)

@@ -24,6 +24,7 @@ import sys
 import threading
 from array import array
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import TypeAlias
 
 from monitor.config import Config
@@ -41,13 +42,10 @@ _Extra: TypeAlias = str | tuple[str, tuple[float, ...]]
 def slim(result: Result) -> Result:
     """A successful run without the bulk of its evidence: what the history keeps of it."""
     ev = result.evidence
-    return Result(result.probe, result.type, result.target, result.outcome, result.started_at,
-                  result.duration_seconds, result.status_code, result.close_code,
-                  result.upgraded, (), result.steps, result.cert_expiry,
-                  Evidence(detail=ev.detail, status_code=ev.status_code,
-                           content_type=ev.content_type, close_code=ev.close_code,
-                           subprotocol=ev.subprotocol),
-                  result.trace_id, result.span_id)
+    return replace(result, phases=(), transcript=(), transcript_omitted=0,
+                   evidence=Evidence(detail=ev.detail, status_code=ev.status_code,
+                                     content_type=ev.content_type, close_code=ev.close_code,
+                                     subprotocol=ev.subprotocol))
 
 
 def _ids(result: Result) -> tuple[int, int, int]:
@@ -60,11 +58,10 @@ def _shape(result: Result) -> Result:
     """``slim(result)`` without what differs from run to run: times and detail."""
     ev = result.evidence
     steps = tuple(StepTiming(s.index, s.name, 0.0) for s in result.steps)
-    return Result(result.probe, result.type, result.target, result.outcome, 0.0, 0.0,
-                  result.status_code, result.close_code, result.upgraded, (), steps,
-                  result.cert_expiry,
-                  Evidence(status_code=ev.status_code, content_type=ev.content_type,
-                           close_code=ev.close_code, subprotocol=ev.subprotocol))
+    return replace(result, started_at=0.0, duration_seconds=0.0, phases=(), steps=steps,
+                   events=(), transcript=(), transcript_omitted=0, trace_id=None, span_id=None,
+                   evidence=Evidence(status_code=ev.status_code, content_type=ev.content_type,
+                                     close_code=ev.close_code, subprotocol=ev.subprotocol))
 
 
 def _restore(shape: Result, started_at: float, duration: float, extra: _Extra,
@@ -75,15 +72,10 @@ def _restore(shape: Result, started_at: float, duration: float, extra: _Extra,
         detail = extra[0]
         steps = tuple(StepTiming(s.index, s.name, d)
                       for s, d in zip(shape.steps, extra[1], strict=True))
-    ev = shape.evidence
-    return Result(shape.probe, shape.type, shape.target, shape.outcome, started_at, duration,
-                  shape.status_code, shape.close_code, shape.upgraded, (), steps,
-                  shape.cert_expiry,
-                  Evidence(detail=detail, status_code=ev.status_code,
-                           content_type=ev.content_type, close_code=ev.close_code,
-                           subprotocol=ev.subprotocol),
-                  f"{ids[0]:016x}{ids[1]:016x}" if ids[0] or ids[1] else None,
-                  f"{ids[2]:016x}" if ids[2] else None)
+    return replace(shape, started_at=started_at, duration_seconds=duration, steps=steps,
+                   evidence=replace(shape.evidence, detail=detail),
+                   trace_id=f"{ids[0]:016x}{ids[1]:016x}" if ids[0] or ids[1] else None,
+                   span_id=f"{ids[2]:016x}" if ids[2] else None)
 
 
 class _Ring:
@@ -176,7 +168,7 @@ class History:
 
     def configure(self, config: Config) -> None:
         with self._lock:
-            self._order = [p.name for p in config.probes]
+            self._order = [p.key for p in config.probes]
             self.depth = max(MIN_DEPTH, min(DEFAULT_DEPTH, TOTAL_RUNS // max(len(self._order), 1)))
             old = self._rings
             self._rings = {}
@@ -189,12 +181,12 @@ class History:
 
     def observe(self, result: Result) -> None:
         with self._lock:
-            ring = self._rings.get(result.probe)
+            ring = self._rings.get(result.key)
             if ring is None:
                 return
             last = ring.newest()
             if last is None or last.outcome is not result.outcome:
-                self._since[result.probe] = result.started_at
+                self._since[result.key] = result.started_at
             if last is not None and last.success:
                 ring.slim_newest()
             ring.push(result)

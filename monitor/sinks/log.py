@@ -86,6 +86,8 @@ def log_result(result: Result) -> None:
         "outcome": result.outcome.value,
         "duration_ms": round(result.duration_seconds * 1000, 1),
     }
+    if result.variant is not None:
+        fields["variant"] = result.variant
     if result.status_code is not None:
         fields["status_code"] = result.status_code
     if result.close_code is not None:
@@ -98,6 +100,8 @@ def log_result(result: Result) -> None:
         # What the target saw in traceparent: search its logs for this to find the run.
         fields["trace_id"] = result.trace_id
         fields["span_id"] = result.span_id
+    if ev.hint:
+        fields["hint"] = ev.hint
     log = structlog.get_logger("synthmon")
     if result.success:
         log.info("probe_run", **fields)

@@ -29,6 +29,8 @@ from monitor.result import Result
 from monitor.targets import target_of
 
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+# Agents take seconds to minutes: "time to agent_completed" is an SLO on this scale.
+EVENT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 SKIP_REASONS = ("overlap", "misfire")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -55,6 +57,7 @@ def _labels(names: Sequence[str], values: Sequence[str]) -> str:
 
 
 _LE = (*(f'le="{_num(b)}"' for b in DURATION_BUCKETS), 'le="+Inf"')
+_EVENT_LE = (*(f'le="{_num(b)}"' for b in EVENT_BUCKETS), 'le="+Inf"')
 _LAG_LE = (*(f'le="{_num(b)}"' for b in LAG_BUCKETS), 'le="+Inf"')
 
 
@@ -103,11 +106,15 @@ class _ProbeSeries:
     runs: dict[Outcome, int] = field(default_factory=dict)
     duration: Buckets = field(default_factory=lambda: Buckets(DURATION_BUCKETS))
     steps: dict[str, Buckets] = field(default_factory=dict)
+    # (step, event) → time from the step's start to the event; events are the configured
+    # types (never what a server sent), so the label values are bounded by the config.
+    events: dict[tuple[str, str], Buckets] = field(default_factory=dict)
 
     def snapshot(self) -> _ProbeSeries:
         return _ProbeSeries(self.labels, self.type, self.interval, self.last, self.last_success,
                             dict(self.runs), self.duration.copy(),
-                            {k: b.copy() for k, b in self.steps.items()})
+                            {k: b.copy() for k, b in self.steps.items()},
+                            {k: b.copy() for k, b in self.events.items()})
 
 
 @dataclass
@@ -136,36 +143,46 @@ class Surfacer:
         self._daemon_labels = f'location="{_escape(location)}"' if location else ""
         # Set when spans are exported over OTLP (monitor.sinks.otel): its counters.
         self.otlp_stats: Callable[[], tuple[int, dict[str, int]]] | None = None
+        self._configured = 0  # probes, not runs: a negative probe's variants count once
 
     # ------------------------------------------------------------------ updates
 
     def configure(self, config: Config) -> None:
         """Adopt a (re)loaded config: keep the state of probes that stay, drop the rest."""
         static = tuple(config.label_names)
-        names = ("probe", "type", "target", *static) + (("location",) if self.location else ())
+        # ``variant`` only when some probe has variants: its values are the closed set of
+        # VARIANTS, so the label stays bounded.
+        variant = ("variant",) if any(p.variant for p in config.probes) else ()
+        names = ("probe", "type", "target", *variant, *static) + (
+            ("location",) if self.location else ())
         with self._lock:
+            self._configured = len({p.name for p in config.probes})
             old = self._series
             self._series = {}
             for probe in config.probes:
-                labels = _labels(names, self._label_values(probe, static))
-                prev = old.get(probe.name)
+                labels = _labels(names, self._label_values(probe, static, bool(variant)))
+                prev = old.get(probe.key)
                 if prev is not None and prev.type == probe.type:
                     # Counters continue even if a label value changed: a series with new
                     # labels is a new series to Prometheus, and rate() starts it cleanly.
                     prev.labels, prev.interval = labels, probe.interval
-                    self._series[probe.name] = prev
+                    allowed = _event_keys(probe)
+                    prev.events = {k: b for k, b in prev.events.items() if k in allowed}
+                    self._series[probe.key] = prev
                 else:
-                    self._series[probe.name] = _ProbeSeries(labels, probe.type, probe.interval)
+                    self._series[probe.key] = _ProbeSeries(labels, probe.type, probe.interval)
 
-    def _label_values(self, probe: Probe, static: tuple[str, ...]) -> tuple[str, ...]:
+    def _label_values(self, probe: Probe, static: tuple[str, ...],
+                      with_variant: bool) -> tuple[str, ...]:
         own = dict(probe.labels)
-        values = (probe.name, probe.type, target_of(probe.spec.url),
+        variant = (probe.variant or "",) if with_variant else ()
+        values = (probe.name, probe.type, target_of(probe.spec.url), *variant,
                   *(own.get(k, "") for k in static))
         return values + ((self.location,) if self.location else ())
 
     def observe(self, result: Result) -> None:
         with self._lock:
-            series = self._series.get(result.probe)
+            series = self._series.get(result.key)
             if series is None:  # removed by a reload while it ran
                 return
             series.last = result
@@ -178,6 +195,11 @@ class Surfacer:
                 if b is None:
                     b = series.steps[step.name] = Buckets(DURATION_BUCKETS)
                 b.observe(step.duration_seconds, tid, at)
+            for ev in result.events:
+                b = series.events.get((ev.step, ev.event))
+                if b is None:
+                    b = series.events[(ev.step, ev.event)] = Buckets(EVENT_BUCKETS)
+                b.observe(ev.seconds, tid, at)
             if result.success:
                 series.last_success = result.started_at + result.duration_seconds
 
@@ -201,7 +223,7 @@ class Surfacer:
         with self._lock:
             snap = Snapshot([s.snapshot() for s in self._series.values()],
                             self._daemon_labels, self.lag.copy(), dict(self.skipped),
-                            self.reload_ok, self.reload_ok_at, len(self._series))
+                            self.reload_ok, self.reload_ok_at, self._configured)
         if self.otlp_stats is not None:
             snap.otlp = self.otlp_stats()
         return snap
@@ -225,6 +247,17 @@ def wants_openmetrics(accept: str | None) -> bool:
         except ValueError:
             return True
     return False
+
+
+def _event_keys(probe: Probe) -> set[tuple[str, str]]:
+    """The (step, event) pairs ``probe``'s config can produce."""
+    ws = probe.spec.websocket
+    if ws is None:
+        return set()
+    return {(step.label(i), kind) for i, step in enumerate(ws.steps)
+            if step.expect_events is not None for kind in step.expect_events.types}
+
+
 
 
 def format_snapshot(snap: Snapshot, openmetrics: bool = False) -> bytes:
@@ -333,6 +366,14 @@ def iter_exposition(snap: Snapshot, chunk_lines: int = CHUNK_LINES,
         for step, b in s.steps.items():
             histogram("synthmon_probe_step_duration_seconds",
                       f'{s.labels},step="{_escape(step)}"', b, _LE)
+        yield from cut()
+    head("synthmon_probe_event_seconds", "histogram",
+         "time from a WebSocket events step's start to each expected event")
+    for s in series:
+        for (step, event), b in s.events.items():
+            _histogram(add, "synthmon_probe_event_seconds",
+                       f'{s.labels},step="{_escape(step)}",event="{_escape(event)}"', b,
+                       _EVENT_LE)
         yield from cut()
     yield from gauge("synthmon_probe_last_run_timestamp_seconds", "end of the last run",
                      ((s.labels, last(s).started_at + last(s).duration_seconds) for s in ran))

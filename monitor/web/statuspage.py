@@ -173,8 +173,14 @@ def _evidence(r: Result, lasts: dict[str, Result | None] | None = None,
     elif r.status_code is not None:
         ctype = f" {ev.content_type}" if ev.content_type else ""
         rows.append(("answer", escape(f"HTTP {r.status_code}{ctype}")))
+    if r.variant is not None:
+        rows.append(("variant", escape(r.variant)))
     if ev.detail:
         rows.append(("detail", escape(ev.detail)))
+    if ev.reflected_in is not None:
+        rows.append(("reflected in", escape(f"the {ev.reflected_in} header (value not shown)")))
+    if ev.retry_after is not None:
+        rows.append(("Retry-After", escape(ev.retry_after)))
     if r.close_code is not None or ev.close_code is not None:
         code = r.close_code if r.close_code is not None else ev.close_code
         reason = f" “{ev.close_reason}”" if ev.close_reason else ""
@@ -186,6 +192,15 @@ def _evidence(r: Result, lasts: dict[str, Result | None] | None = None,
             f"{s.name} {_ms(s.duration_seconds)}" for s in r.steps))))
     if ev.events_seen:
         rows.append(("events seen", escape(", ".join(ev.events_seen))))
+    if ev.event_matches:
+        rows.append(("matched", escape(", ".join(
+            f"{m.event} at {m.path}" + (f" as {m.spelling}" if m.spelling != m.event else "")
+            for m in ev.event_matches))))
+    if ev.duplicates:
+        rows.append(("duplicates", escape(", ".join(f"{e} ×{n}" for e, n in ev.duplicates))))
+    if r.events and not compact:
+        rows.append(("event times", escape(", ".join(
+            f"{e.event} {_ms(e.seconds)}" for e in r.events))))
     if r.phases and not compact:
         rows.append(("phases", escape(", ".join(f"{k} {_ms(v)}" for k, v in r.phases))))
     rows.append(("target", escape(r.target)))
@@ -198,6 +213,8 @@ def _evidence(r: Result, lasts: dict[str, Result | None] | None = None,
         out.append(f'<div class="hint"><b>diagnosis</b>{escape(d.hint)}'
                    f'<div class="small muted">a plain GET of the same URL answered: '
                    f"{escape(got or 'nothing')}</div></div>")
+    if ev.hint:
+        out.append(f'<div class="hint"><b>hint</b>{escape(ev.hint)}</div>')
     if lasts is not None:
         check = cross_check(r, lasts)
         if check:
@@ -213,6 +230,16 @@ def _evidence(r: Result, lasts: dict[str, Result | None] | None = None,
     if d is not None and d.body_excerpt:
         out.append('<div class="muted small">diagnostic GET body</div>'
                    f"<pre>{cut(d.body_excerpt)}</pre>")
+    if ev.frames_seen and not compact:
+        lines = "\n".join(
+            f"+{f.offset_ms:.0f}ms " + ", ".join(f"{path}={'-' if v is None else v}"
+                                                  for path, v in f.types)
+            for f in ev.frames_seen)
+        out.append(f'<details><summary class="small">frames that arrived '
+                   f"({len(ev.frames_seen)}), their types under every candidate path"
+                   f"</summary><pre>{escape(lines)}</pre></details>")
+    if (r.transcript or r.transcript_omitted) and not compact and not r.success:
+        out.append(_transcript(r))
     if ev.headers and not compact:
         hdrs = "\n".join(f"{k}: {v}" for k, v in ev.headers)
         out.append(f"<details><summary class=\"small\">response headers ({len(ev.headers)})"
@@ -227,6 +254,21 @@ def _trace(trace_id: str | None) -> str:
         return ""
     return (f'<code class="tid" title="W3C trace id of this run: click to select, then '
             f'search the backend&#39;s logs and traces for it">{escape(trace_id)}</code>')
+
+
+def _transcript(r: Result) -> str:
+    """The conversation of a failing WebSocket run, frame by frame (already redacted)."""
+    rows = "".join(
+        f'<tr><td class="num">+{f.offset_ms:.0f}ms</td>'
+        f"<td>{'→' if f.direction == 'sent' else '←'} {escape(f.direction)}</td>"
+        f"<td>{escape(f.kind)}</td><td class=\"num\">{f.size}</td>"
+        f"<td><code>{escape(f.data)}</code></td></tr>" for f in r.transcript)
+    more = (f'<div class="small muted">{r.transcript_omitted} more frames not kept</div>'
+            if r.transcript_omitted else "")
+    return (f'<details open class="transcript"><summary class="small">transcript '
+            f"({len(r.transcript)} frames)</summary><table><tr><th>at</th><th>direction</th>"
+            f"<th>kind</th><th>bytes</th><th>first 256 bytes</th></tr>{rows}</table>{more}"
+            "</details>")
 
 
 def _icon(colour: str) -> str:

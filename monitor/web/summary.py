@@ -31,7 +31,11 @@ MEANING: dict[Outcome, str] = {
     Outcome.UNEXPECTED_MESSAGE: "a message did not match, an event came out of order or "
                                 "was in fail_on",
     Outcome.MESSAGE_TIMEOUT: "the expected message or events did not arrive in time",
-    Outcome.AUTH_NOT_ENFORCED: "a negative probe got in: the server accepted a bad token",
+    Outcome.AUTH_NOT_ENFORCED: "a negative probe (or one of its variants) got in: the server "
+                               "accepted credentials it must refuse",
+    Outcome.TOKEN_REFLECTED: "the answer's headers carry the probe's credential (e.g. the "
+                             "jwt.<token> offer echoed as the subprotocol): it leaks into "
+                             "proxies and logs",
     Outcome.CONFIG_ERROR: "the probe could not run as configured (e.g. a secret is missing)",
 }
 

@@ -28,7 +28,7 @@ METRICS = {
     "synthmon_config_last_reload_success_timestamp_seconds", "synthmon_probes_configured",
     "synthmon_probe_skipped_total",
     *(f"{h}_{s}" for h in ("synthmon_probe_duration_seconds",
-                           "synthmon_probe_step_duration_seconds",
+                           "synthmon_probe_step_duration_seconds", "synthmon_probe_event_seconds",
                            "synthmon_scheduler_lag_seconds")
       for s in ("bucket", "sum", "count")),
 }

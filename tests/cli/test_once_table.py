@@ -152,5 +152,5 @@ async def test_demo_banner_tells_the_truth(sim_proc: SimProc,
         status, answer_ = await asyncio.to_thread(
             http_post, sim_proc.url + "/-/simulator/mode", json.dumps(body).encode())
         assert status == 200, answer_
-        failing = {x.probe: x.outcome.value for x in await run_all(config) if not x.success}
+        failing = {x.key: x.outcome.value for x in await run_all(config) if not x.success}
         assert failing == r.fails, r.mode

@@ -79,7 +79,7 @@ def check(text: str, env: dict[str, str] | None = None) -> Config | None:
 
 
 def assert_usable(config: Config) -> None:
-    names = [p.name for p in config.probes]
+    names = [p.key for p in config.probes]  # a negative probe's variants share its name
     assert len(names) == len(set(names))
     for probe in config.probes:
         assert math.isfinite(probe.interval) and math.isfinite(probe.timeout)

@@ -245,3 +245,11 @@ def test_websocket_header_with_a_line_break_is_refused_at_load() -> None:
                      "      headers: {X-A: \"a\\nX-B: b\"}\n")
     assert found == ["probes.yaml:5: probes[0].websocket.headers: X-A: line breaks are not "
                      "allowed in a header"]
+
+
+def test_an_error_at_the_end_of_the_file_names_its_last_line() -> None:
+    # libyaml marks this one past the last line (no newline at the end): found by the fuzz.
+    text = 'probes:\n- name: "0"\n  http: {url: "http://a"}\n&a [1, 2]'
+    with pytest.raises(ConfigError) as info:
+        load_text(text, env={})
+    assert info.value.problems == ["probes.yaml:4: invalid YAML: could not find expected ':'"]

@@ -557,7 +557,9 @@ async def test_bearer_jwt_reaches_the_server_with_the_claims(
         expect: {{json: {{method: POST}}}}
         """, auth=AUTH)
     result = await run_http(probe, ctx)
-    assert result.outcome is Outcome.SUCCESS, result.evidence.detail
+    # The echo of the token in a response header is itself a finding (issue 12).
+    assert result.outcome is Outcome.TOKEN_REFLECTED, result.evidence.detail
+    assert result.evidence.reflected_in == "X-Echo"
     [sent] = app.seen_headers
     assert sent["X-Test-Type"] == "synthetic"
     scheme, token = sent["Authorization"].split(" ", 1)

@@ -7,6 +7,7 @@ import json
 import re
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,16 @@ import aiohttp
 from monitor.config import load_text
 from monitor.daemon import Daemon, DaemonOptions
 from monitor.outcomes import Outcome
-from monitor.result import Diagnosis, Evidence, Result, StepTiming
+from monitor.result import (
+    Diagnosis,
+    EventMatch,
+    EventTiming,
+    Evidence,
+    Frame,
+    FrameTypes,
+    Result,
+    StepTiming,
+)
 from monitor.sinks import Sinks
 from monitor.sinks.history import History
 from monitor.web.api import results_payload
@@ -317,3 +327,45 @@ async def test_pages_and_results_are_built_off_the_event_loop(tmp_path: Path) ->
             async with session.get(base + "/api/v1/results") as resp:
                 assert resp.headers["Content-Type"].startswith("application/json")
                 assert "probes" in await resp.json()
+
+
+def test_probe_page_shows_the_transcript_hint_and_variant_of_a_failing_run() -> None:
+    config = load_text("""\
+auth:
+  jwt: {type: jwt, secret_env: NOT_NEEDED, claims: {sub: a}}
+probes:
+  - name: neg
+    websocket:
+      url: ws://127.0.0.1:9/ws
+      auth: jwt
+      expect_rejected: true
+      variants: [no_token]
+""")
+    history = History()
+    history.configure(config)
+    now = time.time()
+    frames = (Frame("sent", 1.0, "text", 20, '{"type": "user_message"}'),
+              Frame("received", 3.5, "close", 9, "1000 cleanup <b>"))
+    failing = Result(
+        probe="neg", type="websocket", target="ws://127.0.0.1:9/ws",
+        outcome=Outcome.AUTH_NOT_ENFORCED, started_at=now, duration_seconds=0.1,
+        status_code=101, upgraded=True, variant="no_token",
+        events=(EventTiming("2-events", "agent_started", 0.25),),
+        transcript=frames, transcript_omitted=3,
+        evidence=Evidence(detail="variant no_token got in", hint="a plain-words hint",
+                          event_matches=(EventMatch("agent_started", "event",
+                                                    "agent_start"),),
+                          duplicates=(("agent_started", 2),),
+                          frames_seen=(FrameTypes(2.0, (("type", "system_message"),
+                                                        ("event", "agent_start"))),)))
+    history.observe(failing)
+    assert history.probes() == ["neg@no_token"]
+    page = render_probe(history, "neg@no_token")
+    assert "transcript (2 frames)" in page and "3 more frames not kept" in page
+    assert "1000 cleanup &lt;b&gt;" in page  # escaped like every value from a server
+    assert "a plain-words hint" in page and "<dt>variant</dt><dd>no_token</dd>" in page
+    assert "agent_started at event as agent_start" in page
+    assert "agent_started ×2" in page and "event=agent_start" in page
+    # A passing run keeps no transcript on the page.
+    history.observe(replace(failing, outcome=Outcome.SUCCESS, started_at=now + 1))
+    assert "transcript (" not in render_probe(history, "neg@no_token").split("Last 2 runs")[0]

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.frames import Frame, Opcode
+from websockets.frames import Close, Frame, Opcode
 
 from monitor.probes.tls import cert_expiry, peer_certificate
 
@@ -41,6 +42,9 @@ class Trace:
     pings: int = 0  # pings in the current one-second window
     ping_window: float = 0.0  # start of that window
     flood: str | None = None  # set when the server floods pings; the connection is aborted
+    # Told of every frame received: (kind, payload), for the run's transcript.
+    on_frame: Callable[[str, bytes | str], None] | None = None
+    data_kind: str = "text"  # of the last data frame, for its continuation frames
 
     def tls_handshake_started(self, _obj: ssl.SSLObject) -> None:
         self.tls_started = asyncio.get_running_loop().time()
@@ -90,6 +94,8 @@ class TracedConnection(ClientConnection):
             self.transport.abort()
 
     def process_event(self, event: Any) -> None:
+        if isinstance(event, Frame) and self.trace.on_frame is not None:
+            _tell(self.trace, event)
         if isinstance(event, Frame) and event.opcode is Opcode.PING:
             trace = self.trace
             now = self.loop.time()
@@ -100,6 +106,27 @@ class TracedConnection(ClientConnection):
                 trace.flood = (f"the server flooded the connection with pings (more than "
                                f"{PING_FLOOD} in a second), so the probe hung up")
         super().process_event(event)
+
+
+_KINDS = {Opcode.TEXT: "text", Opcode.BINARY: "binary", Opcode.PING: "ping",
+          Opcode.PONG: "pong", Opcode.CLOSE: "close"}
+
+
+def _tell(trace: Trace, frame: Frame) -> None:
+    assert trace.on_frame is not None
+    kind = _KINDS.get(frame.opcode)
+    if kind in ("text", "binary"):
+        trace.data_kind = kind
+    elif kind is None:  # a continuation frame carries more of the last data frame
+        kind = trace.data_kind
+    payload: bytes | str = bytes(frame.data)
+    if frame.opcode is Opcode.CLOSE:
+        try:
+            close = Close.parse(frame.data)
+            payload = f"{close.code} {close.reason}".rstrip()
+        except Exception:  # a malformed close frame: websockets reports it; show the bytes
+            payload = bytes(frame.data)
+    trace.on_frame(kind, payload)
 
 
 class NoRedirectConnect(connect):

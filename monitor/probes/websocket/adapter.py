@@ -20,7 +20,7 @@ from websockets.datastructures import Headers
 from websockets.typing import Subprotocol
 
 from monitor import __version__
-from monitor.config import WebSocketSpec
+from monitor.config import TokenPlacement, WebSocketSpec
 from monitor.probes.net.wsconn import NoRedirectConnect, Trace, TracedConnection
 
 USER_AGENT = f"synthmon/{__version__}"
@@ -56,23 +56,28 @@ def http_url(ws_url: str) -> str:
 
 
 def build_request(spec: WebSocketSpec, token: str | None,
+                  placements: tuple[TokenPlacement, ...] | None = None,
+                  extra_headers: tuple[tuple[str, str], ...] = (),
                   trace_headers: Mapping[str, str] | None = None) -> Request:
-    """The upgrade request; ``trace_headers`` (the run's ``traceparent`` and
-    ``tracestate``) replace any configured header of the same name: the result's trace id
-    must be the one the server saw. The diagnostic GET sends the same headers."""
+    """The upgrade request; ``placements`` overrides ``send_token_as`` (a negative probe's
+    variant: nowhere, or the query only) and ``extra_headers`` are added (its bypass
+    headers). ``trace_headers`` (the run's ``traceparent`` and ``tracestate``) replace any
+    configured header of the same name: the result's trace id must be the one the server
+    saw. The diagnostic GET sends the same headers."""
     url = spec.url
-    headers = list(spec.headers.items())
+    headers = [*spec.headers.items(), *extra_headers]
     if trace_headers:
         names = {n.lower() for n in trace_headers}
         headers = [(n, v) for n, v in headers if n.lower() not in names]
         headers.extend(trace_headers.items())
     subprotocols = list(spec.subprotocols)
+    where = spec.send_token_as if placements is None else placements
     if token is not None:
-        if "authorization_header" in spec.send_token_as:
+        if "authorization_header" in where:
             headers.append(("Authorization", f"Bearer {token}"))
-        if "subprotocol" in spec.send_token_as:
+        if "subprotocol" in where:
             subprotocols.append(token_subprotocol(token))
-        if "query" in spec.send_token_as:
+        if "query" in where:
             url = _with_query_token(url, token)
     return Request(url, tuple(headers), tuple(subprotocols))
 

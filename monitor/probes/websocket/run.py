@@ -15,6 +15,7 @@ import socket
 import ssl
 import time
 from dataclasses import replace
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,6 +29,7 @@ from monitor.probes.errors import classify_exception
 from monitor.probes.net.watch import watching
 from monitor.probes.net.wsconn import Trace, TracedConnection
 from monitor.probes.tls import TlsConfigError, client_context
+from monitor.probes.transcript import Transcript
 from monitor.probes.websocket.adapter import Request, build_request, http_url, open_connection
 from monitor.probes.websocket.state import Failure, Handshake, Run
 from monitor.probes.websocket.steps import after_accept_negative, close, run_step
@@ -35,7 +37,9 @@ from monitor.probes.websocket.verdicts import (
     Verdict,
     budget_exceeded,
     classify_handshake_failure,
-    diagnosis_hint,
+    diagnosis_words,
+    negative_answer,
+    reflection_verdict,
     refused_as_expected,
     subprotocol_verdict,
 )
@@ -56,7 +60,7 @@ async def run_websocket(probe: Probe, ctx: ProbeContext) -> Result:
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     run = Run(probe=probe, ctx=ctx, spec=spec, loop=loop, started_at=time.time(), t0=t0,
-              deadline=t0 + probe.timeout)
+              deadline=t0 + probe.timeout, transcript=Transcript(ctx.redactor, t0))
     try:
         return await _run(run)
     except Failure as failed:
@@ -69,12 +73,15 @@ async def run_websocket(probe: Probe, ctx: ProbeContext) -> Result:
 async def _run(run: Run) -> Result:
     spec, ctx = run.spec, run.ctx
     try:
-        token = await asyncio.wait_for(ctx.token_for(run.probe), run.remaining())
+        credential = await asyncio.wait_for(
+            ctx.tokens.credential(run.probe, ctx.session, ctx.trace), run.remaining())
     except AuthError as exc:
         return run.result(Verdict(exc.outcome, str(exc)))
     except TimeoutError:
         return run.result(Verdict(Outcome.TIMEOUT, "no token before the probe timeout"))
-    request = build_request(spec, token, ctx.trace_headers())
+    run.token = credential.token
+    request = build_request(spec, credential.token, credential.placements,
+                            credential.headers, ctx.trace_headers())
     try:
         ssl_context = client_context(spec.tls) if spec.url.startswith("wss:") else None
     except TlsConfigError as exc:
@@ -138,7 +145,7 @@ async def _open(run: Run, request: Request, ssl_context: ssl.SSLContext | None
     server_hostname = spec.tls.server_name or host
     connect_start = run.now()
     for index, (family, _, _, _, address) in enumerate(infos):
-        trace = Trace()
+        trace = Trace(on_frame=partial(_received, run))
         try:
             # Watched for the connect only: the diagnostic GET below is not this trace's.
             with watching(trace):
@@ -166,13 +173,24 @@ async def _open(run: Run, request: Request, ssl_context: ssl.SSLContext | None
                                                  head=bytes(trace.head))
             run.handshake = Handshake(status_code=verdict.status_code,
                                       cert_expiry=trace.cert_expiry)
-            raise Failure(await _after_refusal(run, verdict, request, ssl_context)) from None
+            verdict = await _after_refusal(run, verdict, request, ssl_context)
+            reflected = reflection_verdict(verdict.headers, run.token)
+            if reflected is not None:  # whatever the refusal meant, the credential is out
+                verdict = replace(verdict, outcome=reflected.outcome, detail=reflected.detail,
+                                  reflected_in=reflected.reflected_in)
+            raise Failure(verdict) from None
     else:
         raise Failure(Verdict(Outcome.CONNECT_REFUSED,
                               f"the name resolved to no address ({host}:{port})"))
     _record_upgrade_phases(run, trace, connect_start)
     run.handshake = Handshake(status_code=101, upgraded=True, subprotocol=ws.subprotocol,
                               open_seconds=run.now() - run.t0, cert_expiry=trace.cert_expiry)
+    answer_headers = tuple(ws.response.headers.raw_items()) if ws.response is not None else ()
+    reflected = reflection_verdict(answer_headers, run.token)
+    if reflected is not None:
+        # Before anything else: the credential is out, whatever the rest of the run shows.
+        ws.transport.abort()
+        raise Failure(replace(reflected, headers=answer_headers, subprotocol=ws.subprotocol))
     mismatch = subprotocol_verdict(
         spec.expect_subprotocol, ws.subprotocol, request.subprotocols, run.ctx.redactor,
         tuple(ws.response.headers.raw_items()) if ws.response is not None else ())
@@ -183,6 +201,11 @@ async def _open(run: Run, request: Request, ssl_context: ssl.SSLContext | None
                                   cert_expiry=trace.cert_expiry)
         raise Failure(mismatch)
     return ws
+
+
+def _received(run: Run, kind: str, payload: bytes | str) -> None:
+    if run.transcript is not None:
+        run.transcript.add("received", kind, payload, run.now())
 
 
 def _record_upgrade_phases(run: Run, trace: Trace, connect_start: float) -> None:
@@ -204,17 +227,24 @@ async def _after_refusal(run: Run, verdict: Verdict, request: Request,
                          ssl_context: ssl.SSLContext | None) -> Verdict:
     """The verdict for a handshake that did not open, after negative-probe logic."""
     code = verdict.status_code
-    if run.spec.expect_rejected and code is not None and 400 <= code < 500:
-        # The expected answer: a diagnostic GET every run would only add load.
-        return refused_as_expected(verdict, budget_exceeded(
-            run.spec, run.phases, run.steps, run.handshake.open_seconds, refused=True))
-    if code is not None and code != 101 and run.spec.diagnose:
-        verdict = replace(verdict, diagnosis=await _diagnose(run, request, ssl_context, code))
+    if run.spec.expect_rejected:
+        answer = negative_answer(verdict, run.spec.refused_with)
+        if answer.outcome is Outcome.SUCCESS:
+            # The expected answer: a diagnostic GET every run would only add load.
+            return refused_as_expected(verdict, budget_exceeded(
+                run.spec, run.phases, run.steps, run.handshake.open_seconds, refused=True))
+        verdict = answer
+    # A server that hung up without answering the upgrade: the GET still shows what the
+    # path serves.
+    unanswered = code is None and verdict.outcome is Outcome.CONNECTION_RESET
+    if (unanswered or (code is not None and code != 101)) and run.spec.diagnose:
+        verdict = replace(verdict, diagnosis=await _diagnose(
+            run, request, ssl_context, code, verdict.content_type))
     return verdict
 
 
 async def _diagnose(run: Run, request: Request, ssl_context: ssl.SSLContext | None,
-                    upgrade_status: int) -> Diagnosis:
+                    upgrade_status: int | None, upgrade_type: str | None) -> Diagnosis:
     """One plain GET of the same URL, with the same headers, bounded by the deadline."""
     timeout = min(DIAGNOSE_TIMEOUT, run.remaining())
     if timeout <= 0:
@@ -240,11 +270,12 @@ async def _diagnose(run: Run, request: Request, ssl_context: ssl.SSLContext | No
                 content_type=ctype,
                 # Cut to an excerpt in Run.result, after redaction.
                 body_excerpt=body.decode("utf-8", "replace"),
-                hint=diagnosis_hint(upgrade_status, resp.status, ctype),
+                hint=diagnosis_words(upgrade_status, upgrade_type, resp.status, ctype),
             )
     except Exception as exc:
         _, detail = classify_exception(exc, "diagnose")
-        return Diagnosis(None, None, None, diagnosis_hint(upgrade_status, None, None),
+        return Diagnosis(None, None, None,
+                         diagnosis_words(upgrade_status, upgrade_type, None, None),
                          error=detail)
 
 

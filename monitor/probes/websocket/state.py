@@ -17,8 +17,16 @@ from typing import Final
 from monitor.config import Probe, WebSocketSpec
 from monitor.durations import ms
 from monitor.probes.context import ProbeContext
+from monitor.probes.transcript import Transcript
 from monitor.probes.websocket.verdicts import Verdict
-from monitor.result import Evidence, Result, StepTiming
+from monitor.result import (
+    EventMatch,
+    EventTiming,
+    Evidence,
+    FrameTypes,
+    Result,
+    StepTiming,
+)
 from monitor.targets import target_of
 
 
@@ -33,6 +41,8 @@ class Found:
     close_code: int | None = None
     close_reason: str | None = None
     events_seen: tuple[str, ...] = ()
+    frames_seen: tuple[FrameTypes, ...] = ()  # a failed events step: what did arrive
+    hint: str | None = None  # e.g. the expected events came under another field or name
 
 
 NOTHING_FOUND: Final = Found()
@@ -75,6 +85,14 @@ class Run:
     phases: list[tuple[str, float]] = field(default_factory=list)
     steps: list[StepTiming] = field(default_factory=list)
     handshake: Handshake = NOT_OPENED
+    # What the conversation measured, on success as on failure: when each expected event
+    # first came, under which path and spelling, how often one came again.
+    events: list[EventTiming] = field(default_factory=list)
+    matches: list[EventMatch] = field(default_factory=list)
+    duplicates: dict[str, int] = field(default_factory=dict)
+    expected_seen: bool = False  # an expected message or event has arrived
+    transcript: Transcript | None = None
+    token: str | None = None  # the credential sent, to spot it reflected in an answer
 
     def now(self) -> float:
         return self.loop.time()
@@ -120,7 +138,17 @@ class Run:
             subprotocol=r.redact(verdict.subprotocol or hs.subprotocol),
             events_seen=tuple(r.redact(e) or "" for e in found.events_seen),
             diagnosis=diagnosis,
+            hint=r.redact("; ".join(h for h in (verdict.hint, found.hint) if h) or None),
+            retry_after=r.redact(verdict.retry_after),
+            reflected_in=verdict.reflected_in,
+            event_matches=tuple(replace(m, spelling=r.redact(m.spelling) or "")
+                                for m in self.matches),
+            duplicates=tuple(self.duplicates.items()),
+            frames_seen=tuple(
+                replace(f, types=tuple((p, r.redact(v)) for p, v in f.types))
+                for f in found.frames_seen),
         )
+        frames, omitted = self.transcript.frames() if self.transcript is not None else ((), 0)
         return Result(
             probe=self.probe.name,
             type="websocket",
@@ -135,6 +163,9 @@ class Run:
             steps=tuple(self.steps),
             cert_expiry=hs.cert_expiry,
             evidence=ev,
+            events=tuple(self.events),
+            transcript=frames,
+            transcript_omitted=omitted,
         )
 
 

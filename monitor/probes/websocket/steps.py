@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
+from dataclasses import replace
 
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
@@ -15,7 +16,13 @@ from websockets.frames import CloseCode
 from monitor.config import ExpectEventsStep, ExpectStep, SendStep, Step
 from monitor.durations import ms
 from monitor.outcomes import Outcome
-from monitor.probes.jsonmatch import lookup
+from monitor.probes.events import (
+    FRAMES_KEPT,
+    candidate_paths,
+    classify,
+    drift_hint,
+    types_under,
+)
 from monitor.probes.net.wsconn import TracedConnection
 from monitor.probes.websocket.adapter import CLOSE_TIMEOUT
 from monitor.probes.websocket.state import Failure, Found, Run
@@ -23,13 +30,15 @@ from monitor.probes.websocket.verdicts import (
     Closed,
     Verdict,
     budget_exceeded,
+    close_hint,
     close_verdict,
     is_auth_error,
     mismatch,
     parse_json,
     show_types,
 )
-from monitor.result import Result, StepTiming
+from monitor.refusal import close_reading, got_in
+from monitor.result import EventMatch, EventTiming, FrameTypes, Result, StepTiming
 from monitor.trace import substitute
 
 # After accept, how long a negative probe waits for the server to throw it out.
@@ -47,7 +56,8 @@ async def _recv(run: Run, ws: TracedConnection, until: float) -> str | bytes:
 
 def _closed(run: Run, ws: TracedConnection, exc: ConnectionClosed, where: str) -> Closed:
     return close_verdict(exc.sent, exc.rcvd, exc.rcvd_then_sent, where,
-                         flood=ws.trace.flood, max_message_bytes=run.spec.max_message_bytes)
+                         flood=ws.trace.flood, max_message_bytes=run.spec.max_message_bytes,
+                         before_first_expected=not run.expected_seen)
 
 
 async def _linger_for_close(run: Run, ws: TracedConnection) -> tuple[int | None, str | None]:
@@ -64,7 +74,10 @@ async def _linger_for_close(run: Run, ws: TracedConnection) -> tuple[int | None,
 
 
 async def after_accept_negative(run: Run, ws: TracedConnection) -> Result:
-    """A negative probe got a 101: success only if the server throws it out right away."""
+    """A negative probe got a 101: success only if the server throws it out right away,
+    with a close or message that ``refused_with`` counts as an auth refusal."""
+    spec = run.spec
+    bypass = tuple(spec.bypass_headers or ())
     grace = min(REJECTION_GRACE, run.remaining())
     start = run.now()
     try:
@@ -73,31 +86,46 @@ async def after_accept_negative(run: Run, ws: TracedConnection) -> Result:
         closed = _closed(run, ws, exc, "right after accepting")
         found = Found(close_code=closed.code, close_reason=closed.reason)
         verdict = closed.verdict
-        if verdict.outcome is Outcome.AUTH_REJECTED:
-            verdict = Verdict(Outcome.SUCCESS, f"refused as expected: {verdict.detail}")
+        reading = close_reading(closed.code, closed.reason, spec.refused_with) \
+            if exc.rcvd is not None else None
+        if reading is not None:
+            return run.result(Verdict(Outcome.SUCCESS, reading.detail), found)
+        if exc.rcvd is not None or closed.code == CloseCode.ABNORMAL_CLOSURE:
+            learned = f"close {closed.code} is not an auth refusal (refused_with: " \
+                f"{', '.join(map(str, spec.refused_with))}): the probe learned nothing " \
+                "about auth"
+            verdict = replace(verdict, hint=learned + (f". {verdict.hint}" if verdict.hint
+                                                       else ""))
         return run.result(verdict, found)
     except TimeoutError:
         await close(run, ws)
         return run.result(Verdict(
             Outcome.AUTH_NOT_ENFORCED,
-            f"the server accepted the connection (101) and did not reject it within "
-            f"{ms(run.now() - start)}"))
+            got_in(run.probe.variant, f"the server accepted the connection (101) and did not "
+                   f"reject it within {ms(run.now() - start)}", bypass)))
     if isinstance(message, str):
         ok, data = parse_json(message)
         if ok and is_auth_error(data):
             code, reason = await _linger_for_close(run, ws)
             await close(run, ws)
+            reading = close_reading(code, reason, spec.refused_with, auth_message=True)
+            found = Found(last_message=message, close_code=code, close_reason=reason)
+            if reading is None:
+                return run.result(Verdict(
+                    Outcome.AUTH_REJECTED,
+                    "the server sent an auth error message, which refused_with does not "
+                    "count (it counts 1008 for it)"), found)
             budget = budget_exceeded(run.spec, run.phases, run.steps,
                                      run.handshake.open_seconds, refused=True)
             verdict = Verdict(Outcome.SLOW, budget) if budget else Verdict(
                 Outcome.SUCCESS, "refused as expected: the server accepted the upgrade, then "
                 "sent an auth error message")
-            return run.result(verdict, Found(last_message=message, close_code=code,
-                                             close_reason=reason))
+            return run.result(verdict, found)
     await close(run, ws)
     return run.result(Verdict(
         Outcome.AUTH_NOT_ENFORCED,
-        "the server accepted the connection (101) and sent a message instead of rejecting it"),
+        got_in(run.probe.variant, "the server accepted the connection (101) and sent a "
+               "message instead of rejecting it", bypass)),
         Found(last_message=message))
 
 
@@ -141,16 +169,24 @@ async def _expect(run: Run, ws: TracedConnection, index: int, label: str,
                       Found(step=index, step_name=label, last_message=message))
     reason = mismatch(message, expect)
     if reason is None:
+        run.expected_seen = True
         return
     ok, data = parse_json(message)
     if ok and is_auth_error(data):
         code, close_reason = await _linger_for_close(run, ws)
         raise Failure(Verdict(Outcome.AUTH_REJECTED,
-                              f"step {label}: the server sent an auth error message"),
+                              f"step {label}: the server sent an auth error message",
+                              hint=_auth_message_hint(run, code, close_reason)),
                       Found(step=index, step_name=label, last_message=message,
                             close_code=code, close_reason=close_reason))
     raise Failure(Verdict(Outcome.UNEXPECTED_MESSAGE, f"step {label}: {reason}"),
                   Found(step=index, step_name=label, last_message=message))
+
+
+def _auth_message_hint(run: Run, code: int | None, reason: str | None) -> str:
+    if code is not None:
+        return close_hint(code, reason, before_first_expected=not run.expected_seen)
+    return "an auth error message after accept: the credentials were refused"
 
 
 async def _send(run: Run, ws: TracedConnection, send: SendStep) -> None:
@@ -160,6 +196,8 @@ async def _send(run: Run, ws: TracedConnection, send: SendStep) -> None:
         # ${trace_id}, ${span_id}, ${traceparent}: hex digits and dashes, so substituting
         # into the JSON text needs no escaping. Without a trace they are sent as written.
         payload = substitute(payload, trace.variables())
+    if run.transcript is not None:
+        run.transcript.add("sent", "text", payload, run.now())
     async with asyncio.timeout_at(run.deadline):
         await ws.send(payload)
 
@@ -167,29 +205,39 @@ async def _send(run: Run, ws: TracedConnection, send: SendStep) -> None:
 async def _expect_events(run: Run, ws: TracedConnection, index: int, label: str,
                          spec: ExpectEventsStep) -> None:
     until = run.until(spec.timeout)
+    start = run.now()
     seen: list[str] = []
     wanted = list(spec.types)
     missing: Counter[str] = Counter(spec.types)
     position = 0  # in_order: index in wanted of the next expected type
+    paths = candidate_paths(spec)
+    frames: list[FrameTypes] = []  # every message of the step, typed under every path
+    matched: set[str] = set()
 
-    def fail(outcome: Outcome, detail: str, message: str | bytes | None) -> Failure:
+    def still() -> list[str]:
+        return wanted[position:] if spec.in_order else list((+missing).elements())
+
+    def fail(outcome: Outcome, detail: str, message: str | bytes | None,
+             code: int | None = None, reason: str | None = None) -> Failure:
+        hint = drift_hint(frames, spec, still())
         return Failure(Verdict(outcome, f"step {label}: {detail}"),
                        Found(step=index, step_name=label, last_message=message,
-                             events_seen=tuple(seen)))
+                             close_code=code, close_reason=reason,
+                             events_seen=tuple(seen), frames_seen=tuple(frames[:FRAMES_KEPT]),
+                             hint=hint))
 
     while +missing:
         try:
             message = await _recv(run, ws, until)
         except TimeoutError:
-            still = wanted[position:] if spec.in_order else list((+missing).elements())
             raise fail(Outcome.MESSAGE_TIMEOUT,
                        f"events still missing {run.timeout_words(spec.timeout, until)}: "
-                       f"{show_types(still)} (seen: {show_types(seen)})", None) from None
+                       f"{show_types(still())} (seen: {show_types(seen)})", None) from None
         except ConnectionClosed as exc:
             closed = _closed(run, ws, exc, f"during step {label}")
-            raise Failure(closed.verdict,
-                          Found(step=index, step_name=label, close_code=closed.code,
-                                close_reason=closed.reason, events_seen=tuple(seen))) from None
+            failure = fail(closed.verdict.outcome, "", None, closed.code, closed.reason)
+            raise Failure(closed.verdict, failure.found) from None
+        now = run.now()
         if isinstance(message, bytes):
             raise fail(Outcome.UNEXPECTED_MESSAGE,
                        f"expected JSON events, got a binary frame ({len(message)} bytes)",
@@ -198,39 +246,46 @@ async def _expect_events(run: Run, ws: TracedConnection, index: int, label: str,
         if not ok:
             raise fail(Outcome.UNEXPECTED_MESSAGE, "expected JSON events, got text that is "
                        "not JSON", message)
-        value = lookup(data, spec.field)
-        event = value if isinstance(value, str) else None
-        seen.append(event if event is not None else f"(no {spec.field})")
-        if event in spec.fail_on or (event not in spec.types and is_auth_error(data)):
+        frames.append(types_under(data, paths, round((now - start) * 1000, 1)))
+        typed = classify(data, spec)
+        event, spelling = typed.event, typed.spelling
+        seen.append(spelling if spelling is not None else f"(no {', '.join(spec.paths)})")
+        listed = spelling in spec.fail_on or (event is not None and event in spec.fail_on)
+        if listed or (event is None and is_auth_error(data)):
             if is_auth_error(data):
                 code, close_reason = await _linger_for_close(run, ws)
-                raise Failure(Verdict(Outcome.AUTH_REJECTED,
-                                      f"step {label}: the server sent an auth error message "
-                                      f"(seen: {show_types(seen)})"),
-                              Found(step=index, step_name=label, last_message=message,
-                                    close_code=code, close_reason=close_reason,
-                                    events_seen=tuple(seen)))
+                raise fail(Outcome.AUTH_REJECTED, "the server sent an auth error message "
+                           f"(seen: {show_types(seen)})", message, code, close_reason)
             raise fail(Outcome.UNEXPECTED_MESSAGE,
-                       f"got {event}, which is in fail_on (seen: {show_types(seen)})", message)
-        if event is None or missing[event] <= 0:
+                       f"got {spelling}, which is in fail_on (seen: {show_types(seen)})",
+                       message)
+        if event is None:
             continue
-        if spec.in_order:
-            if event == wanted[position]:
-                position += 1
-                missing[event] -= 1
-            elif event in wanted[:position]:
-                continue  # a repeat of an earlier event (e.g. several agent_thinking)
-            else:
+        if event in matched and missing[event] <= 0:
+            run.duplicates[event] = run.duplicates.get(event, 0) + 1
+            if spec.fail_on_duplicates:
                 raise fail(Outcome.UNEXPECTED_MESSAGE,
-                           f"got {event} before {wanted[position]} (expected order: "
-                           f"{show_types(wanted)}; seen: {show_types(seen)})", message)
-        else:
-            missing[event] -= 1
+                           f"got {event} again (fail_on_duplicates; "
+                           f"seen: {show_types(seen)})", message)
+            continue
+        if spec.in_order and event != wanted[position]:
+            raise fail(Outcome.UNEXPECTED_MESSAGE,
+                       f"got {event} before {wanted[position]} (expected order: "
+                       f"{show_types(wanted)}; seen: {show_types(seen)})", message)
+        # The first arrival of an expected event: what the event histogram measures.
+        matched.add(event)
+        missing[event] -= 1
+        position += 1 if spec.in_order else 0
+        run.expected_seen = True
+        run.events.append(EventTiming(label, event, now - start))
+        run.matches.append(EventMatch(event, typed.path or "", spelling or event))
 
 
 async def close(run: Run, ws: TracedConnection) -> None:
     """Close with 1000; a server that never answers the close must not hold the probe."""
     wait = min(CLOSE_TIMEOUT, run.remaining())
+    if run.transcript is not None and ws.state.name == "OPEN":
+        run.transcript.add("sent", "close", "1000", run.now())
     if wait <= 0:
         ws.transport.abort()
         return

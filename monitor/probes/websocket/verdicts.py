@@ -34,6 +34,8 @@ from monitor.outcomes import Outcome
 from monitor.probes.errors import classify_exception
 from monitor.probes.jsonmatch import match_subset
 from monitor.redact import Redactor
+from monitor.reflection import reflected_detail, reflected_in
+from monitor.refusal import handshake_reading, nothing_learned
 from monitor.result import Diagnosis, StepTiming
 
 _AUTH_CODE = re.compile(r"auth", re.IGNORECASE)
@@ -60,6 +62,9 @@ class Verdict:
     body: bytes | None = None
     subprotocol: str | None = None
     diagnosis: Diagnosis | None = None
+    hint: str | None = None  # what this answer or close means, in plain words
+    retry_after: str | None = None  # of a 429 or 503 answer
+    reflected_in: str | None = None  # token_reflected: the header name, never its value
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +91,16 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 def _answer(response: Response, outcome: Outcome, detail: str,
             subprotocol: str | None = None) -> Verdict:
+    code = response.status_code
+    retry_after = response.headers.get("Retry-After") if code in (429, 503) else None
     return Verdict(outcome, detail,
-                   status_code=response.status_code,
+                   status_code=code,
                    headers=tuple(response.headers.raw_items()),
                    content_type=response.headers.get("Content-Type"),
                    body=bytes(response.body) if response.body else None,
-                   subprotocol=subprotocol)
+                   subprotocol=subprotocol,
+                   hint=status_hint(code, retry_after) if code != 101 else None,
+                   retry_after=retry_after)
 
 
 def _verdict(response: Response | None, outcome: Outcome, detail: str,
@@ -165,9 +174,9 @@ def classify_handshake_failure(
     for e in chain:
         if isinstance(e, InvalidMessage):
             if any(isinstance(c, EOFError) for c in _chain(e)[1:]):
-                return _verdict(response, Outcome.CONNECTION_RESET,
-                                "the server closed the connection before answering the "
-                                "upgrade")
+                return replace(_verdict(response, Outcome.CONNECTION_RESET,
+                                        "the server closed the connection before answering "
+                                        "the upgrade"), hint=no_answer_hint())
             cause = e.__cause__
             words = f": {cause}" if cause is not None else ""
             return _verdict(response, Outcome.PROTOCOL_ERROR,
@@ -242,10 +251,34 @@ def subprotocol_verdict(expected: str | None, selected: str | None, offered: Seq
 
 def refused_as_expected(verdict: Verdict, budget: str | None) -> Verdict:
     """A negative probe's refusal: success, or slow when a budget was exceeded."""
+    # The refusal is what a negative probe wants: no hint on what a refusal might mean.
     if budget is not None:
-        return replace(verdict, outcome=Outcome.SLOW, detail=budget)
+        return replace(verdict, outcome=Outcome.SLOW, detail=budget, hint=None)
     return replace(verdict, outcome=Outcome.SUCCESS,
-                   detail=f"refused as expected: {verdict.detail}")
+                   detail=f"refused as expected: {verdict.detail}", hint=None)
+
+
+def reflection_verdict(headers: Sequence[tuple[str, str]], token: str | None
+                       ) -> Verdict | None:
+    """``token_reflected`` when an answer's header (``Sec-WebSocket-Protocol`` included)
+    carries the credential the probe sent; None otherwise."""
+    name = reflected_in(headers, token)
+    if name is None:
+        return None
+    return Verdict(Outcome.TOKEN_REFLECTED, reflected_detail(name), reflected_in=name)
+
+
+def negative_answer(verdict: Verdict, refused_with: tuple[int, ...]) -> Verdict:
+    """A negative probe's non-101 answer: SUCCESS when it is an auth refusal (the caller
+    applies the budget), else the verdict any probe gets, with a hint that nothing about
+    auth was learned."""
+    code = verdict.status_code
+    if code is None:
+        return verdict
+    if handshake_reading(code, refused_with) is not None:
+        return replace(verdict, outcome=Outcome.SUCCESS)
+    learned = nothing_learned(code, upgrade=True)
+    return replace(verdict, hint=learned + (f". {verdict.hint}" if verdict.hint else ""))
 
 
 def diagnosis_hint(upgrade_status: int, get_status: int | None,
@@ -280,18 +313,47 @@ def diagnosis_hint(upgrade_status: int, get_status: int | None,
     return answer
 
 
+def diagnosis_words(upgrade_status: int | None, upgrade_type: str | None,
+                    get_status: int | None, get_type: str | None) -> str:
+    """The diagnosis hint: the same answer as a plain GET says "answered as a plain GET";
+    no answer to the upgrade at all says what the path serves; else :func:`diagnosis_hint`."""
+    if upgrade_status is None:
+        if get_status is None:
+            return (f"{no_answer_hint()}; the diagnostic GET got no answer either: the "
+                    "server hangs up on this path whatever is asked")
+        ctype = (get_type or "").split(";")[0].strip() or "no content type"
+        return (f"{no_answer_hint()}; GET on this path answers {get_status} {ctype}, so the "
+                "path is served, only not as a WebSocket")
+    if same_as_get(upgrade_status, upgrade_type, get_status, get_type):
+        return answered_as_get_hint(upgrade_status, upgrade_type)
+    return diagnosis_hint(upgrade_status, get_status, get_type)
+
+
 # --------------------------------------------------------------------------- after accept
 
 
 def close_verdict(sent: Close | None, rcvd: Close | None, rcvd_then_sent: bool | None,
-                  where: str, *, flood: str | None = None, max_message_bytes: int = 0
-                  ) -> Closed:
+                  where: str, *, flood: str | None = None, max_message_bytes: int = 0,
+                  before_first_expected: bool = False) -> Closed:
     """Classify a closed connection from its close frames (websockets'
     ``ConnectionClosed.sent`` / ``rcvd`` / ``rcvd_then_sent``).
 
     ``where`` ends the detail ("during step 2 (events)"); ``flood`` is set when this side
-    hung up on a ping flood, which decides before any close frame does.
+    hung up on a ping flood, which decides before any close frame does;
+    ``before_first_expected``: no expected message had arrived yet (a 1000 then is "closed
+    cleanly before the welcome"). A close by the server gets :func:`close_hint`.
     """
+    closed = _close_verdict(sent, rcvd, rcvd_then_sent, where, flood=flood,
+                            max_message_bytes=max_message_bytes)
+    if closed.verdict.outcome in (Outcome.CLOSED_BY_SERVER, Outcome.AUTH_REJECTED):
+        hint = close_hint(None if rcvd is None else rcvd.code, closed.reason,
+                          before_first_expected=before_first_expected)
+        return replace(closed, verdict=replace(closed.verdict, hint=hint))
+    return closed
+
+
+def _close_verdict(sent: Close | None, rcvd: Close | None, rcvd_then_sent: bool | None,
+                   where: str, *, flood: str | None, max_message_bytes: int) -> Closed:
     if flood is not None:
         return Closed(Verdict(Outcome.PROTOCOL_ERROR, f"{flood} {where}"), None, None)
     we_failed = sent is not None and sent.code in _OWN_FAILURE_CODES and (
@@ -356,6 +418,115 @@ def show_types(types: Iterable[str]) -> str:
     return ", ".join(types) or "nothing"
 
 
+# --------------------------------------------------------------------------- hints
+# Every refusal and close told apart in plain words (issue 12): the outcome stays the one
+# above; the hint says what this particular answer means and where to look.
+
+_STATUS: dict[int, str] = {
+    400: ("400 Bad Request: the server refused the upgrade request itself (a missing or "
+          "mangled Sec-WebSocket-Key/Version or Connection header, often a proxy's doing), "
+          "before any route or auth decision"),
+    401: ("401: the route is there and asks for credentials; the token was missing, "
+          "expired or refused"),
+    403: ("403: either the credentials were refused or there is no WebSocket route at this "
+          "path (an ASGI server answers 403 to both); the diagnostic GET and the alternate "
+          "path tell them apart"),
+    404: "404: nothing is routed at this path for the upgrade; check the URL and the routes",
+    405: ("405: a route that does not take this request answered, most likely a REST route "
+          "registered on the WebSocket path"),
+    426: ("426 Upgrade Required: the server wants another protocol version or upgrade "
+          "(Sec-WebSocket-Version, or HTTP/2 without WebSocket support in front)"),
+    429: "429: rate limited; the server asks to come back later",
+    500: "500: the server failed on the upgrade (an error in the WebSocket handler or a "
+         "middleware)",
+    502: ("502: a proxy or load balancer in between got no valid answer from the backend "
+          "(down, restarting, or crashing on the upgrade)"),
+    503: "503: not ready (a readiness gate, a deploy, or an overloaded backend)",
+    504: ("504: a proxy or load balancer in between gave up waiting for the backend (too "
+          "slow, or stuck)"),
+}
+
+
+def status_hint(code: int, retry_after: str | None = None) -> str | None:
+    """What a non-101 answer to the upgrade means, or None for codes without one."""
+    text = _STATUS.get(code)
+    if text is None:
+        if 400 <= code < 500:
+            text = f"{code}: the server refused the upgrade"
+        elif code >= 500:
+            text = f"{code}: the server or a proxy failed on the upgrade"
+        else:
+            return None
+    if code in (429, 503) and retry_after:
+        text += f" (Retry-After: {retry_after})"
+    return text
+
+
+def same_as_get(upgrade_status: int, upgrade_type: str | None, get_status: int | None,
+                get_type: str | None) -> bool:
+    """The upgrade got the very answer a plain GET gets: same status and content type."""
+    def main(t: str | None) -> str:
+        return (t or "").split(";")[0].strip().lower()
+    return get_status is not None and get_status == upgrade_status \
+        and main(upgrade_type) == main(get_type)
+
+
+def answered_as_get_hint(status: int, content_type: str | None) -> str:
+    ctype = (content_type or "").split(";")[0].strip() or "no content type"
+    return (f"the upgrade was answered exactly like a plain GET of this URL (HTTP {status} "
+            f"{ctype}): it was answered as a plain GET, most likely by a proxy dropping the "
+            "Upgrade header, or by a plain HTTP route at this path; this is not a credentials "
+            "question")
+
+
+def no_answer_hint() -> str:
+    return ("the server closed the connection without answering the upgrade, which some "
+            "servers do on a path without a WebSocket route; the diagnostic GET shows what "
+            "the path serves")
+
+
+def close_hint(code: int | None, reason: str | None, *, before_first_expected: bool) -> str:
+    """What a close received after accept means. ``code`` None: the connection dropped
+    without a close frame (1006). (The outcome is :func:`close_verdict`'s: 1008 is
+    ``auth_rejected``, any other close ``closed_by_server``.)"""
+    said = f" “{reason}”" if reason else ""
+    if code is None or code == 1006:
+        return (
+            "1006: the connection dropped without a close frame: the server process or a "
+            "proxy cut it (a crash, a kill during a deploy, an idle timeout)")
+    if code == 1008:
+        return (
+            f"1008{said}: policy violation after accept, usually refused credentials")
+    if code == 1000 and before_first_expected:
+        return (
+            f"1000{said}: closed cleanly before the welcome: the server accepted and then "
+            "ended the session on purpose, without an error")
+    if code == 1000:
+        return f"1000{said}: the server ended the session cleanly"
+    if code == 1001:
+        return (
+            f"1001{said}: going away: the server is shutting down or restarting")
+    if code == 1003:
+        return (
+            f"1003{said}: refused after accept: the subprotocol or data it was offered is not "
+            "supported; compare send_token_as and subprotocols with what the server takes")
+    if code == 1011:
+        return (
+            f"1011{said}: the server hit an internal error or is not ready; the reason says "
+            "which")
+    if code == 1012:
+        return f"1012{said}: the service is restarting"
+    if code == 1013:
+        return (
+            f"1013{said}: try again later: the server is overloaded or not ready yet")
+    if 4000 <= code < 5000:
+        return (
+            f"{code}{said}: an application-defined close code; the reason and the server's "
+            "documentation say what it means")
+    return f"{code}{said}: the server closed the connection"
+
+
+
 # --------------------------------------------------------------------------- budgets
 
 
@@ -388,7 +559,28 @@ def budget_exceeded(spec: WebSocketSpec, phases: Sequence[tuple[str, float]],
     return "; ".join(over) or None
 
 
-__all__ = ["Closed", "Verdict", "budget_exceeded", "classify_handshake_failure",
-           "close_verdict", "diagnosis_hint", "is_auth_error", "mismatch", "offered_text",
-           "parse_json", "refused_as_expected", "response_from_head", "show_types",
-           "status_verdict", "subprotocol_verdict"]
+__all__ = [
+    "Closed",
+    "Verdict",
+    "answered_as_get_hint",
+    "budget_exceeded",
+    "classify_handshake_failure",
+    "close_hint",
+    "close_verdict",
+    "diagnosis_hint",
+    "diagnosis_words",
+    "is_auth_error",
+    "mismatch",
+    "negative_answer",
+    "no_answer_hint",
+    "offered_text",
+    "parse_json",
+    "reflection_verdict",
+    "refused_as_expected",
+    "response_from_head",
+    "same_as_get",
+    "show_types",
+    "status_hint",
+    "status_verdict",
+    "subprotocol_verdict",
+]

@@ -334,8 +334,9 @@ async def test_not_upgraded_200_json(ctx: ProbeContext) -> None:
     assert ev.body_excerpt is not None and json.loads(ev.body_excerpt)["data"]["status"] \
         == "operational"
     assert ev.diagnosis is not None and ev.diagnosis.status_code == 200
-    assert "answered the upgrade as a plain request" in ev.diagnosis.hint
-    assert "proxy dropped the Upgrade header" in ev.diagnosis.hint
+    # The GET answers the very same: a plain GET answered the upgrade (issue 12).
+    assert "it was answered as a plain GET, most likely by a proxy dropping the Upgrade" \
+        in ev.diagnosis.hint
 
 
 async def test_diagnosis_records_a_failed_get(ctx: ProbeContext) -> None:
@@ -854,7 +855,9 @@ async def test_secrets_never_reach_the_result(ctx: ProbeContext) -> None:
         result = await run_websocket(probe, ctx)
         token = await ctx.token_for(probe)
     assert token is not None
-    assert result.outcome is Outcome.HANDSHAKE_REJECTED
+    # The refusal echoes the token in a header: that is itself the finding (issue 12).
+    assert result.outcome is Outcome.TOKEN_REFLECTED
+    assert result.evidence.reflected_in == "X-Echo-Auth"
     text = dump(result)
     assert token not in text and SECRET not in text
     assert REDACTED in (result.evidence.body_excerpt or "")
@@ -869,7 +872,7 @@ async def test_a_token_cut_by_the_excerpt_leaves_no_fragment(ctx: ProbeContext) 
         probe = make_probe(url)
         result = await run_websocket(probe, ctx)
         token = await ctx.token_for(probe)
-    assert token is not None and result.outcome is Outcome.HANDSHAKE_REJECTED
+    assert token is not None and result.outcome is Outcome.TOKEN_REFLECTED
     text = dump(result)
     assert token[:12] not in text
     # Without redaction first, the excerpt would end in the token's first bytes.
