@@ -418,8 +418,11 @@ def test_no_secret_in_logs_metrics_pages_once_or_check(
     # Every span the daemon exported, as the bytes sent and decoded (attribute values,
     # status messages): the spans of every probe arrived, so the check is not vacuous.
     exported = [ExportTraceServiceRequest.FromString(b) for b in OTLP_BODIES]
-    names = {span.name for req in exported for rs in req.resource_spans
-             for ss in rs.scope_spans for span in ss.spans}
+    spans = [span for req in exported for rs in req.resource_spans
+             for ss in rs.scope_spans for span in ss.spans]
+    # A span is named after its probe; a negative probe's variant is its synthmon.variant.
+    names = {span.name + "".join(f"@{a.value.string_value}" for a in span.attributes
+                                 if a.key == "synthmon.variant") for span in spans}
     assert set(PROBES) <= names, set(PROBES) - names
     outputs["OTLP payloads (raw)"] = b"".join(OTLP_BODIES).decode("latin-1")
     outputs["OTLP payloads (decoded)"] = "\n".join(str(req) for req in exported)

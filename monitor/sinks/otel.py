@@ -127,6 +127,8 @@ def spans_of(result: Result, res: Resource, method: str = "GET") -> list[Readabl
         attrs["synthmon.websocket.upgraded"] = result.upgraded
     if result.evidence.step_name is not None:
         attrs["synthmon.step"] = result.evidence.step_name
+    if result.variant is not None:  # a negative probe's variant: which way of failing open
+        attrs["synthmon.variant"] = result.variant
     if result.success:
         status = Status(StatusCode.UNSET)
     else:
