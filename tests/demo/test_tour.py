@@ -1,0 +1,171 @@
+"""The README's five-minute tour, run as a newcomer would: ``synthmon demo`` in one process,
+the commands its banner prints in a shell, every regression it lists flipped in turn.
+
+Ports are free ones instead of 9115/8000 (other tests run in parallel); everything else is
+what the banner says, run through ``bash -c`` as pasted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.demo.run import (
+    DEMO_SECRET,
+    INCIDENT,
+    REGRESSIONS,
+    demo_env,
+    export_line,
+    self_command,
+)
+from monitor.demo.simulator import MODES
+from tests.conftest import ROOT, free_port, http_get, http_post
+from tests.procs import stop_process
+
+BANNER_TIMEOUT = 30.0
+ONCE_TIMEOUT = 60.0
+REAL_LOOKING_SECRET = "a-real-staging-secret-the-demo-must-ignore"
+SYNTHMON = Path(sys.executable).with_name("synthmon")  # .venv/bin/synthmon under make test
+
+
+class Demo:
+    def __init__(self, proc: subprocess.Popen[bytes], log: Path, url: str) -> None:
+        self.proc, self.log, self.url = proc, log, url
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[Demo]:
+    if not SYNTHMON.is_file():
+        pytest.fail(f"{SYNTHMON} is missing: the tour needs the installed entry point "
+                    "(make deps)")
+    port, sim_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STAGING", "JWT_"))}
+    env["JWT_SECRET_STAGING"] = REAL_LOOKING_SECRET  # as if the user's shell had staging's
+    env["COLUMNS"] = "200"  # the banner's long lines unwrapped, as in a wide terminal
+    log = tmp_path / "demo.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(SYNTHMON), "demo", "--listen", f"127.0.0.1:{port}",
+             "--simulator", f"127.0.0.1:{sim_port}", "--interval", "2s"],
+            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    d = Demo(proc, log, f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + BANNER_TIMEOUT
+        while "once -c probes.yaml" not in d.output():
+            assert proc.poll() is None, f"the demo exited early:\n{d.output()}"
+            assert time.monotonic() < deadline, f"no banner within {BANNER_TIMEOUT}s:\n" \
+                                                f"{d.output()}"
+            time.sleep(0.1)
+        yield d
+    finally:
+        stop_process(proc, timeout=10)
+
+
+def shell(command: str, timeout: float = ONCE_TIMEOUT) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STAGING", "JWT_"))}
+    return subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=timeout)
+
+
+def banner_command(banner: str, pattern: str) -> str:
+    """The banner's command line matching ``pattern``, as the user would copy it."""
+    for line in banner.splitlines():
+        if re.search(pattern, line):
+            return line.split("   #")[0].strip()
+    raise AssertionError(f"the banner has no line matching {pattern!r}:\n{banner}")
+
+
+def failing(proc: subprocess.CompletedProcess[str]) -> dict[str, str]:
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return {r["probe"]: r["outcome"] for r in json.loads(proc.stdout) if not r["success"]}
+
+
+def test_the_tour_as_the_banner_tells_it(demo: Demo) -> None:
+    banner = demo.output()
+    assert REAL_LOOKING_SECRET not in banner
+    export = banner_command(banner, r"^\s*export JWT_SECRET_STAGING=")
+    once = banner_command(banner, r"once -c probes\.yaml$")
+    assert once == f"{SYNTHMON} once -c probes.yaml"  # runnable as printed, PATH or not
+    switch = banner_command(banner, r"^\s*curl -X POST .*ws_route_missing")
+    heal = banner_command(banner, r"^\s*curl -X POST .*healthy")
+
+    # Step 4 on a healthy simulator: every shipped probe passes, exit 0.
+    healthy = shell(f"{export}\n{once}")
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    assert "config_error" not in healthy.stdout and "is not set" not in healthy.stdout
+    assert DEMO_SECRET not in healthy.stdout + healthy.stderr  # redacted like any secret
+
+    # Step 2: the incident, switched with the banner's own curl; the daemon sees it too.
+    assert shell(switch, 15).returncode == 0
+    gate = shell(f"{export}\n{once} --format json")
+    assert gate.returncode == 1
+    assert failing(gate) == INCIDENT.fails
+    deadline = time.monotonic() + 30
+    while True:
+        page = json.loads(http_get(demo.url + "/api/v1/results")[1])
+        outcome = {p["probe"]: p["outcome"] for p in page["probes"]}
+        if outcome.get("ws-golden-path") == "handshake_rejected":
+            break
+        assert time.monotonic() < deadline, outcome
+        time.sleep(0.5)
+    assert outcome["ws-alternate-path"] in ("success", None)  # may not have run again yet
+    # ROUTE_CHECK
+
+    # Step 3: every other listed regression turns something red, as its line says.
+    sim_switch = switch.split()[3]
+    for r in REGRESSIONS[1:]:
+        status, body = http_post(sim_switch, json.dumps({"mode": r.mode}).encode())
+        assert status == 200, body
+        gate = shell(f"{export}\n{once} --format json")
+        assert gate.returncode == 1, f"{r.mode} turned nothing red:\n{gate.stdout}"
+        assert failing(gate) == r.fails, r.mode
+        for probe in r.fails:
+            assert probe in r.seen or "ws-*" in r.seen, (r.mode, probe)
+            assert r.fails[probe] in r.seen, (r.mode, r.fails[probe])
+
+    assert shell(heal, 15).returncode == 0
+    assert shell(f"{export}\n{once}").returncode == 0
+    assert "Traceback" not in demo.output()
+
+
+def test_readme_tour_matches_the_demo() -> None:
+    readme = (ROOT / "README.md").read_text()
+    tour = readme[readme.index("## Five-minute tour"):readme.index("## CLI")]
+    # Step 4 as written, with the demo's default addresses.
+    default = demo_env(DEMO_SECRET, "http://127.0.0.1:8000", "ws://127.0.0.1:8000", 10.0)
+    assert export_line(default) in tour
+    assert ".venv/bin/synthmon once -c probes.yaml" in tour
+    assert re.search(r"^\s*synthmon ", tour, re.M) is None  # not on the PATH after make run
+    # Every listed regression, each with its line; none that passes by design.
+    listed = set(re.findall(r"^\s*\| `(\w+)` \|", tour, re.M))
+    assert listed == {r.mode for r in REGRESSIONS[1:]}
+    assert {r.mode for r in REGRESSIONS} == set(MODES) - {"healthy"}
+    assert all(r.fails for r in REGRESSIONS)
+
+
+@pytest.mark.parametrize(("argv0", "expected"), [
+    (".venv/bin/synthmon", ".venv/bin/synthmon"),
+    ("/usr/lib/python3/dist-packages/monitor/__main__.py", "python -m monitor"),
+])
+def test_the_banner_names_synthmon_as_it_was_started(argv0: str, expected: str) -> None:
+    with contextlib.chdir(ROOT):
+        assert self_command(argv0) == expected
+
+
+def test_the_demo_env_is_what_once_needs() -> None:
+    env: dict[str, Any] = demo_env(DEMO_SECRET, "http://h:1", "ws://h:1", 10.0)
+    assert export_line(env) == ("export JWT_SECRET_STAGING=synthmon-demo-only-not-a-secret "
+                                "STAGING_URL=http://h:1 STAGING_WS_URL=ws://h:1")
