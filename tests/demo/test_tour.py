@@ -122,7 +122,8 @@ def test_the_tour_as_the_banner_tells_it(demo: Demo) -> None:
         assert time.monotonic() < deadline, outcome
         time.sleep(0.5)
     assert outcome["ws-alternate-path"] in ("success", None)  # may not have run again yet
-    # ROUTE_CHECK
+    page = http_get(demo.url + "/")[1]  # one card, its verdict: the route
+    assert 'data-verdict="route suspected" data-probes="3"' in page, page
 
     # Step 3: every other listed regression turns something red, as its line says.
     sim_switch = switch.split()[3]
