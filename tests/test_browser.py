@@ -35,13 +35,14 @@ def chromium() -> str:
     pytest.skip("chromium is not installed (apt-get install chromium)")
 
 
-def browse(url: str, *args: str) -> str:
-    """Run headless Chromium once on ``url``; returns its stdout."""
+def browse(url: str, *args: str, size: str = "1280,900") -> str:
+    """Run headless Chromium once on ``url`` in a ``size`` window; returns its stdout."""
     with tempfile.TemporaryDirectory(prefix="synthmon-chromium-") as profile:
         cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                "--no-first-run", "--disable-background-networking",
                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-               f"--user-data-dir={profile}", "--window-size=1280,900", *args, url]
+               f"--user-data-dir={profile}", f"--window-size={size}", "--hide-scrollbars",
+               *args, url]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, start_new_session=True)
         try:

@@ -90,10 +90,15 @@ margin:.5em 0;border-radius:0 4px 4px 0}
 .verdict b{display:block;font-size:.85em;text-transform:uppercase;letter-spacing:.04em}
 .verdict ul{margin:.3em 0 0;padding-left:1.2em} .verdict li{overflow-wrap:anywhere}
 @media (max-width:700px){body{padding:.8em .6em}.cards{grid-template-columns:1fr}
-table.probes th:nth-child(2),table.probes td:nth-child(2),table.probes th:nth-child(5),
-table.probes td:nth-child(5),table.probes th:nth-child(8),table.probes td:nth-child(8){display:none}
-.banner{font-size:1em}}
-footer{margin-top:1.2em;color:var(--muted);font-size:.88em}
+.banner{font-size:1em;order:3;flex-basis:100%}
+table.probes,table.probes tbody{display:block;border:0;background:none}
+table.probes tr:first-child{display:none}
+table.probes tr{display:flex;flex-wrap:wrap;align-items:baseline;gap:.15em .7em;
+background:var(--card);border:1px solid var(--line);border-radius:6px;margin:0 0 .4em;
+padding:.4em .6em}
+table.probes td{border:0;padding:0}
+table.probes td:nth-child(2),table.probes td:nth-child(5),table.probes td:nth-child(8){display:none}
+table.probes td.spark{flex-basis:100%} table.probes td.spark svg{width:100%;height:auto}}
 """
 
 

@@ -89,6 +89,6 @@ def cross_check(r: Result, lasts: Mapping[str, Result | None],
     for incident in incidents({**lasts, r.probe: r}, credentials):
         if r.probe in incident.probes:
             peers = [p for p in incident.probes if p != r.probe]
-            also = (f" (one incident with {', '.join(peers)})" if peers else "")
-            return f"{incident.verdict.value}{also}: {incident.why}"
+            also = f" One incident with {', '.join(peers)}." if peers else ""
+            return f"{incident.why}{also}"
     return None
