@@ -55,22 +55,24 @@ REGRESSIONS: tuple[Regression, ...] = (
     Regression("upgrade_json",
                {"ws-golden-path": "not_upgraded", "ws-subprotocol-only": "not_upgraded",
                 "ws-header-only": "not_upgraded", "ws-rejects-bad-token": "not_upgraded"},
-               "ws-* on /api/v1/websocket red, not_upgraded: 200 JSON instead of 101, "
+               "the ws-* probes of /api/v1/websocket red, not_upgraded: 200 JSON instead of 101, "
                "as when a proxy drops Upgrade"),
     Regression("auth_rejected_before_accept",
                {"ws-golden-path": "handshake_rejected", "ws-alternate-path": "handshake_rejected",
                 "ws-subprotocol-only": "handshake_rejected",
                 "ws-header-only": "handshake_rejected"},
-               "ws-* red, one incident card, handshake_rejected, 403 on both paths: credentials "
-               "suspected"),
+               "the ws-* probes with the token red, one incident card, handshake_rejected, "
+               "403 on both paths: credentials suspected"),
     Regression("close_1008",
                {"ws-golden-path": "auth_rejected", "ws-alternate-path": "auth_rejected",
                 "ws-subprotocol-only": "auth_rejected", "ws-header-only": "auth_rejected"},
-               "ws-* red, auth_rejected: 101, then AUTH_FAILED and close 1008"),
+               "the ws-* probes with the token red, auth_rejected: 101, then AUTH_FAILED "
+               "and close 1008"),
     Regression("close_1011",
                {"ws-golden-path": "closed_by_server", "ws-alternate-path": "closed_by_server",
                 "ws-subprotocol-only": "closed_by_server", "ws-header-only": "closed_by_server"},
-               "ws-* red, closed_by_server: 101, then close 1011 (not ready)"),
+               "the ws-* probes with the token red, closed_by_server: 101, then close 1011 "
+               "(not ready)"),
     Regression("events_missing", {"ws-golden-path": "unexpected_message"},
                "ws-golden-path red, unexpected_message: tool_executing / tool_completed skipped"),
     Regression("auth_not_enforced", {"ws-rejects-bad-token": "auth_not_enforced"},
@@ -83,7 +85,7 @@ REGRESSIONS: tuple[Regression, ...] = (
     # subprotocol, as a server-side client does, and fails the negotiation.
     Regression("strict_subprotocol", {"ws-header-only": "subprotocol_mismatch"},
                "ws-header-only red, subprotocol_mismatch: the server answers jwt-auth, "
-               "which it did not offer"),
+               "which the client did not offer"),
 )
 
 
@@ -159,7 +161,8 @@ def banner_text(daemon_url: str, sim_url: str, interval: float = 10.0,
          "handshake_rejected (403),")
     line("its diagnosis shows a plain GET of the path answering 200 JSON, and "
          "ws-alternate-path")
-    line("(/ws, same token) stays green, which points at the route, not the credentials. "
+    line("(/ws, same token) stays green, which points at the route, not the credentials: one")
+    line("incident card for the three probes of the path, its cross-check says route suspected. "
          "Metrics:")
     command(f"curl -s {daemon_url}/metrics | grep '^probe_success{{.*ws-'")
     line("Heal it:")

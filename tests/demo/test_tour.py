@@ -136,6 +136,13 @@ def test_the_tour_as_the_banner_tells_it(demo: Demo) -> None:
         for probe in r.fails:
             assert probe in r.seen or "ws-*" in r.seen, (r.mode, probe)
             assert r.fails[probe] in r.seen, (r.mode, r.fails[probe])
+        if "incident card" in r.seen:  # what its line promises the status page shows
+            verdict = r.seen.rsplit(": ", 1)[1]
+            wanted = f'data-verdict="{verdict}" data-probes="{len(r.fails)}"'
+            deadline = time.monotonic() + 30
+            while wanted not in (page := http_get(demo.url + "/")[1]):
+                assert time.monotonic() < deadline, (wanted, page)
+                time.sleep(0.5)
 
     assert shell(heal, 15).returncode == 0
     assert shell(f"{export}\n{once}").returncode == 0
