@@ -15,6 +15,7 @@ A probe is never compared with itself nor with another probe of its own incident
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -63,12 +64,19 @@ class Incident:
         return f"{self.host} {self.cause}"
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _split(target: str) -> tuple[str, str]:
+    # Every render asks for the same few thousand targets, several times each.
+    parts = urlsplit(target)
+    return parts.netloc, parts.path or "/"
+
+
 def host_of(r: Result) -> str:
-    return urlsplit(r.target).netloc
+    return _split(r.target)[0]
 
 
 def path_of(r: Result) -> str:
-    return urlsplit(r.target).path or "/"
+    return _split(r.target)[1]
 
 
 def cause_of(r: Result) -> str:
@@ -110,26 +118,31 @@ def incidents(lasts: Mapping[str, Result | None],
     credentials fine when it uses the same ones. Unknown probes compare as unauthenticated."""
     creds: Mapping[str, str | None] = credentials or {}
     groups: dict[tuple[str, str], list[Result]] = {}
+    # Each incident is judged against the other probes of its host only: indexed once, so
+    # that 10,000 probes on many hosts stay one pass, not one pass per incident.
+    by_host: dict[str, list[Result]] = {}
     for r in lasts.values():
-        if r is None or r.success:
+        if r is None:
             continue
-        groups.setdefault((host_of(r), cause_of(r)), []).append(r)
+        host = host_of(r)
+        by_host.setdefault(host, []).append(r)
+        if not r.success:
+            groups.setdefault((host, cause_of(r)), []).append(r)
     out = []
     for (host, cause), members in groups.items():
         paths = tuple(dict.fromkeys(path_of(r) for r in members))
-        verdict, why, evidence = _verdict(members, host, lasts, creds)
+        verdict, why, evidence = _verdict(members, host, by_host[host], creds)
         out.append(Incident(host=host, outcome=members[0].outcome, cause=cause,
                             probes=tuple(r.probe for r in members), paths=paths,
                             verdict=verdict, why=why, evidence=tuple(evidence)))
     return out
 
 
-def _verdict(members: list[Result], host: str, lasts: Mapping[str, Result | None],
+def _verdict(members: list[Result], host: str, on_host: list[Result],
              creds: Mapping[str, str | None]) -> tuple[Verdict, str, list[str]]:
     mine = {r.probe for r in members}
     first = members[0]
     outcome = first.outcome
-    on_host = [r for r in lasts.values() if r is not None and host_of(r) == host]
     others = [r for r in on_host if r.probe not in mine]
     evidence = [_said(r) for r in members]
     diagnosis = next((r for r in members if r.evidence.diagnosis is not None), None)
