@@ -260,6 +260,10 @@ def test_results_payload_keeps_its_shape() -> None:
     assert main["hint"].startswith("GET on this path answers 200")
     assert main["handshake"] == "refused: HTTP 403 text/plain instead of 101"
     assert data["failing"] == 1
+    [incident] = data["incidents"]  # the status page's card, for machines
+    assert incident["probes"] == ["ws-main"] and incident["verdict"] == "cannot tell"
+    assert incident["cause"] == "handshake_rejected, HTTP 403" and incident["why"]
+    assert incident["evidence"][0].startswith("ws-main (/api/v1/websocket): HTTP 403")
     never = data["probes"][3]
     assert never["last"] is None and never["runs"] == [] and never["since"] is None
 
