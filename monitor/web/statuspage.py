@@ -98,7 +98,9 @@ background:var(--card);border:1px solid var(--line);border-radius:6px;margin:0 0
 padding:.4em .6em}
 table.probes td{border:0;padding:0}
 table.probes td:nth-child(2),table.probes td:nth-child(5),table.probes td:nth-child(8){display:none}
-table.probes td.spark{flex-basis:100%} table.probes td.spark svg{width:100%;height:auto}}
+table.probes td.spark{flex-basis:100%} table.probes td.spark svg{width:100%;height:auto}
+table.probes tr.fail{border-left:5px solid var(--bad)}
+table.probes tr.fail td:first-child{box-shadow:none}}
 """
 
 
