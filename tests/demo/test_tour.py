@@ -59,7 +59,7 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [str(SYNTHMON), "demo", "--listen", f"127.0.0.1:{port}",
-             "--simulator", f"127.0.0.1:{sim_port}", "--interval", "2s"],
+             "--simulator", f"127.0.0.1:{sim_port}", "--interval", "3s"],
             stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     d = Demo(proc, log, f"http://127.0.0.1:{port}")
     try:
@@ -88,6 +88,31 @@ def banner_command(banner: str, pattern: str) -> str:
     raise AssertionError(f"the banner has no line matching {pattern!r}:\n{banner}")
 
 
+def wait_for_page(demo: Demo, wanted: str, timeout: float = 45.0) -> None:
+    """Until the status page shows ``wanted`` (every probe runs once an interval)."""
+    deadline = time.monotonic() + timeout
+    while wanted not in (page := http_get(demo.url + "/")[1]):
+        assert time.monotonic() < deadline, (wanted, page)
+        time.sleep(0.5)
+
+
+def gate(export: str, once: str, expected: dict[str, str], tries: int = 3) -> None:
+    """``once --format json`` fails exactly the ``expected`` probes (exit 1), or none (exit 0).
+
+    The shipped probes have 1 s budgets: on a loaded machine a run may come back slow. Only
+    that is retried; any other difference fails at once."""
+    for _ in range(tries):
+        proc = shell(f"{export}\n{once} --format json")
+        got = failing(proc)
+        if got == expected:
+            assert proc.returncode == (1 if expected else 0), proc.stdout
+            return
+        missing = {k: v for k, v in expected.items() if got.get(k) != v}
+        extra = {k: v for k, v in got.items() if k not in expected}
+        assert not missing and set(extra.values()) <= {"slow"}, (expected, got)
+    raise AssertionError(f"runs kept coming back slow beside {expected}: {got}")
+
+
 def failing(proc: subprocess.CompletedProcess[str]) -> dict[str, str]:
     assert "Traceback" not in proc.stderr, proc.stderr
     return {r["probe"]: r["outcome"] for r in json.loads(proc.stdout) if not r["success"]}
@@ -104,48 +129,32 @@ def test_the_tour_as_the_banner_tells_it(demo: Demo) -> None:
 
     # Step 4 on a healthy simulator: every shipped probe passes, exit 0.
     healthy = shell(f"{export}\n{once}")
-    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
     assert "config_error" not in healthy.stdout and "is not set" not in healthy.stdout
     assert DEMO_SECRET not in healthy.stdout + healthy.stderr  # redacted like any secret
+    if healthy.returncode != 0:  # only a loaded machine's late answers may excuse it
+        gate(export, once, {})
 
-    # Step 2: the incident, switched with the banner's own curl; the daemon sees it too.
+    # Step 2: the incident, switched with the banner's own curl; the daemon sees it too:
+    # one card for the path's three probes, its verdict the route.
     assert shell(switch, 15).returncode == 0
-    gate = shell(f"{export}\n{once} --format json")
-    assert gate.returncode == 1
-    assert failing(gate) == INCIDENT.fails
-    deadline = time.monotonic() + 30
-    while True:
-        page = json.loads(http_get(demo.url + "/api/v1/results")[1])
-        outcome = {p["probe"]: p["outcome"] for p in page["probes"]}
-        if outcome.get("ws-golden-path") == "handshake_rejected":
-            break
-        assert time.monotonic() < deadline, outcome
-        time.sleep(0.5)
-    assert outcome["ws-alternate-path"] in ("success", None)  # may not have run again yet
-    page = http_get(demo.url + "/")[1]  # one card, its verdict: the route
-    assert 'data-verdict="route suspected" data-probes="3"' in page, page
+    gate(export, once, INCIDENT.fails)
+    wait_for_page(demo, 'data-verdict="route suspected" data-probes="3"')
 
     # Step 3: every other listed regression turns something red, as its line says.
     sim_switch = switch.split()[3]
     for r in REGRESSIONS[1:]:
         status, body = http_post(sim_switch, json.dumps({"mode": r.mode}).encode())
         assert status == 200, body
-        gate = shell(f"{export}\n{once} --format json")
-        assert gate.returncode == 1, f"{r.mode} turned nothing red:\n{gate.stdout}"
-        assert failing(gate) == r.fails, r.mode
+        gate(export, once, r.fails)
         for probe in r.fails:
             assert probe in r.seen or "ws-*" in r.seen, (r.mode, probe)
             assert r.fails[probe] in r.seen, (r.mode, r.fails[probe])
         if "incident card" in r.seen:  # what its line promises the status page shows
             verdict = r.seen.rsplit(": ", 1)[1]
-            wanted = f'data-verdict="{verdict}" data-probes="{len(r.fails)}"'
-            deadline = time.monotonic() + 30
-            while wanted not in (page := http_get(demo.url + "/")[1]):
-                assert time.monotonic() < deadline, (wanted, page)
-                time.sleep(0.5)
+            wait_for_page(demo, f'data-verdict="{verdict}" data-probes="{len(r.fails)}"')
 
     assert shell(heal, 15).returncode == 0
-    assert shell(f"{export}\n{once}").returncode == 0
+    gate(export, once, {})
     assert "Traceback" not in demo.output()
 
 
