@@ -81,6 +81,7 @@ max-height:16em;overflow:auto}
 details>summary{cursor:pointer} .seen{overflow-wrap:anywhere;max-width:52em}
 svg.spark{display:block;max-width:100%;height:auto}
 svg.spark.wide{width:100%;height:84px}
+.scroll{overflow-x:auto}
 .reload{background:var(--bad-bg);border:1px solid var(--bad);border-left:6px solid var(--bad);
 border-radius:6px;padding:.6em 1em;margin:0 0 1em}
 .reload b{color:var(--bad)} .reload pre{max-height:10em}
@@ -471,9 +472,10 @@ def render_probe(history: History, name: str,
         f"{REFRESH_SECONDS}s</div></header>"
         f"{reload_banner(reload_failure, now)}{summary}{latest}"
         f"<h2>Last {len(runs)} runs (newest first)</h2>"
-        "<table><tr><th>started</th><th>outcome</th><th>latency</th><th>status</th>"
-        "<th>close</th><th>step reached</th><th>what was seen (click for evidence)</th></tr>"
-        f"{''.join(rows)}</table>"
+        '<div class="scroll"><table><tr><th>started</th><th>outcome</th><th>latency</th>'
+        "<th>status</th><th>close</th><th>step reached</th>"
+        "<th>what was seen (click for evidence)</th></tr>"
+        f"{''.join(rows)}</table></div>"
         f'<footer><a href="../api/v1/results">results as JSON</a> · '
         f"{len(names)} probes configured</footer>")
     colour = {"ok": "#34a853", "slow": "#f29900", "bad": "#d93025"}.get(_kind(last), "#888")
