@@ -35,7 +35,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import (
+from tests.support.servers import (
     ROOT,
     DaemonProc,
     SimProc,

@@ -29,8 +29,8 @@ from monitor.demo.run import (
     self_command,
 )
 from monitor.demo.simulator import MODES
-from tests.conftest import ROOT, free_port, http_get, http_post
-from tests.procs import stop_process
+from tests.support.procs import stop_process
+from tests.support.servers import ROOT, free_port, http_get, http_post
 
 BANNER_TIMEOUT = 30.0
 ONCE_TIMEOUT = 60.0

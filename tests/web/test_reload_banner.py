@@ -12,7 +12,7 @@ import aiohttp
 from monitor.daemon import Daemon, DaemonOptions, ReloadFailure
 from monitor.sinks.history import History
 from monitor.web.statuspage import render_index, render_probe
-from tests.conftest import serving_daemon
+from tests.support.servers import serving_daemon
 
 GOOD = """\
 defaults: {interval: 1h}

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import DaemonProc, SimProc, http_get, http_post, start_daemon
-from tests.test_browser import ARTIFACTS, browse, chromium
+from tests.support.servers import DaemonProc, SimProc, http_get, http_post, start_daemon
+from tests.web.test_browser import ARTIFACTS, browse, chromium
 
 Image = pytest.importorskip("PIL.Image")
 
