@@ -17,7 +17,8 @@ import structlog
 
 from monitor import eventloop
 from monitor.auth import TokenSource
-from monitor.config import Config, ConfigError, JwtAuth, Probe, load_file
+from monitor.config import Config, ConfigError, Probe, load_file
+from monitor.preload import preload
 from monitor.probes.context import ProbeContext, open_context
 from monitor.probes.run import run_probe
 from monitor.redact import Redactor
@@ -27,7 +28,10 @@ from monitor.sinks import default_sinks
 from monitor.sinks.history import History
 from monitor.sinks.metrics import Surfacer
 
+NO_PROBES_DETAIL = ("the config defines no probes (empty or truncated file?); nothing is "
+                    "being monitored")
 SHUTDOWN_GRACE = 3.5  # SIGTERM must exit within 5 s: drain, then cancel, then close
+OTLP_FLUSH_SECONDS = 0.5  # within the 5 s SIGTERM budget, after the 3.5 s grace
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,16 +52,6 @@ class DaemonOptions:
     # Where ${VAR}s and *_env secrets come from (the process environment when None): the
     # demo runs the shipped file against its simulator without touching os.environ.
     env: Mapping[str, str] | None = None
-
-
-def _preload(config: Config) -> None:
-    """Import what only some probes need (PyJWT, cryptography: ~8 MB, imported lazily) now,
-    when a config that has such probes is adopted: inside a first run the import would block
-    the event loop for tens of milliseconds while other runs are being timed."""
-    if any(isinstance(p.auth, JwtAuth) for p in config.probes):
-        import jwt  # noqa: F401
-    if any(p.spec.url.startswith(("https:", "wss:")) for p in config.probes):
-        from cryptography import x509  # noqa: F401
 
 
 class Daemon:
@@ -102,11 +96,17 @@ class Daemon:
             self.redactor.add(secret)
         self.config = config
         self.config_loaded_at = time.time()
-        _preload(config)
+        preload(config)
         self.tokens.forget()
         self.sinks.configure(config)
         for warning in config.warnings:
             self.log.warning("config_warning", detail=warning)
+        for missing in config.missing_secrets:
+            # The probes that need it report config_error at every run until it is there.
+            self.log.warning("config_warning", detail=missing.text)
+        if not config.probes:
+            self.log.warning("no_probes", path=self.options.config_path,
+                             detail=NO_PROBES_DETAIL)
 
     async def reload(self) -> tuple[bool, list[str]]:
         """Re-read the config file. On error the running config stays."""
@@ -168,6 +168,8 @@ class Daemon:
         await self._scheduler.stop(SHUTDOWN_GRACE)
         if self._ctx is not None:
             await self._ctx.close()
+        # Spans still queued for a collector get half a second; a dead one cannot hold us up.
+        await asyncio.to_thread(self.sinks.close, OTLP_FLUSH_SECONDS)
         self.log.info("stopped")
 
     def request_stop(self) -> None:

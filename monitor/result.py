@@ -77,6 +77,9 @@ class Result:
     steps: tuple[StepTiming, ...] = ()
     cert_expiry: float | None = None  # unix time of the earliest notAfter
     evidence: Evidence = field(default_factory=Evidence)
+    # The run's W3C trace (monitor.trace): sent in traceparent, exported as exemplar and span.
+    trace_id: str | None = None
+    span_id: str | None = None  # of the run's client span, the parent the target saw
 
     @property
     def success(self) -> bool:

@@ -6,6 +6,8 @@ import asyncio
 import json
 import os
 import sys
+import time
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from rich import box
@@ -14,9 +16,12 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor import eventloop
+from monitor.cli.check import NO_PROBES
+from monitor.cli.junit import cases, junit_report
 from monitor.config import Config, ConfigError, load_file
 from monitor.durations import latency
 from monitor.outcomes import Outcome
+from monitor.preload import preload
 from monitor.probes.context import open_context
 from monitor.probes.run import run_probe
 from monitor.redact import Redactor
@@ -30,6 +35,7 @@ async def run_all(config: Config, names: list[str] | None = None,
     for secret in config.secrets:
         redactor.add(secret)
     probes = [p for p in config.probes if not names or p.name in names]
+    preload(config)
     ctx = open_context(redactor)
     try:
         return list(await asyncio.gather(*(run_probe(p, ctx) for p in probes)))
@@ -41,7 +47,7 @@ def result_json(r: Result) -> dict[str, Any]:
     data = r.to_dict()
     # The documented top-level keys first; the rest of the record follows.
     head = {k: data.pop(k) for k in ("probe", "type", "outcome", "success", "duration_seconds",
-                                     "status_code", "close_code", "evidence")}
+                                     "status_code", "close_code", "trace_id", "evidence")}
     return {**head, **data}
 
 
@@ -88,6 +94,10 @@ def _seen(r: Result) -> Text:
             cut = flat[:SEEN_BODY_CHARS] + ("…" if len(flat) > SEEN_BODY_CHARS else "")
             text.append("\n")
             text.append(f"{'message' if ev.last_message else 'body'}: {cut}", style="dim")
+    if not r.success and r.trace_id:
+        # What to search the backend's logs for.
+        text.append("\n")
+        text.append(f"trace id: {r.trace_id}", style="dim")
     return text
 
 
@@ -117,6 +127,9 @@ def print_table(results: list[Result], console: Console) -> None:
     console.print(Text(summary, style=f"bold {'red' if failed else 'green'}"))
 
 
+FORMATS = ("table", "json", "junit")
+
+
 def run_once(path: str, names: list[str], fmt: str, color: str = "auto") -> int:
     try:
         config = load_file(path)
@@ -124,15 +137,32 @@ def run_once(path: str, names: list[str], fmt: str, color: str = "auto") -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 1
+    if not config.probes:
+        # An empty table and exit 0 would let a deploy gate pass on a truncated file.
+        print(f"{path}: error: {NO_PROBES}", file=sys.stderr)
+        return 1
+    for missing in config.missing_secrets:
+        # Those probes report config_error below; say why once, where it is configured.
+        print(f"warning: {missing.text}", file=sys.stderr)
     unknown = [n for n in names if n not in {p.name for p in config.probes}]
     if unknown:
         print(f"unknown probe(s): {', '.join(unknown)}; configured: "
               f"{', '.join(p.name for p in config.probes)}", file=sys.stderr)
         return 1
-    results = eventloop.run(run_all(config, names or None))
+    redactor = Redactor()
+    started = datetime.now(UTC)
+    clock = time.monotonic()
+    results = eventloop.run(run_all(config, names or None, redactor))
     if fmt == "json":
         json.dump([result_json(r) for r in results], sys.stdout, indent=2)
         sys.stdout.write("\n")
+    elif fmt == "junit":
+        sys.stdout.flush()
+        sys.stdout.buffer.write(junit_report(cases(results), result_json,
+                                             lambda text: redactor.redact(text) or "",
+                                             wall_seconds=time.monotonic() - clock,
+                                             started=started))
+        sys.stdout.buffer.flush()
     else:
         print_table(results, make_console(color))
     return 0 if all(r.success for r in results) else 1

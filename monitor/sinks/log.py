@@ -78,6 +78,10 @@ def log_result(result: Result) -> None:
         fields["step"] = ev.step_name or ev.step
     if ev.detail:
         fields["detail"] = ev.detail
+    if result.trace_id is not None:
+        # What the target saw in traceparent: search its logs for this to find the run.
+        fields["trace_id"] = result.trace_id
+        fields["span_id"] = result.span_id
     log = structlog.get_logger("synthmon")
     if result.success:
         log.info("probe_run", **fields)
