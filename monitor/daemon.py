@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
@@ -33,6 +34,16 @@ SHUTDOWN_GRACE = 3.5  # SIGTERM must exit within 5 s: drain, then cancel, then c
 OTLP_FLUSH_SECONDS = 0.5  # within the 5 s SIGTERM budget, after the 3.5 s grace
 
 
+@dataclass(frozen=True, slots=True)
+class ReloadFailure:
+    """The last failed reload, kept until a reload succeeds: the status page shows it."""
+
+    at: float                   # unix time of the failed attempt
+    path: str
+    errors: tuple[str, ...]     # redacted, as logged
+    running_since: float | None  # when the config still running was loaded
+
+
 @dataclass(frozen=True)
 class DaemonOptions:
     config_path: str
@@ -50,6 +61,8 @@ class Daemon:
         self.tokens = TokenSource(self.redactor, env=options.env)
         self.sinks = default_sinks(options.location)
         self.config: Config | None = None
+        self.config_loaded_at: float | None = None
+        self.reload_failure: ReloadFailure | None = None
         self.ready = False
         self.log = structlog.get_logger("synthmon")
         self._ctx: ProbeContext | None = None
@@ -82,6 +95,7 @@ class Daemon:
         for secret in config.secrets:  # before anything is logged about the new config
             self.redactor.add(secret)
         self.config = config
+        self.config_loaded_at = time.time()
         preload(config)
         self.tokens.forget()
         self.sinks.configure(config)
@@ -101,12 +115,17 @@ class Daemon:
                 config = self._load()
             except ConfigError as exc:
                 self.surfacer.reloaded(False)
+                self.reload_failure = ReloadFailure(
+                    at=time.time(), path=self.options.config_path,
+                    errors=tuple(self.redactor.redact(e) or "" for e in exc.problems),
+                    running_since=self.config_loaded_at)
                 self.log.error("config_reload_failed", errors=exc.problems,
                                path=self.options.config_path)
                 return False, exc.problems
             self._adopt(config)
             self._scheduler.update(config.probes)
             self.surfacer.reloaded(True)
+            self.reload_failure = None
             self.log.info("config_reloaded", probes=len(config.probes),
                           path=self.options.config_path)
             return True, []

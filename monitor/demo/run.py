@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import secrets
+import shlex
+import shutil
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.console import Console
 from rich.text import Text
@@ -18,6 +20,18 @@ from monitor.redact import Redactor
 from monitor.sinks.log import configure_logging
 from monitor.web.serve import serve_daemon
 
+# The HS256 secret the demo's simulator accepts and its probes sign with. Fixed and published
+# (README) on purpose: `synthmon once` in a second terminal must be able to use it, and a value
+# that guards nothing but a loopback look-alike is no secret. The demo never reads
+# JWT_SECRET_STAGING from the environment, so a real staging secret exported in the user's
+# shell is neither used against the simulator nor printed in the banner.
+DEMO_SECRET = "synthmon-demo-only-not-a-secret"
+# The simulator's delay in mode slow, in the demo: over the 1 s budgets of api-health and of
+# the golden path's handshake, while the event flow (5 events) still ends within the demo's
+# 8 s timeout, so that `slow` alone turns probes red (the simulator's own default, 0.3 s,
+# turns nothing red under the shipped budgets).
+DEMO_SLOW_DELAY = 1.1
+
 
 @dataclass(frozen=True)
 class Regression:
@@ -25,14 +39,14 @@ class Regression:
 
     mode: str
     fails: dict[str, str]  # probe -> outcome
-    seen: str
+    seen: str  # one line: what to look for on the status page
     slow_delay: float | None = None
 
 
 VARIANTS = ("no_token", "expired", "not_yet_valid", "bad_signature", "alg_none",
             "wrong_issuer", "wrong_audience", "token_in_query_only", "bypass_headers")
-_WS_PATHS = ("ws-golden-path", "ws-alternate-path", "ws-subprotocol-only")
-_MAIN_PATH = ("ws-golden-path", "ws-subprotocol-only")
+_WS_PATHS = ("ws-golden-path", "ws-alternate-path", "ws-subprotocol-only", "ws-header-only")
+_MAIN_PATH = ("ws-golden-path", "ws-subprotocol-only", "ws-header-only")
 _NEGATIVE_MAIN = ("ws-rejects-bad-token", *(f"ws-fails-closed@{v}" for v in VARIANTS))
 _HTTP = ("health", "api-health", "discovery-services", "mcp-config", "mcp-servers",
          "messages-redirects", "threads-requires-auth", "threads-with-token", "websocket-info")
@@ -50,30 +64,39 @@ def _got_in(*variants: str) -> dict[str, str]:
 # runs by key: a negative probe's variants as ws-fails-closed@VARIANT.
 INCIDENT = Regression(
     "ws_route_missing",
-    {"ws-golden-path": "handshake_rejected", "ws-subprotocol-only": "handshake_rejected"},
-    "403 to the upgrade; a plain GET of the path answers 200 JSON; /ws stays green")
+    {"ws-golden-path": "handshake_rejected", "ws-subprotocol-only": "handshake_rejected",
+     "ws-header-only": "handshake_rejected"},
+    "ws-golden-path red, 403 to the upgrade, a plain GET of the path answers 200 JSON; "
+    "ws-alternate-path (/ws) stays green")
 REGRESSIONS: tuple[Regression, ...] = (
     INCIDENT,
     Regression("upgrade_json", _all((*_MAIN_PATH, *_NEGATIVE_MAIN), "not_upgraded"),
-               "200 JSON instead of 101, as when a proxy drops Upgrade; the negative "
-               "probes learn nothing"),
+               "the ws-* probes of /api/v1/websocket red, not_upgraded: 200 JSON instead of "
+               "101, as when a proxy drops Upgrade; the negative probes learn nothing"),
     Regression("auth_rejected_before_accept", _all(_WS_PATHS, "handshake_rejected"),
-               "403 on both paths: the token is refused"),
+               "the ws-* probes with the token red, one incident card, handshake_rejected, "
+               "403 on both paths: credentials suspected"),
     Regression("close_1008", _all(_WS_PATHS, "auth_rejected"),
-               "101, then AUTH_FAILED and close 1008"),
+               "the ws-* probes with the token red, auth_rejected: 101, then AUTH_FAILED "
+               "and close 1008"),
     Regression("close_1011", _all(_WS_PATHS, "closed_by_server"),
-               "101, then close 1011 (not ready)"),
+               "the ws-* probes with the token red, closed_by_server: 101, then close 1011 "
+               "(not ready)"),
     Regression("events_missing", {"ws-golden-path": "unexpected_message"},
-               "the agent skips tool_executing / tool_completed"),
+               "ws-golden-path red, unexpected_message: tool_executing / tool_completed "
+               "skipped"),
     Regression("auth_not_enforced",
                {"ws-rejects-bad-token": "auth_not_enforced", **_got_in(*VARIANTS)},
                "a wrong token, or none, gets in"),
-    # Every answer and every agent event 1.1 s late: over the 1 s budgets of api-health and of
-    # the handshake, while the event flow (5 events) still ends within the demo's timeout.
     Regression("slow", {"api-health": "slow", "ws-golden-path": "slow"},
-               "answers 1.1 s late, over the 1 s budgets", slow_delay=1.1),
-    Regression("strict_subprotocol", {},
-               "fails clients offering only jwt.<token>; these probes pass"),
+               f"api-health and ws-golden-path amber, slow: answers {DEMO_SLOW_DELAY:g} s late, "
+               "over their 1 s budgets", slow_delay=DEMO_SLOW_DELAY),
+    # The incident's aftermath: the server answers jwt-auth whatever the client offered.
+    # Clients that offer jwt-auth (the golden path) do not notice; ws-header-only offers no
+    # subprotocol, as a server-side client does, and fails the negotiation.
+    Regression("strict_subprotocol", {"ws-header-only": "subprotocol_mismatch"},
+               "ws-header-only red, subprotocol_mismatch: the server answers jwt-auth, "
+               "which the client did not offer"),
     Regression("auth_demo_mode", {"threads-requires-auth": "unexpected_status",
                                   **_got_in("no_token", "token_in_query_only")},
                "no token is let in as a demo user: ws-fails-closed@no_token"),
@@ -136,14 +159,33 @@ def demo_env(secret: str, sim_url: str, sim_ws_url: str, interval: float) -> dic
 
 
 def _switch_command(switch: str, r: Regression) -> str:
-    body = f'"mode": "{r.mode}"' + ("" if r.slow_delay is None else
-                                    f', "slow_delay": {r.slow_delay:g}')
-    return f"curl -X POST {switch} -d '{{{body}}}'"
+    return f"curl -X POST {switch} -d '{{\"mode\": \"{r.mode}\"}}'"
+
+
+def self_command(argv0: str | None = None) -> str:
+    """How the user typed synthmon, so that the commands the banner prints work as printed:
+    ``make run`` starts ``.venv/bin/synthmon``, which is not on the PATH."""
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    if Path(argv0).name != "synthmon":
+        return "python -m monitor"  # python -m monitor, or a test harness
+    on_path = shutil.which("synthmon")
+    if on_path and Path(on_path).resolve() == Path(argv0).resolve():
+        return "synthmon"
+    return shlex.quote(argv0)
+
+
+def export_line(env: dict[str, str]) -> str:
+    """The ``export`` that lets a second terminal run the shipped probes against the demo."""
+    keys = ("JWT_SECRET_STAGING", "STAGING_URL", "STAGING_WS_URL")
+    return "export " + " ".join(f"{k}={shlex.quote(env[k])}" for k in keys)
 
 
 def banner_text(daemon_url: str, sim_url: str, interval: float = 10.0,
-                mode: str = "healthy") -> Text:
+                mode: str = "healthy", sim_ws_url: str | None = None,
+                synthmon: str = "synthmon") -> Text:
     """The one screen a newcomer reads: where to look, and how to break things."""
+    env = demo_env(DEMO_SECRET, sim_url, sim_ws_url or "ws" + sim_url.removeprefix("http"),
+                   interval)
     switch = f"{sim_url}/-/simulator/mode"
     text = Text()
 
@@ -177,25 +219,31 @@ def banner_text(daemon_url: str, sim_url: str, interval: float = 10.0,
          "handshake_rejected (403),")
     line("its diagnosis shows a plain GET of the path answering 200 JSON, and "
          "ws-alternate-path")
-    line("(/ws, same token) stays green, which points at the route, not the credentials. "
+    line("(/ws, same token) stays green, which points at the route, not the credentials: one")
+    line("incident card for the three probes of the path, its cross-check says route suspected. "
          "Metrics:")
     command(f"curl -s {daemon_url}/metrics | grep '^probe_success{{.*ws-'")
     line("Heal it:")
     command(f"curl -X POST {switch} -d '{{\"mode\": \"healthy\"}}'")
     line()
-    line("The other regressions, switched the same way (mode: what the probes see):", "bold")
+    line("The other regressions, switched the same way (mode: what turns red):", "bold")
     for r in REGRESSIONS[1:]:
-        extra = "" if r.slow_delay is None else f' + "slow_delay": {r.slow_delay:g}'
-        text.append(f"  {r.mode + extra:<30}", style="cyan")
+        text.append(f"  {r.mode:<28}", style="cyan")
         line(r.seen)
+    line()
+    line("Run the probes once, as a deploy gate would, from another terminal in this "
+         "directory:", "bold")
+    command(export_line(env) + "   # the demo's, demo-only")
+    command(f"{synthmon} once -c probes.yaml")
     line()
     line("Failing runs are logged below as they happen; passing runs are quiet. Ctrl-C stops.",
          "dim")
     return text
 
 
-def banner(daemon_url: str, sim_url: str, interval: float = 10.0, mode: str = "healthy") -> str:
-    return banner_text(daemon_url, sim_url, interval, mode).plain
+def banner(daemon_url: str, sim_url: str, interval: float = 10.0, mode: str = "healthy",
+           sim_ws_url: str | None = None, synthmon: str = "synthmon") -> str:
+    return banner_text(daemon_url, sim_url, interval, mode, sim_ws_url, synthmon).plain
 
 
 async def run_demo(args: argparse.Namespace) -> int:
@@ -205,13 +253,15 @@ async def run_demo(args: argparse.Namespace) -> int:
         print(f"unknown mode {args.mode!r}; one of: {', '.join(MODES)}", file=sys.stderr)
         return 2
     interval = parse_duration(args.interval)
-    secret = os.environ.get("JWT_SECRET_STAGING") or secrets.token_urlsafe(24)
+    secret = DEMO_SECRET
+    # Redacted like any secret: the probes' evidence must look as it will against staging.
     redactor = Redactor([secret])
     # Passing runs are info, failing ones warnings: a healthy demo keeps the banner on screen.
     configure_logging(redactor, level=logging.WARNING)
     sim_host, sim_port = args.simulator
     try:
-        sim = await start_simulator(sim_host, sim_port, jwt_secret=secret, mode=args.mode)
+        sim = await start_simulator(sim_host, sim_port, jwt_secret=secret, mode=args.mode,
+                                    slow_delay=DEMO_SLOW_DELAY)
     except OSError as exc:
         print(f"cannot start the simulator on {sim_host}:{sim_port}: {exc.strerror or exc}; "
               "pick another address with --simulator", file=sys.stderr)
@@ -219,7 +269,8 @@ async def run_demo(args: argparse.Namespace) -> int:
     env = {**os.environ, **demo_env(secret, sim.url, sim.ws_url, interval)}
     host, port = args.listen
     console = Console(stderr=True, highlight=False, soft_wrap=True)
-    console.print(banner_text(f"http://{host}:{port}", sim.url, interval, args.mode), end="")
+    console.print(banner_text(f"http://{host}:{port}", sim.url, interval, args.mode,
+                              sim.ws_url, self_command()), end="")
     sys.stderr.flush()
     try:
         return await serve_daemon(str(SHIPPED_CONFIG), args.listen, redactor=redactor, env=env)

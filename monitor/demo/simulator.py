@@ -71,6 +71,9 @@ RECEIVED_MAXLEN: Final = 100
 # shutdown behind a client that never answers.
 WS_CLOSE_TIMEOUT: Final = 2.0
 SHUTDOWN_TIMEOUT: Final = 2.0
+# Mode slow's delay unless told otherwise (POST slow_delay): short, for the test-suite; the
+# demo starts its simulator with a delay over the shipped probes' budgets.
+DEFAULT_SLOW_DELAY: Final = 0.3
 
 _OPEN_SOCKETS: Final = web.AppKey["set[web.WebSocketResponse]"]("open_sockets")
 
@@ -229,7 +232,8 @@ async def _close_open_sockets(app: web.Application) -> None:
 class StagingSimulator:
     """State and handlers of the simulated backend; ``mode`` may be switched at any time."""
 
-    def __init__(self, *, jwt_secret: str, mode: str = "healthy", slow_delay: float = 0.3) -> None:
+    def __init__(self, *, jwt_secret: str, mode: str = "healthy",
+                 slow_delay: float = DEFAULT_SLOW_DELAY) -> None:
         self.jwt_secret = jwt_secret
         self._mode = "healthy"
         self.mode = mode
@@ -620,8 +624,8 @@ class RunningSimulator:
 
 
 async def _start(host: str, port: int, *, jwt_secret: str, mode: str,
-                 access_log: bool) -> RunningSimulator:
-    sim = StagingSimulator(jwt_secret=jwt_secret, mode=mode)
+                 access_log: bool, slow_delay: float = DEFAULT_SLOW_DELAY) -> RunningSimulator:
+    sim = StagingSimulator(jwt_secret=jwt_secret, mode=mode, slow_delay=slow_delay)
     kwargs: dict[str, Any] = {} if access_log else {"access_log": None}
     runner = web.AppRunner(sim.app(), shutdown_timeout=SHUTDOWN_TIMEOUT, **kwargs)
     await runner.setup()
@@ -638,9 +642,11 @@ async def _start(host: str, port: int, *, jwt_secret: str, mode: str,
 
 
 async def start_simulator(host: str = "127.0.0.1", port: int = 0, *, jwt_secret: str,
-                          mode: str = "healthy") -> RunningSimulator:
+                          mode: str = "healthy",
+                          slow_delay: float = DEFAULT_SLOW_DELAY) -> RunningSimulator:
     """Start the simulator on ``host:port`` (0 = an ephemeral port, reported in ``url``)."""
-    return await _start(host, port, jwt_secret=jwt_secret, mode=mode, access_log=False)
+    return await _start(host, port, jwt_secret=jwt_secret, mode=mode, access_log=False,
+                        slow_delay=slow_delay)
 
 
 async def serve_forever(host: str, port: int, *, jwt_secret: str, mode: str,

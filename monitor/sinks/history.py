@@ -165,10 +165,15 @@ class History:
         self._rings: dict[str, _Ring] = {}
         self._since: dict[str, float] = {}  # start of the current streak of the last outcome
         self._order: list[str] = []
+        self._credentials: dict[str, str | None] = {}
 
     def configure(self, config: Config) -> None:
         with self._lock:
             self._order = [p.key for p in config.probes]
+            # What each probe authenticates with, for the status page's cross-check: a peer
+            # proves credentials fine only when it uses the same ones. Inline auth is its own.
+            self._credentials = {p.key: p.auth_name or (f"inline:{p.name}" if p.auth else None)
+                                 for p in config.probes}
             self.depth = max(MIN_DEPTH, min(DEFAULT_DEPTH, TOTAL_RUNS // max(len(self._order), 1)))
             old = self._rings
             self._rings = {}
@@ -194,6 +199,11 @@ class History:
     def probes(self) -> list[str]:
         with self._lock:
             return list(self._order)
+
+    def credentials(self) -> dict[str, str | None]:
+        """Probe -> auth provider name (``inline:NAME`` for inline auth, None without)."""
+        with self._lock:
+            return dict(self._credentials)
 
     def runs(self, probe: str, limit: int | None = None) -> list[Result]:
         """Newest first; the newest ``limit`` only, when given (older ones are not rebuilt)."""

@@ -6,11 +6,13 @@ import time
 from typing import Any
 
 from monitor.sinks.history import History
+from monitor.web.incidents import incidents
 from monitor.web.summary import handshake, hint, seen
 
 
 def results_payload(history: History) -> dict[str, Any]:
-    """``/api/v1/results``: {"probes": [{"probe", "last", "since", "runs", ...}], ...}.
+    """``/api/v1/results``: {"probes": [{"probe", "last", "since", "runs", ...}],
+    "incidents": [{"host", "cause", "probes", "verdict", "why", "evidence", ...}], ...}.
 
     ``runs`` is newest first, as on the page; ``seen``, ``hint`` and ``handshake`` are the
     one-line summaries the page shows.
@@ -34,4 +36,9 @@ def results_payload(history: History) -> dict[str, Any]:
             "handshake": handshake(last) if last else None,
             "hint": hint(last),
         })
-    return {"probes": probes, "failing": failing, "generated_at": time.time()}
+    found = [{"host": i.host, "cause": i.cause, "outcome": i.outcome.value,
+              "probes": list(i.probes), "paths": list(i.paths), "verdict": i.verdict.value,
+              "why": i.why, "evidence": list(i.evidence)}
+             for i in incidents(lasts, history.credentials())]
+    return {"probes": probes, "failing": failing, "incidents": found,
+            "generated_at": time.time()}

@@ -88,15 +88,17 @@ async def results(request: web.Request) -> web.Response:
 
 
 async def index(request: web.Request) -> web.Response:
-    history = request.app[DAEMON_KEY].history
-    return web.Response(text=await asyncio.to_thread(render_index, history),
+    daemon = request.app[DAEMON_KEY]
+    return web.Response(text=await asyncio.to_thread(render_index, daemon.history,
+                                                     daemon.reload_failure),
                         content_type="text/html")
 
 
 async def probe_page(request: web.Request) -> web.Response:
-    history = request.app[DAEMON_KEY].history
+    daemon = request.app[DAEMON_KEY]
     name = request.match_info["name"]
-    if name not in history.probes():
+    if name not in daemon.history.probes():
         raise web.HTTPNotFound(text=f"no probe named {name!r}\n")
-    return web.Response(text=await asyncio.to_thread(render_probe, history, name),
+    return web.Response(text=await asyncio.to_thread(render_probe, daemon.history, name,
+                                                     daemon.reload_failure),
                         content_type="text/html")

@@ -11,16 +11,19 @@ the last runs of one probe (100 by default) with all of their evidence.
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import UTC, datetime
 from html import escape
 from urllib.parse import quote
 
+from monitor.daemon import ReloadFailure
 from monitor.durations import latency as _ms
 from monitor.durations import span as _span
 from monitor.outcomes import Outcome
 from monitor.result import Result
 from monitor.sinks.history import History
+from monitor.web.incidents import Incident, Verdict, incidents
 from monitor.web.summary import MEANING, cross_check, handshake, seen
 
 REFRESH_SECONDS = 10
@@ -79,6 +82,28 @@ margin:.25em 0;border-radius:4px;font:12px/1.4 ui-monospace,"DejaVu Sans Mono",m
 max-height:16em;overflow:auto}
 details>summary{cursor:pointer} .seen{overflow-wrap:anywhere;max-width:52em}
 svg.spark{display:block;max-width:100%;height:auto}
+svg.spark.wide{width:100%;height:84px}
+.scroll{overflow-x:auto}
+.reload{background:var(--bad-bg);border:1px solid var(--bad);border-left:6px solid var(--bad);
+border-radius:6px;padding:.6em 1em;margin:0 0 1em}
+.reload b{color:var(--bad)} .reload pre{max-height:10em}
+.card .members{margin:.3em 0;padding:0;list-style:none;display:flex;flex-wrap:wrap;gap:.3em 1em}
+.verdict{border-left:4px solid var(--link);background:var(--info-bg);padding:.45em .7em;
+margin:.5em 0;border-radius:0 4px 4px 0}
+.verdict b{display:block;font-size:.85em;text-transform:uppercase;letter-spacing:.04em}
+.verdict ul{margin:.3em 0 0;padding-left:1.2em} .verdict li{overflow-wrap:anywhere}
+@media (max-width:700px){body{padding:.8em .6em}.cards{grid-template-columns:1fr}
+.banner{font-size:1em;order:3;flex-basis:100%}
+table.probes,table.probes tbody{display:block;border:0;background:none}
+table.probes tr:first-child{display:none}
+table.probes tr{display:flex;flex-wrap:wrap;align-items:baseline;gap:.15em .7em;
+background:var(--card);border:1px solid var(--line);border-radius:6px;margin:0 0 .4em;
+padding:.4em .6em}
+table.probes td{border:0;padding:0}
+table.probes td:nth-child(2),table.probes td:nth-child(5),table.probes td:nth-child(8){display:none}
+table.probes td.spark{flex-basis:100%} table.probes td.spark svg{width:100%;height:auto}
+table.probes tr.fail{border-left:5px solid var(--bad)}
+table.probes tr.fail td:first-child{box-shadow:none}}
 footer{margin-top:1.2em;color:var(--muted);font-size:.88em}
 code.tid{font:12px ui-monospace,"DejaVu Sans Mono",monospace;user-select:all;cursor:copy;
 white-space:nowrap}
@@ -127,34 +152,67 @@ def _excerpt(text: str, limit: int) -> str:
 # --------------------------------------------------------------------------- pieces
 
 
-def sparkline(runs: list[Result], width: int = 160, height: int = 28,
-              limit: int = SPARK_RUNS) -> str:
-    """Recent latencies as bars, newest right; the colour is the outcome (hover for details)."""
+LATENCY_FLOOR = 0.001  # 1 ms: the bottom of the log scale
+
+
+def latency_height(seconds: float, top: float) -> float:
+    """0..1 on a log scale from 1 ms to ``top``: a 6 s outlier beside 10 ms runs leaves the
+    10 ms bars at a quarter of the height instead of a pixel."""
+    if top <= LATENCY_FLOOR:
+        return 1.0 if seconds > 0 else 0.0
+    value = math.log1p(max(seconds, 0.0) / LATENCY_FLOOR) / math.log1p(top / LATENCY_FLOOR)
+    return min(1.0, max(0.0, value))
+
+
+_BAR_COLOUR = {"ok": "var(--bar-ok)", "slow": "var(--bar-slow)", "bad": "var(--bar-bad)"}
+
+
+def sparkline(runs: list[Result], width: int = 160, height: int = 30,
+              limit: int = SPARK_RUNS, wide: bool = False) -> str:
+    """Recent runs, newest right, outcome first: a strip of full-height marks coloured by
+    outcome on top (a 3 ms 403 is as visible as a 6 s timeout), and below it the latency
+    as bars on a log scale (one outlier cannot flatten the rest). Hover for a run.
+
+    ``wide`` stretches the chart to the width of its container (the probe page)."""
     runs = list(reversed(runs[:limit]))
     if not runs:
         return '<span class="muted">no runs yet</span>'
-    top = max(r.duration_seconds for r in runs) or 1.0
+    strip = max(6.0, round(height * 0.3))
+    gap = 2.0
+    chart = height - strip - gap
+    top = max(r.duration_seconds for r in runs)
     slot = width / max(len(runs), limit // 2 or 1)
-    bar = max(1.0, slot * 0.72)
+    bar = max(1.0, slot * (0.8 if wide else 0.72))
     left = width - slot * len(runs)  # the newest run is always at the right edge
-    bars = []
+    marks = []
     for i, r in enumerate(runs):
-        h = max(2.0, r.duration_seconds / top * (height - 2))
-        colour = {"ok": "var(--bar-ok)", "slow": "var(--bar-slow)"}.get(_kind(r), "var(--bar-bad)")
-        tip = f"{_iso(r.started_at)} · {r.outcome.value} · {_ms(r.duration_seconds)}"
-        bars.append(f'<rect x="{left + i * slot:.1f}" y="{height - h:.1f}" width="{bar:.1f}" '
-                    f'height="{h:.1f}" rx="1" fill="{colour}"><title>{escape(tip)}</title></rect>')
+        kind = _kind(r)
+        colour = _BAR_COLOUR[kind]
+        x = left + i * slot
+        h = max(1.5, latency_height(r.duration_seconds, top) * (chart - 1))
+        tip = escape(f"{_iso(r.started_at)} · {r.outcome.value} · {_ms(r.duration_seconds)}")
+        marks.append(
+            f'<g data-outcome="{escape(r.outcome.value)}"><title>{tip}</title>'
+            f'<rect class="mark {kind}" x="{x:.1f}" y="0" width="{bar:.1f}" '
+            f'height="{strip:.1f}" fill="{colour}"/>'
+            f'<rect class="lat" x="{x:.1f}" y="{height - h:.1f}" width="{bar:.1f}" '
+            f'height="{h:.1f}" fill="{colour}" fill-opacity="{1 if kind == "ok" else 0.55}"/>'
+            "</g>")
     failed = sum(not r.success for r in runs)
-    label = (f"last {len(runs)} runs, {failed} failed, slowest {_ms(top)}")
+    ordered = sorted(r.duration_seconds for r in runs)
+    label = (f"last {len(runs)} runs, {failed} failed; latency (log scale) median "
+             f"{_ms(ordered[len(ordered) // 2])}, slowest {_ms(top)}")
     base = (f'<line x1="0" y1="{height - 0.5}" x2="{width}" y2="{height - 0.5}" '
             'stroke="var(--line)"/>')
-    return (f'<svg class="spark" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(label)}">'
-            f'<title>{escape(label)}</title>{base}{"".join(bars)}</svg>')
+    size = ('preserveAspectRatio="none" class="spark wide"' if wide else
+            f'class="spark" width="{width}" height="{height}"')
+    return (f'<svg {size} viewBox="0 0 {width} {height}" role="img" '
+            f'aria-label="{escape(label)}" data-failed="{failed}">'
+            f'<title>{escape(label)}</title>{base}{"".join(marks)}</svg>')
 
 
 def _evidence(r: Result, lasts: dict[str, Result | None] | None = None,
-              compact: bool = False) -> str:
+              compact: bool = False, credentials: dict[str, str | None] | None = None) -> str:
     """What a run kept, as a definition list, the diagnosis first.
 
     ``compact`` (the cards of the overview) leaves out the phases and the headers and cuts
@@ -213,10 +271,10 @@ def _evidence(r: Result, lasts: dict[str, Result | None] | None = None,
         out.append(f'<div class="hint"><b>diagnosis</b>{escape(d.hint)}'
                    f'<div class="small muted">a plain GET of the same URL answered: '
                    f"{escape(got or 'nothing')}</div></div>")
-    if ev.hint:
+    if ev.hint and not (compact and d is not None):  # on a card the diagnosis says it
         out.append(f'<div class="hint"><b>hint</b>{escape(ev.hint)}</div>')
     if lasts is not None:
-        check = cross_check(r, lasts)
+        check = cross_check(r, lasts, credentials)
         if check:
             out.append(f'<div class="hint info"><b>cross-check</b>{escape(check)}</div>')
     out.append('<dl class="kv">' + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
@@ -304,27 +362,66 @@ def _banner(failing: int, total: int, pending: int) -> tuple[str, str, str]:
 # --------------------------------------------------------------------------- pages
 
 
-def render_index(history: History) -> str:
+def reload_banner(failure: ReloadFailure | None, now: float) -> str:
+    """The failed reload, in red above everything, until a reload succeeds."""
+    if failure is None:
+        return ""
+    running = ("" if failure.running_since is None else
+               f"; still running the config loaded at {_clock(failure.running_since, now)}")
+    errors = "\n".join(failure.errors) or "(no detail)"
+    return (f'<section class="reload" role="alert" data-reload-failed="{failure.at:.0f}">'
+            f"<b>Reload failed</b> {escape(failure.path)} at {_clock(failure.at, now)} "
+            f"({_span(now - failure.at)} ago){escape(running)}. This stays until a reload "
+            f"succeeds.<pre>{escape(errors)}</pre></section>")
+
+
+_VERDICT_CLASS = {Verdict.ROUTE: "route", Verdict.CREDENTIALS: "credentials",
+                  Verdict.WEBSOCKET_DOWN: "websocket", Verdict.HOST_DOWN: "host",
+                  Verdict.AUTH_NOT_ENFORCED: "security", Verdict.CANNOT_TELL: "unknown"}
+
+
+def incident_card(incident: Incident, lasts: dict[str, Result | None], history: History,
+                  now: float) -> str:
+    """One card for probes failing with one cause on one host: the verdict, its evidence,
+    then what the first of them kept."""
+    first = lasts[incident.probes[0]]
+    assert first is not None
+    starts = [t for n in incident.probes if (t := history.since(n)) is not None]
+    since = min(starts) if starts else None
+    when = "" if since is None else f"failing since {_clock(since, now)} ({_span(now - since)})"
+    count = len(incident.probes)
+    title = (f"{count} probes on {incident.host}" if count > 1 else
+             f"on {incident.host}")
+    members = "".join(
+        f'<li><a href="probe/{quote(n, safe="")}" data-probe="{escape(n)}">{escape(n)}</a>'
+        f"</li>" for n in incident.probes)
+    evidence = "".join(f"<li>{escape(e)}</li>" for e in incident.evidence)
+    return (
+        f'<section class="card {_kind(first)}" data-incident="{escape(incident.key)}" '
+        f'data-verdict="{escape(incident.verdict.value)}" data-probes="{count}">'
+        f"<h3>{_pill(first)}<span>{escape(title)}</span>"
+        f'<span class="muted small">{escape(when)}</span></h3>'
+        f'<div class="muted small">{escape(MEANING.get(first.outcome, ""))}'
+        f"{' · ' + escape(incident.cause) if incident.cause != first.outcome.value else ''}"
+        f'</div><ul class="members">{members}</ul>'
+        f'<div class="verdict {_VERDICT_CLASS[incident.verdict]}"><b>cross-check: '
+        f"{escape(incident.verdict.value)}</b>{escape(incident.why)}"
+        f'<ul class="evidence">{evidence}</ul></div>'
+        + (f'<div class="muted small">what {escape(first.probe)} saw</div>' if count > 1 else "")
+        + f"{_evidence(first, compact=True)}</section>")
+
+
+def render_index(history: History, reload_failure: ReloadFailure | None = None) -> str:
     now = time.time()
     lasts = history.latest()
     names = list(lasts)
     failing = [n for n in names if (r := lasts[n]) is not None and not r.success]
     pending = sum(lasts[n] is None for n in names)
     cls, headline, colour = _banner(len(failing), len(names), pending)
-
-    cards = []
-    for name in failing:
-        last = lasts[name]
-        assert last is not None
-        since = history.since(name)
-        when = ("" if since is None else
-                f"failing since {_clock(since, now)} ({_span(now - since)})")
-        cards.append(
-            f'<section class="card {_kind(last)}" data-probe="{escape(name)}">'
-            f'<h3><a href="probe/{quote(name, safe="")}">{escape(name)}</a>{_pill(last)}'
-            f'<span class="muted small">{escape(when)}</span></h3>'
-            f'<div class="muted small">{escape(MEANING.get(last.outcome, ""))}</div>'
-            f"{_evidence(last, lasts, compact=True)}</section>")
+    found = incidents(lasts, history.credentials())
+    if found and len(found) < len(failing):
+        headline += f" · {len(found)} incident{'s' if len(found) > 1 else ''}"
+    cards = [incident_card(i, lasts, history, now) for i in found]
 
     rows = []
     for name in names:
@@ -341,7 +438,7 @@ def render_index(history: History) -> str:
             f'<div class="muted small">{"" if since is None else _span(now - since)}</div></td>'
             f'<td class="when">{_ago(last.started_at if last else None, now)}</td>'
             f'<td class="num">{"" if last is None else _ms(last.duration_seconds)}</td>'
-            f"<td>{sparkline(history.runs(name, SPARK_RUNS))}</td>"
+            f'<td class="spark">{sparkline(history.runs(name, SPARK_RUNS))}</td>'
             f'<td class="seen">{escape(seen(last)) if last else ""}</td>'
             "</tr>")
 
@@ -349,19 +446,23 @@ def render_index(history: History) -> str:
         f'<header><h1>synthmon</h1><div class="banner {cls}">{escape(headline)}</div>'
         f'<div class="asof">as of {_clock(now, now)}<br>refreshes every {REFRESH_SECONDS}s'
         f"</div></header>"
+        + reload_banner(reload_failure, now)
         + (f'<h2>Failing now</h2><div class="cards">{"".join(cards)}</div>' if cards else "")
         + "<h2>All probes</h2>"
-        "<table><tr><th>probe</th><th>type</th><th>last outcome</th><th>since</th>"
-        "<th>last run</th><th>latency</th><th>recent runs (newest right)</th>"
+        '<table class="probes"><tr><th>probe</th><th>type</th><th>last outcome</th>'
+        "<th>since</th><th>last run</th><th>latency</th>"
+        "<th>recent runs (outcome, latency log scale; newest right)</th>"
         "<th>what was seen</th></tr>"
         f"{''.join(rows)}</table>"
         '<footer><a href="api/v1/results">results as JSON</a> · <a href="metrics">metrics</a>'
         " · “since” is the start of the current streak of the last outcome</footer>")
-    title = (f"✖ {len(failing)} failing · synthmon" if failing else "✔ synthmon")
-    return _page(title, body, colour)
+    title = (f"✖ {len(failing)} failing · synthmon" if failing else
+             "✖ reload failed · synthmon" if reload_failure else "✔ synthmon")
+    return _page(title, body, colour if reload_failure is None else "#d93025")
 
 
-def render_probe(history: History, name: str) -> str:
+def render_probe(history: History, name: str,
+                 reload_failure: ReloadFailure | None = None) -> str:
     now = time.time()
     lasts = history.latest()
     names = list(lasts)
@@ -381,10 +482,10 @@ def render_probe(history: History, name: str) -> str:
             f'<h3>{_pill(last)}<span>{escape(when)}</span></h3>'
             f'<div class="muted small">{escape(MEANING.get(last.outcome, ""))} · last run '
             f"{_ago(last.started_at, now)} · {ok_runs} of {len(runs)} kept runs succeeded</div>"
-            f"{_evidence(last, lasts)}</section>")
-        latest = (f'<h2>Latency of the kept runs <span class="muted small">(newest right, '
-                  f"hover a bar for its run)</span></h2>"
-                  f"{sparkline(runs, 1000, 56, limit=max(history.depth, len(runs)))}")
+            f"{_evidence(last, lasts, credentials=history.credentials())}</section>")
+        latest = (f'<h2>The kept runs <span class="muted small">(outcome on top, latency '
+                  f"below on a log scale; newest right, hover a bar for its run)</span></h2>"
+                  f"{sparkline(runs, 1000, 84, limit=max(history.depth, len(runs)), wide=True)}")
 
     rows = []
     for i, r in enumerate(runs):
@@ -409,12 +510,12 @@ def render_probe(history: History, name: str) -> str:
         f'<span class="muted">{escape(type_)}</span>'
         f'<div class="asof" style="flex:1">as of {_clock(now, now)}<br>refreshes every '
         f"{REFRESH_SECONDS}s</div></header>"
-        f"{summary}{latest}"
+        f"{reload_banner(reload_failure, now)}{summary}{latest}"
         f"<h2>Last {len(runs)} runs (newest first)</h2>"
-        "<table><tr><th>started</th><th>outcome</th><th>latency</th><th>status</th>"
-        "<th>close</th><th>step reached</th><th>what was seen (click for evidence)</th>"
-        "<th>trace id</th></tr>"
-        f"{''.join(rows)}</table>"
+        '<div class="scroll"><table><tr><th>started</th><th>outcome</th><th>latency</th>'
+        "<th>status</th><th>close</th><th>step reached</th>"
+        "<th>what was seen (click for evidence)</th><th>trace id</th></tr>"
+        f"{''.join(rows)}</table></div>"
         f'<footer><a href="../api/v1/results">results as JSON</a> · '
         f"{len(names)} probes configured</footer>")
     colour = {"ok": "#34a853", "slow": "#f29900", "bad": "#d93025"}.get(_kind(last), "#888")

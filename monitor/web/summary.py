@@ -3,10 +3,11 @@ and ``synthmon once``, so that all three say the same thing about the same run."
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from collections.abc import Mapping
 
 from monitor.outcomes import Outcome
 from monitor.result import Result
+from monitor.web.incidents import incidents
 
 # One line per outcome, in the words of the README's outcome table: shown under the outcome
 # so that nobody has to look a name up in the middle of the night.
@@ -91,23 +92,15 @@ def hint(r: Result | None) -> str | None:
     return r.evidence.diagnosis.hint or None
 
 
-def cross_check(r: Result, lasts: dict[str, Result | None]) -> str | None:
-    """For a refused upgrade: does another WebSocket probe on the same host get in?
-
-    That is what tells a missing route from refused credentials (PRODUCT.md); the alert
-    rules make the comparison for paging, the page only points at it.
-    """
-    if r.type != "websocket" or r.status_code is None or not 400 <= r.status_code < 500:
+def cross_check(r: Result, lasts: Mapping[str, Result | None],
+                credentials: Mapping[str, str | None] | None = None) -> str | None:
+    """The verdict of the incident ``r`` belongs to, for a failing run; None for a passing
+    one. The same words as the incident card of the overview (monitor.web.incidents)."""
+    if r.success:
         return None
-    host = urlsplit(r.target).netloc
-    peers = sorted(name for name, other in lasts.items()
-                   if other is not None and other.probe != r.probe
-                   and other.type == "websocket" and other.upgraded
-                   and urlsplit(other.target).netloc == host)
-    if not peers:
-        return None
-    one = len(peers) == 1
-    return (f"{', '.join(peers)} on the same host upgraded at {'its' if one else 'their'}"
-            f" last run: the server accepts WebSocket connections. If "
-            f"{'it uses' if one else 'they use'} the same credentials, "
-            f"suspect the route of {urlsplit(r.target).path or '/'}, not the token.")
+    for incident in incidents({**lasts, r.probe: r}, credentials):
+        if r.probe in incident.probes:
+            peers = [p for p in incident.probes if p != r.probe]
+            also = f" One incident with {', '.join(peers)}." if peers else ""
+            return f"{incident.why}{also}"
+    return None

@@ -30,8 +30,8 @@ def chromium() -> str:
     return need_tool("chromium", "apt-get install chromium, or `make system-deps`")
 
 
-def browse(url: str, *args: str) -> str:
-    """Run headless Chromium once on ``url``; returns its stdout."""
+def browse(url: str, *args: str, size: str = "1280,900") -> str:
+    """Run headless Chromium once on ``url`` in a ``size`` window; returns its stdout."""
     with tempfile.TemporaryDirectory(prefix="synthmon-chromium-") as profile:
         cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                "--no-first-run", "--disable-background-networking",
@@ -41,7 +41,8 @@ def browse(url: str, *args: str) -> str:
                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
                "--disable-features=DnsOverHttps,OptimizationHints,MediaRouter,Translate",
                "--no-pings", "--disable-domain-reliability",
-               f"--user-data-dir={profile}", "--window-size=1280,900", *args, url]
+               f"--user-data-dir={profile}", f"--window-size={size}", "--hide-scrollbars",
+               *args, url]
         # Left: Chromium's IPv6 reachability probe (a UDP connect to a public address,
         # which sends nothing), once a launch; the egress guard excuses that one only.
         with excuse_egress(1, "chromium"):

@@ -29,7 +29,7 @@ from monitor.result import (
 from monitor.sinks import Sinks
 from monitor.sinks.history import History
 from monitor.web.api import results_payload
-from monitor.web.statuspage import render_index, render_probe, sparkline
+from monitor.web.statuspage import latency_height, render_index, render_probe, sparkline
 from monitor.web.summary import MEANING, cross_check, seen
 from tests.support.servers import DaemonProc, SimProc, http_get, serving_daemon, start_daemon
 
@@ -97,7 +97,8 @@ def test_overview_lists_failing_first_with_diagnosis_and_since() -> None:
     # the streak started with the first of the two 403s, not the latest run
     assert re.search(r"failing since \d\d:\d\d:\d\d UTC \(2m\)", cards), cards
     # the alternate path on the same host got in: the page points at the route
-    assert "ws-alt on the same host upgraded" in cards
+    assert 'data-verdict="route suspected"' in cards
+    assert "Route suspected: ws-alt upgraded on /ws of the same host" in cards
     assert 'data-probe="never-ran" data-outcome="pending"' in page
     assert 'href="probe/ws-main"' in page
 
@@ -118,8 +119,8 @@ def test_everything_from_the_server_is_escaped() -> None:
     pages = [render_index(h)] + [render_probe(h, n) for n in ("api", "ws-main", "ws-alt")]
     for page in pages:
         assert "<script>" not in page and 'alert("x")' not in page
-        assert "<b>" not in page.replace("<b>diagnosis</b>", "").replace(
-            "<b>cross-check</b>", "")
+        assert "<b>" not in re.sub(r"<b>(diagnosis|cross-check[^<]*|Reload failed)</b>", "",
+                                   page)
     escaped = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"
     assert escaped in render_probe(h, "ws-main")  # body and header
     assert escaped in render_probe(h, "api")
@@ -150,7 +151,9 @@ def test_probe_page_keeps_the_last_100_runs_with_evidence() -> None:
     assert "1011 “not ready”" in page
     assert "upgraded: 101 Switching Protocols, subprotocol jwt-auth" in page
     assert "outcome changed" in page
-    assert page.count("<rect ") == 100 + 0  # the big sparkline: one bar per kept run
+    # the big sparkline: one outcome mark and one latency bar per kept run, full width
+    assert page.count('<rect class="mark ') == 100 and page.count('<rect class="lat"') == 100
+    assert 'class="spark wide"' in page and 'preserveAspectRatio="none"' in page
 
 
 def test_sparkline_colours_failures_and_handles_no_runs() -> None:
@@ -159,9 +162,48 @@ def test_sparkline_colours_failures_and_handles_no_runs() -> None:
     runs = [run("api", Outcome.SUCCESS, now), run("api", Outcome.TIMEOUT, now - 1, duration=5.0),
             run("api", Outcome.SLOW, now - 2)]
     svg = sparkline(runs)
-    assert svg.count("<rect ") == 3
+    assert svg.count('<rect class="mark ') == 3 and svg.count('<rect class="lat"') == 3
     assert "var(--bar-bad)" in svg and "var(--bar-slow)" in svg and "var(--bar-ok)" in svg
     assert "1 failed" not in svg and "2 failed" in svg
+
+
+def marks(svg: str) -> list[tuple[str, float]]:
+    """(outcome class, mark height) of every run's outcome mark, oldest first."""
+    return [(kind, float(h)) for kind, h in re.findall(
+        r'<rect class="mark (\w+)" [^>]*height="([\d.]+)"', svg)]
+
+
+def lat_heights(svg: str) -> list[float]:
+    return [float(h) for h in re.findall(r'<rect class="lat" [^>]*height="([\d.]+)"', svg)]
+
+
+def test_sparkline_shows_every_failure_whatever_the_latencies() -> None:
+    # 3 ms 403s beside 6 s timeouts and 20 ms successes: each failure has a mark as tall as
+    # any other, and one outlier leaves the ordinary runs well above a pixel.
+    now = time.time()
+    mix = [(Outcome.SUCCESS, 0.020), (Outcome.HANDSHAKE_REJECTED, 0.003),
+           (Outcome.SUCCESS, 0.025), (Outcome.TIMEOUT, 6.0), (Outcome.SUCCESS, 0.018),
+           (Outcome.HANDSHAKE_REJECTED, 0.002)]
+    runs = [run("ws-main", o, now - i, duration=d) for i, (o, d) in enumerate(mix)]
+    for width, height in ((160, 30), (1000, 84)):
+        svg = sparkline(runs, width, height)
+        got = marks(svg)
+        assert [k for k, _ in got] == ["bad", "ok", "bad", "ok", "bad", "ok"]  # oldest first
+        assert len({h for _, h in got}) == 1  # outcome marks all full height
+        heights = lat_heights(svg)
+        assert max(heights) <= height
+        ordinary = heights[-1]  # the 20 ms success, newest
+        assert ordinary >= 0.25 * max(heights), heights  # not flattened by the 6 s run
+        assert min(heights) >= 1.5  # the 2 ms 403 still has a bar
+
+
+def test_latency_scale_is_logarithmic_and_bounded() -> None:
+    assert latency_height(6.0, 6.0) == 1.0
+    assert latency_height(0.0, 6.0) == 0.0
+    assert 0.2 < latency_height(0.010, 6.0) < 0.4
+    assert latency_height(0.1, 6.0) > 2 * latency_height(0.003, 6.0)
+    assert latency_height(10.0, 6.0) == 1.0  # clipped
+    assert latency_height(0.0005, 0.0005) == 1.0
 
 
 def test_no_probes_and_no_runs_yet() -> None:
@@ -189,18 +231,27 @@ def test_seen_does_not_repeat_what_the_detail_says() -> None:
                             "close 1008 Authentication failed · step welcome: auth error message")
 
 
-def test_cross_check_needs_an_upgraded_peer_on_the_same_host() -> None:
+def test_cross_check_always_concludes_and_never_points_at_itself() -> None:
     now = time.time()
     refused = refused_403(now)
     alt_ok = run("ws-alt", Outcome.SUCCESS, now, status_code=101, upgraded=True)
     alt_refused = run("ws-alt", Outcome.HANDSHAKE_REJECTED, now, status_code=403)
-    assert cross_check(refused, {"ws-main": refused, "ws-alt": None}) is None
-    assert cross_check(refused, {"ws-main": refused, "ws-alt": alt_refused}) is None
-    assert "ws-alt" in (cross_check(refused, {"ws-main": refused, "ws-alt": alt_ok}) or "")
+    pending = cross_check(refused, {"ws-main": refused, "ws-alt": None})
+    assert pending is not None and pending.startswith("Cannot tell")
+    both = cross_check(refused, {"ws-main": refused, "ws-alt": alt_refused})
+    assert both is not None and both.startswith("Credentials suspected")
+    assert both.endswith("One incident with ws-alt.")
+    route = cross_check(refused, {"ws-main": refused, "ws-alt": alt_ok}) or ""
+    assert route.startswith("Route suspected") and "ws-alt upgraded" in route
+    # the alternate path's own refusal never sends the reader to the alternate path
+    alt_view = cross_check(alt_refused, {"ws-main": refused, "ws-alt": alt_refused}) or ""
+    assert "compare with the alternate" not in alt_view and "ws-alt upgraded" not in alt_view
     other_host = Result(probe="ws-alt", type="websocket", target="ws://elsewhere:1/ws",
                         outcome=Outcome.SUCCESS, started_at=now, duration_seconds=0.1,
                         upgraded=True)
-    assert cross_check(refused, {"ws-main": refused, "ws-alt": other_host}) is None
+    far = cross_check(refused, {"ws-main": refused, "ws-alt": other_host}) or ""
+    assert far.startswith("Cannot tell")
+    assert cross_check(alt_ok, {"ws-main": refused, "ws-alt": alt_ok}) is None
 
 
 def test_results_payload_keeps_its_shape() -> None:
@@ -219,6 +270,10 @@ def test_results_payload_keeps_its_shape() -> None:
     assert main["hint"].startswith("GET on this path answers 200")
     assert main["handshake"] == "refused: HTTP 403 text/plain instead of 101"
     assert data["failing"] == 1
+    [incident] = data["incidents"]  # the status page's card, for machines
+    assert incident["probes"] == ["ws-main"] and incident["verdict"] == "cannot tell"
+    assert incident["cause"] == "handshake_rejected, HTTP 403" and incident["why"]
+    assert incident["evidence"][0].startswith("ws-main (/api/v1/websocket): HTTP 403")
     never = data["probes"][3]
     assert never["last"] is None and never["runs"] == [] and never["since"] is None
 
@@ -282,7 +337,7 @@ def test_daemon_serves_page_probe_pages_and_api(sim_proc: SimProc, tmp_path: Pat
     status, page = http_get(d.url + "/")
     assert status == 200
     assert "1 of 3 probes failing" in page
-    assert "ws-alternate-path on the same host upgraded" in page
+    assert "Route suspected: ws-alternate-path upgraded on /ws" in page
     status, page = http_get(d.url + "/probe/ws-golden-path")
     assert status == 200
     assert "refused: HTTP 403" in page and "websocket_ssot" in page

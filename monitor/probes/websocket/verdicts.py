@@ -297,7 +297,8 @@ def diagnosis_hint(upgrade_status: int, get_status: int | None,
                 f"missing or a proxy dropped the Upgrade header ({answer})")
     if 400 <= upgrade_status < 500:
         ambiguous = (f"A {upgrade_status} to the upgrade alone cannot tell a missing WebSocket "
-                     "route from refused credentials; compare with the alternate WebSocket path.")
+                     "route from refused credentials; another WebSocket path of the same host, "
+                     "probed with the same credentials, tells them apart.")
         if 200 <= get_status < 300:
             return f"{answer}: the path is served by a plain HTTP route. {ambiguous}"
         if get_status in (401, 403):

@@ -1,0 +1,265 @@
+"""Incidents: failing probes grouped by cause and host, each with one cross-checked verdict.
+
+Several probes failing for one reason (every token refused, a route gone) are one incident;
+the status page shows one card per incident instead of one per probe, and the cross-check
+says what the failing probes and their healthy neighbours on the same host, taken together,
+point at. Pure: the newest run of every probe in, incidents out; the page only renders them.
+
+The verdict compares like with like, as PRODUCT.md's incident did by hand: a WebSocket
+probe on another path of the same host, with the same credentials, that did upgrade proves
+that the server accepts WebSocket connections and those credentials, so a refusal on this
+path points at its route; refusals on every path point at the credentials; every WebSocket
+probe failing at the connection while plain HTTP passes points at the WebSocket layer.
+A probe is never compared with itself nor with another probe of its own incident.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+from monitor.outcomes import Outcome
+from monitor.result import Result
+
+
+class Verdict(StrEnum):
+    ROUTE = "route suspected"
+    CREDENTIALS = "credentials suspected"
+    WEBSOCKET_DOWN = "whole WebSocket layer down"
+    HOST_DOWN = "host unreachable"
+    AUTH_NOT_ENFORCED = "authentication not enforced"
+    CANNOT_TELL = "cannot tell"
+
+
+# No answer from the host at all: nothing above TCP/TLS can be judged.
+NETWORK: frozenset[Outcome] = frozenset({
+    Outcome.DNS_ERROR, Outcome.CONNECT_REFUSED, Outcome.CONNECT_TIMEOUT, Outcome.TLS_ERROR,
+    Outcome.CONNECTION_RESET})
+# The WebSocket could not be had at all: the layer itself, when it happens on every path.
+_WS_BROKEN: frozenset[Outcome] = NETWORK | {
+    Outcome.TIMEOUT, Outcome.PROTOCOL_ERROR, Outcome.CLOSED_BY_SERVER, Outcome.NOT_UPGRADED,
+    Outcome.HANDSHAKE_REJECTED}
+# After a 101: the route and the credentials demonstrably work.
+_AFTER_UPGRADE: frozenset[Outcome] = frozenset({
+    Outcome.SUBPROTOCOL_MISMATCH, Outcome.UNEXPECTED_MESSAGE, Outcome.MESSAGE_TIMEOUT})
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    host: str
+    outcome: Outcome
+    cause: str                  # the shared cause in words: "handshake_rejected, HTTP 403"
+    probes: tuple[str, ...]     # in config order
+    paths: tuple[str, ...]      # the distinct URL paths they fail on, in config order
+    verdict: Verdict
+    why: str                    # the conclusion, with its reason, in one or two sentences
+    evidence: tuple[str, ...]   # each names a probe (or the diagnostic GET) and what it saw
+
+    @property
+    def key(self) -> str:
+        """Stable id for the page (data-incident) and for tests."""
+        return f"{self.host} {self.cause}"
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _split(target: str) -> tuple[str, str]:
+    # Every render asks for the same few thousand targets, several times each.
+    parts = urlsplit(target)
+    return parts.netloc, parts.path or "/"
+
+
+def host_of(r: Result) -> str:
+    return _split(r.target)[0]
+
+
+def path_of(r: Result) -> str:
+    return _split(r.target)[1]
+
+
+def cause_of(r: Result) -> str:
+    """The outcome with the code that makes it one cause: 403 and 404 refusals are two. Late
+    answers are one cause whatever their status: the status was the expected one."""
+    if r.outcome is Outcome.SLOW:
+        return r.outcome.value
+    if r.close_code is not None:
+        return f"{r.outcome.value}, close {r.close_code}"
+    if r.status_code is not None and not (r.upgraded and r.status_code == 101):
+        return f"{r.outcome.value}, HTTP {r.status_code}"
+    return r.outcome.value
+
+
+def _names(names: list[str] | tuple[str, ...]) -> str:
+    return ", ".join(names)
+
+
+def _said(r: Result) -> str:
+    """What one probe's last run saw, for an evidence line."""
+    where = f"{path_of(r)}"
+    if r.upgraded or r.status_code == 101:
+        tail = f" then close {r.close_code}" if r.close_code is not None else ""
+        return f"{r.probe} ({where}): upgraded, 101{tail} · {r.outcome.value}"
+    if r.status_code is not None:
+        return f"{r.probe} ({where}): HTTP {r.status_code} · {r.outcome.value}"
+    return f"{r.probe} ({where}): {r.outcome.value}"
+
+
+def _same_credentials(a: str, b: str, credentials: Mapping[str, str | None]) -> bool:
+    return credentials.get(a) == credentials.get(b)
+
+
+def incidents(lasts: Mapping[str, Result | None],
+              credentials: Mapping[str, str | None] | None = None) -> list[Incident]:
+    """Failing probes (newest runs in config order) as incidents, in the order of their
+    first probe. ``credentials`` maps a probe to what it authenticates with (its auth
+    provider's name, or a key of its own for inline auth); a peer only proves the
+    credentials fine when it uses the same ones. Unknown probes compare as unauthenticated."""
+    creds: Mapping[str, str | None] = credentials or {}
+    groups: dict[tuple[str, str], list[Result]] = {}
+    # Each incident is judged against the other probes of its host only: indexed once, so
+    # that 10,000 probes on many hosts stay one pass, not one pass per incident.
+    by_host: dict[str, list[Result]] = {}
+    for r in lasts.values():
+        if r is None:
+            continue
+        host = host_of(r)
+        by_host.setdefault(host, []).append(r)
+        if not r.success:
+            groups.setdefault((host, cause_of(r)), []).append(r)
+    out = []
+    for (host, cause), members in groups.items():
+        paths = tuple(dict.fromkeys(path_of(r) for r in members))
+        verdict, why, evidence = _verdict(members, host, by_host[host], creds)
+        out.append(Incident(host=host, outcome=members[0].outcome, cause=cause,
+                            probes=tuple(r.probe for r in members), paths=paths,
+                            verdict=verdict, why=why, evidence=tuple(evidence)))
+    return out
+
+
+def _verdict(members: list[Result], host: str, on_host: list[Result],
+             creds: Mapping[str, str | None]) -> tuple[Verdict, str, list[str]]:
+    mine = {r.probe for r in members}
+    first = members[0]
+    outcome = first.outcome
+    others = [r for r in on_host if r.probe not in mine]
+    evidence = [_said(r) for r in members]
+    diagnosis = next((r for r in members if r.evidence.diagnosis is not None), None)
+    if diagnosis is not None and diagnosis.evidence.diagnosis is not None:
+        d = diagnosis.evidence.diagnosis
+        got = " ".join(x for x in (f"HTTP {d.status_code}" if d.status_code else "",
+                                   d.content_type or "", d.error or "") if x) or "nothing"
+        evidence.append(f"a plain GET of {path_of(diagnosis)} answered {got}")
+
+    if outcome in NETWORK and all(r.outcome in NETWORK for r in on_host):
+        return (Verdict.HOST_DOWN,
+                f"every probe on {host} with a run ({len(on_host)}) fails before any answer "
+                f"({outcome.value}): the host or the network to it, not a route or the "
+                "credentials.", evidence)
+
+    if outcome is Outcome.AUTH_NOT_ENFORCED:
+        return (Verdict.AUTH_NOT_ENFORCED,
+                f"Authentication not enforced: {_names(sorted(mine))} got in with a "
+                "deliberately wrong token; a security problem, not a route or the probes' "
+                "credentials.", evidence)
+    if outcome is Outcome.SLOW:
+        return (Verdict.CANNOT_TELL,
+                "Cannot tell, and nothing to tell apart: every probe here got the answer it "
+                "expected, over its max_latency budget; route and credentials work.", evidence)
+    if outcome in _AFTER_UPGRADE:
+        return (Verdict.CANNOT_TELL,
+                f"Not a route or credentials question: {first.probe} got a 101, so the route "
+                "and the credentials work; the failure is after the handshake "
+                f"({outcome.value}), where no other probe can be compared.", evidence)
+    if all(r.type != "websocket" for r in members):
+        passing = [r.probe for r in others if r.success]
+        reason = ("the cross-check compares WebSocket paths, and these are HTTP probes"
+                  + (f"; {_names(passing)} on the same host pass, so the host answers"
+                     if passing else "; no other probe on this host passes"))
+        return Verdict.CANNOT_TELL, f"Cannot tell route from credentials: {reason}.", evidence
+
+    ws_others = [r for r in others if r.type == "websocket"]
+    got_in = [r for r in ws_others if r.upgraded and r.outcome is not Outcome.AUTH_NOT_ENFORCED
+              and any(_same_credentials(r.probe, m.probe, creds) for m in members)]
+    refused = outcome in (Outcome.HANDSHAKE_REJECTED, Outcome.NOT_UPGRADED, Outcome.AUTH_REJECTED)
+    paths = tuple(dict.fromkeys(path_of(r) for r in members))
+    elsewhere = [r for r in got_in if path_of(r) not in paths]
+    same_path = [r for r in got_in if path_of(r) in paths]
+
+    # A peer on the very path proves the route: what differs is how the token is sent.
+    authz = _authz_refusal(first)
+    if authz and same_path:
+        peer = same_path[0]
+        evidence.append(f"{peer.probe} ({path_of(peer)}): upgraded, 101, same path and "
+                        "credentials")
+        return (Verdict.CREDENTIALS,
+                f"Credentials suspected, in how they are sent: {peer.probe} upgraded on the "
+                f"same path with the same credentials, so the route works; these probes "
+                "present the token differently (header or subprotocol).", evidence)
+
+    if refused and outcome is not Outcome.AUTH_REJECTED and elsewhere:
+        peer = elsewhere[0]
+        evidence.append(f"{peer.probe} ({path_of(peer)}): upgraded, 101, same host and "
+                        "credentials")
+        return (Verdict.ROUTE,
+                f"Route suspected: {peer.probe} upgraded on {path_of(peer)} of the same host "
+                "with the same credentials at its last run, so the server accepts WebSocket "
+                f"connections and these credentials; suspect the route of {_names(paths)}.",
+                evidence)
+    if authz and len(paths) > 1:
+        ok_http = [r.probe for r in others if r.type != "websocket" and r.success
+                   and creds.get(r.probe) is not None
+                   and any(_same_credentials(r.probe, m.probe, creds) for m in members)]
+        if ok_http:
+            evidence.append(f"{_names(ok_http)} (HTTP, same credentials): passing")
+        return (Verdict.CREDENTIALS,
+                f"Credentials suspected: refused on every path tried ({_names(paths)}) and no "
+                f"WebSocket probe on {host} with the same credentials got in; a missing route "
+                "would not refuse them all"
+                + (f" ({_names(ok_http)} accepts them over plain HTTP: suspect the WebSocket "
+                   "side's check of the token)." if ok_http else "."), evidence)
+
+    ws_all = [r for r in on_host if r.type == "websocket"]
+    # A refusal of the token is not the layer being down: it proves the layer answers.
+    ws_failing = [r for r in ws_all if r.outcome in _WS_BROKEN and not _authz_refusal(r)]
+    http_ok = [r.probe for r in others if r.type != "websocket" and r.success]
+    ws_ok = [r for r in ws_all if r.success and r.upgraded]
+    layer_paths = {path_of(r) for r in ws_failing}
+    if outcome in _WS_BROKEN and not authz and not ws_ok and not got_in and len(layer_paths) > 1:
+        if http_ok:
+            evidence.append(f"{_names(http_ok)} (HTTP): passing")
+        return (Verdict.WEBSOCKET_DOWN,
+                f"Whole WebSocket layer down: no WebSocket probe on {host} upgrades on any "
+                f"path ({_names(sorted(layer_paths))})"
+                + (f" while plain HTTP answers ({_names(http_ok)})" if http_ok else "")
+                + "; not one route, and a refusal of the credentials would be a 401/403.",
+                evidence)
+
+    return Verdict.CANNOT_TELL, _cannot_tell(members, ws_others, paths, host), evidence
+
+
+def _authz_refusal(r: Result) -> bool:
+    return r.outcome is Outcome.AUTH_REJECTED or (
+        r.outcome is Outcome.HANDSHAKE_REJECTED and r.status_code in (401, 403))
+
+
+def _cannot_tell(members: list[Result], ws_others: list[Result], paths: tuple[str, ...],
+                 host: str) -> str:
+    """Why the cross-check has no conclusion, and what would give it one."""
+    head = "Cannot tell route from credentials: "
+    other_paths = [r for r in ws_others if path_of(r) not in paths]
+    if not ws_others:
+        return (head + f"no other WebSocket probe on {host} has a run to compare with; a probe on "
+                "another path with the same credentials would tell (see ws-alternate-path in "
+                "the shipped probes.yaml).")
+    if not other_paths:
+        return (head + f"every other WebSocket probe on {host} uses the same path "
+                f"({_names(paths)}); a probe on another path with the same credentials "
+                "would tell.")
+    failing = [r for r in other_paths if not r.success]
+    if failing:
+        return (head + "the other path fails too, differently ("
+                + _names([f"{r.probe}: {cause_of(r)}" for r in failing]) + ").")
+    return (head + "the probes on other paths that passed use other credentials or did not "
+            "upgrade (" + _names([r.probe for r in other_paths]) + ").")
