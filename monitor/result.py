@@ -82,6 +82,10 @@ class Result:
     steps: tuple[StepTiming, ...] = ()
     cert_expiry: float | None = None  # unix time of the earliest notAfter
     evidence: Evidence = field(default_factory=Evidence)
+    # Which try of its run this is (1 = the scheduled one; see monitor.runtime). Only a
+    # final attempt is the run's result: sinks set gauges and streaks from final ones only.
+    attempt: int = 1
+    final: bool = True
 
     @property
     def success(self) -> bool:

@@ -1,8 +1,15 @@
 """When probes run: APScheduler's asyncio scheduler, one interval job per probe.
 
-* Start times are spread over the interval by a stable hash of the probe name, so a hundred
-  probes with a 60 s interval do not all fire in the same second, and a restart keeps each
-  probe at the same place in the minute.
+* First results at once: after a start, or a reload that adds a probe, each new probe runs
+  within the first ``FIRST_RUN_WINDOW`` (10 s), spread over it by a stable hash of its name
+  so that they do not all fire together. A restarted daemon shows data within seconds, not
+  after up to a whole interval.
+* Then each probe runs on its phase: the same hash places it in the interval, counted from
+  the epoch, so a hundred probes with a 60 s interval do not all fire in the same second, a
+  restart keeps each probe at the same place in the minute, and daemons in several
+  locations run a probe at about the same moment (a quorum of locations then confirms a
+  regression within the same minute). The phase comes no sooner than one run's budget
+  (timeout and retries) after the first run, so that the two never overlap.
 * A probe never overlaps itself. APScheduler's ``max_instances=1`` refuses the overlap inside
   one job; our own guard covers the gap a reload opens (a replaced job starts counting anew
   while the old run may still be in flight). Both count as ``skipped{reason="overlap"}``.
@@ -13,19 +20,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.config import Probe
 
 RunFn = Callable[[Probe], Awaitable[None]]
+FIRST_RUN_WINDOW = 10.0
+_FIRST = "#first"  # the id suffix of a probe's one-off first run
 
 # APScheduler logs every run at INFO and every skip at WARNING through stdlib logging; the
 # skips are counted and logged by us in structured form, so only its errors get through.
@@ -47,14 +60,32 @@ def in_shard(name: str, shard: tuple[int, int] | None) -> bool:
     return int.from_bytes(digest[:8], "big") % count == index
 
 
+def first_run(name: str, interval: float, now: float) -> float:
+    """When a new probe first runs: within the first 10 s (or its interval, if shorter)."""
+    return now + stable_fraction(name) * min(FIRST_RUN_WINDOW, interval)
+
+
+def phase_after(name: str, interval: float, after: float) -> float:
+    """The first point of the probe's phase (``k * interval + fraction * interval`` since
+    the epoch) at or after ``after``."""
+    offset = stable_fraction(name) * interval
+    k = math.ceil((after - offset) / interval)
+    return k * interval + offset
+
+
 async def _run_job(scheduler: ProbeScheduler, name: str) -> None:
     await scheduler.run_job(name)
+
+
+async def _run_first(scheduler: ProbeScheduler, name: str) -> None:
+    await scheduler.run_job(name, first=True)
 
 
 # Jobs name their function by this reference rather than by a bound method: APScheduler
 # would keep a new bound method and a new reference string of it per job (~150 bytes, 1.5 MB
 # at 10,000 probes); the string and the function it resolves to are shared by all jobs.
 _JOB = f"{__name__}:{_run_job.__name__}"
+_FIRST_JOB = f"{__name__}:{_run_first.__name__}"
 
 
 class ProbeScheduler:
@@ -65,6 +96,7 @@ class ProbeScheduler:
         self._on_skip = on_skip
         self._probes: dict[str, Probe] = {}
         self._anchor: dict[str, float] = {}
+        self._first: dict[str, float] = {}  # planned first runs not yet started
         self._running: dict[str, asyncio.Task[None]] = {}
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._scheduler.add_listener(self._on_event, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
@@ -89,6 +121,9 @@ class ProbeScheduler:
         for name in list(self._probes):
             if name not in wanted:
                 self._scheduler.remove_job(name)
+                if self._first.pop(name, None) is not None:
+                    with contextlib.suppress(JobLookupError):
+                        self._scheduler.remove_job(name + _FIRST)
                 del self._probes[name]
                 self._anchor.pop(name, None)
         now = time.time()
@@ -97,7 +132,19 @@ class ProbeScheduler:
             self._probes[name] = probe  # a running job picks up the new spec next time
             if old is not None and old.interval == probe.interval:
                 continue
-            anchor = now + stable_fraction(name) * probe.interval
+            if old is None:
+                first = first_run(name, probe.interval, now)
+                if probe.interval <= FIRST_RUN_WINDOW:
+                    anchor = first  # the first run is on the rhythm already
+                else:
+                    anchor = phase_after(name, probe.interval, first + probe.budget)
+                    self._first[name] = first
+                    self._scheduler.add_job(
+                        _FIRST_JOB, DateTrigger(datetime.fromtimestamp(first, UTC)),
+                        args=(self, name), id=name + _FIRST, name=name,
+                        replace_existing=True, misfire_grace_time=int(FIRST_RUN_WINDOW))
+            else:
+                anchor = now + stable_fraction(name) * probe.interval
             previous = self._anchor.get(name)
             if old is not None and previous is not None:
                 # A new interval for a scheduled probe: keep its rhythm. The next run comes
@@ -118,9 +165,10 @@ class ProbeScheduler:
                 misfire_grace_time=max(1, int(probe.interval / 2)),
             )
 
-    async def run_job(self, name: str) -> None:
+    async def run_job(self, name: str, first: bool = False) -> None:
         """One scheduled run of probe ``name`` (what each APScheduler job calls)."""
         probe = self._probes.get(name)
+        planned_first = self._first.pop(name, None) if first else None
         if probe is None:
             return
         if name in self._running:
@@ -128,7 +176,9 @@ class ProbeScheduler:
             return
         now = time.time()
         anchor = self._anchor.get(name, now)
-        if now >= anchor:
+        if planned_first is not None:
+            self._on_lag(max(0.0, now - planned_first))
+        elif now >= anchor:
             self._on_lag((now - anchor) % probe.interval)
         task = asyncio.current_task()
         assert task is not None
@@ -146,7 +196,11 @@ class ProbeScheduler:
 
     def _on_event(self, event: JobExecutionEvent) -> None:
         reason = "overlap" if event.code == EVENT_JOB_MAX_INSTANCES else "misfire"
-        self._on_skip(str(event.job_id), reason)
+        job = str(event.job_id)
+        name = job.removesuffix(_FIRST)
+        if job != name:
+            self._first.pop(name, None)
+        self._on_skip(name, reason)
 
     async def stop(self, grace: float) -> None:
         """Stop scheduling, let in-flight runs finish for ``grace`` seconds, cancel the rest."""

@@ -74,7 +74,7 @@ def good(target: Target, k: int) -> tuple[str, dict[str, float]]:
     body = "".join(
         f"  - name: {n}\n    interval: {iv}s\n    timeout: 0.2s\n"
         f"    http: {{url: '{target.url}/p/{n}'}}\n" for n, iv in intervals.items())
-    return f"defaults: {{labels: {{variant: v{k % 3}}}}}\nprobes:\n{body}", intervals
+    return f"defaults: {{retries: 0, labels: {{variant: v{k % 3}}}}}\nprobes:\n{body}", intervals
 
 
 BAD = [

@@ -13,7 +13,7 @@ from monitor.scheduler import ProbeScheduler, in_shard, stable_fraction
 def probes(n: int, interval: str = "0.4s", timeout: str = "0.2s") -> tuple[Probe, ...]:
     body = "".join(
         f"  - name: p{i}\n    http: {{url: 'http://127.0.0.1:9/'}}\n" for i in range(n))
-    text = f"defaults: {{interval: {interval}, timeout: {timeout}}}\nprobes:\n{body}"
+    text = f"defaults: {{retries: 0, interval: {interval}, timeout: {timeout}}}\nprobes:\n{body}"
     return load_text(text, env={}).probes
 
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from monitor import __version__, eventloop
 from monitor.config import json_schema
+from monitor.config.fields import parse_retries
 
 DEFAULT_CONFIG = "probes.yaml"
 DEFAULT_LISTEN = "127.0.0.1:9115"
@@ -25,6 +26,13 @@ def parse_shard(value: str) -> tuple[int, int]:
     if not sep or not index.isdigit() or not count.isdigit() or not 0 <= int(index) < int(count):
         raise argparse.ArgumentTypeError(f"must be I/N with 0 <= I < N, like 0/3; got {value!r}")
     return int(index), int(count)
+
+
+def parse_retries_arg(value: str) -> int:
+    try:
+        return parse_retries(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc}; got {value!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     once.add_argument("-c", "--config", default=DEFAULT_CONFIG)
     once.add_argument("--probe", action="append", default=[], help="only this probe (repeatable)")
     once.add_argument("--format", choices=("table", "json"), default="table")
+    once.add_argument("--retries", type=parse_retries_arg, default=None,
+                      help="retries of a failed probe, 0 to 5 (default: each probe's own; "
+                      "0 turns them off)")
     once.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                       help="colour the table (auto: on a terminal; NO_COLOR/FORCE_COLOR honoured)")
 
@@ -91,7 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "once":
             from monitor.cli.once import run_once
 
-            return run_once(args.config, args.probe, args.format, args.color)
+            return run_once(args.config, args.probe, args.format, args.color,
+                            retries=args.retries)
         if args.command == "run":
             from monitor.cli.run import run_daemon
 

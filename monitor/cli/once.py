@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import sys
+from dataclasses import replace
 from typing import Any, TextIO
 
 from rich import box
@@ -18,22 +19,25 @@ from monitor.auth import TokenSource
 from monitor.config import Config, ConfigError, load_file
 from monitor.outcomes import Outcome
 from monitor.probes.context import ProbeContext, new_session
-from monitor.probes.run import run_probe
 from monitor.redact import Redactor
 from monitor.result import Result
+from monitor.runtime import run_with_retries
 from monitor.web.summary import seen
 
 
 async def run_all(config: Config, names: list[str] | None = None,
-                  redactor: Redactor | None = None) -> list[Result]:
+                  redactor: Redactor | None = None, retries: int | None = None) -> list[Result]:
+    """The final attempt of one run of each probe, with the probes' retries (or ``retries``
+    for all of them, when given: 0 turns them off)."""
     redactor = redactor or Redactor()
     for secret in config.secrets:
         redactor.add(secret)
-    probes = [p for p in config.probes if not names or p.name in names]
+    probes = [p if retries is None else replace(p, retries=retries)
+              for p in config.probes if not names or p.name in names]
     session = new_session()
     ctx = ProbeContext(session=session, tokens=TokenSource(redactor), redactor=redactor)
     try:
-        return list(await asyncio.gather(*(run_probe(p, ctx) for p in probes)))
+        return list(await asyncio.gather(*(run_with_retries(p, ctx) for p in probes)))
     finally:
         await session.close()
 
@@ -78,6 +82,10 @@ def answer(r: Result) -> str:
 def _seen(r: Result) -> Text:
     """What the server answered; the diagnosis of a refused upgrade on a line of its own."""
     text = Text(seen(r))
+    if r.attempt > 1:  # the retries of `once` (--retries), as the daemon makes them
+        text.append("\n")
+        text.append(f"failed on all {r.attempt} attempts" if not r.success else
+                     f"passed on attempt {r.attempt}", style="dim")
     ev = r.evidence
     if ev.diagnosis is not None and ev.diagnosis.hint:
         text.append("\n")
@@ -118,7 +126,8 @@ def print_table(results: list[Result], console: Console) -> None:
     console.print(Text(summary, style=f"bold {'red' if failed else 'green'}"))
 
 
-def run_once(path: str, names: list[str], fmt: str, color: str = "auto") -> int:
+def run_once(path: str, names: list[str], fmt: str, color: str = "auto",
+             retries: int | None = None) -> int:
     try:
         config = load_file(path)
     except ConfigError as exc:
@@ -130,7 +139,7 @@ def run_once(path: str, names: list[str], fmt: str, color: str = "auto") -> int:
         print(f"unknown probe(s): {', '.join(unknown)}; configured: "
               f"{', '.join(p.name for p in config.probes)}", file=sys.stderr)
         return 1
-    results = eventloop.run(run_all(config, names or None))
+    results = eventloop.run(run_all(config, names or None, retries=retries))
     if fmt == "json":
         json.dump([result_json(r) for r in results], sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -23,6 +23,16 @@ from monitor.config.secrets import missing_secrets
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
+
+def _budget_problem(timeout: float, retries: int, retry_delay: float, interval: float) -> str:
+    budget = timeout * (retries + 1) + retry_delay * retries
+    return (f"a run with its retries may take {format_duration(budget)} (timeout "
+            f"{format_duration(timeout)} x {retries + 1} attempts + retry_delay "
+            f"{format_duration(retry_delay)} x {retries}), which must be shorter than the "
+            f"interval ({format_duration(interval)}) so that retries never overlap the next "
+            "run; lower retries (0 turns them off), retry_delay or timeout, or raise the interval")
+
+
 def validate_semantics(model: ProbesFile, problems: list[Problem],
                         env: Mapping[str, str]) -> tuple[list[Probe], list[str], list[str]]:
     seen: dict[str, int] = {}
@@ -38,6 +48,7 @@ def validate_semantics(model: ProbesFile, problems: list[Problem],
         if isinstance(provider, JwtAuth) and provider.secret is not None:
             problems.append((("auth", name, "secret"),
                              f"inline secrets are refused in shared auth providers; {SECRET_DOC}"))
+    budget_reported = False
     for i, spec in enumerate(model.probes):
         if spec.name in seen:
             problems.append((("probes", i, "name"),
@@ -50,6 +61,17 @@ def validate_semantics(model: ProbesFile, problems: list[Problem],
             problems.append((("probes", i, "timeout" if spec.timeout else "interval"),
                              f"timeout ({format_duration(timeout)}) must be shorter than the "
                              f"interval ({format_duration(interval)})"))
+        retries = model.defaults.retries if spec.retries is None else spec.retries
+        retry_delay = spec.retry_delay or model.defaults.retry_delay
+        budget = timeout * (retries + 1) + retry_delay * retries
+        if timeout < interval and budget >= interval:
+            own = [k for k in ("retries", "retry_delay", "timeout", "interval")
+                   if getattr(spec, k) is not None]
+            if own or not budget_reported:
+                # Inherited from defaults alone: one error for the whole file, not per probe.
+                budget_reported = budget_reported or not own
+                where = ("probes", i, own[0]) if own else ("defaults", "retries")
+                problems.append((where, _budget_problem(timeout, retries, retry_delay, interval)))
         labels = {**model.defaults.labels, **spec.labels}
         for key in spec.labels:
             if not _LABEL_NAME.match(key) or key in RESERVED_LABELS:
@@ -97,5 +119,6 @@ def validate_semantics(model: ProbesFile, problems: list[Problem],
             warnings.append(f"probes[{i}] ({spec.name}): {missing}")
         probes.append(Probe(spec=spec, interval=interval, timeout=timeout,
                             labels=tuple(sorted(labels.items())),
-                            auth_name=auth_name, auth=auth))
+                            auth_name=auth_name, auth=auth, retries=retries,
+                            retry_delay=retry_delay))
     return probes, warnings, sorted(label_names)

@@ -72,6 +72,29 @@ Duration = Annotated[
 ]
 
 
+MAX_RETRIES = 5  # a retry confirms a failure; more of them only delay the page
+
+
+def parse_retries(value: object) -> int:
+    """How many times a failed run is tried again: 0 to 5 (``"1"`` from a ${VAR} too)."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_RETRIES:
+        raise ValueError(f"must be a whole number from 0 to {MAX_RETRIES}")
+    return value
+
+
+Retries = Annotated[
+    int,
+    BeforeValidator(parse_retries),
+    WithJsonSchema({
+        "anyOf": [{"type": "integer", "minimum": 0, "maximum": MAX_RETRIES},
+                  {"type": "string", "pattern": r"\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}"}],
+        "description": f"0 to {MAX_RETRIES}",
+    }),
+]
+
+
 def _parse_status(value: object) -> tuple[tuple[int, int], ...]:
     items = value if isinstance(value, list | tuple) else [value]
     ranges: list[tuple[int, int]] = []

@@ -21,6 +21,8 @@ class Probe:
     labels: tuple[tuple[str, str], ...]
     auth_name: str | None
     auth: JwtAuth | TokenEndpointAuth | None
+    retries: int = 0  # extra attempts after a failed one (see monitor.runtime)
+    retry_delay: float = 0.0
     # Every secret value substituted into the config: probe runners register them with the
     # redactor, so that `once` and the daemon redact them alike.
 
@@ -31,6 +33,12 @@ class Probe:
     @property
     def type(self) -> str:
         return self.spec.type
+
+    @property
+    def budget(self) -> float:
+        """The longest a run may take with all its retries: under the interval, so that
+        retries never overlap the next scheduled run."""
+        return self.timeout * (self.retries + 1) + self.retry_delay * self.retries
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,12 +67,19 @@ REGRESSIONS: tuple[Regression, ...] = (
 
 def demo_env(secret: str, sim_url: str, sim_ws_url: str, interval: float) -> dict[str, str]:
     """The environment the shipped probes.yaml runs with in the demo."""
+    timeout = min(10.0, interval * 0.8)
+    delay = min(5.0, interval * 0.1)
+    # The retry only where it fits the interval (a run and its retry must end before the
+    # next run); at the demo's 10 s interval the 8 s timeout leaves no room for it.
+    retries = 1 if timeout * 2 + delay < interval else 0
     return {
         "JWT_SECRET_STAGING": secret,
         "STAGING_URL": sim_url,
         "STAGING_WS_URL": sim_ws_url,
         "PROBE_INTERVAL": f"{interval:g}s",
-        "PROBE_TIMEOUT": f"{min(10.0, interval * 0.8):g}s",
+        "PROBE_TIMEOUT": f"{timeout:g}s",
+        "PROBE_RETRIES": str(retries),
+        "PROBE_RETRY_DELAY": f"{delay:g}s",
     }
 
 

@@ -78,6 +78,9 @@ def log_result(result: Result) -> None:
         fields["step"] = ev.step_name or ev.step
     if ev.detail:
         fields["detail"] = ev.detail
+    if result.attempt > 1 or not result.final:
+        fields["attempt"] = result.attempt
+        fields["final"] = result.final  # false: a retry follows, the failure is not exported
     log = structlog.get_logger("synthmon")
     if result.success:
         log.info("probe_run", **fields)
