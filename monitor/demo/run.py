@@ -60,6 +60,10 @@ REGRESSIONS: tuple[Regression, ...] = (
     # the handshake, while the event flow (5 events) still ends within the demo's timeout.
     Regression("slow", {"api-health": "slow", "ws-golden-path": "slow"},
                "answers 1.1 s late, over the 1 s budgets", slow_delay=1.1),
+    Regression("subprotocol_mismatch",
+               {"ws-golden-path": "subprotocol_mismatch", "ws-alternate-path":
+                "subprotocol_mismatch", "ws-subprotocol-only": "subprotocol_mismatch"},
+               "101 without the jwt-auth subprotocol the clients asked for"),
     Regression("strict_subprotocol", {},
                "fails clients offering only jwt.<token>; these probes pass"),
 )

@@ -39,6 +39,7 @@ MODES: tuple[str, ...] = (
     "close_1008",
     "close_1011",
     "strict_subprotocol",
+    "subprotocol_mismatch",
     "events_missing",
     "auth_not_enforced",
     "slow",
@@ -351,6 +352,8 @@ class StagingSimulator:
         return token, claims
 
     def _choose_subprotocol(self, offered: list[str]) -> str | None:
+        if self._mode == "subprotocol_mismatch":
+            return None  # a handler that lost its subprotocol: upgraded, none selected
         if self._mode == "strict_subprotocol" or JWT_AUTH_SUBPROTOCOL in offered:
             return JWT_AUTH_SUBPROTOCOL
         return next((p for p in offered if p.startswith(TOKEN_SUBPROTOCOL_PREFIX)), None)
