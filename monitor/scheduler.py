@@ -133,10 +133,11 @@ class ProbeScheduler:
             if old is not None and old.interval == probe.interval:
                 continue
             if old is None:
-                first = first_run(name, probe.interval, now)
                 if probe.interval <= FIRST_RUN_WINDOW:
-                    anchor = first  # the first run is on the rhythm already
+                    # The phase itself comes within the window: the first run is on it.
+                    anchor = phase_after(name, probe.interval, now)
                 else:
+                    first = first_run(name, probe.interval, now)
                     anchor = phase_after(name, probe.interval, first + probe.budget)
                     self._first[name] = first
                     self._scheduler.add_job(

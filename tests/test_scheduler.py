@@ -7,7 +7,14 @@ import itertools
 import time
 
 from monitor.config import Probe, load_text
-from monitor.scheduler import ProbeScheduler, in_shard, stable_fraction
+from monitor.scheduler import (
+    FIRST_RUN_WINDOW,
+    ProbeScheduler,
+    first_run,
+    in_shard,
+    phase_after,
+    stable_fraction,
+)
 
 
 def probes(n: int, interval: str = "0.4s", timeout: str = "0.2s") -> tuple[Probe, ...]:
@@ -44,7 +51,7 @@ class Recorder:
 async def test_start_times_are_spread_over_the_interval() -> None:
     rec = Recorder()
     sched = rec.scheduler()
-    t0 = time.monotonic()
+    t0, wall = time.monotonic(), time.time()
     sched.start(probes(8, interval="1s", timeout="0.5s"))
     await asyncio.sleep(1.1)
     await sched.stop(1.0)
@@ -52,7 +59,8 @@ async def test_start_times_are_spread_over_the_interval() -> None:
     assert len(firsts) == 8
     # Spread by a hash of the name: not all in the same tenth of a second.
     assert firsts[-1] - firsts[0] > 0.3, firsts
-    expected = sorted(stable_fraction(f"p{i}") for i in range(8))
+    # ... at the same place of the second on every daemon (epoch-aligned phases)
+    expected = sorted(phase_after(f"p{i}", 1.0, wall) - wall for i in range(8))
     for got, want in zip(firsts, expected, strict=True):
         assert abs(got - want) < 0.15, (firsts, expected)
 
@@ -116,3 +124,39 @@ def test_every_probe_is_in_exactly_one_shard() -> None:
         sizes = [sum(1 for o in owners if o == [i]) for i in range(count)]
         assert min(sizes) > 500 / count * 0.7, sizes  # roughly balanced
     assert in_shard("anything", None)
+
+
+def test_first_run_and_phase_are_pure_functions_of_the_name() -> None:
+    now = 1_800_000_000.25
+    for i in range(50):
+        name = f"probe-{i}"
+        first = first_run(name, 60.0, now)
+        assert now <= first < now + FIRST_RUN_WINDOW
+        assert first == now + stable_fraction(name) * FIRST_RUN_WINDOW
+        phase = phase_after(name, 60.0, first + 25.0)
+        assert first + 25.0 <= phase < first + 85.0
+        # the same second of the minute everywhere: epoch-aligned
+        assert abs((phase % 60.0) - stable_fraction(name) * 60.0) < 1e-6
+    assert first_run("a", 4.0, now) < now + 4.0  # a short interval bounds the window
+
+
+async def test_new_probes_run_within_the_first_10s_at_60s_intervals() -> None:
+    """After a start and after a reload that adds probes, every new probe runs within the
+    first 10 s, spread over them by its name, not somewhere in its 60 s interval."""
+    rec = Recorder()
+    sched = rec.scheduler()
+    started = time.monotonic()
+    sched.start(probes(4, interval="60s", timeout="10s"))
+    await asyncio.sleep(0.5)
+    reloaded = time.monotonic()
+    sched.update(probes(6, interval="60s", timeout="10s"))
+    await asyncio.sleep(FIRST_RUN_WINDOW + 1)  # bounded: the window and a margin
+    await sched.stop(1.0)
+    assert sorted(rec.starts) == [f"p{i}" for i in range(6)]
+    for name, starts in rec.starts.items():
+        base = started if name in ("p0", "p1", "p2", "p3") else reloaded
+        offset = starts[0] - base
+        assert len(starts) == 1  # then on its phase, tens of seconds later
+        assert abs(offset - stable_fraction(name) * FIRST_RUN_WINDOW) < 0.5, (name, offset)
+    offsets = sorted(s[0] - started for s in rec.starts.values())
+    assert offsets[-1] - offsets[0] > 1.0, offsets  # spread, not all at once

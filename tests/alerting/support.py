@@ -406,8 +406,9 @@ class EventSink:
     """A loopback HTTP server that records every JSON POST: a stand-in for PagerDuty's
     Events API v2 (answers 202 like it) and for the ticket webhook.
 
-    ``url`` is the base URL; ``events`` the decoded bodies with their ``_path`` and
-    ``_received`` (``time.monotonic()`` when the request arrived, to measure delays).
+    ``url`` is the base URL; ``events`` the decoded bodies with their ``_path``,
+    ``_received`` (``time.monotonic()`` when the request arrived, to measure delays) and
+    ``_received_wall`` (``time.time()``).
     """
 
     def __init__(self) -> None:
@@ -421,6 +422,7 @@ class EventSink:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 body["_path"] = self.path
                 body["_received"] = time.monotonic()
+                body["_received_wall"] = time.time()  # to compare with a run's started_at
                 with sink._lock:
                     sink.events.append(body)
                 reply = json.dumps(
