@@ -166,6 +166,7 @@ async def test_reload_of_a_probe_mid_run_waits_for_the_old_run(target: Target,
 
     def write(interval: str) -> None:
         path.write_text(f"probes:\n  - name: slow\n    interval: {interval}\n    timeout: 0.9s\n"
+                        "    retries: 0\n"
                         f"    http: {{url: '{target.url}/p/slow'}}\n")
 
     target.delay = (0.8, 0.8)
