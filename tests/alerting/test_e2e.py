@@ -42,6 +42,7 @@ from typing import Any
 
 import pytest
 
+from monitor.scheduler import phase_after
 from tests.conftest import (
     ROOT,
     DaemonProc,
@@ -76,6 +77,9 @@ ROUTING_KEY = "synthmon-e2e-routing-key-0123456789"
 # module takes about a minute and a half.
 FACTOR = float(os.environ.get("SYNTHMON_E2E_FACTOR", "20"))
 BUDGET = 120.0 / FACTOR
+# How long to watch for a page that must not come, once the failure is visible in
+# Prometheus: 90 s real, more than scrape + evaluation + `for: 15s` + group_wait (75 s).
+NO_PAGE_WATCH = 0.75 * BUDGET
 PROBE_ENV = scaled_probe_env(FACTOR)
 INTERVAL = float(PROBE_ENV["PROBE_INTERVAL"].removesuffix("s"))
 RETRY_DELAY = float(PROBE_ENV["PROBE_RETRY_DELAY"].removesuffix("s"))
@@ -286,6 +290,13 @@ def _prom_alerts(stack: Stack) -> list[dict[str, Any]]:
     return alerts
 
 
+def _sleep_until_just_before_the_next_run(probe: str, ahead: float = 0.05) -> None:
+    """The daemons run each probe on its epoch-aligned phase (monitor.scheduler), every
+    location in the same second: wait until ``ahead`` seconds before the next one."""
+    at = phase_after(probe, INTERVAL, time.time() + 2 * ahead) - ahead
+    time.sleep(max(0.0, at - time.time()))
+
+
 def _retries_healed(stack: Stack) -> float:
     """Retries that succeeded (a failure not confirmed), summed over the locations."""
     total = 0.0
@@ -348,6 +359,8 @@ def test_e2e_regression_pages_and_resolves(stack: Stack, scenario: Scenario,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     _wait_quiet(stack, f"before {scenario.mode}")
     start = len(stack.pagerduty.snapshot())
+    # Not to wait for the next run in vain (the budget counts from the first failing run).
+    _sleep_until_just_before_the_next_run(scenario.probe)
     flipped = time.time()
     stack.set_mode(scenario.mode)
     try:
@@ -443,24 +456,24 @@ def test_e2e_regression_pages_and_resolves(stack: Stack, scenario: Scenario,
 
 
 def test_e2e_a_blip_shorter_than_the_retry_delay_never_pages(stack: Stack) -> None:
-    """The primary route breaks for 60% of the retry delay, again and again, until failed
-    attempts have been retried successfully (so blips did hit runs); then as long as a page
-    would take. Prometheus never saw a failure and PagerDuty got nothing."""
+    """The primary route breaks for 60% of the retry delay, timed to the runs of the probes
+    of that path (their phases are known), until failed attempts have been retried
+    successfully (so blips did hit runs); then as long as a page would take. Prometheus
+    never saw a failure and PagerDuty got nothing."""
     _wait_quiet(stack, "before the blips")
     start = len(stack.pagerduty.snapshot())
     healed_before = _retries_healed(stack)
     began = time.time()
     blips = 0
-    deadline = time.monotonic() + 4 * WAIT_TIMEOUT
-    while _retries_healed(stack) < healed_before + 2 and time.monotonic() < deadline:
+    while _retries_healed(stack) < healed_before + 2 and blips < 10:
+        _sleep_until_just_before_the_next_run(("ws-golden-path", "ws-subprotocol-only")[blips % 2])
         stack.set_mode("ws_route_missing")
         time.sleep(0.6 * RETRY_DELAY)
         stack.set_mode("healthy")
         blips += 1
-        # the retry of an attempt the blip hit runs RETRY_DELAY after it: before the next blip
-        time.sleep(3 * RETRY_DELAY)
+        time.sleep(2 * RETRY_DELAY)  # the retries of the attempts it hit are done
     assert _retries_healed(stack) >= healed_before + 2, f"no blip hit a run in {blips} blips"
-    time.sleep(BUDGET)  # as long as a page may take
+    time.sleep(NO_PAGE_WATCH)  # as long as a page of the last blip could take
     window = f"{int(time.time() - began) + 1}s"
     lowest = vector(stack.prometheus,
                     f'min(min_over_time(probe_success{{job="synthmon"}}[{window}]))')
@@ -478,6 +491,7 @@ def test_e2e_quorum_one_location_does_not_page_two_do(stack: Stack,
     _wait_quiet(stack, "before the quorum test")
     first, second = stack.locations
     start = len(stack.pagerduty.snapshot())
+    _sleep_until_just_before_the_next_run("ws-golden-path")
     stack.set_mode("upgrade_json", only=first.name)
     try:
         failing = ('probe_websocket_status_code{probe="ws-golden-path", '
@@ -488,10 +502,11 @@ def test_e2e_quorum_one_location_does_not_page_two_do(stack: Stack,
         one = f'ALERTS{{alertname="SynthmonProbeFailingFromOneLocation", location="{first.name}"}}'
         wait_until(lambda: vector(stack.prometheus, one), WAIT_TIMEOUT,
                    "the one-location ticket's condition does not hold")
-        time.sleep(max(0.0, BUDGET - (time.monotonic() - seen)))
+        time.sleep(max(0.0, NO_PAGE_WATCH - (time.monotonic() - seen)))
         assert vector(stack.prometheus, 'ALERTS{alertname="SynthmonWebSocketNotUpgraded"}') == []
         assert stack.pagerduty.snapshot()[start:] == []
 
+        _sleep_until_just_before_the_next_run("ws-golden-path")
         flipped = time.time()
         stack.set_mode("upgrade_json", only=second.name)
         trigger = stack.pagerduty.wait_for(
@@ -516,7 +531,7 @@ def test_e2e_quorum_one_location_does_not_page_two_do(stack: Stack,
     _record("quorum", second_location_first_failing_run_to_trigger_seconds=round(to_trigger, 2),
             second_location_first_failing_run_to_trigger_real_seconds=round(trigger_real, 1))
     with capsys.disabled():
-        print(f"\n[e2e x{FACTOR:g}] quorum: one location for {BUDGET:.1f}s: no page; second "
+        print(f"\n[e2e x{FACTOR:g}] quorum: one location for {NO_PAGE_WATCH:.1f}s: no page; second "
               f"location's first failing run -> trigger {to_trigger:.2f}s "
               f"(= {trigger_real:.0f}s real)")
     assert trigger_real <= 120
