@@ -61,10 +61,9 @@ async def _worker(variant: str, url: str, rate: float, seconds: float) -> dict[s
     import aiohttp
 
     from bench.servers import http_probes_yaml
-    from monitor.auth import TokenSource
     from monitor.config import load_text
     from monitor.outcomes import Outcome
-    from monitor.probes.context import ProbeContext, new_session
+    from monitor.probes.context import open_context
     from monitor.probes.http import run_http
     from monitor.probes.run import run_probe
     from monitor.redact import Redactor
@@ -79,9 +78,10 @@ async def _worker(variant: str, url: str, rate: float, seconds: float) -> dict[s
     devnull = await asyncio.to_thread(open, os.devnull, "w")
     redactor = Redactor()
     configure_logging(redactor, stream=devnull, json=True)
-    session = (aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True, limit=0))
-               if variant == "aiohttp" else new_session())
-    ctx = ProbeContext(session=session, tokens=TokenSource(redactor), redactor=redactor)
+    plain = (aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True, limit=0))
+             if variant == "aiohttp" else None)
+    ctx = open_context(redactor, session=plain)
+    session = ctx.session
     fan_out = default_sinks()
     fan_out.configure(config)
 
@@ -161,7 +161,7 @@ async def _worker(variant: str, url: str, rate: float, seconds: float) -> dict[s
         await asyncio.wait(list(tasks), timeout=10)
     t = os.times()
     cpu = t.user + t.system - cpu0
-    await session.close()
+    await ctx.close()
     return {"variant": variant, "runs": count, "ok": ok,
             "cpu_ms_per_run": round(cpu / count * 1000, 4)}
 

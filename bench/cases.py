@@ -531,9 +531,8 @@ def _result_bytes(url: str, n: int) -> float:
     """Bytes a kept run costs in the history, via tracemalloc: ``n`` real runs of one probe
     into a real History (whose depth, 100, keeps them all), counted from before the History
     was made, so the ring and the newest full result are shared out over the runs."""
-    from monitor.auth import TokenSource
     from monitor.config import load_text
-    from monitor.probes.context import ProbeContext, new_session
+    from monitor.probes.context import open_context
     from monitor.probes.run import run_probe
     from monitor.redact import Redactor
     from monitor.sinks.history import History
@@ -543,8 +542,7 @@ def _result_bytes(url: str, n: int) -> float:
 
     async def collect() -> float:
         redactor = Redactor()
-        session = new_session()
-        ctx = ProbeContext(session=session, tokens=TokenSource(redactor), redactor=redactor)
+        ctx = open_context(redactor)
         try:
             await run_probe(probe, ctx)  # warm caches before counting
             gc.collect()
@@ -562,7 +560,7 @@ def _result_bytes(url: str, n: int) -> float:
                 raise BenchError(f"result-size probe failed: {kept[0].outcome}")
             return size / n
         finally:
-            await session.close()
+            await ctx.close()
 
     return asyncio.run(collect())
 

@@ -140,10 +140,9 @@ async def _sched(probes: int, interval: float, duration: float, warmup: float,
                  url: str | None = None) -> dict[str, Any]:
     """With ``url``, each run is a real HTTP probe of ``url`` (the daemon's run path,
     sinks included, without its HTTP server); without, a canned result."""
-    from monitor.auth import TokenSource
     from monitor.config import Config, load_text
     from monitor.outcomes import Outcome
-    from monitor.probes.context import ProbeContext, new_session
+    from monitor.probes.context import open_context
     from monitor.probes.run import run_probe
     from monitor.redact import Redactor
     from monitor.result import Evidence, Result
@@ -173,7 +172,7 @@ async def _sched(probes: int, interval: float, duration: float, warmup: float,
     devnull = await asyncio.to_thread(open, os.devnull, "w")  # lives as long as the process
     redactor = Redactor()
     configure_logging(redactor, stream=devnull, json=True)
-    ctx = ProbeContext(session=new_session(), tokens=TokenSource(redactor), redactor=redactor)
+    ctx = open_context(redactor)
     failed = 0
     sinks = default_sinks()
     surfacer = sinks.metrics
@@ -221,7 +220,7 @@ async def _sched(probes: int, interval: float, duration: float, warmup: float,
     measuring = False
     cpu, wall = _cpu() - cpu0, time.monotonic() - t0
     await scheduler.stop(1.0)
-    await ctx.session.close()
+    await ctx.close()
     lags.sort()
 
     def q(p: float) -> float | None:

@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 
 from monitor.config import JwtAuth, TokenEndpointAuth
+from monitor.jsonpath import MISSING, lookup
 from monitor.outcomes import Outcome
 from monitor.redact import Redactor
 
@@ -93,12 +94,8 @@ class _Cached:
 
 
 def _json_path(data: Any, path: str) -> Any:
-    for part in path.split("."):
-        if isinstance(data, dict) and part in data:
-            data = data[part]
-        else:
-            return None
-    return data
+    value = lookup(data, path)
+    return None if value is MISSING else value
 
 
 class TokenSource:

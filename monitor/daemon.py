@@ -17,7 +17,7 @@ import structlog
 from monitor import eventloop
 from monitor.auth import TokenSource
 from monitor.config import Config, ConfigError, JwtAuth, Probe, load_file
-from monitor.probes.context import ProbeContext, new_session
+from monitor.probes.context import ProbeContext, open_context
 from monitor.redact import Redactor
 from monitor.result import Result
 from monitor.runtime import run_with_retries
@@ -135,8 +135,7 @@ class Daemon:
         config = self._load()
         self._adopt(config)
         self.surfacer.reloaded(True)
-        self._ctx = ProbeContext(session=new_session(), tokens=self.tokens,
-                                 redactor=self.redactor)
+        self._ctx = open_context(self.redactor, self.tokens)
         self._scheduler.start(config.probes)
         self.ready = True
         self.log.info("started", probes=len(config.probes), config=self.options.config_path,
@@ -148,7 +147,7 @@ class Daemon:
         self.ready = False
         await self._scheduler.stop(SHUTDOWN_GRACE)
         if self._ctx is not None:
-            await self._ctx.session.close()
+            await self._ctx.close()
         self.log.info("stopped")
 
     def request_stop(self) -> None:

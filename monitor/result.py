@@ -25,11 +25,6 @@ def excerpt(data: bytes | str | None, limit: int = EXCERPT_BYTES) -> str | None:
     return text
 
 
-def ms(seconds: float) -> str:
-    """A duration as evidence shows it: ``42ms``, ``12.5s``."""
-    return f"{seconds * 1000:.0f}ms" if seconds < 10 else f"{seconds:.1f}s"
-
-
 @dataclass(frozen=True, slots=True)
 class Diagnosis:
     """The answer to one plain GET of a WebSocket URL after a non-101 handshake."""

@@ -19,7 +19,7 @@ from monitor.auth import AuthError, TokenSource, mint_jwt
 from monitor.config import JwtAuth, TokenEndpointAuth, load_text
 from monitor.outcomes import Outcome
 from monitor.redact import REDACTED, Redactor
-from tests.conftest import serving
+from tests.support.servers import serving
 
 SECRET = "hs-secret-" + "0123456789abcdef" * 4
 

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.support.servers import ROOT
 
 BENCHMARKS = {"http_cpu", "ws_cpu", "scheduler", "fidelity", "memory", "startup"}
 

@@ -13,7 +13,15 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from tests.conftest import ROOT, SECRET, DaemonProc, SimProc, http_get, http_post, start_daemon
+from tests.support.servers import (
+    ROOT,
+    SECRET,
+    DaemonProc,
+    SimProc,
+    http_get,
+    http_post,
+    start_daemon,
+)
 
 SHIPPED = ROOT / "probes.yaml"
 FAST = {"PROBE_INTERVAL": "1s", "PROBE_TIMEOUT": "0.9s", "PROBE_RETRIES": "0"}

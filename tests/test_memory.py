@@ -15,7 +15,7 @@ from monitor.config import Probe, load_text
 from monitor.probes.context import PHASES, ProbeContext
 from monitor.probes.run import run_probe
 from monitor.scheduler import ProbeScheduler
-from tests.conftest import ROOT, serving
+from tests.support.servers import ROOT, serving
 
 LAZY = ("jwt", "cryptography")
 

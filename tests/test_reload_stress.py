@@ -24,7 +24,7 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.daemon import Daemon, DaemonOptions
-from tests.conftest import serving
+from tests.support.servers import serving
 
 STABLE = [f"stable-{i}" for i in range(6)]
 ROTATING = [f"rot-{i}" for i in range(8)]

@@ -14,7 +14,7 @@ from monitor.outcomes import Outcome
 from monitor.probes.context import ProbeContext
 from monitor.result import Result
 from monitor.runtime import run_with_retries
-from tests.conftest import SECRET
+from tests.support.servers import SECRET
 
 
 @pytest.fixture(autouse=True)

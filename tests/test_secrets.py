@@ -29,8 +29,8 @@ import jwt
 import pytest
 from aiohttp import web
 
-from tests.conftest import DaemonProc, http_get, http_post, start_daemon
-from tests.hostile import ROOT, ThreadedServers, closed_port, read_request
+from tests.support.hostile import ROOT, ThreadedServers, closed_port, read_request
+from tests.support.servers import DaemonProc, http_get, http_post, start_daemon
 
 # Known values, long and distinct so that no form of one appears by chance.
 JWT_ENV_SECRET = "jwtenv-Secret-7c1f0a9b2e44d8a6f3b5"

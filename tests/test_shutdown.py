@@ -19,8 +19,7 @@ from pathlib import Path
 import pytest
 
 from monitor.scheduler import stable_fraction
-from tests.conftest import DaemonProc, start_daemon
-from tests.hostile import (
+from tests.support.hostile import (
     HANG,
     ThreadedServers,
     frame,
@@ -28,6 +27,7 @@ from tests.hostile import (
     read_request,
     switching_protocols,
 )
+from tests.support.servers import DaemonProc, start_daemon
 
 FORBIDDEN = ("Traceback", "Task was destroyed", "Unclosed", "ResourceWarning",
              "was never awaited", "Exception in callback", "Task exception was never retrieved",

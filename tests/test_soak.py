@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import DaemonProc, http_get, start_daemon
-from tests.hostile import ZooProc, open_fds, rss_bytes, zoo_process
+from tests.support.hostile import ZooProc, open_fds, rss_bytes, zoo_process
+from tests.support.servers import DaemonProc, http_get, start_daemon
 
 FORBIDDEN = ("Unclosed", "ResourceWarning", "Task was destroyed", "Traceback",
              "was never awaited", "Exception in callback", "Task exception was never retrieved")

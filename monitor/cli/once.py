@@ -15,10 +15,10 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor import eventloop
-from monitor.auth import TokenSource
 from monitor.config import Config, ConfigError, load_file
+from monitor.durations import latency
 from monitor.outcomes import Outcome
-from monitor.probes.context import ProbeContext, new_session
+from monitor.probes.context import open_context
 from monitor.redact import Redactor
 from monitor.result import Result
 from monitor.runtime import run_with_retries
@@ -34,12 +34,11 @@ async def run_all(config: Config, names: list[str] | None = None,
         redactor.add(secret)
     probes = [p if retries is None else replace(p, retries=retries)
               for p in config.probes if not names or p.name in names]
-    session = new_session()
-    ctx = ProbeContext(session=session, tokens=TokenSource(redactor), redactor=redactor)
+    ctx = open_context(redactor)
     try:
         return list(await asyncio.gather(*(run_with_retries(p, ctx) for p in probes)))
     finally:
-        await session.close()
+        await ctx.close()
 
 
 def result_json(r: Result) -> dict[str, Any]:
@@ -119,7 +118,7 @@ def print_table(results: list[Result], console: Console) -> None:
         style = _outcome_style(r)
         table.add_row(Text(r.probe, style="bold" if not r.success else ""),
                       Text(r.outcome.value, style=style), answer(r),
-                      f"{r.duration_seconds * 1000:.0f} ms", _seen(r))
+                      latency(r.duration_seconds), _seen(r))
     console.print(table)
     failed = sum(not r.success for r in results)
     summary = f"{len(results) - failed} passed, {failed} failed"

@@ -18,14 +18,7 @@ goes in ``checks``.
 from pathlib import Path
 
 from monitor.config.errors import ConfigError
-from monitor.config.fields import (
-    MAX_DURATION,
-    Duration,
-    StatusSet,
-    format_duration,
-    parse_duration,
-    status_matches,
-)
+from monitor.config.fields import Duration, StatusSet, status_matches
 from monitor.config.loader import load_file, load_text
 from monitor.config.model import Config, Probe
 from monitor.config.schema import (
@@ -48,6 +41,7 @@ from monitor.config.schema import (
     json_schema,
 )
 from monitor.config.secrets import secret_looking
+from monitor.durations import MAX_DURATION, format_duration, parse_duration
 
 # The probes.yaml shipped in the package: the demo runs it, and it documents every feature.
 SHIPPED_CONFIG = Path(__file__).parent.parent / "probes.yaml"

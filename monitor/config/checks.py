@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from monitor.config.errors import Problem
-from monitor.config.fields import format_duration
 from monitor.config.model import Probe
 from monitor.config.schema import (
     RESERVED_LABELS,
@@ -20,6 +19,7 @@ from monitor.config.schema import (
     TokenEndpointAuth,
 )
 from monitor.config.secrets import missing_secrets
+from monitor.durations import format_duration
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 

@@ -6,53 +6,13 @@ Each is parsed from what a person writes (``1m30s``, ``"2xx"``) into what the pr
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable
 from typing import Annotated
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-# Longer than any sensible interval, timeout or token lifetime, and far from the limits of
-# the scheduler's timedelta arithmetic (a 1e308 s interval would only fail at run time).
-MAX_DURATION = 365 * 24 * 3600.0
-
-
-def parse_duration(value: object) -> float:
-    """``"1m30s"`` → 90.0. Plain numbers are seconds."""
-    if isinstance(value, bool):
-        raise ValueError("must be a duration like 5s")
-    if isinstance(value, int | float):
-        try:
-            seconds = float(value)
-        except OverflowError:  # an int beyond any float
-            raise ValueError("must be a duration of at most 8760h (a year)") from None
-    elif isinstance(value, str):
-        text = value.strip()
-        pos, seconds = 0, 0.0
-        for match in _DURATION_PART.finditer(text):
-            if match.start() != pos:
-                break
-            seconds += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-            pos = match.end()
-        if pos != len(text) or not text:
-            raise ValueError("must be a duration like 5s")
-    else:
-        raise ValueError("must be a duration like 5s")
-    if math.isnan(seconds) or seconds <= 0:
-        raise ValueError("must be a duration greater than 0, like 5s")
-    if seconds > MAX_DURATION:
-        raise ValueError("must be a duration of at most 8760h (a year)")
-    return seconds
-
-
-def format_duration(seconds: float) -> str:
-    if seconds < 1:
-        return f"{seconds * 1000:g}ms"
-    return f"{seconds:g}s"
-
+from monitor.durations import format_duration, parse_duration
 
 Duration = Annotated[
     float,

@@ -26,15 +26,18 @@ import aiohttp
 from multidict import CIMultiDict
 
 from monitor.auth import AuthError
-from monitor.config import HttpExpect, HttpSpec, Probe, format_duration, status_matches
+from monitor.config import HttpExpect, HttpSpec, Probe, status_matches
+from monitor.durations import format_duration, ms
 from monitor.outcomes import Outcome
-from monitor.probes.context import PhaseTimer, ProbeContext, target_of
+from monitor.probes.context import ProbeContext
 from monitor.probes.errors import classify_exception
 from monitor.probes.jsonmatch import check_json_paths
+from monitor.probes.net.phases import PhaseTimer
+from monitor.probes.net.watch import watching
 from monitor.probes.tls import TlsConfigError, cert_expiry, client_context
-from monitor.probes.watch import watching
 from monitor.redact import Redactor
-from monitor.result import Evidence, Result, ms
+from monitor.result import Evidence, Result
+from monitor.targets import target_of
 
 READ_CHUNK = 64 * 1024
 

@@ -12,9 +12,10 @@ import math
 import re
 from typing import Any
 
+from monitor.jsonpath import MISSING, lookup
+
 OPERATORS = frozenset({"eq", "ne", "lt", "le", "gt", "ge", "contains", "regex", "exists"})
 
-_MISSING = object()
 _SHOW = 80  # characters of a value quoted in a reason
 
 
@@ -77,29 +78,6 @@ def match_subset(actual: Any, expected: Any, _path: str = "") -> str | None:
 def _deep_equal(a: Any, b: Any) -> bool:
     # Containment both ways is equality, with match_subset's strict bool/number rules.
     return match_subset(a, b) is None and match_subset(b, a) is None
-
-
-def lookup(data: Any, path: str) -> Any:
-    """The value at a dotted ``path`` (``items.0.name``), or the ``_MISSING`` sentinel."""
-    node = data
-    if path in ("", "."):
-        return node
-    for part in path.split("."):
-        if isinstance(node, dict):
-            if part not in node:
-                return _MISSING
-            node = node[part]
-        elif isinstance(node, list):
-            try:
-                index = int(part)
-            except ValueError:
-                return _MISSING
-            if not -len(node) <= index < len(node):
-                return _MISSING
-            node = node[index]
-        else:
-            return _MISSING
-    return node
 
 
 def is_operator_dict(value: Any) -> bool:
@@ -172,20 +150,20 @@ def check_json_paths(data: Any, expectations: dict[str, Any]) -> str | None:
         if is_operator_dict(expected):
             if "exists" in expected:
                 want = bool(expected["exists"])
-                if want and actual is _MISSING:
+                if want and actual is MISSING:
                     return f"{path}: missing"
-                if not want and actual is not _MISSING:
+                if not want and actual is not MISSING:
                     return f"{path}: expected to be absent, got {_show(actual)}"
             for op, operand in expected.items():
                 if op == "exists":
                     continue
-                if actual is _MISSING:
+                if actual is MISSING:
                     return f"{path}: missing"
                 reason = _apply(op, actual, operand)
                 if reason is not None:
                     return f"{path}: {reason}"
             continue
-        if actual is _MISSING:
+        if actual is MISSING:
             return f"{path}: missing"
         reason = match_subset(actual, expected, path)
         if reason is not None:

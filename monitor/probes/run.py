@@ -8,10 +8,11 @@ import time
 
 from monitor.config import Probe
 from monitor.outcomes import Outcome
-from monitor.probes.context import ProbeContext, target_of
+from monitor.probes.context import ProbeContext
 from monitor.probes.http import run_http
 from monitor.probes.websocket import run_websocket
 from monitor.result import Evidence, Result
+from monitor.targets import target_of
 
 # The protocol probes enforce the timeout themselves and keep their evidence; this outer
 # bound only catches a bug in them, so it leaves them a little room first.

@@ -1,11 +1,6 @@
-"""TLS helpers shared by the probes: client contexts from a :class:`TlsSpec`, the moment a
-TLS handshake starts, and the expiry of the peer certificate.
-
-Why a hook for the handshake start: aiohttp reports one event for "connection created",
-which covers TCP connect and TLS handshake together. asyncio and uvloop wrap the already
-connected socket in an :class:`ssl.SSLObject` (``SSLContext.wrap_bio``) immediately before
-they start the handshake, so a context that notes that call splits the two. The note goes
-to the run's watcher (:mod:`monitor.probes.watch`): one cached context serves every run.
+"""TLS helpers shared by the probes: client contexts from a :class:`TlsSpec` and the
+expiry of the peer certificate. The contexts are :class:`~monitor.probes.net.tls.TimedContext`,
+which notes when a handshake starts (a hook into :mod:`ssl`, kept in :mod:`monitor.probes.net`).
 """
 
 from __future__ import annotations
@@ -15,28 +10,11 @@ import ssl
 from functools import lru_cache
 
 from monitor.config import TlsSpec
-from monitor.probes.watch import WATCHER
+from monitor.probes.net.tls import TimedContext
 
 
 class TlsConfigError(Exception):
     """The TLS settings of a probe cannot be used (e.g. an unreadable ca_file)."""
-
-
-class _TimedContext(ssl.SSLContext):
-    def wrap_bio(
-        self,
-        incoming: ssl.MemoryBIO,
-        outgoing: ssl.MemoryBIO,
-        server_side: bool = False,
-        server_hostname: str | bytes | None = None,
-        session: ssl.SSLSession | None = None,
-    ) -> ssl.SSLObject:
-        obj = super().wrap_bio(incoming, outgoing, server_side=server_side,
-                               server_hostname=server_hostname, session=session)
-        watcher = WATCHER.get()
-        if watcher is not None:
-            watcher.tls_handshake_started(obj)
-        return obj
 
 
 def client_context(spec: TlsSpec) -> ssl.SSLContext:
@@ -60,7 +38,7 @@ def client_context(spec: TlsSpec) -> ssl.SSLContext:
 @lru_cache(maxsize=64)
 def _cached_context(insecure: bool, ca_file: str | None,
                     stamp: tuple[int, int] | None) -> ssl.SSLContext:
-    ctx = _TimedContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx = TimedContext(ssl.PROTOCOL_TLS_CLIENT)
     if insecure:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE

@@ -24,13 +24,12 @@ from dataclasses import dataclass, field
 from monitor import __version__
 from monitor.config import Config, Probe
 from monitor.outcomes import Outcome
-from monitor.probes.context import target_of
+from monitor.probes.net.phases import HTTP_PHASES, WS_PHASES
 from monitor.result import Result
+from monitor.targets import target_of
 
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-HTTP_PHASES = ("resolve", "connect", "tls", "processing", "transfer")
-WS_PHASES = ("resolve", "connect", "tls", "handshake", "steps")
 SKIP_REASONS = ("overlap", "misfire")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 CHUNK_LINES = 2000  # about 250 KB of exposition text per piece of a scrape

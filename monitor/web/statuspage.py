@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from html import escape
 from urllib.parse import quote
 
+from monitor.durations import latency as _ms
+from monitor.durations import span as _span
 from monitor.outcomes import Outcome
 from monitor.result import Result
 from monitor.sinks.history import History
@@ -90,17 +92,6 @@ def _ago(ts: float | None, now: float) -> str:
     return f"{_span(now - ts)} ago"
 
 
-def _span(seconds: float) -> str:
-    delta = max(0.0, seconds)
-    if delta < 90:
-        return f"{delta:.0f}s"
-    if delta < 5400:
-        return f"{delta / 60:.0f}m"
-    if delta < 129600:
-        return f"{delta / 3600:.1f}h"
-    return f"{delta / 86400:.1f}d"
-
-
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
@@ -109,14 +100,6 @@ def _clock(ts: float, now: float) -> str:
     """``10:04:11 UTC`` today, with the date when it is older than a day."""
     fmt = "%H:%M:%S UTC" if now - ts < 86400 else "%Y-%m-%d %H:%M UTC"
     return datetime.fromtimestamp(ts, UTC).strftime(fmt)
-
-
-def _ms(seconds: float) -> str:
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 10:
-        return f"{seconds:.2f} s"
-    return f"{seconds:.1f} s"
 
 
 def _kind(r: Result | None) -> str:

@@ -37,7 +37,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.procs import stop_process
+from tests.support.procs import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

@@ -43,7 +43,7 @@ from typing import Any
 import pytest
 
 from monitor.scheduler import phase_after
-from tests.conftest import (
+from tests.support.servers import (
     ROOT,
     DaemonProc,
     SimProc,

@@ -5,12 +5,13 @@ the run in progress through a contextvar: asyncio (and uvloop) run a connection'
 callbacks in a copy of the context of the task that opened it. A run sets its watcher with
 :func:`watching` around the connection it wants to hear about:
 
-- the TLS context calls :meth:`ConnectionWatcher.tls_handshake_started` as the handshake
-  begins, which splits the TCP connect from the TLS handshake (aiohttp and the event loop
-  report only "connection made", after both);
+- the TLS context (:mod:`monitor.probes.net.tls`) calls
+  :meth:`ConnectionWatcher.tls_handshake_started` as the handshake begins, which splits
+  the TCP connect from the TLS handshake (aiohttp and the event loop report only
+  "connection made", after both);
 - the HTTP session's protocol calls :meth:`ConnectionWatcher.answer_unparsable` when the
   answer is not HTTP, an error aiohttp drops when a server talks first (see
-  :mod:`monitor.probes.context`).
+  :mod:`monitor.probes.net.session`).
 """
 
 from __future__ import annotations

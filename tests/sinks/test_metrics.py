@@ -14,7 +14,7 @@ from monitor.daemon import Daemon, DaemonOptions
 from monitor.outcomes import Outcome
 from monitor.result import Evidence, Result, StepTiming
 from monitor.sinks.metrics import CHUNK_LINES, CONTENT_TYPE, Surfacer, iter_exposition
-from tests.conftest import serving_daemon
+from tests.support.servers import serving_daemon
 
 CONFIG = """\
 defaults: {labels: {environment: staging}}

@@ -39,9 +39,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.procs import stop_process
+from tests.support.procs import stop_process
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 GIB = 1 << 30
 MIB = 1 << 20

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, SECRET, SimProc
+from tests.support.servers import ROOT, SECRET, SimProc
 
 PROBES = """\
 defaults: {interval: 60s, timeout: 3s, retries: 0}

@@ -24,9 +24,9 @@ from monitor.outcomes import Outcome
 from monitor.probes.context import PHASES, ProbeContext
 from monitor.probes.http import run_http
 from monitor.result import Result
-from tests import hostile
-from tests.conftest import serving
-from tests.hostile import Cert, Handler, make_cert, read_request
+from tests.support import hostile
+from tests.support.hostile import Cert, Handler, make_cert, read_request
+from tests.support.servers import serving
 
 JWT_ENV = "SYNTHMON_TEST_HTTP_JWT_SECRET"
 JWT_SECRET = "s3cret-for-the-http-probe-tests-0123456789"

@@ -31,9 +31,9 @@ from monitor.probes.context import ProbeContext
 from monitor.probes.websocket import classify_handshake_failure, run_websocket
 from monitor.redact import REDACTED, Redactor
 from monitor.result import Result
-from tests import hostile
-from tests.conftest import serving
-from tests.hostile import Cert, Handler, make_cert, read_request, ws_accept
+from tests.support import hostile
+from tests.support.hostile import Cert, Handler, make_cert, read_request, ws_accept
+from tests.support.servers import serving
 
 SECRET = "ws-test-secret-Hq83LmPz-0123456789ab"
 SECRET_ENV = "SYNTHMON_TEST_WS_JWT_SECRET"

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from monitor.config import ConfigError, load_text
 from monitor.probes.context import target_of
 from monitor.sinks.metrics import Surfacer
-from tests.hostile import ROOT
+from tests.support.hostile import ROOT
 
 PROBLEM = re.compile(r"^probes\.yaml:(\d+|\?): \S")
 ENV = {"STAGING_URL": "http://127.0.0.1:8000", "JWT_SECRET_STAGING": "s3cret-value",
@@ -249,7 +249,7 @@ def test_near_valid_documents(doc: Any, data: st.DataObject) -> None:
     check(dump(_sprinkle(doc, data)))
 
 
-GOOD = (ROOT / "tests" / "test_config.py").read_text().split('GOOD = """\\\n', 1)[1] \
+GOOD = (ROOT / "tests" / "config" / "test_loader.py").read_text().split('GOOD = """\\\n', 1)[1] \
     .split('"""', 1)[0]
 SHIPPED = (ROOT / "probes.yaml").read_text()
 SNIPPETS = ["&a [1, 2]", "*a", "*undefined", "<<: *a", "!!python/object:os.system x",

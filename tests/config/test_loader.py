@@ -213,7 +213,7 @@ def test_check_command_exit_codes(tmp_path: Path) -> None:
 
 
 def test_shipped_probes_yaml_is_valid() -> None:
-    config = load_file(Path(__file__).parent.parent / "probes.yaml",
+    config = load_file(Path(__file__).parents[2] / "probes.yaml",
                        env={"JWT_SECRET_STAGING": "x"})
     names = {p.name for p in config.probes}
     assert {"ws-golden-path", "ws-alternate-path", "ws-rejects-bad-token"} <= names

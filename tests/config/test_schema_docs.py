@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from monitor.config import json_schema, load_text
-from tests.conftest import ROOT
+from tests.support.servers import ROOT
 
 SHIPPED = ROOT / "monitor" / "probes.yaml"
 README = ROOT / "README.md"

@@ -24,9 +24,9 @@ import pytest
 from aiohttp import web
 
 from monitor.web.webconfig import BasicAuth, WebConfigError, load_web_config
-from tests.conftest import free_port
-from tests.hostile import ROOT, Cert, ThreadedServers, make_cert
-from tests.procs import stop_process
+from tests.support.hostile import ROOT, Cert, ThreadedServers, make_cert
+from tests.support.procs import stop_process
+from tests.support.servers import free_port
 
 USER, PASSWORD = "prometheus", "scrape-Password-7d1e9c2b"
 COST = 10

@@ -32,7 +32,7 @@ from monitor.outcomes import Outcome
 from monitor.probes.context import ProbeContext
 from monitor.probes.run import run_probe
 from monitor.sinks.metrics import LAG_BUCKETS
-from tests.hostile import ROOT, ZooProc, rss_bytes, zoo_process
+from tests.support.hostile import ROOT, ZooProc, rss_bytes, zoo_process
 
 MARGIN = 0.25  # seconds a run may take beyond its timeout (scheduling, a loaded machine)
 MAX_RSS_GROWTH = 50 * 1024 * 1024

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, DaemonProc, SimProc
-from tests.test_statuspage import serve_failing_and_passing, wait_runs
+from tests.support.servers import ROOT, DaemonProc, SimProc
+from tests.web.test_statuspage import serve_failing_and_passing, wait_runs
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
 BROWSER_TIMEOUT = 60.0

@@ -19,7 +19,7 @@ from monitor.demo import REGRESSIONS, banner, demo_env
 from monitor.demo.simulator import MODES
 from monitor.outcomes import Outcome
 from monitor.result import Diagnosis, Evidence, Result
-from tests.conftest import ROOT, SECRET, SimProc, http_post
+from tests.support.servers import ROOT, SECRET, SimProc, http_post
 
 ESC = "\x1b["
 

@@ -21,7 +21,7 @@ from monitor.sinks.history import History
 from monitor.web.api import results_payload
 from monitor.web.statuspage import render_index, render_probe, sparkline
 from monitor.web.summary import MEANING, cross_check, seen
-from tests.conftest import DaemonProc, SimProc, http_get, serving_daemon, start_daemon
+from tests.support.servers import DaemonProc, SimProc, http_get, serving_daemon, start_daemon
 
 CONFIG = """\
 probes:

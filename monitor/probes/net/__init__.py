@@ -1,0 +1,38 @@
+"""Every place synthmon reaches into aiohttp, websockets or ssl beyond their public API,
+and the phase names the metrics read. An upgrade of one of those libraries is checked
+here first; ``tests/probes/net/test_hooks.py`` fails, naming the hook, when one is gone.
+pyproject.toml caps aiohttp and websockets at the majors these hooks were written for.
+
+=================================================  ==========================================
+hook (module)                                      why
+=================================================  ==========================================
+aiohttp ``TCPConnector._factory``                  no public switch for the protocol class; it
+(:mod:`.session`)                                  must be :class:`WatchedResponseHandler`
+aiohttp ``ResponseHandler.set_exception``          keeps why an answer was not HTTP (a server
+(:mod:`.session`)                                  that talks first), which uvloop's ordering
+                                                   makes aiohttp drop
+aiohttp ``ClientSession._retry_connection``        aiohttp silently repeats an idempotent
+(:mod:`.session`)                                  request after a reset; a monitor must
+                                                   report the first failure
+websockets ``ClientConnection`` subclass           passed as ``create_connection``: notes when
+(``connection_made``, ``data_received``;           TCP/TLS came up, keeps the raw start of the
+:mod:`.wsconn`)                                    answer, feeds data in slices, aborts a
+                                                   connection whose verdict is already known
+websockets ``Protocol.parser_exc`` /               read after each slice: a refused frame or an
+``handshake_exc`` (:mod:`.wsconn`)                 unreadable answer ends the wait at once
+websockets ``Connection.process_event``            counts pings to catch a ping flood
+(:mod:`.wsconn`)
+websockets ``connect.process_redirect``            a redirected upgrade is a finding, not a
+(:mod:`.wsconn`)                                   detour to follow
+``ssl.SSLContext.wrap_bio`` (:mod:`.tls`)          the moment the TLS handshake starts, which
+                                                   splits ``connect`` from ``tls``
+the watcher contextvar (:mod:`.watch`)             how the shared session and SSL context find
+                                                   the run in progress
+=================================================  ==========================================
+
+:mod:`.phases` holds the phase names (``HTTP_PHASES``, ``WS_PHASES``: the ``phase`` label
+values) and the HTTP :class:`~.phases.PhaseTimer` driven by aiohttp's public trace hooks.
+
+Nothing here is imported by this ``__init__``: :mod:`monitor.probes.tls` and the hooks
+import each other's modules, and an eager import would make that a cycle.
+"""

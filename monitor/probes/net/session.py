@@ -1,0 +1,82 @@
+"""The one aiohttp session every HTTP probe (and the WebSocket diagnostic GET) uses, with
+the aiohttp internals it relies on: the protocol class of :class:`aiohttp.TCPConnector`
+(``_factory``) and the session's silent retry switch (``_retry_connection``)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from functools import partial
+from typing import Any, cast
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.client_proto import ResponseHandler
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.resolver import DefaultResolver
+
+from monitor.probes.net.phases import trace_config
+from monitor.probes.net.watch import WATCHER
+
+
+class _SpecialUseResolver(AbstractResolver):
+    """Answers names under ``.invalid`` with "not found" without asking anyone, as RFC 6761
+    (6.4) asks of resolver libraries; glibc forwards them to the configured DNS server."""
+
+    def __init__(self) -> None:
+        self._inner = DefaultResolver()
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        name = host.rstrip(".").lower()
+        if name == "invalid" or name.endswith(".invalid"):
+            raise socket.gaierror(socket.EAI_NONAME,
+                                  "Name or service not known (.invalid never resolves)")
+        return await self._inner.resolve(host, port, family)
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+class WatchedResponseHandler(ResponseHandler):
+    """Tells the run's watcher why an answer was not HTTP before aiohttp can drop it."""
+
+    def set_exception(self, exc: BaseException, *args: Any, **kwargs: Any) -> None:
+        if isinstance(exc, HttpProcessingError) and (watcher := WATCHER.get()):
+            watcher.answer_unparsable(exc)
+        super().set_exception(exc, *args, **kwargs)
+
+
+class WatchedConnector(aiohttp.TCPConnector):
+    """Keeps the parse error of a server that talks first (an SSH or SMTP banner).
+
+    uvloop delivers such bytes before the request is written; aiohttp refuses them, closes
+    the transport, and the write then fails with a bare "cannot write to closing
+    transport", dropping the parse error when the connection is closed. asyncio's loop
+    reads them after the write and reports the parse error itself.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # No public switch for the protocol class; this is the attribute aiohttp reads.
+        self._factory = cast("partial[ResponseHandler]",
+                             partial(WatchedResponseHandler, loop=asyncio.get_running_loop()))
+
+
+def new_session() -> aiohttp.ClientSession:
+    """A session that never reuses a connection, never retries, and is traced by phase."""
+    connector = WatchedConnector(force_close=True, limit=0, ttl_dns_cache=None,
+                                 use_dns_cache=False, resolver=_SpecialUseResolver())
+    session = aiohttp.ClientSession(connector=connector, auto_decompress=True,
+                                    cookie_jar=aiohttp.DummyCookieJar(),
+                                    skip_auto_headers=("User-Agent",),
+                                    headers={"User-Agent": "synthmon"},
+                                    trace_configs=[trace_config()])
+    # aiohttp silently repeats an idempotent request once after a reset or disconnect.
+    # A monitor must report the first failure, not hide it; there is no public switch
+    # (aiohttp's own test client flips the same attribute).
+    session._retry_connection = False
+    return session
+
+
+__all__ = ["WatchedConnector", "WatchedResponseHandler", "new_session"]

@@ -1,0 +1,239 @@
+"""The conversation after the server accepted: the configured steps, the negative probe's
+wait to be thrown out, and the close. Each failure is raised as a
+:class:`~monitor.probes.websocket.state.Failure`; the decisions are in :mod:`.verdicts`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
+
+from monitor.config import ExpectEventsStep, ExpectStep, SendStep, Step
+from monitor.durations import ms
+from monitor.outcomes import Outcome
+from monitor.probes.jsonmatch import lookup
+from monitor.probes.net.wsconn import TracedConnection
+from monitor.probes.websocket.adapter import CLOSE_TIMEOUT
+from monitor.probes.websocket.state import Failure, Found, Run
+from monitor.probes.websocket.verdicts import (
+    Closed,
+    Verdict,
+    budget_exceeded,
+    close_verdict,
+    is_auth_error,
+    mismatch,
+    parse_json,
+    show_types,
+)
+from monitor.result import Result, StepTiming
+
+# After accept, how long a negative probe waits for the server to throw it out.
+REJECTION_GRACE = 2.0
+# After an auth error message, how long to wait for the close frame that usually follows,
+# so the evidence carries the close code too.
+LINGER_FOR_CLOSE = 0.3
+
+
+async def _recv(run: Run, ws: TracedConnection, until: float) -> str | bytes:
+    """The next message; ConnectionClosed and TimeoutError propagate."""
+    async with asyncio.timeout_at(min(until, run.deadline)):
+        return await ws.recv()
+
+
+def _closed(run: Run, ws: TracedConnection, exc: ConnectionClosed, where: str) -> Closed:
+    return close_verdict(exc.sent, exc.rcvd, exc.rcvd_then_sent, where,
+                         flood=ws.trace.flood, max_message_bytes=run.spec.max_message_bytes)
+
+
+async def _linger_for_close(run: Run, ws: TracedConnection) -> tuple[int | None, str | None]:
+    """After an auth error message, catch the close frame that usually follows: its code
+    and reason, or (None, None)."""
+    try:
+        await _recv(run, ws, run.now() + LINGER_FOR_CLOSE)
+    except ConnectionClosed as exc:
+        if exc.rcvd is not None:
+            return exc.rcvd.code, exc.rcvd.reason or None
+    except TimeoutError:
+        pass
+    return None, None
+
+
+async def after_accept_negative(run: Run, ws: TracedConnection) -> Result:
+    """A negative probe got a 101: success only if the server throws it out right away."""
+    grace = min(REJECTION_GRACE, run.remaining())
+    start = run.now()
+    try:
+        message = await _recv(run, ws, start + grace)
+    except ConnectionClosed as exc:
+        closed = _closed(run, ws, exc, "right after accepting")
+        found = Found(close_code=closed.code, close_reason=closed.reason)
+        verdict = closed.verdict
+        if verdict.outcome is Outcome.AUTH_REJECTED:
+            verdict = Verdict(Outcome.SUCCESS, f"refused as expected: {verdict.detail}")
+        return run.result(verdict, found)
+    except TimeoutError:
+        await close(run, ws)
+        return run.result(Verdict(
+            Outcome.AUTH_NOT_ENFORCED,
+            f"the server accepted the connection (101) and did not reject it within "
+            f"{ms(run.now() - start)}"))
+    if isinstance(message, str):
+        ok, data = parse_json(message)
+        if ok and is_auth_error(data):
+            code, reason = await _linger_for_close(run, ws)
+            await close(run, ws)
+            budget = budget_exceeded(run.spec, run.phases, run.steps,
+                                     run.handshake.open_seconds, refused=True)
+            verdict = Verdict(Outcome.SLOW, budget) if budget else Verdict(
+                Outcome.SUCCESS, "refused as expected: the server accepted the upgrade, then "
+                "sent an auth error message")
+            return run.result(verdict, Found(last_message=message, close_code=code,
+                                             close_reason=reason))
+    await close(run, ws)
+    return run.result(Verdict(
+        Outcome.AUTH_NOT_ENFORCED,
+        "the server accepted the connection (101) and sent a message instead of rejecting it"),
+        Found(last_message=message))
+
+
+async def run_step(run: Run, ws: TracedConnection, index: int, step: Step) -> None:
+    """One configured step; raises :class:`Failure`. Its timing is kept either way."""
+    label = step.label(index)
+    start = run.now()
+    try:
+        if step.expect is not None:
+            await _expect(run, ws, index, label, step.expect)
+        elif step.send is not None:
+            await _send(run, ws, step.send)
+        elif step.expect_events is not None:
+            await _expect_events(run, ws, index, label, step.expect_events)
+    except ConnectionClosed as exc:
+        closed = _closed(run, ws, exc, f"during step {label}")
+        raise Failure(closed.verdict, Found(step=index, step_name=label, close_code=closed.code,
+                                            close_reason=closed.reason)) from None
+    except TimeoutError:
+        # Only sends get here: receives turn their timeouts into message_timeout.
+        raise Failure(Verdict(Outcome.TIMEOUT, f"step {label} did not finish before the "
+                              "probe timeout"), Found(step=index, step_name=label)) from None
+    finally:
+        run.steps.append(StepTiming(index, label, run.now() - start))
+
+
+async def _expect(run: Run, ws: TracedConnection, index: int, label: str,
+                  expect: ExpectStep) -> None:
+    until = run.until(expect.timeout)
+    try:
+        message = await _recv(run, ws, until)
+    except TimeoutError:
+        raise Failure(Verdict(Outcome.MESSAGE_TIMEOUT,
+                              f"no message {run.timeout_words(expect.timeout, until)} "
+                              f"at step {label}"),
+                      Found(step=index, step_name=label)) from None
+    if isinstance(message, bytes):
+        raise Failure(Verdict(Outcome.UNEXPECTED_MESSAGE,
+                              f"step {label}: expected a text message, got a binary frame "
+                              f"({len(message)} bytes)"),
+                      Found(step=index, step_name=label, last_message=message))
+    reason = mismatch(message, expect)
+    if reason is None:
+        return
+    ok, data = parse_json(message)
+    if ok and is_auth_error(data):
+        code, close_reason = await _linger_for_close(run, ws)
+        raise Failure(Verdict(Outcome.AUTH_REJECTED,
+                              f"step {label}: the server sent an auth error message"),
+                      Found(step=index, step_name=label, last_message=message,
+                            close_code=code, close_reason=close_reason))
+    raise Failure(Verdict(Outcome.UNEXPECTED_MESSAGE, f"step {label}: {reason}"),
+                  Found(step=index, step_name=label, last_message=message))
+
+
+async def _send(run: Run, ws: TracedConnection, send: SendStep) -> None:
+    payload = send.text if send.text is not None else json.dumps(send.json_)
+    async with asyncio.timeout_at(run.deadline):
+        await ws.send(payload)
+
+
+async def _expect_events(run: Run, ws: TracedConnection, index: int, label: str,
+                         spec: ExpectEventsStep) -> None:
+    until = run.until(spec.timeout)
+    seen: list[str] = []
+    wanted = list(spec.types)
+    missing: Counter[str] = Counter(spec.types)
+    position = 0  # in_order: index in wanted of the next expected type
+
+    def fail(outcome: Outcome, detail: str, message: str | bytes | None) -> Failure:
+        return Failure(Verdict(outcome, f"step {label}: {detail}"),
+                       Found(step=index, step_name=label, last_message=message,
+                             events_seen=tuple(seen)))
+
+    while +missing:
+        try:
+            message = await _recv(run, ws, until)
+        except TimeoutError:
+            still = wanted[position:] if spec.in_order else list((+missing).elements())
+            raise fail(Outcome.MESSAGE_TIMEOUT,
+                       f"events still missing {run.timeout_words(spec.timeout, until)}: "
+                       f"{show_types(still)} (seen: {show_types(seen)})", None) from None
+        except ConnectionClosed as exc:
+            closed = _closed(run, ws, exc, f"during step {label}")
+            raise Failure(closed.verdict,
+                          Found(step=index, step_name=label, close_code=closed.code,
+                                close_reason=closed.reason, events_seen=tuple(seen))) from None
+        if isinstance(message, bytes):
+            raise fail(Outcome.UNEXPECTED_MESSAGE,
+                       f"expected JSON events, got a binary frame ({len(message)} bytes)",
+                       message)
+        ok, data = parse_json(message)
+        if not ok:
+            raise fail(Outcome.UNEXPECTED_MESSAGE, "expected JSON events, got text that is "
+                       "not JSON", message)
+        value = lookup(data, spec.field)
+        event = value if isinstance(value, str) else None
+        seen.append(event if event is not None else f"(no {spec.field})")
+        if event in spec.fail_on or (event not in spec.types and is_auth_error(data)):
+            if is_auth_error(data):
+                code, close_reason = await _linger_for_close(run, ws)
+                raise Failure(Verdict(Outcome.AUTH_REJECTED,
+                                      f"step {label}: the server sent an auth error message "
+                                      f"(seen: {show_types(seen)})"),
+                              Found(step=index, step_name=label, last_message=message,
+                                    close_code=code, close_reason=close_reason,
+                                    events_seen=tuple(seen)))
+            raise fail(Outcome.UNEXPECTED_MESSAGE,
+                       f"got {event}, which is in fail_on (seen: {show_types(seen)})", message)
+        if event is None or missing[event] <= 0:
+            continue
+        if spec.in_order:
+            if event == wanted[position]:
+                position += 1
+                missing[event] -= 1
+            elif event in wanted[:position]:
+                continue  # a repeat of an earlier event (e.g. several agent_thinking)
+            else:
+                raise fail(Outcome.UNEXPECTED_MESSAGE,
+                           f"got {event} before {wanted[position]} (expected order: "
+                           f"{show_types(wanted)}; seen: {show_types(seen)})", message)
+        else:
+            missing[event] -= 1
+
+
+async def close(run: Run, ws: TracedConnection) -> None:
+    """Close with 1000; a server that never answers the close must not hold the probe."""
+    wait = min(CLOSE_TIMEOUT, run.remaining())
+    if wait <= 0:
+        ws.transport.abort()
+        return
+    try:
+        async with asyncio.timeout(wait):
+            await ws.close(CloseCode.NORMAL_CLOSURE)
+    except Exception:  # the verdict is already decided; closing is housekeeping
+        ws.transport.abort()
+
+
+__all__ = ["CLOSE_TIMEOUT", "LINGER_FOR_CLOSE", "REJECTION_GRACE", "after_accept_negative",
+           "close", "run_step"]

@@ -1,0 +1,256 @@
+"""One test per hook of monitor/probes/net into aiohttp, websockets and ssl: each checks
+that what the hook relies on is still there and shaped as it was, and fails naming the
+hook and the installed version, so an upgrade that breaks one says which at once.
+
+When one fails: read the hook's reason in ``monitor/probes/net/__init__.py``, adapt the
+hook to the new version (or drop it if the library now offers a public way), and keep
+the upper bound in pyproject.toml until it passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import ssl
+import sys
+from functools import partial
+
+import aiohttp
+import pytest
+import websockets
+from aiohttp import client as aiohttp_client
+from aiohttp import connector as aiohttp_connector
+from aiohttp.client_proto import ResponseHandler
+from aiohttp.http_exceptions import BadStatusLine
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.connection import Connection
+from websockets.client import ClientProtocol
+from websockets.uri import parse_uri
+
+from monitor.probes.net.session import WatchedConnector, WatchedResponseHandler, new_session
+from monitor.probes.net.tls import TimedContext
+from monitor.probes.net.watch import WATCHER, watching
+from monitor.probes.net.wsconn import NoRedirectConnect, Trace, TracedConnection
+
+AIOHTTP = f"aiohttp {aiohttp.__version__}"
+WEBSOCKETS = f"websockets {websockets.version.version}"
+PYTHON = f"Python {sys.version.split()[0]}"
+
+
+def params(func: object) -> list[str]:
+    assert callable(func)
+    return list(inspect.signature(func).parameters)
+
+
+class _Watcher:
+    def __init__(self) -> None:
+        self.tls: list[ssl.SSLObject] = []
+        self.unparsable: list[BaseException] = []
+
+    def tls_handshake_started(self, obj: ssl.SSLObject) -> None:
+        self.tls.append(obj)
+
+    def answer_unparsable(self, exc: BaseException) -> None:
+        self.unparsable.append(exc)
+
+
+# --------------------------------------------------------------------------- aiohttp
+
+
+async def test_aiohttp_tcp_connector_factory() -> None:
+    plain = aiohttp.TCPConnector()
+    try:
+        factory = getattr(plain, "_factory", None)
+        assert isinstance(factory, partial) and factory.func is ResponseHandler, (
+            f"{AIOHTTP}: TCPConnector._factory is no longer partial(ResponseHandler, ...); "
+            "WatchedConnector (monitor/probes/net/session.py) replaces it to watch parse errors")
+        assert set(factory.keywords) == {"loop"} and not factory.args, (
+            f"{AIOHTTP}: TCPConnector._factory now passes {factory.args}, {factory.keywords}; "
+            "WatchedConnector passes only loop=")
+        assert "self._factory" in inspect.getsource(aiohttp_connector), (
+            f"{AIOHTTP}: the connector no longer reads self._factory to build its protocol; "
+            "WatchedConnector's replacement would be ignored")
+    finally:
+        await plain.close()
+    ours = WatchedConnector()
+    try:
+        assert ours._factory.func is WatchedResponseHandler
+    finally:
+        await ours.close()
+
+
+def test_aiohttp_response_handler_set_exception() -> None:
+    assert hasattr(ResponseHandler, "set_exception"), (
+        f"{AIOHTTP}: ResponseHandler.set_exception is gone; WatchedResponseHandler overrides it "
+        "to keep why an answer was not HTTP")
+    signature = inspect.signature(ResponseHandler.set_exception)
+    assert params(ResponseHandler.set_exception)[:2] == ["self", "exc"], (
+        f"{AIOHTTP}: ResponseHandler.set_exception{signature} no longer takes the exception "
+        "first")
+    assert params(ResponseHandler.__init__) == ["self", "loop"], (
+        f"{AIOHTTP}: ResponseHandler.__init__{inspect.signature(ResponseHandler.__init__)} no "
+        "longer takes only the loop; WatchedConnector builds it with loop=")
+
+
+async def test_aiohttp_response_handler_reports_to_the_watcher() -> None:
+    handler = WatchedResponseHandler(loop=asyncio.get_running_loop())
+    watcher = _Watcher()
+    error = BadStatusLine("SSH-2.0-OpenSSH_9.6")
+    with watching(watcher):
+        handler.set_exception(error)
+    assert watcher.unparsable == [error]
+
+
+async def test_aiohttp_session_retry_connection() -> None:
+    async with aiohttp.ClientSession() as plain:
+        assert getattr(plain, "_retry_connection", None) is True, (
+            f"{AIOHTTP}: ClientSession._retry_connection is gone or not on by default; "
+            "new_session() turns it off so a reset is reported, not silently retried")
+    assert "self._retry_connection" in inspect.getsource(aiohttp_client), (
+        f"{AIOHTTP}: ClientSession no longer reads self._retry_connection; check whether it "
+        "still retries an idempotent request after a reset, and how to turn that off")
+    session = new_session()
+    try:
+        assert session._retry_connection is False
+    finally:
+        await session.close()
+
+
+def test_aiohttp_trace_hooks() -> None:
+    config = aiohttp.TraceConfig()
+    for name in ("on_connection_create_start", "on_connection_create_end",
+                 "on_dns_resolvehost_start", "on_dns_resolvehost_end", "on_request_redirect",
+                 "on_request_end"):
+        assert hasattr(config, name), (
+            f"{AIOHTTP}: TraceConfig.{name} is gone; PhaseTimer (monitor/probes/net/phases.py) "
+            "times the HTTP phases from it")
+
+
+# --------------------------------------------------------------------------- websockets
+
+
+def test_websockets_create_connection() -> None:
+    assert "create_connection" in params(connect.__init__), (
+        f"{WEBSOCKETS}: connect() no longer takes create_connection; the probe passes "
+        "TracedConnection through it")
+    names = params(ClientConnection.__init__)
+    assert names[:2] == ["self", "protocol"], (
+        f"{WEBSOCKETS}: ClientConnection.__init__{inspect.signature(ClientConnection.__init__)} "
+        "changed; TracedConnection passes its arguments through and adds trace=")
+    assert issubclass(TracedConnection, ClientConnection)
+
+
+@pytest.mark.parametrize(("method", "expected"), [
+    ("connection_made", ["self", "transport"]),
+    ("data_received", ["self", "data"]),
+    ("process_event", ["self", "event"]),
+])
+def test_websockets_connection_methods(method: str, expected: list[str]) -> None:
+    base = getattr(Connection, method, None)
+    assert base is not None, (
+        f"{WEBSOCKETS}: Connection.{method} is gone; TracedConnection overrides it "
+        "(monitor/probes/net/wsconn.py)")
+    assert params(base) == expected, (
+        f"{WEBSOCKETS}: Connection.{method}{inspect.signature(base)} changed; "
+        f"TracedConnection.{method} expects {expected}")
+    assert method in vars(TracedConnection)
+
+
+def test_websockets_protocol_parser_and_handshake_errors() -> None:
+    protocol = ClientProtocol(parse_uri("ws://example.invalid/ws"))
+    for name in ("parser_exc", "handshake_exc"):
+        assert hasattr(protocol, name), (
+            f"{WEBSOCKETS}: ClientProtocol.{name} is gone; TracedConnection.data_received "
+            "reads it to abort a connection whose verdict is known")
+        assert getattr(protocol, name) is None, (
+            f"{WEBSOCKETS}: ClientProtocol.{name} no longer starts as None")
+    source = inspect.getsource(Connection) + inspect.getsource(ClientConnection)
+    for name in ("protocol", "response", "transport", "loop"):
+        assert f"self.{name} =" in source or f"self.{name}:" in source, (
+            f"{WEBSOCKETS}: the connection no longer sets self.{name}, which TracedConnection "
+            "reads")
+
+
+def test_websockets_process_redirect() -> None:
+    base = getattr(connect, "process_redirect", None)
+    assert base is not None, (
+        f"{WEBSOCKETS}: connect.process_redirect is gone; NoRedirectConnect overrides it so a "
+        "redirected upgrade is reported, not followed")
+    assert params(base) == ["self", "exc"], (
+        f"{WEBSOCKETS}: connect.process_redirect{inspect.signature(base)} changed")
+    assert "process_redirect" in inspect.getsource(connect), (
+        f"{WEBSOCKETS}: connect no longer calls process_redirect")
+    error = ValueError("redirect")
+    assert NoRedirectConnect.process_redirect(
+        NoRedirectConnect.__new__(NoRedirectConnect), error) is error
+
+
+# --------------------------------------------------------------------------- ssl
+
+
+def test_ssl_wrap_bio() -> None:
+    names = params(ssl.SSLContext.wrap_bio)
+    assert names == ["self", "incoming", "outgoing", "server_side", "server_hostname",
+                     "session"], (
+        f"{PYTHON}: SSLContext.wrap_bio{inspect.signature(ssl.SSLContext.wrap_bio)} changed; "
+        "TimedContext (monitor/probes/net/tls.py) overrides it")
+    import asyncio.sslproto as sslproto
+
+    assert "wrap_bio(" in inspect.getsource(sslproto), (
+        f"{PYTHON}: asyncio no longer starts TLS with SSLContext.wrap_bio; the tls phase "
+        "would never start")
+
+
+def test_ssl_wrap_bio_tells_the_watcher() -> None:
+    context = TimedContext(ssl.PROTOCOL_TLS_CLIENT)
+    watcher = _Watcher()
+    with watching(watcher):
+        obj = context.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname="example.com")
+    assert watcher.tls == [obj]
+    context.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname="example.com")
+    assert len(watcher.tls) == 1, "no watcher outside watching()"
+
+
+# --------------------------------------------------------------------------- the watcher
+
+
+@pytest.mark.both_loops
+async def test_protocol_callbacks_see_the_watcher_of_the_task_that_connected() -> None:
+    """The contextvar reaches a connection's callbacks: the loop runs them in a copy of the
+    context of the task that opened the connection (asyncio and uvloop alike)."""
+    seen: list[object] = []
+    got = asyncio.get_running_loop().create_future()
+
+    class Probe(asyncio.Protocol):
+        def data_received(self, data: bytes) -> None:
+            seen.append(WATCHER.get())
+            if not got.done():
+                got.set_result(None)
+
+    async def greet(_r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        w.write(b"hello")
+        await w.drain()
+        w.close()
+
+    server = await asyncio.start_server(greet, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    watcher = _Watcher()
+    try:
+        with watching(watcher):
+            transport, _ = await asyncio.get_running_loop().create_connection(
+                Probe, "127.0.0.1", port)
+        await asyncio.wait_for(got, 5)
+        transport.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert seen and seen[0] is watcher, (
+        f"{type(asyncio.get_running_loop()).__module__}: protocol callbacks no longer run in "
+        "the context of the connecting task; the TLS and parse-error hooks cannot find the run")
+
+
+def test_a_trace_is_a_watcher() -> None:
+    trace = Trace()
+    with watching(trace):
+        assert WATCHER.get() is trace
+    assert WATCHER.get() is None

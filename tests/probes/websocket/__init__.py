@@ -1,0 +1,1 @@
+"""Tests of monitor/probes/websocket."""
