@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import math
@@ -29,16 +28,13 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
-from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.config import Probe
 
 RunFn = Callable[[Probe], Awaitable[None]]
 FIRST_RUN_WINDOW = 10.0
-_FIRST = "#first"  # the id suffix of a probe's one-off first run
 
 # APScheduler logs every run at INFO and every skip at WARNING through stdlib logging; the
 # skips are counted and logged by us in structured form, so only its errors get through.
@@ -73,19 +69,31 @@ def phase_after(name: str, interval: float, after: float) -> float:
     return k * interval + offset
 
 
+class _FirstRuns:
+    """The first runs of the probes one start or reload added: ``names`` in the order of
+    ``first_run(name, interval, start)``, ``next`` the first not started yet."""
+
+    __slots__ = ("names", "next", "start")
+
+    def __init__(self, start: float) -> None:
+        self.start = start
+        self.names: list[str] = []
+        self.next = 0
+
+    def due(self) -> float:
+        # Only probes with intervals over the window are here: min(window, interval) is
+        # the window.
+        return self.start + stable_fraction(self.names[self.next]) * FIRST_RUN_WINDOW
+
+
 async def _run_job(scheduler: ProbeScheduler, name: str) -> None:
     await scheduler.run_job(name)
-
-
-async def _run_first(scheduler: ProbeScheduler, name: str) -> None:
-    await scheduler.run_job(name, first=True)
 
 
 # Jobs name their function by this reference rather than by a bound method: APScheduler
 # would keep a new bound method and a new reference string of it per job (~150 bytes, 1.5 MB
 # at 10,000 probes); the string and the function it resolves to are shared by all jobs.
 _JOB = f"{__name__}:{_run_job.__name__}"
-_FIRST_JOB = f"{__name__}:{_run_first.__name__}"
 
 
 class ProbeScheduler:
@@ -96,7 +104,14 @@ class ProbeScheduler:
         self._on_skip = on_skip
         self._probes: dict[str, Probe] = {}
         self._anchor: dict[str, float] = {}
-        self._first: dict[str, float] = {}  # planned first runs not yet started
+        # First runs not yet started: one batch per start or reload that added probes, and
+        # one event-loop timer for the earliest. A batch keeps only the names, in the order
+        # of their first runs (``first_run`` recomputes each time from the batch's start):
+        # a second APScheduler job per probe, or a timer each, cost ~900 and ~500 bytes a
+        # probe (issue 5's memory budget).
+        self._batches: list[_FirstRuns] = []
+        self._first_timer: asyncio.TimerHandle | None = None
+        self._first_tasks: set[asyncio.Task[None]] = set()
         self._running: dict[str, asyncio.Task[None]] = {}
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._scheduler.add_listener(self._on_event, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
@@ -121,12 +136,10 @@ class ProbeScheduler:
         for name in list(self._probes):
             if name not in wanted:
                 self._scheduler.remove_job(name)
-                if self._first.pop(name, None) is not None:
-                    with contextlib.suppress(JobLookupError):
-                        self._scheduler.remove_job(name + _FIRST)
                 del self._probes[name]
                 self._anchor.pop(name, None)
         now = time.time()
+        batch = _FirstRuns(now)
         for name, probe in wanted.items():
             old = self._probes.get(name)
             self._probes[name] = probe  # a running job picks up the new spec next time
@@ -139,11 +152,7 @@ class ProbeScheduler:
                 else:
                     first = first_run(name, probe.interval, now)
                     anchor = phase_after(name, probe.interval, first + probe.budget)
-                    self._first[name] = first
-                    self._scheduler.add_job(
-                        _FIRST_JOB, DateTrigger(datetime.fromtimestamp(first, UTC)),
-                        args=(self, name), id=name + _FIRST, name=name,
-                        replace_existing=True, misfire_grace_time=int(FIRST_RUN_WINDOW))
+                    batch.names.append(name)
             else:
                 anchor = now + stable_fraction(name) * probe.interval
             previous = self._anchor.get(name)
@@ -165,11 +174,41 @@ class ProbeScheduler:
                 max_instances=1, coalesce=True,
                 misfire_grace_time=max(1, int(probe.interval / 2)),
             )
+        if batch.names:
+            batch.names.sort(key=stable_fraction)
+            self._batches.append(batch)
+            self._arm_first_timer()
 
-    async def run_job(self, name: str, first: bool = False) -> None:
-        """One scheduled run of probe ``name`` (what each APScheduler job calls)."""
+    def _arm_first_timer(self) -> None:
+        if self._first_timer is not None:
+            self._first_timer.cancel()
+            self._first_timer = None
+        due = [b.due() for b in self._batches]
+        if due and not self._stopping:
+            loop = asyncio.get_running_loop()
+            delay = max(0.0, min(due) - time.time())
+            self._first_timer = loop.call_at(loop.time() + delay, self._start_firsts)
+
+    def _start_firsts(self) -> None:
+        """Start every first run that is due, then wait for the next one."""
+        self._first_timer = None
+        now = time.time()
+        for batch in self._batches:
+            while batch.next < len(batch.names) and batch.due() <= now + 0.001:
+                name, planned = batch.names[batch.next], batch.due()
+                batch.next += 1
+                if name not in self._probes:
+                    continue  # removed by a reload since
+                task = asyncio.ensure_future(self.run_job(name, first=planned))
+                self._first_tasks.add(task)  # keep a reference until it is done
+                task.add_done_callback(self._first_tasks.discard)
+        self._batches = [b for b in self._batches if b.next < len(b.names)]
+        self._arm_first_timer()
+
+    async def run_job(self, name: str, first: float | None = None) -> None:
+        """One scheduled run of probe ``name`` (what each APScheduler job calls; ``first``:
+        the planned time of a probe's first run)."""
         probe = self._probes.get(name)
-        planned_first = self._first.pop(name, None) if first else None
         if probe is None:
             return
         if name in self._running:
@@ -177,8 +216,8 @@ class ProbeScheduler:
             return
         now = time.time()
         anchor = self._anchor.get(name, now)
-        if planned_first is not None:
-            self._on_lag(max(0.0, now - planned_first))
+        if first is not None:
+            self._on_lag(max(0.0, now - first))
         elif now >= anchor:
             self._on_lag((now - anchor) % probe.interval)
         task = asyncio.current_task()
@@ -197,11 +236,7 @@ class ProbeScheduler:
 
     def _on_event(self, event: JobExecutionEvent) -> None:
         reason = "overlap" if event.code == EVENT_JOB_MAX_INSTANCES else "misfire"
-        job = str(event.job_id)
-        name = job.removesuffix(_FIRST)
-        if job != name:
-            self._first.pop(name, None)
-        self._on_skip(name, reason)
+        self._on_skip(str(event.job_id), reason)
 
     async def stop(self, grace: float) -> None:
         """Stop scheduling, let in-flight runs finish for ``grace`` seconds, cancel the rest."""
@@ -211,7 +246,10 @@ class ProbeScheduler:
         # Pause first: APScheduler's shutdown cancels in-flight coroutine jobs at once,
         # and they deserve the grace to finish and report.
         self._scheduler.pause()
-        tasks = list(self._running.values())
+        if self._first_timer is not None:
+            self._first_timer.cancel()
+        self._batches.clear()
+        tasks = list({*self._running.values(), *self._first_tasks})
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=grace)
             for task in pending:

@@ -111,6 +111,7 @@ async def test_a_scheduled_probe_costs_under_a_kilobyte() -> None:
         await scheduler.stop(0)
     # ~970 bytes while every job kept its own bound method and a reference string of it.
     assert per_probe < 900, per_probe
+    ran.clear()  # first runs (within 10 s of the start) may have begun meanwhile
     await scheduler.run_job("p7")  # what a job calls reaches the probe
     assert ran == ["p7"]
 
