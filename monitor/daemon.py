@@ -16,7 +16,8 @@ import structlog
 
 from monitor import eventloop
 from monitor.auth import TokenSource
-from monitor.config import Config, ConfigError, JwtAuth, Probe, load_file
+from monitor.config import Config, ConfigError, Probe, load_file
+from monitor.preload import preload
 from monitor.probes.context import ProbeContext, open_context
 from monitor.redact import Redactor
 from monitor.result import Result
@@ -26,6 +27,8 @@ from monitor.sinks import default_sinks
 from monitor.sinks.history import History
 from monitor.sinks.metrics import Surfacer
 
+NO_PROBES_DETAIL = ("the config defines no probes (empty or truncated file?); nothing is "
+                    "being monitored")
 SHUTDOWN_GRACE = 3.5  # SIGTERM must exit within 5 s: drain, then cancel, then close
 
 
@@ -37,16 +40,6 @@ class DaemonOptions:
     # Where ${VAR}s and *_env secrets come from (the process environment when None): the
     # demo runs the shipped file against its simulator without touching os.environ.
     env: Mapping[str, str] | None = None
-
-
-def _preload(config: Config) -> None:
-    """Import what only some probes need (PyJWT, cryptography: ~8 MB, imported lazily) now,
-    when a config that has such probes is adopted: inside a first run the import would block
-    the event loop for tens of milliseconds while other runs are being timed."""
-    if any(isinstance(p.auth, JwtAuth) for p in config.probes):
-        import jwt  # noqa: F401
-    if any(p.spec.url.startswith(("https:", "wss:")) for p in config.probes):
-        from cryptography import x509  # noqa: F401
 
 
 class Daemon:
@@ -88,11 +81,17 @@ class Daemon:
         for secret in config.secrets:  # before anything is logged about the new config
             self.redactor.add(secret)
         self.config = config
-        _preload(config)
+        preload(config)
         self.tokens.forget()
         self.sinks.configure(config)
         for warning in config.warnings:
             self.log.warning("config_warning", detail=warning)
+        for missing in config.missing_secrets:
+            # The probes that need it report config_error at every run until it is there.
+            self.log.warning("config_warning", detail=missing.text)
+        if not config.probes:
+            self.log.warning("no_probes", path=self.options.config_path,
+                             detail=NO_PROBES_DETAIL)
 
     async def reload(self) -> tuple[bool, list[str]]:
         """Re-read the config file. On error the running config stays."""

@@ -125,7 +125,8 @@ class Reference:
         if kind == "integer" and "exclusiveMinimum" in node:
             return f"integer > {node['exclusiveMinimum']}"
         if kind == "string" and "pattern" in node:
-            return f"string matching `{node['pattern']}`"
+            # A | would end the table cell; GitHub renders \| in code in a table as |.
+            return f"string matching `{node['pattern'].replace('|', chr(92) + '|')}`"
         if kind is None:
             return "any"
         return str(kind)

@@ -169,7 +169,9 @@ def test_token_endpoint_config_from_yaml() -> None:
         "    secret_fields_env: {password: PW}\nprobes:\n  - name: p\n"
         "    http: {url: 'http://127.0.0.1:1/', auth: login}\n", env={})
     assert isinstance(config.probes[0].auth, TokenEndpointAuth)
-    assert config.warnings == ("probes[0] (p): secret environment variable PW is not set",)
+    assert [m.text for m in config.missing_secrets] == [
+        "probes.yaml:5: auth.login.secret_fields_env.password: secret environment variable PW "
+        "is not set"]
 
 
 def test_redactor_forms_and_headers() -> None:

@@ -24,8 +24,8 @@ def test_the_daemon_imports_jwt_and_cryptography_only_for_a_config_that_needs_th
     script = f"""
 import sys
 from monitor.config import load_text
-from monitor.daemon import _preload
-import monitor.cli, monitor.web.server
+from monitor.preload import preload as _preload
+import monitor.cli, monitor.cli.once, monitor.daemon, monitor.web.server
 lazy = {LAZY!r}
 assert not [m for m in sys.modules if m.split(".")[0] in lazy], "imported at start"
 _preload(load_text("probes:\\n  - {{name: a, http: {{url: 'http://127.0.0.1:1/'}}}}\\n",

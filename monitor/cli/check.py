@@ -6,20 +6,24 @@ import sys
 
 from monitor.config import ConfigError, load_file
 
+NO_PROBES = "no probes defined: the file is empty, truncated, or its probes list is empty"
+
 
 def cmd_check(path: str) -> int:
+    # A missing secret does not stop the daemon (that probe reports config_error), but a
+    # pre-deploy check must not call such a file good: here it is an error like the others.
     try:
-        config = load_file(path)
+        config = load_file(path, require_secrets=True)
     except ConfigError as exc:
         print(f"{path}: {len(exc.problems)} error(s)", file=sys.stderr)
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 1
-    # A missing secret does not stop the daemon (that probe reports config_error), but a
-    # pre-deploy check must not call such a file good.
     for warning in config.warnings:
-        print(f"{path}: warning: {warning}", file=sys.stderr)
-    missing = [w for w in config.warnings if "is not set" in w or "does not exist" in w]
-    print(f"{path}: {len(config.probes)} probes OK" if not missing
-          else f"{path}: {len(missing)} secret(s) missing")
-    return 1 if missing else 0
+        print(f"warning: {warning}", file=sys.stderr)
+    if not config.probes:
+        # A deploy gate must not pass on a truncated file.
+        print(f"{path}: error: {NO_PROBES}", file=sys.stderr)
+        return 1
+    print(f"{path}: {len(config.probes)} probes OK")
+    return 0

@@ -9,9 +9,12 @@ from collections.abc import Sequence
 from monitor import __version__, eventloop
 from monitor.config import json_schema
 from monitor.config.fields import parse_retries
+from monitor.demo.modes import MODES
 
 DEFAULT_CONFIG = "probes.yaml"
 DEFAULT_LISTEN = "127.0.0.1:9115"
+CONFIG_HELP = f"the probes file ({DEFAULT_CONFIG})"
+MODES_HELP = ", ".join(MODES)
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -42,41 +45,55 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the daemon")
-    run.add_argument("-c", "--config", default=DEFAULT_CONFIG, help="probes file (probes.yaml)")
+    run.add_argument("-c", "--config", default=DEFAULT_CONFIG,
+                     help=CONFIG_HELP + "; reloaded on SIGHUP or POST /-/reload")
     run.add_argument("--listen", type=parse_listen, default=parse_listen(DEFAULT_LISTEN),
                      help=f"address of /metrics and the status page ({DEFAULT_LISTEN})")
     run.add_argument("--location", help="adds a location label to every probe series")
     run.add_argument("--shard", type=parse_shard, help="run only shard I of N (I/N)")
-    run.add_argument("--log-format", choices=("auto", "json", "console"), default="auto")
+    run.add_argument("--log-format", choices=("auto", "json", "console"), default="auto",
+                     help="log lines on stderr: json (one object a line, for log shippers), "
+                          "console (readable), or auto: console on a terminal, else json")
     run.add_argument("--web-config", metavar="WEB_YML",
-                     help="TLS and basic auth for the endpoints, in Prometheus' web config "
-                          "format (tls_server_config, basic_auth_users)")
+                     help="TLS and basic auth for /metrics, the status page and the API, in "
+                          "Prometheus' web config format (tls_server_config, "
+                          "basic_auth_users with bcrypt hashes)")
     _loop_option(run)
 
-    check = sub.add_parser("check", help="validate a probes file; exit 1 on errors")
-    check.add_argument("-c", "--config", default=DEFAULT_CONFIG)
+    check = sub.add_parser(
+        "check", help="validate a probes file: every problem with file:line, exit 1 on any "
+                      "(a missing secret and a file without probes are problems)")
+    check.add_argument("-c", "--config", default=DEFAULT_CONFIG, help=CONFIG_HELP)
 
-    once = sub.add_parser("once", help="run every probe once and print the results")
-    once.add_argument("-c", "--config", default=DEFAULT_CONFIG)
+    once = sub.add_parser("once", help="run every probe once, print the results; exit 0 only "
+                                       "if all succeeded (a deploy gate)")
+    once.add_argument("-c", "--config", default=DEFAULT_CONFIG, help=CONFIG_HELP)
     once.add_argument("--probe", action="append", default=[], help="only this probe (repeatable)")
-    once.add_argument("--format", choices=("table", "json"), default="table")
+    once.add_argument("--format", choices=("table", "json", "junit"), default="table",
+                      help="table (for people), json (one record a probe), or junit (JUnit "
+                           "XML for CI: a testcase per probe, a failure per failed run)")
     once.add_argument("--retries", type=parse_retries_arg, default=None,
-                      help="retries of a failed probe, 0 to 5 (default: each probe's own; "
-                      "0 turns them off)")
+                      help="retries of a failed probe, 0 to 5 (default: each probe's own "
+                           "retries; 0 turns them off)")
     once.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                       help="colour the table (auto: on a terminal; NO_COLOR/FORCE_COLOR honoured)")
 
     demo = sub.add_parser("demo", help="simulator + daemon with the shipped probes, on loopback")
-    demo.add_argument("--listen", type=parse_listen, default=parse_listen(DEFAULT_LISTEN))
+    demo.add_argument("--listen", type=parse_listen, default=parse_listen(DEFAULT_LISTEN),
+                      help=f"address of the daemon's /metrics and status page ({DEFAULT_LISTEN})")
     demo.add_argument("--simulator", type=parse_listen, default=parse_listen("127.0.0.1:8000"),
                       help="address of the staging simulator (127.0.0.1:8000)")
-    demo.add_argument("--mode", default="healthy", help="start the simulator in this mode")
+    demo.add_argument("--mode", default="healthy", choices=MODES, metavar="MODE",
+                      help="start the simulator in this mode (healthy); one of: " + MODES_HELP)
     demo.add_argument("--interval", default="10s", help="probe interval in the demo (10s)")
     _loop_option(demo)
 
     sim = sub.add_parser("simulator", help="run only the staging simulator")
-    sim.add_argument("--listen", type=parse_listen, default=parse_listen("127.0.0.1:8000"))
-    sim.add_argument("--mode", default="healthy")
+    sim.add_argument("--listen", type=parse_listen, default=parse_listen("127.0.0.1:8000"),
+                     help="address to listen on (127.0.0.1:8000)")
+    sim.add_argument("--mode", default="healthy", choices=MODES, metavar="MODE",
+                     help="start in this mode (healthy); one of: " + MODES_HELP
+                          + "; switch later with POST /-/simulator/mode")
     sim.add_argument("--jwt-secret-env", default="JWT_SECRET_STAGING",
                      help="environment variable with the HS256 secret the simulator accepts")
 
@@ -109,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return eventloop.run(run_daemon(args), args.event_loop)
         if args.command == "demo":
-            from monitor.demo import run_demo
+            from monitor.demo.run import run_demo
 
             return eventloop.run(run_demo(args), args.event_loop)
         if args.command == "simulator":

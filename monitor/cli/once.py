@@ -6,7 +6,9 @@ import asyncio
 import json
 import os
 import sys
+import time
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from rich import box
@@ -15,9 +17,12 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor import eventloop
+from monitor.cli.check import NO_PROBES
+from monitor.cli.junit import cases, junit_report
 from monitor.config import Config, ConfigError, load_file
 from monitor.durations import latency
 from monitor.outcomes import Outcome
+from monitor.preload import preload
 from monitor.probes.context import open_context
 from monitor.redact import Redactor
 from monitor.result import Result
@@ -34,6 +39,7 @@ async def run_all(config: Config, names: list[str] | None = None,
         redactor.add(secret)
     probes = [p if retries is None else replace(p, retries=retries)
               for p in config.probes if not names or p.name in names]
+    preload(config)
     ctx = open_context(redactor)
     try:
         return list(await asyncio.gather(*(run_with_retries(p, ctx) for p in probes)))
@@ -125,6 +131,9 @@ def print_table(results: list[Result], console: Console) -> None:
     console.print(Text(summary, style=f"bold {'red' if failed else 'green'}"))
 
 
+FORMATS = ("table", "json", "junit")
+
+
 def run_once(path: str, names: list[str], fmt: str, color: str = "auto",
              retries: int | None = None) -> int:
     try:
@@ -133,15 +142,32 @@ def run_once(path: str, names: list[str], fmt: str, color: str = "auto",
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 1
+    if not config.probes:
+        # An empty table and exit 0 would let a deploy gate pass on a truncated file.
+        print(f"{path}: error: {NO_PROBES}", file=sys.stderr)
+        return 1
+    for missing in config.missing_secrets:
+        # Those probes report config_error below; say why once, where it is configured.
+        print(f"warning: {missing.text}", file=sys.stderr)
     unknown = [n for n in names if n not in {p.name for p in config.probes}]
     if unknown:
         print(f"unknown probe(s): {', '.join(unknown)}; configured: "
               f"{', '.join(p.name for p in config.probes)}", file=sys.stderr)
         return 1
-    results = eventloop.run(run_all(config, names or None, retries=retries))
+    redactor = Redactor()
+    started = datetime.now(UTC)
+    clock = time.monotonic()
+    results = eventloop.run(run_all(config, names or None, redactor, retries=retries))
     if fmt == "json":
         json.dump([result_json(r) for r in results], sys.stdout, indent=2)
         sys.stdout.write("\n")
+    elif fmt == "junit":
+        sys.stdout.flush()
+        sys.stdout.buffer.write(junit_report(cases(results), result_json,
+                                             lambda text: redactor.redact(text) or "",
+                                             wall_seconds=time.monotonic() - clock,
+                                             started=started))
+        sys.stdout.buffer.flush()
     else:
         print_table(results, make_console(color))
     return 0 if all(r.success for r in results) else 1

@@ -10,16 +10,26 @@ import sys
 
 
 def run_simulator(args: argparse.Namespace) -> int:
-    from monitor.demo.simulator import MODES, serve_forever
+    from monitor.demo.simulator import MODES, RunningSimulator, serve_forever
 
     if args.mode not in MODES:
         print(f"unknown mode {args.mode!r}; one of: {', '.join(MODES)}", file=sys.stderr)
         return 2
     secret = os.environ.get(args.jwt_secret_env)
     if not secret:
-        print(f"environment variable {args.jwt_secret_env} is not set", file=sys.stderr)
+        print(f"environment variable {args.jwt_secret_env} is not set: export the HS256 "
+              "secret the simulator accepts (the same the probes sign with)", file=sys.stderr)
         return 2
     host, port = args.listen
+
+    def ready(running: RunningSimulator) -> None:
+        # Said on stdout when it listens: where, in which mode, and how to switch.
+        print(f"staging simulator listening on {running.url} (WebSocket {running.ws_url}), "
+              f"mode {running.sim.mode}\n"
+              f"switch the mode: curl -d mode=NAME {running.url}/-/simulator/mode  "
+              f"(modes: {', '.join(MODES)})", flush=True)
+
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_forever(host, port, jwt_secret=secret, mode=args.mode))
+        asyncio.run(serve_forever(host, port, jwt_secret=secret, mode=args.mode,
+                                  on_ready=ready))
     return 0

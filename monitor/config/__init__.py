@@ -20,7 +20,7 @@ from pathlib import Path
 from monitor.config.errors import ConfigError
 from monitor.config.fields import Duration, StatusSet, status_matches
 from monitor.config.loader import load_file, load_text
-from monitor.config.model import Config, Probe
+from monitor.config.model import Config, MissingSecret, Probe
 from monitor.config.schema import (
     RESERVED_LABELS,
     AuthSpec,
@@ -60,6 +60,7 @@ __all__ = [
     "HttpExpect",
     "HttpSpec",
     "JwtAuth",
+    "MissingSecret",
     "Probe",
     "ProbeSpec",
     "ProbesFile",

@@ -1,27 +1,97 @@
 """What a file must satisfy as a whole, beyond each section's own schema: unique names,
 known auth providers, a timeout within its interval, label names, secrets in their place.
-Builds the resolved :class:`~monitor.config.model.Probe` of each probe on the way."""
+Builds the resolved :class:`~monitor.config.model.Probe` of each probe on the way.
+
+The checks run on whatever validated (:class:`Parts`): one probe with a bad field must not
+hide the duplicate names, unknown providers or timeouts of the others, so that ``check``
+reports every problem of a file in one run.
+"""
 
 from __future__ import annotations
 
 import difflib
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
-from monitor.config.errors import Problem
+from monitor.config.errors import Path_, Problem
 from monitor.config.model import Probe
 from monitor.config.schema import (
     RESERVED_LABELS,
     SECRET_DOC,
+    Defaults,
     JwtAuth,
-    ProbesFile,
+    ProbeSpec,
     TokenEndpointAuth,
+    jwt_key_problem,
+    one_kind_problem,
+    one_step_problem,
 )
 from monitor.config.secrets import missing_secrets
 from monitor.durations import format_duration
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_LABEL_RULE = ("label name must match [a-zA-Z_][a-zA-Z0-9_]* and not be one of "
+               + ", ".join(sorted(RESERVED_LABELS)))
+
+
+@dataclass
+class Parts:
+    """The sections of a file that validated on their own."""
+
+    defaults: Defaults | None  # None: the defaults did not validate
+    auth: dict[str, JwtAuth | TokenEndpointAuth]  # providers that validated
+    auth_names: list[str]  # every provider named in the file, valid or not
+    probes: list[tuple[int, ProbeSpec]]  # probes that validated, with their index
+    names: dict[int, str] = field(default_factory=dict)  # every probe's name as written
+
+
+@dataclass
+class Checked:
+    probes: list[Probe]
+    label_names: list[str]
+    warnings: list[Problem]
+    missing: list[Problem]  # secrets that are not there (an error for `check` only)
+
+
+def shape_problems(data: Any) -> list[Problem]:
+    """The "exactly one of" rules of the schema, checked on the plain data.
+
+    pydantic runs a model's own validator only once all its fields are valid, so a probe
+    with both http and websocket *and* a bad URL would be reported in two rounds. Checked
+    here too, in the schema's words (equal problems are said once).
+    """
+    out: list[Problem] = []
+    if not isinstance(data, dict):
+        return out
+    auth = data.get("auth")
+    for name, provider in auth.items() if isinstance(auth, dict) else ():
+        if isinstance(provider, dict) and provider.get("type") == "jwt":
+            msg = jwt_key_problem({k for k, v in provider.items() if v})
+            if msg:
+                out.append((("auth", name), msg))
+    probes = data.get("probes")
+    for i, probe in enumerate(probes if isinstance(probes, list) else ()):
+        if not isinstance(probe, dict):
+            continue
+        msg = one_kind_problem({k for k in ("http", "websocket") if probe.get(k) is not None})
+        if msg:
+            out.append((("probes", i), msg))
+        ws = probe.get("websocket")
+        steps = ws.get("steps") if isinstance(ws, dict) else None
+        for j, step in enumerate(steps if isinstance(steps, list) else ()):
+            if isinstance(step, dict):
+                msg = one_step_problem({k for k, v in step.items() if v is not None})
+                if msg:
+                    out.append((("probes", i, "websocket", "steps", j), msg))
+    return out
+
+
+def _bad_labels(labels: Mapping[str, str], at: Path_) -> list[Problem]:
+    return [((*at, key), _LABEL_RULE) for key in labels
+            if not _LABEL_NAME.match(key) or key in RESERVED_LABELS]
 
 
 def _budget_problem(timeout: float, retries: int, retry_delay: float, interval: float) -> str:
@@ -33,51 +103,52 @@ def _budget_problem(timeout: float, retries: int, retry_delay: float, interval: 
             "run; lower retries (0 turns them off), retry_delay or timeout, or raise the interval")
 
 
-def validate_semantics(model: ProbesFile, problems: list[Problem],
-                        env: Mapping[str, str]) -> tuple[list[Probe], list[str], list[str]]:
-    seen: dict[str, int] = {}
+def validate_semantics(parts: Parts, env: Mapping[str, str],
+                       problems: list[Problem]) -> Checked:
+    """The whole-file checks; their problems are appended to ``problems``."""
     probes: list[Probe] = []
-    warnings: list[str] = []
+    warnings: list[Problem] = []
+    missing: list[Problem] = []
     label_names: set[str] = set()
-    for key in model.defaults.labels:
-        if not _LABEL_NAME.match(key) or key in RESERVED_LABELS:
-            problems.append((("defaults", "labels", key),
-                             "label name must match [a-zA-Z_][a-zA-Z0-9_]* and not be one of "
-                             + ", ".join(sorted(RESERVED_LABELS))))
-    for name, provider in model.auth.items():
+    defaults = parts.defaults
+    if defaults is not None:
+        problems += _bad_labels(defaults.labels, ("defaults", "labels"))
+    for name, provider in parts.auth.items():
         if isinstance(provider, JwtAuth) and provider.secret is not None:
             problems.append((("auth", name, "secret"),
                              f"inline secrets are refused in shared auth providers; {SECRET_DOC}"))
+    first: dict[str, int] = {}
+    for i, name in sorted(parts.names.items()):
+        if name in first:
+            problems.append((("probes", i, "name"), f"duplicate probe name '{name}' "
+                             f"(first used by probes[{first[name]}])"))
+        first.setdefault(name, i)
+    used: list[str] = []  # shared providers in use, each checked for its secrets once
     budget_reported = False
-    for i, spec in enumerate(model.probes):
-        if spec.name in seen:
-            problems.append((("probes", i, "name"),
-                             f"duplicate probe name '{spec.name}' "
-                             f"(first used by probes[{seen[spec.name]}])"))
-        seen.setdefault(spec.name, i)
-        interval = spec.interval or model.defaults.interval
-        timeout = spec.timeout or model.defaults.timeout
-        if timeout >= interval:
-            problems.append((("probes", i, "timeout" if spec.timeout else "interval"),
+    for i, spec in parts.probes:
+        at: Path_ = ("probes", i)
+        problems += _bad_labels(spec.labels, (*at, "labels"))
+        interval = spec.interval or (defaults.interval if defaults else None)
+        timeout = spec.timeout or (defaults.timeout if defaults else None)
+        # With invalid defaults the values are unknown; that error is reported already.
+        if interval is not None and timeout is not None and timeout >= interval:
+            problems.append(((*at, "timeout" if spec.timeout else "interval"),
                              f"timeout ({format_duration(timeout)}) must be shorter than the "
                              f"interval ({format_duration(interval)})"))
-        retries = model.defaults.retries if spec.retries is None else spec.retries
-        retry_delay = spec.retry_delay or model.defaults.retry_delay
-        budget = timeout * (retries + 1) + retry_delay * retries
-        if timeout < interval and budget >= interval:
+        retries = spec.retries if spec.retries is not None else (
+            defaults.retries if defaults else None)
+        retry_delay = spec.retry_delay or (defaults.retry_delay if defaults else None)
+        if (interval is not None and timeout is not None and retries is not None
+                and retry_delay is not None and timeout < interval
+                and timeout * (retries + 1) + retry_delay * retries >= interval):
             own = [k for k in ("retries", "retry_delay", "timeout", "interval")
                    if getattr(spec, k) is not None]
             if own or not budget_reported:
                 # Inherited from defaults alone: one error for the whole file, not per probe.
                 budget_reported = budget_reported or not own
-                where = ("probes", i, own[0]) if own else ("defaults", "retries")
+                where: Path_ = (*at, own[0]) if own else ("defaults", "retries")
                 problems.append((where, _budget_problem(timeout, retries, retry_delay, interval)))
-        labels = {**model.defaults.labels, **spec.labels}
-        for key in spec.labels:
-            if not _LABEL_NAME.match(key) or key in RESERVED_LABELS:
-                problems.append((("probes", i, "labels", key),
-                                 "label name must match [a-zA-Z_][a-zA-Z0-9_]* and not be one "
-                                 "of " + ", ".join(sorted(RESERVED_LABELS))))
+        labels = {**(defaults.labels if defaults else {}), **spec.labels}
         label_names.update(labels)
         kind = spec.http or spec.websocket
         assert kind is not None
@@ -86,39 +157,46 @@ def validate_semantics(model: ProbesFile, problems: list[Problem],
         auth: JwtAuth | TokenEndpointAuth | None = None
         if isinstance(ref, str):
             auth_name = ref
-            if ref not in model.auth:
-                known = ", ".join(model.auth) or "none defined"
-                guess = difflib.get_close_matches(ref, list(model.auth), n=1)
-                problems.append((("probes", i, spec.type, "auth"),
+            if ref not in parts.auth_names:
+                known = ", ".join(parts.auth_names) or "none defined"
+                guess = difflib.get_close_matches(ref, parts.auth_names, n=1)
+                problems.append(((*at, spec.type, "auth"),
                                  f"unknown auth provider '{ref}'"
                                  + (f"; did you mean '{guess[0]}'?" if guess else
                                     f" (defined: {known})")))
-            else:
-                auth = model.auth[ref]
+            elif ref in parts.auth:
+                auth = parts.auth[ref]
+                if ref not in used:
+                    used.append(ref)
         elif ref is not None:
             auth = ref
             auth_name = f"{spec.name}/inline"
             rejected = spec.websocket is not None and spec.websocket.expect_rejected
             if isinstance(ref, JwtAuth) and ref.secret is not None and not rejected:
-                problems.append((("probes", i, spec.type, "auth", "secret"),
+                problems.append(((*at, spec.type, "auth", "secret"),
                                  "inline secrets are allowed only on negative probes "
                                  f"(expect_rejected: true); {SECRET_DOC}"))
+            missing += [((*at, spec.type, "auth", *key), msg)
+                        for key, msg in missing_secrets(ref, env)]
         if spec.http is not None and ref is not None and "@" in urlsplit(spec.http.url).netloc:
             # aiohttp refuses to send both; the probe could only ever report config_error.
-            problems.append((("probes", i, "http", "auth"),
+            problems.append(((*at, "http", "auth"),
                              "cannot be combined with credentials in the URL (both would be "
                              "sent as the Authorization header)"))
         if spec.websocket is not None and "subprotocol" in spec.websocket.send_token_as \
                 and auth is None and ref is None:
-            problems.append((("probes", i, "websocket", "send_token_as"),
+            problems.append(((*at, "websocket", "send_token_as"),
                              "sending the token needs an auth provider (websocket.auth)"))
         if spec.websocket is not None and spec.websocket.expect_rejected \
                 and spec.websocket.steps:
-            warnings.append(f"probes[{i}] ({spec.name}): steps are ignored on a negative probe")
-        for missing in missing_secrets(auth, env):
-            warnings.append(f"probes[{i}] ({spec.name}): {missing}")
-        probes.append(Probe(spec=spec, interval=interval, timeout=timeout,
+            warnings.append(((*at, "websocket", "steps"),
+                             "steps are ignored on a negative probe"))
+        probes.append(Probe(spec=spec, interval=interval or 0.0, timeout=timeout or 0.0,
                             labels=tuple(sorted(labels.items())),
-                            auth_name=auth_name, auth=auth, retries=retries,
-                            retry_delay=retry_delay))
-    return probes, warnings, sorted(label_names)
+                            auth_name=auth_name, auth=auth, retries=retries or 0,
+                            retry_delay=retry_delay or 0.0))
+    for name in used:
+        missing += [(("auth", name, *key), msg)
+                    for key, msg in missing_secrets(parts.auth[name], env)]
+    return Checked(probes=probes, label_names=sorted(label_names), warnings=warnings,
+                   missing=missing)

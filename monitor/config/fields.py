@@ -12,7 +12,9 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
-from monitor.durations import format_duration, parse_duration
+from monitor.durations import MAX_DURATION, format_duration, parse_duration
+
+_VAR_ONLY = r"^\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}$"
 
 Duration = Annotated[
     float,
@@ -21,10 +23,11 @@ Duration = Annotated[
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h))+$"},
+                # a unit on every part, and not all zero
+                {"type": "string", "pattern": r"^(?=.*[1-9])(\d+(\.\d+)?(ms|s|m|h))+$"},
                 # ${VAR} / ${VAR:-default}, substituted at load: editors must accept it
-                {"type": "string", "pattern": r"\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}"},
-                {"type": "number", "exclusiveMinimum": 0},
+                {"type": "string", "pattern": _VAR_ONLY},
+                {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_DURATION},
             ],
             "description": "a duration like 500ms, 5s, 1m30s (a bare number is seconds)",
         }
@@ -53,6 +56,14 @@ Retries = Annotated[
         "description": f"0 to {MAX_RETRIES}",
     }),
 ]
+
+
+_STATUS_CODE = {"type": "integer", "minimum": 100, "maximum": 599}
+# 200, 2xx, 200-299 (as _parse_status reads them), or a ${VAR} form
+_STATUS_TEXT = {"type": "string",
+                "pattern": r"^\s*([1-5][0-9]{2}|[1-5][xX][xX]"
+                           r"|[1-5][0-9]{2}\s*-\s*[1-5][0-9]{2})\s*$"
+                           r"|^\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}$"}
 
 
 def _parse_status(value: object) -> tuple[tuple[int, int], ...]:
@@ -90,9 +101,9 @@ StatusSet = Annotated[
         {
             "description": "status codes: 200, '200-299', '2xx', or a list of these",
             "anyOf": [
-                {"type": "integer", "minimum": 100, "maximum": 599},
-                {"type": "string"},
-                {"type": "array", "items": {"anyOf": [{"type": "integer"}, {"type": "string"}]}},
+                _STATUS_CODE,
+                _STATUS_TEXT,
+                {"type": "array", "minItems": 1, "items": {"anyOf": [_STATUS_CODE, _STATUS_TEXT]}},
             ],
         }
     ),

@@ -3,32 +3,74 @@
 1. :mod:`~monitor.config.source`: the YAML text → plain data and the line of every path;
 2. :mod:`~monitor.config.env`: ``${VAR}`` substituted in every string value;
 3. :mod:`~monitor.config.schema`: pydantic validates each section;
-4. :mod:`~monitor.config.checks`: the file as a whole.
+4. :mod:`~monitor.config.checks`: the file as a whole, on whatever validated in pass 3.
 
-Every problem found is reported together in one :class:`ConfigError`.
+Every problem found by passes 2 to 4 is reported together in one :class:`ConfigError`, in
+file order: one run of ``check`` shows them all.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
-from monitor.config.checks import validate_semantics
+from monitor.config.checks import Parts, shape_problems, validate_semantics
 from monitor.config.env import Sub, substitute_all
-from monitor.config.errors import ConfigError, Problem, pydantic_problems, render
-from monitor.config.model import Config
-from monitor.config.schema import ProbesFile
+from monitor.config.errors import ConfigError, Problem, display, pydantic_problems, render
+from monitor.config.model import Config, MissingSecret
+from monitor.config.schema import (
+    AuthSpec,
+    Defaults,
+    JwtAuth,
+    ProbesFile,
+    ProbeSpec,
+    TokenEndpointAuth,
+)
 from monitor.config.secrets import find_secrets
 from monitor.config.source import parse
 from monitor.redact import Redactor
 
+_AUTH: TypeAdapter[JwtAuth | TokenEndpointAuth] = TypeAdapter(AuthSpec)
+
+
+def _parts(data: dict[str, Any], context: dict[str, Any]) -> Parts:
+    """Each section validated on its own, keeping what is valid (the whole file is not)."""
+    defaults: Defaults | None
+    try:
+        defaults = Defaults.model_validate(data.get("defaults") or {}, context=context)
+    except ValidationError:
+        defaults = None
+    raw_auth = data.get("auth")
+    auth: dict[str, JwtAuth | TokenEndpointAuth] = {}
+    for name, provider in raw_auth.items() if isinstance(raw_auth, dict) else ():
+        with contextlib.suppress(ValidationError):
+            auth[name] = _AUTH.validate_python(provider, context=context)
+    raw_probes = data.get("probes")
+    probes: list[tuple[int, ProbeSpec]] = []
+    names: dict[int, str] = {}
+    for i, item in enumerate(raw_probes if isinstance(raw_probes, list) else ()):
+        if isinstance(item, dict) and isinstance(item.get("name"), str):
+            names[i] = item["name"]
+        with contextlib.suppress(ValidationError):
+            probes.append((i, ProbeSpec.model_validate(item, context=context)))
+    return Parts(defaults=defaults, auth=auth,
+                 auth_names=list(raw_auth) if isinstance(raw_auth, dict) else [],
+                 probes=probes, names=names)
+
 
 def load_text(text: str, name: str = "probes.yaml",
-              env: Mapping[str, str] | None = None) -> Config:
-    """Parse and validate config text. Raises :class:`ConfigError` listing every problem."""
+              env: Mapping[str, str] | None = None, require_secrets: bool = False) -> Config:
+    """Parse and validate config text. Raises :class:`ConfigError` listing every problem.
+
+    A missing secret is not a load error (the daemon starts; the probes that need it report
+    config_error) but is kept in ``Config.missing_secrets``; with ``require_secrets`` (for
+    ``check``) it is an error among the others.
+    """
     env = os.environ if env is None else env
     source = parse(text, name)
     problems: list[Problem] = []
@@ -38,28 +80,41 @@ def load_text(text: str, name: str = "probes.yaml",
     # An error may quote a value (a URL, say) with a secret substituted into it.
     redactor = Redactor(secrets)
 
-    def fail() -> ConfigError:
-        return ConfigError(render(name, source.line_of, problems,
-                                  lambda text: redactor.redact(text) or ""))
+    def lines(found: list[Problem]) -> list[str]:
+        return render(name, source.line_of, found, lambda text: redactor.redact(text) or "")
 
+    context: dict[str, Any] = {"shared": {}}
     try:
-        model = ProbesFile.model_validate(data, context={"shared": {}})
+        model = ProbesFile.model_validate(data, context=context)
+        parts = Parts(defaults=model.defaults, auth=dict(model.auth),
+                      auth_names=list(model.auth), probes=list(enumerate(model.probes)),
+                      names={i: p.name for i, p in enumerate(model.probes)})
     except ValidationError as exc:
         # A value emptied by an unset ${VAR} is already reported as such.
-        problems += pydantic_problems(exc, data, ProbesFile, skip=[p for p, _ in problems])
-        raise fail() from None
+        skip = [p for p, _ in problems]
+        problems += pydantic_problems(exc, data, ProbesFile, skip=skip)
+        problems += [p for p in shape_problems(data)
+                     if not any(p[0][:len(s)] == s for s in skip)]
+        parts = _parts(data, context)
     except RecursionError:
         raise ConfigError([f"{name}:?: the document is nested too deeply"]) from None
-    if problems:  # unset ${VAR}s
-        raise fail()
-    probes, warnings, label_names = validate_semantics(model, problems, env)
+    checked = validate_semantics(parts, env, problems)
+    if require_secrets:
+        problems += checked.missing
     if problems:
-        raise fail()
-    return Config(path=name, probes=tuple(probes),
-                  label_names=tuple(label_names), warnings=tuple(warnings), secrets=secrets)
+        raise ConfigError(lines(problems))
+    missing = tuple(MissingSecret(key=display(path), line=source.line_of(path), message=msg,
+                                  text=lines([(path, msg)])[0])
+                    for path, msg in dict.fromkeys(checked.missing))
+    return Config(path=name, probes=tuple(checked.probes),
+                  label_names=tuple(checked.label_names),
+                  warnings=tuple(lines(checked.warnings)),
+                  missing_secrets=tuple(sorted(missing, key=lambda m: m.line or 0)),
+                  secrets=secrets)
 
 
-def load_file(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
+def load_file(path: str | os.PathLike[str], env: Mapping[str, str] | None = None,
+              require_secrets: bool = False) -> Config:
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -67,4 +122,4 @@ def load_file(path: str | os.PathLike[str], env: Mapping[str, str] | None = None
         raise ConfigError([f"{p}: file not found"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{p}: cannot read: {exc}"]) from None
-    return load_text(text, name=str(path), env=env)
+    return load_text(text, name=str(path), env=env, require_secrets=require_secrets)

@@ -42,11 +42,23 @@ class Probe:
 
 
 @dataclass(frozen=True, slots=True)
+class MissingSecret:
+    """A secret an auth provider reads that is not there. Not a load error: the daemon
+    starts, and the probes using that provider report config_error; ``check`` refuses it."""
+
+    key: str  # e.g. auth.staging_jwt.secret_env
+    line: int | None
+    message: str  # e.g. secret environment variable JWT_SECRET_STAGING is not set
+    text: str  # file:line: key: message
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     path: str
     probes: tuple[Probe, ...]
     label_names: tuple[str, ...]  # the union of static label names, for metric label sets
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # each file:line: key: message
+    missing_secrets: tuple[MissingSecret, ...] = ()  # each said once, at its provider
     secrets: tuple[str, ...] = field(default=(), repr=False, compare=False)  # see module doc
 
     def probe(self, name: str) -> Probe:

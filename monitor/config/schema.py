@@ -29,11 +29,64 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+# What the JSON Schema says beyond the types, so that an editor flags what `check` refuses
+# wherever JSON Schema can say it (tests/config/test_schema_agrees.py feeds both the same
+# files). A string may be a ${VAR} form, substituted at load, which an editor cannot check.
+JsonDict = dict[str, Any]  # what Field(json_schema_extra=) takes
+VAR_FORM = r"\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}"
+_HTTP_URL: JsonDict = {"pattern": rf"^(https?://[^/\s]+|{VAR_FORM})"}
+_WS_URL: JsonDict = {"pattern": rf"^(wss?://[^/\s]+|{VAR_FORM})"}
+RESERVED_LABELS = {"probe", "type", "target", "outcome", "location", "phase", "step", "le",
+                   "reason", "version", "job", "instance"}
+_LABELS: JsonDict = {"propertyNames": {"pattern": r"^[a-zA-Z_][a-zA-Z0-9_]*$",
+                                       "not": {"enum": sorted(RESERVED_LABELS)}}}
+# Also after ${VAR} substitution: a header split in two would smuggle a second one.
+_HEADERS: JsonDict = {"additionalProperties": {"type": "string", "pattern": r"^[^\r\n\x00]*$"}}
+
+
+def _one_of(*keys: str) -> JsonDict:
+    return {"oneOf": [{"required": [k]} for k in keys]}
+
+
 SECRET_DOC = "secrets come only from the environment (*_env) or a file (*_file)"
+
+# The "exactly one of" rules, as functions of the keys present: the models apply them, and
+# :func:`monitor.config.checks.shape_problems` applies them to plain data as well, where a
+# model's own validator does not run (one of its fields is invalid).
+_KEY_SOURCES = ("secret_env", "secret_file", "private_key_file", "secret")
+PROBE_KINDS = ("http", "websocket")
+STEP_KINDS = ("expect", "send", "expect_events")
+
+
+def jwt_key_problem(present: set[str]) -> str | None:
+    sources = [s for s in _KEY_SOURCES if s in present]
+    if len(sources) == 1:
+        return None
+    return ("needs exactly one of secret_env, secret_file, private_key_file"
+            + (f" (got {', '.join(sources)})" if sources else ""))
+
+
+def one_kind_problem(present: set[str]) -> str | None:
+    kinds = [k for k in PROBE_KINDS if k in present]
+    return None if len(kinds) == 1 else "each probe needs exactly one of http or websocket"
+
+
+def one_step_problem(present: set[str]) -> str | None:
+    kinds = [k for k in STEP_KINDS if k in present]
+    return None if len(kinds) == 1 else \
+        "each step needs exactly one of expect, send, expect_events"
 
 
 class JwtAuth(Model):
     """A JWT minted locally with PyJWT and re-minted before it expires."""
+
+    model_config = ConfigDict(json_schema_extra={
+        **_one_of("secret_env", "secret_file", "private_key_file", "secret"),
+        "if": {"required": ["algorithm"],
+               "properties": {"algorithm": {"pattern": "^(RS|ES)"}}},
+        "then": {"required": ["private_key_file"]},
+        "else": {"not": {"required": ["private_key_file"]}},
+    })
 
     type: Literal["jwt"] = Field(description="jwt: a token minted locally")
     algorithm: Literal["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384"] = (
@@ -56,13 +109,9 @@ class JwtAuth(Model):
 
     @model_validator(mode="after")
     def _one_key_source(self) -> JwtAuth:
-        sources = [s for s in ("secret_env", "secret_file", "private_key_file", "secret")
-                   if getattr(self, s)]
-        if len(sources) != 1:
-            raise ValueError(
-                "needs exactly one of secret_env, secret_file, private_key_file"
-                + (f" (got {', '.join(sources)})" if sources else "")
-            )
+        problem = jwt_key_problem({s for s in _KEY_SOURCES if getattr(self, s)})
+        if problem:
+            raise ValueError(problem)
         asymmetric = self.algorithm[:2] in ("RS", "ES")
         if asymmetric and not self.private_key_file:
             raise ValueError(f"algorithm {self.algorithm} needs private_key_file")
@@ -211,9 +260,18 @@ def _check_regex(pattern: str) -> None:
 class HttpSpec(Model):
     """An HTTP request and what its answer must look like."""
 
-    url: str = Field(description="http:// or https:// URL")
+    model_config = ConfigDict(json_schema_extra={
+        "not": {"required": ["body", "json_body"]},
+        # aiohttp refuses auth together with credentials in the URL.
+        "if": {"required": ["auth"], "properties": {"auth": {"not": {"type": "null"}}}},
+        "then": {"properties": {"url": {"not": {"pattern": "^[a-zA-Z]+://[^/@]*@"}},
+                                "auth": {"not": {"type": "object", "required": ["secret"]}}}},
+    })
+
+    url: str = Field(description="http:// or https:// URL", json_schema_extra=_HTTP_URL)
     method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
-    headers: dict[str, str] = Field(default_factory=dict, description="request headers")
+    headers: dict[str, str] = Field(default_factory=dict, description="request headers",
+                                    json_schema_extra=_HEADERS)
     body: str | None = Field(None, description="a text request body")
     json_body: Any = Field(None, description="a JSON request body")
     auth: str | AuthSpec | None = Field(
@@ -248,6 +306,9 @@ class HttpSpec(Model):
 class ExpectStep(Model):
     """Wait for the next message and check it (needs json or regex)."""
 
+    model_config = ConfigDict(json_schema_extra={
+        "anyOf": [{"required": ["json"]}, {"required": ["regex"]}]})
+
     json_: dict[str, Any] | None = Field(
         None, alias="json", description="the message must be JSON containing this subset"
     )
@@ -269,6 +330,8 @@ class ExpectStep(Model):
 
 class SendStep(Model):
     """Send one message (exactly one of json or text)."""
+
+    model_config = ConfigDict(json_schema_extra=_one_of("json", "text"))
 
     json_: Any = Field(None, alias="json", description="a JSON message")
     text: str | None = Field(None, description="a text message")
@@ -300,6 +363,8 @@ class ExpectEventsStep(Model):
 class Step(Model):
     """One step after the handshake: exactly one of expect, send, expect_events."""
 
+    model_config = ConfigDict(json_schema_extra=_one_of("expect", "send", "expect_events"))
+
     name: str | None = Field(
         None, description="the step label in metrics and evidence (default: INDEX-KIND, "
         "e.g. 0-expect)")
@@ -309,9 +374,9 @@ class Step(Model):
 
     @model_validator(mode="after")
     def _one_action(self) -> Step:
-        actions = [a for a in ("expect", "send", "expect_events") if getattr(self, a) is not None]
-        if len(actions) != 1:
-            raise ValueError("each step needs exactly one of expect, send, expect_events")
+        problem = one_step_problem({a for a in STEP_KINDS if getattr(self, a) is not None})
+        if problem:
+            raise ValueError(problem)
         return self
 
     @property
@@ -325,7 +390,18 @@ class Step(Model):
 class WebSocketSpec(Model):
     """A WebSocket handshake, then steps over the open connection."""
 
-    url: str = Field(description="ws:// or wss:// URL")
+    model_config = ConfigDict(json_schema_extra={"allOf": [
+        {"if": {"required": ["send_token_as"],
+                "properties": {"send_token_as": {"contains": {"const": "subprotocol"}}}},
+         "then": {"required": ["auth"], "properties": {"auth": {"not": {"type": "null"}}}}},
+        # An inline secret is a deliberately wrong one, for a negative probe only.
+        {"if": {"required": ["auth"],
+                "properties": {"auth": {"type": "object", "required": ["secret"]}}},
+         "then": {"required": ["expect_rejected"],
+                  "properties": {"expect_rejected": {"const": True}}}},
+    ]})
+
+    url: str = Field(description="ws:// or wss:// URL", json_schema_extra=_WS_URL)
     auth: str | AuthSpec | None = Field(
         None, description="the name of an auth provider, or one inline")
     send_token_as: tuple[TokenPlacement, ...] = Field(
@@ -334,7 +410,8 @@ class WebSocketSpec(Model):
         "(jwt.<base64url(token)>, no padding), query (?token=)")
     subprotocols: tuple[str, ...] = Field((), description="offered besides the token subprotocol")
     headers: dict[str, str] = Field(default_factory=dict,
-                                    description="extra handshake headers")
+                                    description="extra handshake headers",
+                                    json_schema_extra=_HEADERS)
     expect_subprotocol: str | None = Field(
         None, description="the subprotocol the server must choose; another or none is "
         "subprotocol_mismatch")
@@ -366,6 +443,8 @@ class WebSocketSpec(Model):
 class ProbeSpec(Model):
     """One probe: exactly one of http or websocket."""
 
+    model_config = ConfigDict(json_schema_extra=_one_of("http", "websocket"))
+
     name: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,100}$",
                       description="unique; the probe label of every series")
     interval: Duration | None = Field(None, description="overrides defaults.interval")
@@ -374,14 +453,15 @@ class ProbeSpec(Model):
     retry_delay: Duration | None = Field(None, description="overrides defaults.retry_delay")
     labels: dict[str, str] = Field(
         default_factory=dict, description="static labels on this probe's series, on top of "
-        "defaults.labels")
+        "defaults.labels", json_schema_extra=_LABELS)
     http: HttpSpec | None = None
     websocket: WebSocketSpec | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> ProbeSpec:
-        if (self.http is None) == (self.websocket is None):
-            raise ValueError("each probe needs exactly one of http or websocket")
+        problem = one_kind_problem({k for k in PROBE_KINDS if getattr(self, k) is not None})
+        if problem:
+            raise ValueError(problem)
         return self
 
     @property
@@ -408,21 +488,25 @@ class Defaults(Model):
         "retries must be shorter than the interval")
     retry_delay: Duration = Field(5.0, description="the pause before each retry of a failed run")
     labels: dict[str, str] = Field(default_factory=dict,
-                                   description="static labels on every probe series")
+                                   description="static labels on every probe series",
+                                   json_schema_extra=_LABELS)
 
 
-_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-RESERVED_LABELS = {"probe", "type", "target", "outcome", "location", "phase", "step", "le",
-                   "reason", "version", "job", "instance"}
 
 
 class ProbesFile(Model):
     """The whole probes.yaml."""
 
+    # A file without probes is refused by `check` and `once` (a truncated file must not
+    # pass a deploy gate); the daemon only warns, so that a reload may add them.
+    model_config = ConfigDict(json_schema_extra={"required": ["probes"]})
+
     defaults: Defaults = Field(default_factory=Defaults)
     auth: dict[str, AuthSpec] = Field(
-        default_factory=dict, description="auth providers by name, for probes' auth: NAME")
-    probes: tuple[ProbeSpec, ...] = ()
+        default_factory=dict, description="auth providers by name, for probes' auth: NAME",
+        # Inline secrets are for negative probes only, never in a shared provider.
+        json_schema_extra={"allOf": [{"additionalProperties": {"not": {"required": ["secret"]}}}]})
+    probes: tuple[ProbeSpec, ...] = Field((), json_schema_extra={"minItems": 1})
 
 
 def json_schema() -> dict[str, Any]:

@@ -117,19 +117,24 @@ def find_secrets(data: Any, subs: list[Sub]) -> tuple[str, ...]:
 
 
 def missing_secrets(auth: JwtAuth | TokenEndpointAuth | None,
-                     env: Mapping[str, str]) -> list[str]:
-    out: list[str] = []
+                    env: Mapping[str, str]) -> list[tuple[Path_, str]]:
+    """The secrets ``auth`` reads that are not there, each at its key within the provider
+    (``("secret_env",)``, ``("secret_fields_env", "password")``)."""
+    out: list[tuple[Path_, str]] = []
     if isinstance(auth, JwtAuth):
         if auth.secret_env and not env.get(auth.secret_env):
-            out.append(f"secret environment variable {auth.secret_env} is not set")
-        for f in (auth.secret_file, auth.private_key_file):
+            out.append((("secret_env",),
+                        f"secret environment variable {auth.secret_env} is not set"))
+        for key, f in (("secret_file", auth.secret_file),
+                       ("private_key_file", auth.private_key_file)):
             if f and not os.path.isfile(f):
-                out.append(f"secret file {f} does not exist")
+                out.append(((key,), f"secret file {f} does not exist"))
     elif isinstance(auth, TokenEndpointAuth):
-        for var in auth.secret_fields_env.values():
+        for name, var in auth.secret_fields_env.items():
             if not env.get(var):
-                out.append(f"secret environment variable {var} is not set")
-        for f in auth.secret_fields_file.values():
+                out.append((("secret_fields_env", name),
+                            f"secret environment variable {var} is not set"))
+        for name, f in auth.secret_fields_file.items():
             if not os.path.isfile(f):
-                out.append(f"secret file {f} does not exist")
+                out.append((("secret_fields_file", name), f"secret file {f} does not exist"))
     return out

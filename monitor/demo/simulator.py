@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import time
+import urllib.parse
 import uuid
 import warnings
 from collections.abc import Awaitable, Callable
@@ -29,21 +30,10 @@ from typing import Any, Final
 import jwt
 from aiohttp import WSCloseCode, WSMsgType, hdrs, web
 
+from monitor.demo.modes import MODES as MODES
+
 log = logging.getLogger("synthmon.simulator")
 
-MODES: tuple[str, ...] = (
-    "healthy",
-    "ws_route_missing",
-    "upgrade_json",
-    "auth_rejected_before_accept",
-    "close_1008",
-    "close_1011",
-    "strict_subprotocol",
-    "subprotocol_mismatch",
-    "events_missing",
-    "auth_not_enforced",
-    "slow",
-)
 
 MAIN_WS_PATH: Final = "/api/v1/websocket"
 ALT_WS_PATH: Final = "/ws"
@@ -134,6 +124,35 @@ def _asgi_forbidden() -> web.Response:
     resp = web.Response(status=403, text="Forbidden", content_type="text/plain")
     resp.force_close()
     return resp
+
+
+def _mode_error(error: str) -> web.Response:
+    return web.json_response({"error": f"{error}; modes: {', '.join(MODES)}",
+                              "modes": list(MODES)}, status=400)
+
+
+async def _mode_fields(request: web.Request) -> dict[str, Any] | str:
+    """The fields of a mode switch: the query's, then the body's, JSON or a form whatever the
+    Content-Type says (``curl -d '{"mode": "slow"}'`` sends JSON labelled as a form). A str
+    is what is wrong with the body."""
+    fields: dict[str, Any] = dict(request.query)
+    raw = (await request.read()).strip()
+    if not raw:
+        return fields
+    if raw[:1] in (b"{", b"["):
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            return "the body is not valid JSON"
+        if not isinstance(body, dict):
+            return "the JSON body must be an object like {\"mode\": \"slow\"}"
+        fields.update(body)
+        return fields
+    try:
+        fields.update(urllib.parse.parse_qsl(raw.decode(), keep_blank_values=True))
+    except (ValueError, UnicodeDecodeError):
+        return "the body is neither JSON nor a form (mode=NAME)"
+    return fields
 
 
 def _json_error(status: int, detail: str) -> web.Response:
@@ -275,21 +294,28 @@ class StagingSimulator:
                                   "slow_delay": self.slow_delay})
 
     async def _set_mode(self, request: web.Request) -> web.Response:
-        try:
-            body = json.loads(await request.read() or b"null")
-        except (ValueError, UnicodeDecodeError):
-            body = None
-        mode = body.get("mode") if isinstance(body, dict) else None
+        """``POST /-/simulator/mode`` with the mode (and optionally ``slow_delay``) as JSON
+        (``{"mode": "slow"}``), as a form (``mode=slow``, what ``curl -d`` sends) or in the
+        query (``?mode=slow``). An unknown or missing mode is a 400 listing the modes."""
+        fields = await _mode_fields(request)
+        if isinstance(fields, str):
+            return _mode_error(fields)
+        mode = fields.get("mode")
+        if mode is None or mode == "":
+            return _mode_error("no mode given: send {\"mode\": \"NAME\"} as JSON, mode=NAME "
+                               "as a form, or ?mode=NAME")
         if not isinstance(mode, str) or mode not in MODES:
-            return web.json_response(
-                {"error": f"unknown mode {mode!r}", "modes": list(MODES)}, status=400)
-        assert isinstance(body, dict)
-        delay = body.get("slow_delay")
+            shown = mode if isinstance(mode, str) else json.dumps(mode)
+            return _mode_error(f"unknown mode {shown[:100]!r}")
+        delay = fields.get("slow_delay")
+        if isinstance(delay, str):
+            try:
+                delay = float(delay)
+            except ValueError:
+                delay = -1.0
         if delay is not None:
-            if isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0:
-                return web.json_response(
-                    {"error": "slow_delay must be a non-negative number of seconds",
-                     "modes": list(MODES)}, status=400)
+            if isinstance(delay, bool) or not isinstance(delay, int | float) or not delay >= 0:
+                return _mode_error("slow_delay must be a non-negative number of seconds")
             self.slow_delay = float(delay)
         self.mode = mode
         return web.json_response({"mode": self._mode, "slow_delay": self.slow_delay})
@@ -479,11 +505,15 @@ async def start_simulator(host: str = "127.0.0.1", port: int = 0, *, jwt_secret:
     return await _start(host, port, jwt_secret=jwt_secret, mode=mode, access_log=False)
 
 
-async def serve_forever(host: str, port: int, *, jwt_secret: str, mode: str) -> None:
-    """Run the simulator until cancelled; for a CLI subcommand."""
+async def serve_forever(host: str, port: int, *, jwt_secret: str, mode: str,
+                        on_ready: Callable[[RunningSimulator], None] | None = None) -> None:
+    """Run the simulator until cancelled; for a CLI subcommand. ``on_ready`` is called once
+    it listens (with the real port, when ``port`` is 0)."""
     running = await _start(host, port, jwt_secret=jwt_secret, mode=mode, access_log=True)
     log.info("staging simulator listening on %s (mode %s); switch with POST %s/-/simulator/mode",
              running.url, mode, running.url)
+    if on_ready is not None:
+        on_ready(running)
     try:
         await asyncio.Event().wait()
     finally:

@@ -29,7 +29,7 @@ async def serve_daemon(config: str, listen: tuple[str, int], location: str | Non
                        env: Mapping[str, str] | None = None) -> int:
     """Run the daemon until SIGTERM/SIGINT. Exit code 1 if the first config load or the
     web config fails."""
-    from monitor.daemon import Daemon, DaemonOptions
+    from monitor.daemon import NO_PROBES_DETAIL, Daemon, DaemonOptions
     from monitor.web.server import build_app
     from monitor.web.webconfig import BasicAuth, WebConfigError, load_web_config
 
@@ -57,6 +57,9 @@ async def serve_daemon(config: str, listen: tuple[str, int], location: str | Non
             print(problem, file=sys.stderr)
         await daemon.stop()
         return 1
+    if daemon.config is not None and not daemon.config.probes:
+        # Logged by the daemon too; said on stderr as well, where whoever started it looks.
+        print(f"synthmon: WARNING: {config}: {NO_PROBES_DETAIL}", file=sys.stderr)
     try:
         runner = await start_server(build_app(daemon, auth), *listen, tls=tls)
     except OSError as exc:

@@ -36,10 +36,16 @@ MEANING: dict[Outcome, str] = {
 }
 
 
+NOT_RUN = "not run"  # a config_error: the probe sent nothing, so nothing answered
+
+
 def handshake(r: Result) -> str | None:
     """How the WebSocket upgrade was answered, in one phrase; None for HTTP probes."""
     if r.type != "websocket":
         return None
+    if r.outcome is Outcome.CONFIG_ERROR:
+        # Not a network failure: the run stopped before anything was sent.
+        return NOT_RUN + ": nothing was sent"
     ev = r.evidence
     if r.upgraded or r.status_code == 101:
         sub = f", subprotocol {ev.subprotocol}" if ev.subprotocol else ", no subprotocol"
@@ -56,6 +62,8 @@ def handshake(r: Result) -> str | None:
 def seen(r: Result) -> str:
     """One line of what the server answered, for the overview and the API."""
     ev = r.evidence
+    if r.outcome is Outcome.CONFIG_ERROR:
+        return f"{NOT_RUN}: {ev.detail or 'nothing was sent'}"
     parts: list[str] = []
     hs = handshake(r)
     if hs is not None:

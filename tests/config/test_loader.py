@@ -117,9 +117,18 @@ def test_missing_env_var_and_default() -> None:
     assert config.probes[0].spec.url == "http://h/api/health"
 
 
-def test_missing_secret_is_a_warning_not_a_load_error() -> None:
+def test_missing_secret_is_kept_not_a_load_error() -> None:
     config = load_text(GOOD, env={"STAGING_URL": "http://x"})
-    assert any("JWT_SECRET_STAGING is not set" in w for w in config.warnings)
+    assert [(m.key, m.line, m.message) for m in config.missing_secrets] == [
+        ("auth.staging_jwt.secret_env", 6,
+         "secret environment variable JWT_SECRET_STAGING is not set")]
+    assert config.warnings == ()
+    # `check` asks for every secret: then it is an error at the provider's line.
+    with pytest.raises(ConfigError) as info:
+        load_text(GOOD, env={"STAGING_URL": "http://x"}, require_secrets=True)
+    assert info.value.problems == [
+        "probes.yaml:6: auth.staging_jwt.secret_env: secret environment variable "
+        "JWT_SECRET_STAGING is not set"]
 
 
 def test_semantic_errors() -> None:
@@ -217,7 +226,7 @@ def test_shipped_probes_yaml_is_valid() -> None:
                        env={"JWT_SECRET_STAGING": "x"})
     names = {p.name for p in config.probes}
     assert {"ws-golden-path", "ws-alternate-path", "ws-rejects-bad-token"} <= names
-    assert not config.warnings
+    assert not config.warnings and not config.missing_secrets
 
 
 def test_unusable_urls_are_refused_at_load_without_echoing_credentials() -> None:

@@ -3,7 +3,7 @@
 Raw asyncio servers, because a framework is too polite to hang mid-header, trickle a
 response a byte a second, reset a handshake or answer an upgrade with a wrong key. Every
 fault has its own port. The whole set ("the zoo") can run in this process or in a child
-process (``python -m tests.hostile DIR``), so that a test can measure the probing side
+process (``python -m tests.support.hostile DIR``), so that a test can measure the probing side
 alone (memory, file descriptors, scheduling) without the servers' work in the same loop.
 
 Every server listens on 127.0.0.1 only, and every loop here is bounded: by the client going
@@ -565,7 +565,7 @@ class ZooProc:
 
 @contextlib.contextmanager
 def zoo_process(tls_dir: Path) -> Iterator[ZooProc]:
-    proc = subprocess.Popen([sys.executable, "-m", "tests.hostile", str(tls_dir)],
+    proc = subprocess.Popen([sys.executable, "-m", "tests.support.hostile", str(tls_dir)],
                             stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
                             cwd=ROOT)
     assert proc.stdout is not None
