@@ -37,7 +37,7 @@ async def run_all(config: Config, names: list[str] | None = None,
     redactor = redactor or Redactor()
     for secret in config.secrets:
         redactor.add(secret)
-    probes = [p if retries is None else replace(p, retries=retries)
+    probes = [p if retries is None else replace(p, timing=replace(p.timing, retries=retries))
               for p in config.probes if not names or p.name in names]
     preload(config)
     ctx = open_context(redactor)

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from monitor.config.errors import Path_, Problem
-from monitor.config.model import Probe
+from monitor.config.model import Probe, Timing
 from monitor.config.schema import (
     RESERVED_LABELS,
     SECRET_DOC,
@@ -125,6 +125,7 @@ def validate_semantics(parts: Parts, env: Mapping[str, str],
         first.setdefault(name, i)
     used: list[str] = []  # shared providers in use, each checked for its secrets once
     budget_reported = False
+    timings: dict[Timing, Timing] = {}  # one instance for the probes that time alike
     for i, spec in parts.probes:
         at: Path_ = ("probes", i)
         problems += _bad_labels(spec.labels, (*at, "labels"))
@@ -191,10 +192,10 @@ def validate_semantics(parts: Parts, env: Mapping[str, str],
                 and spec.websocket.steps:
             warnings.append(((*at, "websocket", "steps"),
                              "steps are ignored on a negative probe"))
-        probes.append(Probe(spec=spec, interval=interval or 0.0, timeout=timeout or 0.0,
+        timing = Timing(interval or 0.0, timeout or 0.0, retries or 0, retry_delay or 0.0)
+        probes.append(Probe(spec=spec, timing=timings.setdefault(timing, timing),
                             labels=tuple(sorted(labels.items())),
-                            auth_name=auth_name, auth=auth, retries=retries or 0,
-                            retry_delay=retry_delay or 0.0))
+                            auth_name=auth_name, auth=auth))
     for name in used:
         missing += [(("auth", name, *key), msg)
                     for key, msg in missing_secrets(parts.auth[name], env)]
