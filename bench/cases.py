@@ -1,4 +1,4 @@
-"""The six benchmarks. Each returns a JSON-able dict with ``status`` and ``rows``.
+"""The seven benchmarks. Each returns a JSON-able dict with ``status`` and ``rows``.
 
 A row is one line of the printed table: ``metric``, ``synthmon``, ``baseline`` (with
 ``baseline_name``), ``ratio`` (synthmon / baseline), ``target``, ``pass`` and ``detail``.
@@ -84,10 +84,11 @@ def row(metric: str, synthmon: float | None, baseline: float | None = None,
 
 
 def start_synthmon(ctx: Ctx, yaml_text: str, name: str, loop: str = eventloop.DEFAULT,
-                   pin: bool = True) -> servers.Synthmon:
+                   pin: bool = True, env: dict[str, str] | None = None) -> servers.Synthmon:
     cfg = ctx.workdir / f"{name}.yaml"
     cfg.write_text(yaml_text)
-    return servers.synthmon(cfg, ctx.cores.subject if pin else None, name=name, loop=loop)
+    return servers.synthmon(cfg, ctx.cores.subject if pin else None, name=name, loop=loop,
+                            env=env)
 
 
 def wait_ready(sm: servers.Synthmon, timeout: float) -> float:
@@ -705,9 +706,99 @@ def bench_startup(ctx: Ctx) -> dict[str, Any]:
     return {"status": "ok", "rows": rows, **out}
 
 
+# --------------------------------------------------------------------------- 7. tracing
+
+
+TRACE_MODES = ("off", "on", "otlp")
+
+
+def _trace_yaml(yaml_text: str, mode: str) -> str:
+    return yaml_text.replace("defaults: {", f"defaults: {{trace: {str(mode != 'off').lower()}, ",
+                             1)
+
+
+def _traced_window(ctx: Ctx, yaml_text: str, name: str, interval: float, mode: str,
+                   otlp: servers.OtlpSink) -> dict[str, Any]:
+    # The SDK's default batching (every 5 s or 512 spans) as a user would run it; a quick
+    # run's window is shorter than that, so it exports more often.
+    env = None if mode != "otlp" else {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp.url,
+                                       **({"OTEL_BSP_SCHEDULE_DELAY": "200"} if ctx.quick
+                                          else {})}
+    sm = start_synthmon(ctx, _trace_yaml(yaml_text, mode), f"{name}-trace-{mode}", env=env)
+    with running(sm.proc, ctx.workdir):
+        wait_ready(sm, 60)
+        time.sleep(ctx.settle(interval))
+        w = measure_window(sm, ctx.size(0.5, 10.0))
+        seen = outcomes(sm)
+        samples = scrape(sm.base + "/metrics")
+    if not ctx.enough(w.success, w.runs):
+        raise BenchError(f"{name} trace {mode}: only {w.success:g} of {w.runs:g} runs "
+                         f"succeeded: {seen}")
+    return {**window_dict(w),
+            "spans_exported": metric_sum(samples, "synthmon_otlp_spans_exported_total"),
+            "spans_dropped": metric_sum(samples, "synthmon_otlp_spans_dropped_total")}
+
+
+def bench_trace_cpu(ctx: Ctx) -> dict[str, Any]:
+    """CPU per run with trace context off, on, and on with spans exported over OTLP to a
+    loopback endpoint, for HTTP (against nginx or the stand-in) and WebSocket probes (the
+    simulator): the three daemons in turn, the same probes, the same rate, the round repeated
+    (three times in a full run) so that the machine's drift hits every mode alike; a mode's
+    figure is the median of its rounds."""
+    rate = ctx.size(20.0, 50.0)
+    out: dict[str, Any] = {"rate_per_second": rate, "notes": []}
+    http_interval, ws_interval = ctx.size(0.5, 1.0), ctx.size(1.0, 2.0)
+    rounds = ctx.size(1, 3)
+    rounds_of: dict[str, list[dict[str, Any]]] = {
+        f"{kind}_{mode}": [] for kind in ("http", "ws") for mode in TRACE_MODES}
+    with servers.OtlpSink() as otlp:
+        with servers.http_target(ctx.workdir, ctx.cores.others, ctx.have_nginx) as (url, _):
+            urls = [f"{url}p{i}" for i in range(max(1, round(rate * http_interval)))]
+            yaml_text = servers.http_probes_yaml(urls, http_interval, http_interval / 2)
+            for _ in range(rounds):
+                for mode in TRACE_MODES:
+                    rounds_of[f"http_{mode}"].append(_traced_window(
+                        ctx, yaml_text, "http", http_interval, mode, otlp))
+        sim, port = servers.simulator(ctx.cores.others)
+        with running(sim, ctx.workdir):
+            wait_port(port, 30, sim)
+            ws_rate = ctx.size(10.0, 25.0)
+            yaml_text = servers.ws_probes_yaml(f"ws://{HOST}:{port}/ws",
+                                               max(1, round(ws_rate * ws_interval)),
+                                               ws_interval, ws_interval * 0.75)
+            for _ in range(rounds):
+                for mode in TRACE_MODES:
+                    rounds_of[f"ws_{mode}"].append(_traced_window(
+                        ctx, yaml_text, "ws", ws_interval, mode, otlp))
+        out["otlp_requests"] = otlp.requests
+        out["otlp_bytes"] = otlp.bytes
+    for key, windows in rounds_of.items():
+        per_run = [w["cpu_per_run_ms"] for w in windows if w["cpu_per_run_ms"] is not None]
+        out[key] = {**windows[-1], "cpu_per_run_ms": rnd(statistics.median(per_run), 4)
+                    if per_run else None, "rounds_cpu_per_run_ms": per_run,
+                    "runs": sum(w["runs"] for w in windows),
+                    "spans_exported": sum(w["spans_exported"] for w in windows),
+                    "spans_dropped": sum(w["spans_dropped"] for w in windows)}
+    rows = []
+    for kind, label in (("http", "HTTP"), ("ws", "WS")):
+        off = out[f"{kind}_off"]["cpu_per_run_ms"]
+        on = out[f"{kind}_on"]["cpu_per_run_ms"]
+        exp = out[f"{kind}_otlp"]["cpu_per_run_ms"]
+        rows.append(row(f"{label} CPU/run, trace: false", off, None, "", "", None, "ms"))
+        rows.append(row(f"{label} CPU/run, trace on", on, off, "trace: false", "<= 1.05x",
+                        on / off <= 1.05 if off and on else None, "ms",
+                        "traceparent on every request, trace id in result, log, exemplars"))
+        rows.append(row(f"{label} CPU/run, trace on + OTLP export", exp, off, "trace: false",
+                        "<= 1.15x", exp / off <= 1.15 if off and exp else None, "ms",
+                        f"{out[f'{kind}_otlp']['spans_exported']:g} spans exported, "
+                        f"{out[f'{kind}_otlp']['spans_dropped']:g} dropped"))
+    return {"status": "ok", "rows": rows, **out}
+
+
 CASES: dict[str, Callable[[Ctx], dict[str, Any]]] = {
     "http_cpu": bench_http_cpu,
     "ws_cpu": bench_ws_cpu,
+    "trace_cpu": bench_trace_cpu,
     "scheduler": bench_scheduler,
     "fidelity": bench_fidelity,
     "memory": bench_memory,

@@ -7,11 +7,13 @@ Each returns a :class:`~bench.util.Proc` (not yet started) plus what is needed t
 from __future__ import annotations
 
 import contextlib
+import http.server
 import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,12 +112,50 @@ class Synthmon:
 
 
 def synthmon(config: Path, cpus: Iterable[int] | None, name: str = "synthmon",
-             loop: str = "uvloop") -> Synthmon:
+             loop: str = "uvloop", env: Mapping[str, str] | None = None) -> Synthmon:
     port = free_port()
     argv = [PYTHON, "-m", "monitor", "run", "-c", str(config), "--listen", f"{HOST}:{port}",
             "--log-format", "json", "--event-loop", loop]
-    env = dict(os.environ, JWT_SECRET_STAGING=JWT_SECRET, PYTHONUNBUFFERED="0")
-    return Synthmon(Proc(name, argv, env=env, cpus=cpus), port)
+    # OTLP export only where a benchmark asks for it (``env``), never inherited by accident.
+    full = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    full.update(JWT_SECRET_STAGING=JWT_SECRET, PYTHONUNBUFFERED="0", **(env or {}))
+    return Synthmon(Proc(name, argv, env=full, cpus=cpus), port)
+
+
+class OtlpSink:
+    """An OTLP/HTTP endpoint that accepts every export and keeps only counts: what the
+    daemon's span export costs is measured, not a collector."""
+
+    def __init__(self) -> None:
+        sink = self
+        self.requests = 0
+        self.bytes = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                n = int(self.headers.get("Content-Length", "0"))
+                self.rfile.read(n)
+                sink.requests += 1
+                sink.bytes += n
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")  # an empty ExportTraceServiceResponse
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer((HOST, 0), Handler)
+        self.url = f"http://{HOST}:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> OtlpSink:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 # --------------------------------------------------------------------------- blackbox

@@ -22,6 +22,7 @@ from monitor.config import JwtAuth, TokenEndpointAuth
 from monitor.jsonpath import MISSING, lookup
 from monitor.outcomes import Outcome
 from monitor.redact import Redactor
+from monitor.trace import TraceContext
 
 # Re-mint or re-fetch when less than this share of the lifetime is left.
 REFRESH_FRACTION = 0.2
@@ -112,7 +113,11 @@ class TokenSource:
         self._cache.clear()
 
     async def token(self, name: str, spec: JwtAuth | TokenEndpointAuth,
-                    session: aiohttp.ClientSession | None = None) -> str:
+                    session: aiohttp.ClientSession | None = None,
+                    trace: TraceContext | None = None) -> str:
+        """A fresh enough token for provider ``name``; fetching one from a token endpoint
+        sends the run's ``trace`` context with the request, so that a slow or failing token
+        endpoint can be followed into its own logs too."""
         now = time.time()
         cached = self._cache.get(name)
         if cached is not None and cached.fresh(now):
@@ -126,15 +131,15 @@ class TokenSource:
                 token, exp, secrets = mint_jwt(spec, env=self.env)
                 issued = time.time()
             else:
-                token, exp, secrets, issued = await self._fetch(spec, session)
+                token, exp, secrets, issued = await self._fetch(spec, session, trace)
             for s in secrets:
                 self.redactor.add(s)
             self.redactor.add_token(name, token)
             self._cache[name] = _Cached(token, exp, issued)
             return token
 
-    async def _fetch(self, spec: TokenEndpointAuth, session: aiohttp.ClientSession | None
-                     ) -> tuple[str, float, list[str], float]:
+    async def _fetch(self, spec: TokenEndpointAuth, session: aiohttp.ClientSession | None,
+                     trace: TraceContext | None = None) -> tuple[str, float, list[str], float]:
         fields: dict[str, str] = dict(spec.fields)
         secrets: list[str] = []
         for key, var in spec.secret_fields_env.items():
@@ -154,7 +159,8 @@ class TokenSource:
                 kwargs = {"params": fields}
             async with client.request(
                 spec.method, spec.url, timeout=aiohttp.ClientTimeout(total=spec.timeout),
-                allow_redirects=False, **kwargs,
+                allow_redirects=False, headers=None if trace is None else trace.headers(),
+                **kwargs,
             ) as resp:
                 body = await resp.content.read(64 * 1024)
                 if resp.status >= 400:

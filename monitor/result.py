@@ -81,6 +81,9 @@ class Result:
     # final attempt is the run's result: sinks set gauges and streaks from final ones only.
     attempt: int = 1
     final: bool = True
+    # The run's W3C trace (monitor.trace): sent in traceparent, exported as exemplar and span.
+    trace_id: str | None = None
+    span_id: str | None = None  # of the run's client span, the parent the target saw
 
     @property
     def success(self) -> bool:

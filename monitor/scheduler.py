@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.base import STATE_PAUSED
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.config import Probe
@@ -192,6 +193,11 @@ class ProbeScheduler:
     def _start_firsts(self) -> None:
         """Start every first run that is due, then wait for the next one."""
         self._first_timer = None
+        if self._scheduler.state == STATE_PAUSED:
+            # Held still like the interval jobs (stop() pauses first): look again shortly.
+            loop = asyncio.get_running_loop()
+            self._first_timer = loop.call_later(0.1, self._start_firsts)
+            return
         now = time.time()
         for batch in self._batches:
             while batch.next < len(batch.names) and batch.due() <= now + 0.001:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tests.support.servers import ROOT
 
-BENCHMARKS = {"http_cpu", "ws_cpu", "scheduler", "fidelity", "memory", "startup"}
+BENCHMARKS = {"http_cpu", "ws_cpu", "trace_cpu", "scheduler", "fidelity", "memory", "startup"}
 
 
 def test_quick_bench_runs_and_writes_results(tmp_path: Path) -> None:
@@ -45,6 +45,10 @@ def test_quick_bench_runs_and_writes_results(tmp_path: Path) -> None:
     assert results["fidelity"]["synthmon"]["samples"] > 0
     assert all(r["rss_warm_mib"] > 0 for r in results["memory"]["per_size"].values())
     assert results["startup"]["ready_seconds"] > 0
+    for mode in ("off", "on", "otlp"):
+        assert results["trace_cpu"][f"http_{mode}"]["runs"] > 0
+        assert results["trace_cpu"][f"ws_{mode}"]["runs"] > 0
+    assert results["trace_cpu"]["otlp_requests"] > 0  # the export really ran
     assert results["startup"]["first_result_seconds"] >= results["startup"]["ready_seconds"]
 
     if doc["meta"]["blackbox"]:

@@ -139,8 +139,10 @@ async def test_hundred_reloads_alternating_good_and_bad(target: Target, tmp_path
         starts = target.starts[name]
         assert len(starts) <= elapsed / 0.25 + 2, (name, len(starts), elapsed)
         assert len(starts) >= elapsed / 0.3 * 0.5, (name, len(starts), elapsed)
+        # and never two runs close together: a start late by a loaded machine shortens
+        # the gap after it, never to half an interval, which a second job would
         gaps = [b - a for a, b in itertools.pairwise(starts)]
-        assert min(gaps) > 0.25 - 0.05, (name, sorted(gaps)[:5])
+        assert min(gaps) > 0.25 / 2, (name, sorted(gaps)[:5])
     for name in current:
         after = [t for t in target.starts[name] if t > t_final]
         assert len(after) >= 3, (name, after)  # every probe of the final config runs

@@ -72,17 +72,20 @@ def config(z: ZooProc, path: Path, interval: float, timeout: float) -> Path:
     return path
 
 
-def total_runs(d: DaemonProc) -> tuple[int, dict[str, str]]:
+TIMEOUTS = {"timeout", "connect_timeout", "message_timeout"}
+
+
+def total_runs(d: DaemonProc) -> tuple[int, dict[str, dict[str, int]]]:
+    """All runs so far, and each probe's runs by outcome."""
     text = http_get(d.url + "/metrics", timeout=10)[1]
     runs = 0
-    last: dict[str, str] = {}
+    counts: dict[str, dict[str, int]] = {}
     for fam in text_string_to_metric_families(text):
         for s in fam.samples:
             if s.name == "synthmon_probe_runs_total":
                 runs += int(s.value)
-            elif s.name == "synthmon_probe_outcome" and s.value == 1:
-                last[s.labels["probe"]] = s.labels["outcome"]
-    return runs, last
+                counts.setdefault(s.labels["probe"], {})[s.labels["outcome"]] = int(s.value)
+    return runs, counts
 
 
 @dataclass
@@ -112,9 +115,14 @@ def soak(tmp_path: Path, daemons: list[DaemonProc], runs: int, interval: float,
             assert time.monotonic() < deadline, f"only {n} runs"
             assert d.proc.poll() is None, d.logs()[-3000:]
             time.sleep(0.5)
+        # Each probe reported the truth of its target, or that it ran out of time: at
+        # this rate on a loaded machine (2 cores, two CPU hogs beside) any run may be
+        # late, none may be called something else it was not.
         outcomes = {f"p{i:02d}": outcome for i, (_, _, outcome) in enumerate(MIX)}
-        assert last == outcomes, {k: (v, outcomes[k]) for k, v in last.items()
-                                  if v != outcomes[k]}
+        wrong = {p: c for p, c in last.items()
+                 if set(c) - {outcomes[p]} - TIMEOUTS}
+        assert not wrong, wrong
+        assert set(last) == set(outcomes)
         assert d.stop(signal.SIGTERM) == 0
     logs = d.logs()
     for bad in FORBIDDEN:

@@ -51,7 +51,7 @@ def result_json(r: Result) -> dict[str, Any]:
     data = r.to_dict()
     # The documented top-level keys first; the rest of the record follows.
     head = {k: data.pop(k) for k in ("probe", "type", "outcome", "success", "duration_seconds",
-                                     "status_code", "close_code", "evidence")}
+                                     "status_code", "close_code", "trace_id", "evidence")}
     return {**head, **data}
 
 
@@ -102,6 +102,10 @@ def _seen(r: Result) -> Text:
             cut = flat[:SEEN_BODY_CHARS] + ("…" if len(flat) > SEEN_BODY_CHARS else "")
             text.append("\n")
             text.append(f"{'message' if ev.last_message else 'body'}: {cut}", style="dim")
+    if not r.success and r.trace_id:
+        # What to search the backend's logs for.
+        text.append("\n")
+        text.append(f"trace id: {r.trace_id}", style="dim")
     return text
 
 

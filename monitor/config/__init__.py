@@ -19,7 +19,7 @@ from pathlib import Path
 
 from monitor.config.errors import ConfigError
 from monitor.config.fields import Duration, StatusSet, status_matches
-from monitor.config.loader import load_file, load_text
+from monitor.config.loader import load_file, load_text, substituted_data
 from monitor.config.model import Config, MissingSecret, Probe
 from monitor.config.schema import (
     RESERVED_LABELS,
@@ -78,4 +78,5 @@ __all__ = [
     "parse_duration",
     "secret_looking",
     "status_matches",
+    "substituted_data",
 ]

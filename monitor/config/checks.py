@@ -195,7 +195,11 @@ def validate_semantics(parts: Parts, env: Mapping[str, str],
         timing = Timing(interval or 0.0, timeout or 0.0, retries or 0, retry_delay or 0.0)
         probes.append(Probe(spec=spec, timing=timings.setdefault(timing, timing),
                             labels=tuple(sorted(labels.items())),
-                            auth_name=auth_name, auth=auth))
+                            auth_name=auth_name, auth=auth,
+                            trace=(defaults.trace if defaults is not None else True)
+                            if spec.trace is None else spec.trace,
+                            tracestate=spec.tracestate
+                            or (defaults.tracestate if defaults is not None else None)))
     for name in used:
         missing += [(("auth", name, *key), msg)
                     for key, msg in missing_secrets(parts.auth[name], env)]

@@ -12,6 +12,9 @@ from typing import Any
 from monitor.config.errors import Path_, Problem
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\$")
+# Filled in per run, not from the environment: a ``send`` step's ``${trace_id}``,
+# ``${span_id}``, ``${traceparent}`` (see :mod:`monitor.trace`) stay as written here.
+RUN_VARIABLES = frozenset({"trace_id", "span_id", "traceparent"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +40,8 @@ def substitute(text: str, path: Path_, env: Mapping[str, str],
         pos = m.end()
         if m.group(0) == "$$":
             piece = "$"
+        elif m.group(1) in RUN_VARIABLES and m.group(2) is None:
+            piece = m.group(0)
         else:
             name, default = m.group(1), m.group(2)
             value = env.get(name)

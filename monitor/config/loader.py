@@ -123,3 +123,11 @@ def load_file(path: str | os.PathLike[str], env: Mapping[str, str] | None = None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{p}: cannot read: {exc}"]) from None
     return load_text(text, name=str(path), env=env, require_secrets=require_secrets)
+
+
+def substituted_data(text: str, env: Mapping[str, str]) -> Any:
+    """The document as plain data with ``${VAR}`` substituted exactly as :func:`load_text`
+    does it, before any validation: what the JSON Schema (``synthmon schema``) is checked
+    against. Raises :class:`ConfigError` for YAML that does not parse; an unset variable
+    without a default becomes an empty string (load_text reports it)."""
+    return substitute_all(parse(text, "probes.yaml").data, env, [], [])

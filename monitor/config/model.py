@@ -38,6 +38,8 @@ class Probe:
     labels: tuple[tuple[str, str], ...]
     auth_name: str | None
     auth: JwtAuth | TokenEndpointAuth | None
+    trace: bool = True  # send W3C trace context (monitor.trace) on every request of a run
+    tracestate: str | None = None
     # Every secret value substituted into the config: probe runners register them with the
     # redactor, so that `once` and the daemon redact them alike.
 

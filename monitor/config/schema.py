@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from monitor.config.fields import Duration, Retries, StatusSet
+from monitor.trace import tracestate_problem
 
 
 class Model(BaseModel):
@@ -250,6 +251,12 @@ def _check_headers(headers: dict[str, str]) -> dict[str, str]:
     return headers
 
 
+def _check_tracestate(value: str | None) -> str | None:
+    if value is not None and (problem := tracestate_problem(value)) is not None:
+        raise ValueError(f"is not a valid W3C tracestate: it {problem}")
+    return value
+
+
 def _check_regex(pattern: str) -> None:
     try:
         re.compile(pattern)
@@ -333,8 +340,10 @@ class SendStep(Model):
 
     model_config = ConfigDict(json_schema_extra=_one_of("json", "text"))
 
-    json_: Any = Field(None, alias="json", description="a JSON message")
-    text: str | None = Field(None, description="a text message")
+    json_: Any = Field(None, alias="json", description="a JSON message; its strings may use "
+                       "${trace_id}, ${span_id} and ${traceparent}, the run's trace context")
+    text: str | None = Field(None, description="a text message; may use ${trace_id}, "
+                             "${span_id} and ${traceparent}")
 
     @model_validator(mode="after")
     def _one_payload(self) -> SendStep:
@@ -454,8 +463,19 @@ class ProbeSpec(Model):
     labels: dict[str, str] = Field(
         default_factory=dict, description="static labels on this probe's series, on top of "
         "defaults.labels", json_schema_extra=_LABELS)
+    trace: bool | None = Field(
+        None, description="send W3C trace context (traceparent) on every request of a run; "
+        "overrides defaults.trace")
+    tracestate: str | None = Field(
+        None, description="the tracestate header sent beside traceparent; overrides "
+        "defaults.tracestate")
     http: HttpSpec | None = None
     websocket: WebSocketSpec | None = None
+
+    @field_validator("tracestate")
+    @classmethod
+    def _tracestate(cls, v: str | None) -> str | None:
+        return _check_tracestate(v)
 
     @model_validator(mode="after")
     def _one_kind(self) -> ProbeSpec:
@@ -490,6 +510,17 @@ class Defaults(Model):
     labels: dict[str, str] = Field(default_factory=dict,
                                    description="static labels on every probe series",
                                    json_schema_extra=_LABELS)
+    trace: bool = Field(
+        True, description="send W3C trace context on every request (traceparent with the "
+        "run's trace id, sampled); the trace id is in the run's result, log event and "
+        "exemplars")
+    tracestate: str | None = Field(
+        None, description="a tracestate header (vendor=value,...) sent beside traceparent")
+
+    @field_validator("tracestate")
+    @classmethod
+    def _tracestate(cls, v: str | None) -> str | None:
+        return _check_tracestate(v)
 
 
 

@@ -16,6 +16,7 @@ from monitor.probes.net.phases import PHASES, PhaseTimer
 from monitor.probes.net.session import new_session
 from monitor.redact import Redactor
 from monitor.targets import target_of
+from monitor.trace import TraceContext
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,12 +27,20 @@ class ProbeContext:
     session: aiohttp.ClientSession
     tokens: TokenSource
     redactor: Redactor
+    # The run's trace context; set per run (see :func:`monitor.probes.run.run_probe`), None
+    # in the shared context and when the probe has ``trace: false``.
+    trace: TraceContext | None = None
+
+    def trace_headers(self) -> dict[str, str]:
+        """``traceparent`` (and ``tracestate``) for every request of this run, or nothing."""
+        return {} if self.trace is None else self.trace.headers()
 
     async def token_for(self, probe: Probe) -> str | None:
         """The probe's bearer token, or None when it has no auth. Raises AuthError."""
         if probe.auth is None or probe.auth_name is None:
             return None
-        return await self.tokens.token(probe.auth_name, probe.auth, self.session)
+        return await self.tokens.token(probe.auth_name, probe.auth, self.session,
+                                       trace=self.trace)
 
     async def close(self) -> None:
         """Close the session; the context is not used afterwards."""

@@ -135,6 +135,10 @@ async def _exchange(probe: Probe, spec: HttpSpec, ctx: ProbeContext, seen: _Seen
     """Send the request and read the answer; returns (body, truncated, headers)."""
     token = await ctx.token_for(probe)
     headers: CIMultiDict[str] = CIMultiDict(spec.headers)
+    if ctx.trace is not None:
+        # The run's trace context replaces any traceparent written in the config: the
+        # result's trace id must be the one the target saw.
+        headers.update(ctx.trace.headers())
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
     kwargs: dict[str, Any] = {}

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from monitor.config import Probe
 from monitor.outcomes import Outcome
@@ -13,16 +15,37 @@ from monitor.probes.http import run_http
 from monitor.probes.websocket import run_websocket
 from monitor.result import Evidence, Result
 from monitor.targets import target_of
+from monitor.trace import TraceContext
 
 # The protocol probes enforce the timeout themselves and keep their evidence; this outer
 # bound only catches a bug in them, so it leaves them a little room first.
 HARD_DEADLINE_GRACE = 0.5
 
+Runner = Callable[[Probe, ProbeContext], Awaitable[Result]]
 
-async def run_probe(probe: Probe, ctx: ProbeContext) -> Result:
+# The protocol runner of each probe type. A table, so that the tests can put in a runner
+# with the bug each promise below is about and see the promise kept.
+RUNNERS: dict[str, Runner] = {"http": run_http, "websocket": run_websocket}
+
+
+async def run_probe(probe: Probe, ctx: ProbeContext,
+                    trace: TraceContext | None = None) -> Result:
+    """One run of ``probe``. Each run is its own W3C trace (``trace``, or a new one unless
+    the probe has ``trace: false``): the probe sends it, the result carries its ids."""
+    if trace is None and probe.trace:
+        trace = TraceContext.new(probe.tracestate)
+    if trace is not None:
+        ctx = replace(ctx, trace=trace)
+    result = await _run(probe, ctx)
+    if trace is not None and result.trace_id is None:
+        result = replace(result, trace_id=trace.trace_id, span_id=trace.span_id)
+    return result
+
+
+async def _run(probe: Probe, ctx: ProbeContext) -> Result:
     started = time.time()
     t0 = time.perf_counter()
-    runner = run_http if probe.spec.http is not None else run_websocket
+    runner = RUNNERS[probe.type]
     try:
         async with asyncio.timeout(probe.timeout + HARD_DEADLINE_GRACE):
             return await runner(probe, ctx)

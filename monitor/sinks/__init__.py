@@ -5,12 +5,17 @@ after every run. :class:`Sinks` is the one fan-out, built by :func:`default_sink
 daemon, ``once``-like callers, the tests and the benchmarks alike, so that a sink added here
 is measured wherever runs are: :mod:`~monitor.sinks.metrics` (``/metrics``),
 :mod:`~monitor.sinks.history` (the status page's runs), :mod:`~monitor.sinks.log` (one event
-per run). Sinks never change a result and never do I/O that could block the event loop.
+per run), and :mod:`~monitor.sinks.otel` (spans over OTLP) when ``OTEL_EXPORTER_OTLP_*``
+is set. Sinks never change a result and never do I/O that could block the event loop.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+import os
+from collections.abc import Mapping
+from typing import Protocol, runtime_checkable
+
+import structlog
 
 from monitor.config import Config
 from monitor.result import Result
@@ -23,6 +28,13 @@ class Sink(Protocol):
     def configure(self, config: Config) -> None: ...
 
     def observe(self, result: Result) -> None: ...
+
+
+@runtime_checkable
+class Closing(Protocol):
+    """A sink holding work that must be finished (or given up) when the daemon stops."""
+
+    def close(self, timeout: float = ...) -> None: ...
 
 
 class Sinks:
@@ -46,9 +58,33 @@ class Sinks:
         for sink in self._all:
             sink.observe(result)
 
+    def close(self, timeout: float = 2.0) -> None:
+        """Finish the sinks' pending work within ``timeout`` each (blocking: call it in a
+        thread from the event loop)."""
+        for sink in self._all:
+            if isinstance(sink, Closing):
+                sink.close(timeout)
 
-def default_sinks(location: str | None = None) -> Sinks:
-    return Sinks(Surfacer(location=location), History(), RunLog())
+
+def default_sinks(location: str | None = None,
+                  environ: Mapping[str, str] | None = None) -> Sinks:
+    surfacer = Surfacer(location=location)
+    more: list[Sink] = []
+    environ = os.environ if environ is None else environ
+    if any(environ.get(v) for v in ("OTEL_EXPORTER_OTLP_ENDPOINT",
+                                    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")):
+        try:
+            from monitor.sinks import otel
+        except ImportError as exc:
+            structlog.get_logger("synthmon").warning(
+                "otlp_unavailable", detail="OTEL_EXPORTER_OTLP_* is set but the OpenTelemetry "
+                f"SDK is not installed (pip install 'synthmon[otel]'): no spans ({exc.name})")
+        else:
+            spans = otel.from_env(environ, location)
+            if spans is not None:
+                surfacer.otlp_stats = spans.stats
+                more.append(spans)
+    return Sinks(surfacer, History(), RunLog(), *more)
 
 
-__all__ = ["Sink", "Sinks", "default_sinks"]
+__all__ = ["Closing", "Sink", "Sinks", "default_sinks"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -19,11 +19,25 @@ from monitor.redact import Redactor
 from monitor.result import Result
 
 
+def _redacted(value: Any, redactor: Redactor) -> Any:
+    """``value`` with every secret scrubbed: strings redacted, containers walked, anything
+    else (bytes, exceptions, objects) as the redacted text of its repr, which is how the
+    renderers would have shown it."""
+    if isinstance(value, str):
+        return redactor.redact(value)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, Mapping):
+        return {_redacted(k, redactor): _redacted(v, redactor) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_redacted(v, redactor) for v in value]
+    return redactor.redact(repr(value))
+
+
 def _redacting(redactor: Redactor) -> structlog.types.Processor:
     def processor(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         for key, value in event.items():
-            if isinstance(value, str):
-                event[key] = redactor.redact(value)
+            event[key] = _redacted(value, redactor)
         return event
 
     return processor
@@ -42,6 +56,8 @@ def configure_logging(redactor: Redactor, stream: TextIO | None = None,
         processors=[
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            # a traceback as text before the redactor: an exception's message may hold one
+            structlog.processors.format_exc_info,
             _redacting(redactor),
             renderer,
         ],
@@ -81,6 +97,10 @@ def log_result(result: Result) -> None:
     if result.attempt > 1 or not result.final:
         fields["attempt"] = result.attempt
         fields["final"] = result.final  # false: a retry follows, the failure is not exported
+    if result.trace_id is not None:
+        # What the target saw in traceparent: search its logs for this to find the run.
+        fields["trace_id"] = result.trace_id
+        fields["span_id"] = result.span_id
     log = structlog.get_logger("synthmon")
     if result.success:
         log.info("probe_run", **fields)

@@ -32,6 +32,7 @@ DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 SKIP_REASONS = ("overlap", "misfire")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 CHUNK_LINES = 2000  # about 250 KB of exposition text per piece of a scrape
 
 
@@ -57,25 +58,38 @@ _LE = (*(f'le="{_num(b)}"' for b in DURATION_BUCKETS), 'le="+Inf"')
 _LAG_LE = (*(f'le="{_num(b)}"' for b in LAG_BUCKETS), 'le="+Inf"')
 
 
-class Buckets:
-    """Histogram state: per-bucket counts (not cumulative), sum, count."""
+# An exemplar as OpenMetrics writes it: (trace id, observed value, unix time).
+Exemplar = tuple[str, float, float]
 
-    __slots__ = ("bounds", "count", "counts", "sum")
+
+class Buckets:
+    """Histogram state: per-bucket counts (not cumulative), sum, count, and per bucket the
+    latest observation that had a trace id (its exemplar; the list exists once one has)."""
+
+    __slots__ = ("bounds", "count", "counts", "exemplars", "sum")
 
     def __init__(self, bounds: Sequence[float]) -> None:
         self.bounds = bounds
         self.counts = [0] * (len(bounds) + 1)
         self.sum = 0.0
         self.count = 0
+        self.exemplars: list[Exemplar | None] | None = None
 
-    def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+    def observe(self, value: float, trace_id: str | None = None, at: float = 0.0) -> None:
+        i = bisect.bisect_left(self.bounds, value)
+        self.counts[i] += 1
         self.sum += value
         self.count += 1
+        if trace_id is not None:
+            if self.exemplars is None:
+                self.exemplars = [None] * len(self.counts)
+            self.exemplars[i] = (trace_id, value, at)
 
     def copy(self) -> Buckets:
         other = Buckets(self.bounds)
         other.counts, other.sum, other.count = list(self.counts), self.sum, self.count
+        if self.exemplars is not None:
+            other.exemplars = list(self.exemplars)
         return other
 
 
@@ -106,6 +120,7 @@ class Snapshot:
     reload_ok: int
     reload_ok_at: float
     configured: int
+    otlp: tuple[int, dict[str, int]] | None = None  # spans exported, dropped by reason
 
 
 class Surfacer:
@@ -120,6 +135,8 @@ class Surfacer:
         self.reload_ok = 0
         self.reload_ok_at = 0.0
         self._daemon_labels = f'location="{_escape(location)}"' if location else ""
+        # Set when spans are exported over OTLP (monitor.sinks.otel): its counters.
+        self.otlp_stats: Callable[[], tuple[int, dict[str, int]]] | None = None
 
     # ------------------------------------------------------------------ updates
 
@@ -160,12 +177,14 @@ class Surfacer:
                 # and alerts) wait for the run's final attempt.
                 return
             series.last = result
-            series.duration.observe(result.duration_seconds)
+            tid = result.trace_id
+            at = result.started_at + result.duration_seconds
+            series.duration.observe(result.duration_seconds, tid, at)
             for step in result.steps:
                 b = series.steps.get(step.name)
                 if b is None:
                     b = series.steps[step.name] = Buckets(DURATION_BUCKETS)
-                b.observe(step.duration_seconds)
+                b.observe(step.duration_seconds, tid, at)
             if result.success:
                 series.last_success = result.started_at + result.duration_seconds
 
@@ -187,25 +206,51 @@ class Surfacer:
 
     def snapshot(self) -> Snapshot:
         with self._lock:
-            return Snapshot([s.snapshot() for s in self._series.values()], self._daemon_labels,
-                            self.lag.copy(), dict(self.skipped), self.reload_ok,
-                            self.reload_ok_at, len(self._series))
+            snap = Snapshot([s.snapshot() for s in self._series.values()],
+                            self._daemon_labels, self.lag.copy(), dict(self.skipped),
+                            self.reload_ok, self.reload_ok_at, len(self._series))
+        if self.otlp_stats is not None:
+            snap.otlp = self.otlp_stats()
+        return snap
 
-    def render(self) -> bytes:
-        return format_snapshot(self.snapshot())
-
-
-def format_snapshot(snap: Snapshot) -> bytes:
-    """The Prometheus text exposition (format 0.0.4) of a snapshot, in one piece."""
-    return b"".join(iter_exposition(snap))
+    def render(self, openmetrics: bool = False) -> bytes:
+        return format_snapshot(self.snapshot(), openmetrics)
 
 
-def iter_exposition(snap: Snapshot, chunk_lines: int = CHUNK_LINES) -> Iterator[bytes]:
+def wants_openmetrics(accept: str | None) -> bool:
+    """Content negotiation as Prometheus's own client does it: OpenMetrics when the scraper
+    lists ``application/openmetrics-text`` (and does not refuse it with ``q=0``), the
+    classic text format otherwise. Prometheus asks for OpenMetrics first by default."""
+    for item in (accept or "").split(","):
+        kind, *params = (p.strip() for p in item.split(";"))
+        if kind.lower() != "application/openmetrics-text":
+            continue
+        q = next((p[2:] for p in params if p.lower().startswith("q=")), "1")
+        try:
+            if float(q) > 0:
+                return True
+        except ValueError:
+            return True
+    return False
+
+
+def format_snapshot(snap: Snapshot, openmetrics: bool = False) -> bytes:
+    """The exposition of a snapshot, in one piece: the Prometheus text format 0.0.4, or
+    OpenMetrics 1.0 text with exemplars when ``openmetrics``."""
+    return b"".join(iter_exposition(snap, openmetrics=openmetrics))
+
+
+def iter_exposition(snap: Snapshot, chunk_lines: int = CHUNK_LINES,
+                    openmetrics: bool = False) -> Iterator[bytes]:
     """The exposition of ``format_snapshot`` in pieces of about ``chunk_lines`` lines.
 
     At 10,000 probes the whole text is about 32 MB; built as one list of lines, one string
     and one bytes object it peaked at 120 MB and left the heap that much larger for good.
     In pieces, a scrape holds a few hundred KB at a time.
+
+    OpenMetrics differs in three places only: a counter's family is named without
+    ``_total`` in HELP and TYPE, histogram buckets carry the run's trace id as an exemplar
+    (``# {trace_id="..."} value timestamp``), and the text ends with ``# EOF``.
     """
     out: list[str] = []
     add = out.append
@@ -225,7 +270,12 @@ def iter_exposition(snap: Snapshot, chunk_lines: int = CHUNK_LINES) -> Iterator[
             yield flush()
 
     def head(name: str, kind: str, doc: str) -> None:
+        if openmetrics and kind == "counter":
+            name = name.removesuffix("_total")
         add(f"# HELP {name} {doc}\n# TYPE {name} {kind}\n")
+
+    def histogram(name: str, labels: str, b: Buckets, les: Sequence[str]) -> None:
+        _histogram(add, name, labels, b, les, b.exemplars if openmetrics else None)
 
     def gauge(name: str, doc: str, rows: Iterable[tuple[str, float]]) -> Iterator[bytes]:
         head(name, "gauge", doc)
@@ -289,13 +339,13 @@ def iter_exposition(snap: Snapshot, chunk_lines: int = CHUNK_LINES) -> Iterator[
     head("synthmon_probe_duration_seconds", "histogram", "probe run duration")
     for s in series:
         if s.duration.count:
-            _histogram(add, "synthmon_probe_duration_seconds", s.labels, s.duration, _LE)
+            histogram("synthmon_probe_duration_seconds", s.labels, s.duration, _LE)
         yield from cut()
     head("synthmon_probe_step_duration_seconds", "histogram", "WebSocket step duration")
     for s in series:
         for step, b in s.steps.items():
-            _histogram(add, "synthmon_probe_step_duration_seconds",
-                       f'{s.labels},step="{_escape(step)}"', b, _LE)
+            histogram("synthmon_probe_step_duration_seconds",
+                      f'{s.labels},step="{_escape(step)}"', b, _LE)
         yield from cut()
     yield from gauge("synthmon_probe_last_run_timestamp_seconds", "end of the last run",
                      ((s.labels, last(s).started_at + last(s).duration_seconds) for s in ran))
@@ -317,20 +367,37 @@ def iter_exposition(snap: Snapshot, chunk_lines: int = CHUNK_LINES) -> Iterator[
                      [(dl, snap.configured)])
     head("synthmon_scheduler_lag_seconds", "histogram",
          "actual start minus planned start of probe runs")
-    _histogram(add, "synthmon_scheduler_lag_seconds", dl, snap.lag, _LAG_LE)
+    histogram("synthmon_scheduler_lag_seconds", dl, snap.lag, _LAG_LE)
     head("synthmon_probe_skipped_total", "counter", "probe runs not started")
     for reason, n in snap.skipped.items():
         add(f'synthmon_probe_skipped_total{{reason="{_escape(reason)}"{sep}{dl}}} {_num(n)}\n')
+    if snap.otlp is not None:
+        exported, dropped = snap.otlp
+        head("synthmon_otlp_spans_exported_total", "counter", "spans accepted by the collector")
+        add(f"synthmon_otlp_spans_exported_total{{{dl}}} {_num(exported)}\n" if dl else
+            f"synthmon_otlp_spans_exported_total {_num(exported)}\n")
+        head("synthmon_otlp_spans_dropped_total", "counter",
+             "spans not exported: queue_full (the collector is slow or down) or export_failed")
+        for reason, n in dropped.items():
+            add(f'synthmon_otlp_spans_dropped_total{{reason="{reason}"{sep}{dl}}} {_num(n)}\n')
+    if openmetrics:
+        add("# EOF\n")
     yield flush()
 
 
 def _histogram(emit: Callable[[str], None], name: str, labels: str, b: Buckets,
-               les: Sequence[str]) -> None:
+               les: Sequence[str], exemplars: Sequence[Exemplar | None] | None = None) -> None:
     sep = "," if labels else ""
     acc = 0
-    for le, n in zip(les, b.counts, strict=True):
+    for i, (le, n) in enumerate(zip(les, b.counts, strict=True)):
         acc += n
-        emit(f"{name}_bucket{{{labels}{sep}{le}}} {_num(acc)}\n")
+        ex = exemplars[i] if exemplars is not None else None
+        if ex is None:
+            emit(f"{name}_bucket{{{labels}{sep}{le}}} {_num(acc)}\n")
+        else:
+            # The trace id is 32 hex digits from monitor.trace: nothing to escape.
+            emit(f'{name}_bucket{{{labels}{sep}{le}}} {_num(acc)} # {{trace_id="{ex[0]}"}} '
+                 f"{_num(ex[1])} {ex[2]:.3f}\n")
     braced = f"{{{labels}}}" if labels else ""
     emit(f"{name}_count{braced} {_num(b.count)}\n")
     emit(f"{name}_sum{braced} {_num(b.sum)}\n")

@@ -12,7 +12,12 @@ from typing import Any
 from aiohttp import web
 
 from monitor.daemon import Daemon
-from monitor.sinks.metrics import CONTENT_TYPE, iter_exposition
+from monitor.sinks.metrics import (
+    CONTENT_TYPE,
+    OPENMETRICS_CONTENT_TYPE,
+    iter_exposition,
+    wants_openmetrics,
+)
 from monitor.web.api import results_payload
 from monitor.web.statuspage import render_index, render_probe
 from monitor.web.webconfig import BasicAuth
@@ -37,12 +42,15 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     # Copy the numbers here, format them off the event loop: a large scrape must not
     # delay probe starts or inflate the latencies they measure. The text goes out piece by
     # piece as it is formatted, so a scrape never holds all of it (32 MB at 10,000 probes).
-    pieces = iter_exposition(request.app[DAEMON_KEY].surfacer.snapshot())
+    # OpenMetrics (with the runs' trace ids as exemplars) when the scraper asks for it.
+    om = wants_openmetrics(request.headers.get("Accept"))
+    content_type = OPENMETRICS_CONTENT_TYPE if om else CONTENT_TYPE
+    pieces = iter_exposition(request.app[DAEMON_KEY].surfacer.snapshot(), openmetrics=om)
     first = await asyncio.to_thread(next, pieces, b"")
     following = await asyncio.to_thread(next, pieces, None)
     if following is None:  # small enough for one piece: a plain response with a length
-        return web.Response(body=first, headers={"Content-Type": CONTENT_TYPE})
-    response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPE})
+        return web.Response(body=first, headers={"Content-Type": content_type})
+    response = web.StreamResponse(headers={"Content-Type": content_type})
     await response.prepare(request)
     await response.write(first)
     while following is not None:

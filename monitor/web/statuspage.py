@@ -80,6 +80,8 @@ max-height:16em;overflow:auto}
 details>summary{cursor:pointer} .seen{overflow-wrap:anywhere;max-width:52em}
 svg.spark{display:block;max-width:100%;height:auto}
 footer{margin-top:1.2em;color:var(--muted);font-size:.88em}
+code.tid{font:12px ui-monospace,"DejaVu Sans Mono",monospace;user-select:all;cursor:copy;
+white-space:nowrap}
 """
 
 
@@ -187,6 +189,8 @@ def _evidence(r: Result, lasts: dict[str, Result | None] | None = None,
     if r.phases and not compact:
         rows.append(("phases", escape(", ".join(f"{k} {_ms(v)}" for k, v in r.phases))))
     rows.append(("target", escape(r.target)))
+    if r.trace_id:
+        rows.append(("trace id", _trace(r.trace_id)))
     d = ev.diagnosis
     if d is not None:
         got = " ".join(x for x in (f"HTTP {d.status_code}" if d.status_code else "",
@@ -214,6 +218,15 @@ def _evidence(r: Result, lasts: dict[str, Result | None] | None = None,
         out.append(f"<details><summary class=\"small\">response headers ({len(ev.headers)})"
                    f"</summary><pre>{escape(hdrs)}</pre></details>")
     return "".join(out)
+
+
+def _trace(trace_id: str | None) -> str:
+    """The run's trace id, selected whole by one click (no script: ``user-select: all``),
+    to paste into the backend's log or trace search."""
+    if not trace_id:
+        return ""
+    return (f'<code class="tid" title="W3C trace id of this run: click to select, then '
+            f'search the backend&#39;s logs and traces for it">{escape(trace_id)}</code>')
 
 
 def _icon(colour: str) -> str:
@@ -358,7 +371,8 @@ def render_probe(history: History, name: str) -> str:
             f'<td class="num">{"" if r.close_code is None else r.close_code}</td>'
             f"<td>{escape(r.evidence.step_name or '') if r.evidence.step is not None else ''}</td>"
             f'<td class="seen"><details><summary>{escape(seen(r)) or "evidence"}</summary>'
-            f"{_evidence(r)}</details></td></tr>")
+            f"{_evidence(r)}</details></td>"
+            f"<td>{_trace(r.trace_id)}</td></tr>")
 
     type_ = last.type if last else ""
     body = (
@@ -370,7 +384,8 @@ def render_probe(history: History, name: str) -> str:
         f"<h2>Last {len(runs)} runs (newest first; a retried attempt is listed below "
         f"its run)</h2>"
         "<table><tr><th>started</th><th>outcome</th><th>latency</th><th>status</th>"
-        "<th>close</th><th>step reached</th><th>what was seen (click for evidence)</th></tr>"
+        "<th>close</th><th>step reached</th><th>what was seen (click for evidence)</th>"
+        "<th>trace id</th></tr>"
         f"{''.join(rows)}</table>"
         f'<footer><a href="../api/v1/results">results as JSON</a> · '
         f"{len(names)} probes configured</footer>")

@@ -385,8 +385,9 @@ def running_alertmanager(config: Path, workdir: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def running_prometheus(config: Path, workdir: Path) -> Iterator[str]:
-    """Prometheus on loopback with its own TSDB in ``workdir``; yields its base URL."""
+def running_prometheus(config: Path, workdir: Path, *flags: str) -> Iterator[str]:
+    """Prometheus on loopback with its own TSDB in ``workdir``; yields its base URL.
+    ``flags`` are added to its command line (``--enable-feature=exemplar-storage``)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     storage = workdir / "prometheus-data"
@@ -397,6 +398,7 @@ def running_prometheus(config: Path, workdir: Path) -> Iterator[str]:
         f"--storage.tsdb.path={storage}",
         f"--web.listen-address=127.0.0.1:{port}",
         "--log.level=warn",
+        *flags,
     ]
     with _process(args, f"{base}/-/ready"):
         yield base

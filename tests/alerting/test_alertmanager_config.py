@@ -7,8 +7,12 @@ Events API v2 trigger/resolve pair and the inhibition of the generic page.
 
 from __future__ import annotations
 
+import itertools
+import json
 import re
 import time
+import urllib.parse
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +21,7 @@ import pytest
 
 from .support import (
     ALERTMANAGER,
+    ALERTS_TEST,
     EventSink,
     alert_rules,
     binary,
@@ -176,6 +181,64 @@ def _alert(name: str, severity: str, summary: str, *, starts: datetime,
     }
 
 
+def _rendered_summary(alertname: str) -> str:
+    """The summary Prometheus renders for ``alertname`` on the incident's series: the one
+    alerts.test.yml expects, which promtool checks against the rule (test_rules.py)."""
+    for test in load_yaml(ALERTS_TEST)["tests"]:
+        for case in test.get("alert_rule_test", []):
+            if case["alertname"] == alertname and case["exp_alerts"]:
+                labels = case["exp_alerts"][0]["exp_labels"]
+                if labels.get("probe") == PROBE_LABELS["probe"] and "location" not in labels:
+                    return str(case["exp_alerts"][0]["exp_annotations"]["summary"])
+    raise AssertionError(f"alerts.test.yml has no firing case of {alertname} for the probe")
+
+
+def _am_alerts(alertmanager: str, alertname: str) -> list[dict[str, Any]]:
+    query = urllib.parse.urlencode({"filter": f'alertname="{alertname}"'})
+    with urllib.request.urlopen(f"{alertmanager}/api/v2/alerts?{query}", timeout=5) as resp:
+        return list(json.load(resp))
+
+
+def _wait_inhibited(alertmanager: str, alertname: str, timeout: float = 20.0) -> None:
+    """Alertmanager itself reports ``alertname`` suppressed by an inhibiting alert."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alerts = _am_alerts(alertmanager, alertname)
+        states = [(a["status"]["state"], bool(a["status"]["inhibitedBy"])) for a in alerts]
+        if states and all(st == ("suppressed", True) for st in states):
+            return
+        assert time.monotonic() < deadline, f"{alertname} not inhibited: {alerts}"
+        time.sleep(0.1)
+
+
+_BARRIERS = itertools.count()
+
+
+def _barrier(alertmanager: str, pagerduty: EventSink, tickets: EventSink
+             ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """What each receiver got before a page and a ticket posted now were delivered.
+
+    The two go to groups of their own (a probe that no inhibit rule touches), created after
+    every group of the test: Alertmanager flushes a group group_wait after its first alert,
+    so by the time these arrive, the test's groups have been flushed too and anything they
+    were going to send was sent. Order, not a pause long enough on a quiet machine."""
+    n = next(_BARRIERS)
+    now = datetime.now(UTC)
+    page, ticket = f"barrier-page-{n}", f"barrier-ticket-{n}"
+    post_alerts(alertmanager, [
+        _alert("SynthmonTestBarrier", "page", "barrier", starts=now, probe=page),
+        _alert("SynthmonTestBarrier", "ticket", "barrier", starts=now, probe=ticket),
+    ])
+
+    def ours(e: dict[str, Any], probe: str) -> bool:
+        return probe in json.dumps(e)
+
+    pagerduty.wait_for(lambda e: ours(e, page))
+    tickets.wait_for(lambda e: ours(e, ticket))
+    return ([e for e in pagerduty.snapshot() if "barrier-" not in json.dumps(e)],
+            [e for e in tickets.snapshot() if "barrier-" not in json.dumps(e)])
+
+
 @pytest.fixture
 def stack(tmp_path: Path):  # type: ignore[no-untyped-def]
     with EventSink() as pagerduty, EventSink() as tickets:
@@ -190,9 +253,8 @@ def stack(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 def test_page_triggers_and_resolves_one_pagerduty_incident(stack) -> None:  # type: ignore[no-untyped-def]
     alertmanager, pagerduty, tickets = stack
-    summary = ("WebSocket probe ws-golden-path: handshake to "
-               "wss://staging.example.com/api/v1/websocket answered HTTP 403 instead of 101")
     name = "SynthmonWebSocketHandshakeForbidden"
+    summary = _rendered_summary(name)
     # the generic page for the same probe is inhibited by the specific one
     t0 = datetime.now(UTC)
     post_alerts(alertmanager, [
@@ -201,6 +263,8 @@ def test_page_triggers_and_resolves_one_pagerduty_incident(stack) -> None:  # ty
         _alert("SynthmonProbeSuccessRatioLow", "ticket", "ratio low", starts=t0),
     ])
     trigger = pagerduty.wait_for(lambda e: e.get("event_action") == "trigger")
+    _wait_inhibited(alertmanager, "SynthmonProbeFailing")
+    _wait_inhibited(alertmanager, "SynthmonProbeSuccessRatioLow")
     assert trigger["_path"] == "/v2/enqueue"
     assert trigger["routing_key"] == "synthmon-e2e-routing-key-0123456789"
     assert trigger["payload"]["summary"] == summary
@@ -225,11 +289,11 @@ def test_page_triggers_and_resolves_one_pagerduty_incident(stack) -> None:  # ty
     resolve = pagerduty.wait_for(lambda e: e.get("event_action") == "resolve")
     assert resolve["dedup_key"] == trigger["dedup_key"]
 
-    time.sleep(1.5)  # a few more group intervals: nothing else may arrive
-    events = pagerduty.snapshot()
+    events, hooks = _barrier(alertmanager, pagerduty, tickets)  # nothing else arrived
+    assert [e["event_action"] for e in events] == ["trigger", "resolve"], events
     assert all(e["payload"]["class"] == name for e in events if "payload" in e), events
     assert not any("ProbeFailing" in str(e) for e in events)
-    assert tickets.snapshot() == []  # the ticket for a paging probe is inhibited too
+    assert hooks == []  # the ticket for a paging probe is inhibited too
 
 
 def test_ticket_goes_to_the_webhook_not_pagerduty(stack) -> None:  # type: ignore[no-untyped-def]
@@ -241,26 +305,29 @@ def test_ticket_goes_to_the_webhook_not_pagerduty(stack) -> None:  # type: ignor
     hook = tickets.wait_for(lambda e: e.get("status") == "firing")
     assert hook["_path"] == "/hook"
     assert hook["commonLabels"]["alertname"] == "SynthmonTLSCertExpiringSoon"
-    time.sleep(1)
-    assert pagerduty.snapshot() == []
+    pages, _ = _barrier(alertmanager, pagerduty, tickets)
+    assert pages == []
 
 
 def test_route_missing_pages_instead_of_the_403(stack) -> None:  # type: ignore[no-untyped-def]
     """The incident: 403 on the primary path while /ws accepts. One page per probe, the
     route-missing diagnosis, whose summary names the probe and the 403."""
-    alertmanager, pagerduty, _ = stack
+    alertmanager, pagerduty, tickets = stack
     t0 = datetime.now(UTC)
-    summary = ("WebSocket route likely missing: probe ws-golden-path gets HTTP 403 from "
-               "wss://staging.example.com/api/v1/websocket while the alternate WebSocket path "
-               "accepts the same token in staging")
+    summary = _rendered_summary("SynthmonWebSocketRouteLikelyMissing")
+    assert "ws-golden-path" in summary and "HTTP 403" in summary  # the rule's own words
+    # The inhibiting page first, as Prometheus sends it (its `for:` is shorter): the
+    # inhibitor learns of a new alert asynchronously, and on a loaded machine a target
+    # posted in the same batch could be flushed before it had.
     post_alerts(alertmanager, [
-        _alert("SynthmonWebSocketRouteLikelyMissing", "page", summary, starts=t0),
+        _alert("SynthmonWebSocketRouteLikelyMissing", "page", summary, starts=t0)])
+    trigger = pagerduty.wait_for(lambda e: e.get("event_action") == "trigger")
+    post_alerts(alertmanager, [
         _alert("SynthmonWebSocketHandshakeForbidden", "page", "handshake 403", starts=t0),
         _alert("SynthmonProbeFailing", "page", "failing", starts=t0),
     ])
-    trigger = pagerduty.wait_for(lambda e: e.get("event_action") == "trigger")
     assert trigger["payload"]["summary"] == summary
-    assert "ws-golden-path" in summary and "403" in summary
-    time.sleep(1.5)
-    classes = [e["payload"]["class"] for e in pagerduty.snapshot()]
-    assert classes == ["SynthmonWebSocketRouteLikelyMissing"]
+    _wait_inhibited(alertmanager, "SynthmonWebSocketHandshakeForbidden")
+    _wait_inhibited(alertmanager, "SynthmonProbeFailing")
+    pages, _ = _barrier(alertmanager, pagerduty, tickets)
+    assert [e["payload"]["class"] for e in pages] == ["SynthmonWebSocketRouteLikelyMissing"]

@@ -145,3 +145,14 @@ def test_grafana_provisioning() -> None:
         v.startswith("./grafana/dashboards:") and v.split(":")[1] == provider["options"]["path"]
         for v in grafana_volumes
     ), grafana_volumes
+
+
+def test_latency_panels_show_exemplars() -> None:
+    """Every query of a run or step duration histogram asks Grafana for its exemplars
+    (the runs' trace ids), and no other query does (exemplars of gauges do not exist)."""
+    targets = list(panel_targets(_dashboard()))
+    latency = [t for _, t in targets
+               if re.search(r"synthmon_probe_(step_)?duration_seconds_bucket", t["expr"])]
+    assert len(latency) >= 4
+    assert all(t.get("exemplar") is True for t in latency)
+    assert all(not t.get("exemplar") for _, t in targets if t not in latency)

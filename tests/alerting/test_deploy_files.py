@@ -1,16 +1,17 @@
 """deploy/Dockerfile, deploy/docker-compose.yml and deploy/systemd/synthmon.service.
 
-No Docker daemon is assumed: the files are checked statically (and the systemd unit with
-`systemd-analyze verify` where systemd is installed)."""
+No Docker daemon is assumed: the files are checked statically, and the systemd unit with
+`systemd-analyze verify` (`make system-deps` installs systemd)."""
 
 from __future__ import annotations
 
 import fnmatch
 import re
 import shlex
-import shutil
 import sys
 from pathlib import Path
+
+from tests.support.servers import need_tool
 
 from .support import DEPLOY, ROOT, load_yaml, run
 
@@ -143,12 +144,8 @@ def test_systemd_unit_is_hardened() -> None:
 
 def test_systemd_analyze_verify(tmp_path: Path) -> None:
     """`systemd-analyze verify` of the unit, with ExecStart pointed at this venv's synthmon
-    (the unit's /opt path does not exist here). Static checks only where systemd is not
-    installed."""
-    analyze = shutil.which("systemd-analyze")
-    if analyze is None:
-        test_systemd_unit_is_hardened()
-        return
+    (the unit's /opt path does not exist here)."""
+    analyze = need_tool("systemd-analyze", "apt-get install systemd, or `make system-deps`")
     synthmon = Path(sys.executable).parent / "synthmon"
     assert synthmon.exists(), synthmon
     text = UNIT.read_text().replace("/opt/synthmon/venv/bin/synthmon", str(synthmon))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import re
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -17,12 +16,11 @@ import jsonschema
 import pytest
 import yaml
 
-from monitor.config import json_schema, load_text
+from monitor.config import json_schema, load_text, substituted_data
 from tests.support.servers import ROOT
 
 SHIPPED = ROOT / "monitor" / "probes.yaml"
 README = ROOT / "README.md"
-VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 ENV = {"STAGING_URL": "https://staging.example.com", "STAGING_WS_URL": "wss://staging.example.com",
        "AUTH_URL": "https://auth.example.com", "JWT_SECRET_STAGING": "x" * 32}
 
@@ -34,14 +32,6 @@ def gen_reference() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def substituted(text: str, env: Mapping[str, str]) -> Any:
-    """YAML data after ``${VAR}`` / ``${VAR:-default}`` substitution, as the loader does it."""
-    def repl(m: re.Match[str]) -> str:
-        value = env.get(m.group(1))
-        return value if value else (m.group(2) or "")
-    return yaml.safe_load(VAR.sub(repl, text.replace("$$", "\0")).replace("\0", "$"))
 
 
 def validator() -> jsonschema.protocols.Validator:
@@ -58,7 +48,7 @@ def errors(data: Any) -> list[str]:
 @pytest.mark.parametrize("env", [ENV, {}], ids=["staging", "defaults"])
 def test_shipped_probes_yaml_is_valid_against_the_schema(env: Mapping[str, str]) -> None:
     text = SHIPPED.read_text()
-    data = substituted(text, env)
+    data = substituted_data(text, env)
     assert errors(data) == []
     load_text(text, env=env)  # and the loader agrees
 
@@ -73,11 +63,11 @@ def test_readme_walkthrough_is_valid_against_the_schema() -> None:
     section = readme.split("\n## probes.yaml\n", 1)[1]
     block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
     assert "probes:" in block
-    assert errors(substituted(block, ENV)) == []
+    assert errors(substituted_data(block, ENV)) == []
 
 
 def test_schema_rejects_what_an_editor_should_flag() -> None:
-    base = substituted(SHIPPED.read_text(), ENV)
+    base = substituted_data(SHIPPED.read_text(), ENV)
     typo = json.loads(json.dumps(base))
     typo["probes"][0]["http"]["expcet"] = {}
     assert any("expcet" in e for e in errors(typo))

@@ -14,7 +14,6 @@ import asyncio
 import ipaddress
 import itertools
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -33,8 +32,14 @@ from monitor.probes.context import ProbeContext
 from monitor.probes.run import run_probe
 from monitor.sinks.metrics import LAG_BUCKETS
 from tests.support.hostile import ROOT, ZooProc, rss_bytes, zoo_process
+from tests.support.servers import need_tool
+from tests.support.timing import SLACK
 
-MARGIN = 0.25  # seconds a run may take beyond its timeout (scheduling, a loaded machine)
+# Seconds a run may take beyond its timeout: a loaded machine's lateness. Which timer ended
+# the run is told by its outcome and detail (the hard deadline's would say "no result within
+# the probe timeout"), so the bound only has to tell "at its timeout" from "when the hostile
+# server let go" (30 s).
+MARGIN = SLACK
 MAX_RSS_GROWTH = 50 * 1024 * 1024
 
 pytestmark = pytest.mark.both_loops
@@ -45,6 +50,10 @@ pytestmark = pytest.mark.both_loops
 # Every socket operation of this process is seen through CPython's audit events (not a
 # mock: the calls happen, the hook only records them). The matrix asserts that nothing
 # left loopback and that no name under .invalid was ever handed to the system resolver.
+# The events come from asyncio's loop only: uvloop connects and resolves in libuv, below
+# them. For both loops (and child processes) the session's egress guard holds: the tests
+# run in a network namespace that has only loopback and count every attempt to leave it
+# (tests/support/netguard.py, checked around every test, proven by tests/test_egress_guard.py).
 _AUDIT: list[tuple[str, tuple[Any, ...]]] | None = None
 _AUDIT_LOCK = threading.Lock()
 
@@ -241,11 +250,11 @@ def test_nothing_left_loopback(egress: list[tuple[str, tuple[Any, ...]]]) -> Non
         assert ipaddress.ip_address(address.split("%")[0]).is_loopback, (event, args)
 
 
-@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
 def test_unresolvable_names_send_nothing_anywhere(tmp_path: Path, hostile: ZooProc) -> None:
     """The whole `synthmon once` process under strace: the .invalid probes make no network
     call at all (no DNS query), while a loopback probe in the same run is seen (the
     control that strace records what it should)."""
+    strace = need_tool("strace", "apt-get install strace, or `make system-deps`")
     config = tmp_path / "probes.yaml"
     config.write_text(
         "probes:\n"
@@ -254,7 +263,7 @@ def test_unresolvable_names_send_nothing_anywhere(tmp_path: Path, hostile: ZooPr
         f"  - name: control\n    http: {{url: '{hostile.url('http/healthy')}'}}\n")
     trace = tmp_path / "strace.out"
     proc = subprocess.run(
-        ["strace", "-f", "-qq", "-e", "trace=connect,sendto,sendmsg,sendmmsg", "-o", str(trace),
+        [strace, "-f", "-qq", "-e", "trace=connect,sendto,sendmsg,sendmmsg", "-o", str(trace),
          sys.executable, "-m", "monitor", "once", "-c", str(config), "--format", "json"],
         capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert '"outcome": "dns_error"' in proc.stdout, proc.stdout + proc.stderr
@@ -308,18 +317,23 @@ async def test_a_healthy_probe_keeps_its_schedule_while_twenty_misbehave(
     expected = (6.0 - 1.0) / HEALTHY_INTERVAL
     assert len(runs) >= expected - 2, (len(runs), expected)
     assert all(r.outcome is Outcome.SUCCESS for r in runs), [r.evidence for r in runs]
+    # Kept its schedule: no run skipped or doubled (each gap is the interval, give or take
+    # less than half of it), and the runs themselves not starved (its timeout of 0.2 s
+    # held by every run, as the outcomes say; most far within it).
     gaps = [b.started_at - a.started_at for a, b in itertools.pairwise(runs)]
-    assert max(abs(g - HEALTHY_INTERVAL) for g in gaps) < 0.1, gaps
+    assert max(abs(g - HEALTHY_INTERVAL) for g in gaps) < HEALTHY_INTERVAL / 2, gaps
     durations = sorted(r.duration_seconds for r in runs)
-    assert durations[len(durations) // 2] < 0.05, durations
+    assert durations[len(durations) // 2] < 0.2 / 2, durations
 
-    # Every probe's start lag (the daemon's histogram): none beyond 100 ms.
+    # Every probe's start lag (the daemon's histogram): the storm delays no start by as
+    # much as the healthy probe's interval, and most by far less.
     lag = daemon.surfacer.lag
     within = dict(zip(LAG_BUCKETS, (sum(lag.counts[:i + 1]) for i in range(len(LAG_BUCKETS))),
                       strict=True))
     assert lag.count >= len(runs) + 20
-    assert within[0.1] == lag.count, lag.counts
-    assert lag.sum / lag.count < 0.02, lag.sum / lag.count
+    assert within[0.25] == lag.count, lag.counts
+    assert within[0.05] >= lag.count * 0.9, lag.counts
+    assert lag.sum / lag.count < 0.05, lag.sum / lag.count
 
     bound = next((b for b, n in within.items() if n == lag.count), None)
     print(f"storm: {len(runs)} healthy runs, start gaps {min(gaps):.3f}-{max(gaps):.3f}s for "

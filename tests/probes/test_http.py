@@ -27,6 +27,7 @@ from monitor.result import Result
 from tests.support import hostile
 from tests.support.hostile import Cert, Handler, make_cert, read_request
 from tests.support.servers import serving
+from tests.support.timing import SLACK
 
 JWT_ENV = "SYNTHMON_TEST_HTTP_JWT_SECRET"
 JWT_SECRET = "s3cret-for-the-http-probe-tests-0123456789"
@@ -165,7 +166,8 @@ async def raw_server() -> AsyncIterator[Callable[[Handler], Awaitable[str]]]:
 
 
 def assert_bounded(result: Result, probe: Probe) -> None:
-    assert result.duration_seconds < probe.timeout + 0.1, result
+    """The run ended at its timeout, not when the server let go (a hang lasts 30 s)."""
+    assert result.duration_seconds < probe.timeout + SLACK, result
 
 
 def assert_phases(result: Result) -> None:
@@ -328,7 +330,7 @@ async def test_timeout_when_the_body_hangs_after_the_headers(app: App,
         "no answer within the probe timeout (300ms) while reading the body")
     assert result.status_code == 200  # what was seen before the hang is kept
     assert result.evidence.body_excerpt == '{"status": '
-    assert 0.29 <= result.duration_seconds < 0.4
+    assert 0.29 <= result.duration_seconds < probe.timeout + SLACK
     assert dict(result.phases)["transfer"] >= 0.25
 
 
@@ -391,7 +393,7 @@ async def test_endless_chunked_body_is_capped(app: App, ctx: ProbeContext) -> No
     t0 = time.perf_counter()
     result = await run_http(probe, ctx)
     assert result.outcome is Outcome.SUCCESS, result.evidence.detail
-    assert time.perf_counter() - t0 < 1.0
+    assert time.perf_counter() - t0 < probe.timeout  # stopped at the cap, not the timeout
     assert result.evidence.detail.endswith(
         "(only the first 200000 bytes were read: max_body_bytes)")
     assert result.evidence.body_excerpt is not None
@@ -420,7 +422,8 @@ async def test_dns_error_for_a_name_that_never_resolves(ctx: ProbeContext) -> No
     result = await run_http(probe, ctx)
     assert result.outcome is Outcome.DNS_ERROR
     assert result.evidence.detail.startswith("name resolution failed")
-    assert time.perf_counter() - t0 < 0.5
+    # no query (the egress guard would fail the test), so no resolver timeout (5 s) either
+    assert time.perf_counter() - t0 < 2.0
     assert_phases(result)
 
 

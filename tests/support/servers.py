@@ -4,7 +4,9 @@ daemons on loopback, the daemon and the simulator as subprocesses, plain HTTP ca
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -15,8 +17,10 @@ import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
+import pytest
 from aiohttp import web
 
 from monitor.daemon import Daemon
@@ -50,6 +54,20 @@ async def serving_daemon(daemon: Daemon) -> AsyncIterator[str]:
             yield base
     finally:
         await daemon.stop()
+
+
+def need_tool(name: str, install: str) -> str:
+    """Path of the external program ``name`` (this venv's bin first, then PATH). Missing,
+    it fails the test under CI (``CI`` set, as CI runs .ci/run), where a skip would let a
+    check quietly drop out, and skips it elsewhere; ``install`` says how to get it."""
+    local = Path(sys.executable).parent / name
+    found = str(local) if os.access(local, os.X_OK) else shutil.which(name)
+    if found:
+        return found
+    if os.environ.get("CI"):
+        pytest.fail(f"{name} is not installed ({install}); CI must run this check",
+                    pytrace=False)
+    pytest.skip(f"{name} is not installed ({install})")
 
 
 def free_port() -> int:
@@ -91,6 +109,13 @@ class DaemonProc:
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def event_time(self, event: str) -> float:
+        """Wall-clock time (time.time()) of the last JSON log line with this ``event``."""
+        found = [json.loads(line) for line in self.logs().splitlines()
+                 if line.startswith("{") and f'"event": "{event}"' in line]
+        assert found, f"no {event!r} in the log:\n{self.logs()[-3000:]}"
+        return datetime.fromisoformat(found[-1]["timestamp"]).timestamp()
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
         """Signal and wait; a daemon that does not stop in time fails the test."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import socket
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, cast
@@ -54,9 +55,17 @@ def http_url(ws_url: str) -> str:
     return urlunsplit(parts._replace(scheme="https" if parts.scheme == "wss" else "http"))
 
 
-def build_request(spec: WebSocketSpec, token: str | None) -> Request:
+def build_request(spec: WebSocketSpec, token: str | None,
+                  trace_headers: Mapping[str, str] | None = None) -> Request:
+    """The upgrade request; ``trace_headers`` (the run's ``traceparent`` and
+    ``tracestate``) replace any configured header of the same name: the result's trace id
+    must be the one the server saw. The diagnostic GET sends the same headers."""
     url = spec.url
     headers = list(spec.headers.items())
+    if trace_headers:
+        names = {n.lower() for n in trace_headers}
+        headers = [(n, v) for n, v in headers if n.lower() not in names]
+        headers.extend(trace_headers.items())
     subprotocols = list(spec.subprotocols)
     if token is not None:
         if "authorization_header" in spec.send_token_as:

@@ -74,7 +74,7 @@ async def _run(run: Run) -> Result:
         return run.result(Verdict(exc.outcome, str(exc)))
     except TimeoutError:
         return run.result(Verdict(Outcome.TIMEOUT, "no token before the probe timeout"))
-    request = build_request(spec, token)
+    request = build_request(spec, token, ctx.trace_headers())
     try:
         ssl_context = client_context(spec.tls) if spec.url.startswith("wss:") else None
     except TlsConfigError as exc:

@@ -30,6 +30,7 @@ from monitor.probes.websocket.verdicts import (
     show_types,
 )
 from monitor.result import Result, StepTiming
+from monitor.trace import substitute
 
 # After accept, how long a negative probe waits for the server to throw it out.
 REJECTION_GRACE = 2.0
@@ -154,6 +155,11 @@ async def _expect(run: Run, ws: TracedConnection, index: int, label: str,
 
 async def _send(run: Run, ws: TracedConnection, send: SendStep) -> None:
     payload = send.text if send.text is not None else json.dumps(send.json_)
+    trace = run.ctx.trace
+    if trace is not None:
+        # ${trace_id}, ${span_id}, ${traceparent}: hex digits and dashes, so substituting
+        # into the JSON text needs no escaping. Without a trace they are sent as written.
+        payload = substitute(payload, trace.variables())
     async with asyncio.timeout_at(run.deadline):
         await ws.send(payload)
 

@@ -1,0 +1,106 @@
+"""W3C trace context (https://www.w3.org/TR/trace-context/) for one probe run.
+
+Each run gets a fresh trace id and the span id of the run's client span; every request the
+run makes carries them in ``traceparent`` (sampled), so the backend's logs and traces of
+*that* request can be found from the run's Result. Pure values only: nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+SAMPLED = "01"
+# tracestate: at most 32 list members "key=value", 512 characters in all (W3C 3.3).
+_TS_KEY = r"(?:[a-z][_0-9a-z\-*/]{0,255}|[a-z0-9][_0-9a-z\-*/]{0,240}@[a-z][_0-9a-z\-*/]{0,13})"
+_TS_VALUE = r"[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]"
+_TS_MEMBER = re.compile(rf"^{_TS_KEY}={_TS_VALUE}$")
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+
+
+@dataclass(frozen=True, slots=True)
+class TraceContext:
+    """The trace of one run: its id and the span id of the run's client span."""
+
+    trace_id: str  # 32 lowercase hex digits, not all zero
+    span_id: str  # 16 lowercase hex digits, not all zero
+    tracestate: str | None = None
+
+    @classmethod
+    def new(cls, tracestate: str | None = None) -> TraceContext:
+        return cls(_random_hex(16), _random_hex(8), tracestate)
+
+    def traceparent(self) -> str:
+        return f"00-{self.trace_id}-{self.span_id}-{SAMPLED}"
+
+    def headers(self) -> dict[str, str]:
+        """The headers every request of the run carries."""
+        if self.tracestate:
+            return {"traceparent": self.traceparent(), "tracestate": self.tracestate}
+        return {"traceparent": self.traceparent()}
+
+    def variables(self) -> dict[str, str]:
+        """What a ``send`` step may substitute: ``${trace_id}``, ``${span_id}``,
+        ``${traceparent}``."""
+        return {"trace_id": self.trace_id, "span_id": self.span_id,
+                "traceparent": self.traceparent()}
+
+
+def _random_hex(nbytes: int) -> str:
+    while True:
+        raw = os.urandom(nbytes)
+        if any(raw):  # all zeros is the one invalid id (W3C 3.2.2.3/3.2.2.4)
+            return raw.hex()
+
+
+def new_span_id() -> str:
+    return _random_hex(8)
+
+
+def parse_traceparent(value: str) -> tuple[str, str, str] | None:
+    """(trace_id, parent_id, flags) of a version-00 ``traceparent``, or None if invalid."""
+    match = _TRACEPARENT.match(value)
+    if match is None:
+        return None
+    trace_id, parent_id, flags = match.groups()
+    if set(trace_id) == {"0"} or set(parent_id) == {"0"}:
+        return None
+    return trace_id, parent_id, flags
+
+
+def tracestate_problem(value: str) -> str | None:
+    """Why ``value`` is not a valid ``tracestate`` header, or None if it is."""
+    if len(value) > 512:
+        return "is longer than 512 characters"
+    members = [m.strip() for m in value.split(",")]
+    members = [m for m in members if m]
+    if not members:
+        return "has no list member (key=value)"
+    if len(members) > 32:
+        return "has more than 32 list members"
+    keys: set[str] = set()
+    for member in members:
+        if not _TS_MEMBER.match(member):
+            return (f"member {member[:60]!r} is not key=value (lowercase key, printable "
+                    "value without ',' or '=')")
+        key = member.split("=", 1)[0]
+        if key in keys:
+            return f"key {key!r} appears twice"
+        keys.add(key)
+    return None
+
+
+def substitute(template: str, variables: dict[str, str]) -> str:
+    """``${trace_id}``, ``${span_id}`` and ``${traceparent}`` in ``template`` replaced; any
+    other ``${...}`` is left as written (the config loader has already substituted the
+    environment's)."""
+    if "${" not in template:
+        return template
+    for name, value in variables.items():
+        template = template.replace("${" + name + "}", value)
+    return template
+
+
+__all__ = ["TraceContext", "new_span_id", "parse_traceparent", "substitute",
+           "tracestate_problem"]
