@@ -52,7 +52,9 @@ Retries = Annotated[
     BeforeValidator(parse_retries),
     WithJsonSchema({
         "anyOf": [{"type": "integer", "minimum": 0, "maximum": MAX_RETRIES},
-                  {"type": "string", "pattern": r"\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}"}],
+                  # as ${VAR} substitutes it, and the ${VAR} form itself
+                  {"type": "string", "pattern": rf"^\s*[0-{MAX_RETRIES}]\s*$"
+                                                r"|^\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}$"}],
         "description": f"0 to {MAX_RETRIES}",
     }),
 ]
