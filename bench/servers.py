@@ -81,14 +81,14 @@ def http_probe_lines(urls: Sequence[str], prefix: str = "p", interval: float | N
 def http_probes_yaml(urls: Sequence[str], interval: float, timeout: float,
                      prefix: str = "p", more: Sequence[str] = ()) -> str:
     """A probes.yaml with one HTTP probe per URL, plus the list items ``more``."""
-    lines = [f"defaults: {{interval: {interval:g}s, timeout: {timeout:g}s}}", "probes:",
+    lines = [f"defaults: {{retries: 0, interval: {interval:g}s, timeout: {timeout:g}s}}", "probes:",
              *http_probe_lines(urls, prefix), *more]
     return "\n".join(lines) + "\n"
 
 
 def ws_probes_yaml(url: str, count: int, interval: float, timeout: float) -> str:
     """WebSocket probes: JWT in the Authorization header, expect the welcome message."""
-    lines = [f"defaults: {{interval: {interval:g}s, timeout: {timeout:g}s}}",
+    lines = [f"defaults: {{retries: 0, interval: {interval:g}s, timeout: {timeout:g}s}}",
              "auth:",
              "  bench_jwt: {type: jwt, algorithm: HS256, secret_env: JWT_SECRET_STAGING,",
              "              claims: {sub: bench-user}, ttl: 30m}",

@@ -153,7 +153,7 @@ async def _sched(probes: int, interval: float, duration: float, warmup: float,
     # One tiny config parsed by the real loader, replicated: parsing thousands of probes
     # would only measure the YAML parser (the startup benchmark covers that).
     timeout = min(1.0, interval / 2)
-    one = load_text(f"defaults: {{interval: {interval:g}s, timeout: {timeout:g}s}}\n"
+    one = load_text(f"defaults: {{retries: 0, interval: {interval:g}s, timeout: {timeout:g}s}}\n"
                     "probes:\n  - name: p\n    http: {url: 'http://127.0.0.1:9/x'}\n")
     tmpl = one.probes[0]
     assert tmpl.spec.http is not None

@@ -20,9 +20,9 @@ from monitor.auth import TokenSource
 from monitor.config import Config, ConfigError, Probe, load_file
 from monitor.preload import preload
 from monitor.probes.context import ProbeContext, open_context
-from monitor.probes.run import run_probe
 from monitor.redact import Redactor
 from monitor.result import Result
+from monitor.runtime import run_with_retries
 from monitor.scheduler import ProbeScheduler, in_shard
 from monitor.sinks import default_sinks
 from monitor.sinks.history import History
@@ -134,8 +134,7 @@ class Daemon:
 
     async def _run_one(self, probe: Probe) -> None:
         assert self._ctx is not None
-        result = await run_probe(probe, self._ctx)
-        self.record(result)
+        await run_with_retries(probe, self._ctx, self.record)
 
     def record(self, result: Result) -> None:
         self.sinks.observe(result)

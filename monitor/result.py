@@ -126,6 +126,10 @@ class Result:
     steps: tuple[StepTiming, ...] = ()
     cert_expiry: float | None = None  # unix time of the earliest notAfter
     evidence: Evidence = field(default_factory=Evidence)
+    # Which try of its run this is (1 = the scheduled one; see monitor.runtime). Only a
+    # final attempt is the run's result: sinks set gauges and streaks from final ones only.
+    attempt: int = 1
+    final: bool = True
     # The run's W3C trace (monitor.trace): sent in traceparent, exported as exemplar and span.
     trace_id: str | None = None
     span_id: str | None = None  # of the run's client span, the parent the target saw

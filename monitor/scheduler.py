@@ -1,8 +1,15 @@
 """When probes run: APScheduler's asyncio scheduler, one interval job per probe.
 
-* Start times are spread over the interval by a stable hash of the probe name, so a hundred
-  probes with a 60 s interval do not all fire in the same second, and a restart keeps each
-  probe at the same place in the minute.
+* First results at once: after a start, or a reload that adds a probe, each new probe runs
+  within the first ``FIRST_RUN_WINDOW`` (10 s), spread over it by a stable hash of its name
+  so that they do not all fire together. A restarted daemon shows data within seconds, not
+  after up to a whole interval.
+* Then each probe runs on its phase: the same hash places it in the interval, counted from
+  the epoch, so a hundred probes with a 60 s interval do not all fire in the same second, a
+  restart keeps each probe at the same place in the minute, and daemons in several
+  locations run a probe at about the same moment (a quorum of locations then confirms a
+  regression within the same minute). The phase comes no sooner than one run's budget
+  (timeout and retries) after the first run, so that the two never overlap.
 * A probe never overlaps itself. APScheduler's ``max_instances=1`` refuses the overlap inside
   one job; our own guard covers the gap a reload opens (a replaced job starts counting anew
   while the old run may still be in flight). Both count as ``skipped{reason="overlap"}``.
@@ -15,17 +22,20 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.base import STATE_PAUSED
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.config import Probe
 
 RunFn = Callable[[Probe], Awaitable[None]]
+FIRST_RUN_WINDOW = 10.0
 
 # APScheduler logs every run at INFO and every skip at WARNING through stdlib logging; the
 # skips are counted and logged by us in structured form, so only its errors get through.
@@ -47,6 +57,36 @@ def in_shard(name: str, shard: tuple[int, int] | None) -> bool:
     return int.from_bytes(digest[:8], "big") % count == index
 
 
+def first_run(name: str, interval: float, now: float) -> float:
+    """When a new probe first runs: within the first 10 s (or its interval, if shorter)."""
+    return now + stable_fraction(name) * min(FIRST_RUN_WINDOW, interval)
+
+
+def phase_after(name: str, interval: float, after: float) -> float:
+    """The first point of the probe's phase (``k * interval + fraction * interval`` since
+    the epoch) at or after ``after``."""
+    offset = stable_fraction(name) * interval
+    k = math.ceil((after - offset) / interval)
+    return k * interval + offset
+
+
+class _FirstRuns:
+    """The first runs of the probes one start or reload added: ``names`` in the order of
+    ``first_run(name, interval, start)``, ``next`` the first not started yet."""
+
+    __slots__ = ("names", "next", "start")
+
+    def __init__(self, start: float) -> None:
+        self.start = start
+        self.names: list[str] = []
+        self.next = 0
+
+    def due(self) -> float:
+        # Only probes with intervals over the window are here: min(window, interval) is
+        # the window.
+        return self.start + stable_fraction(self.names[self.next]) * FIRST_RUN_WINDOW
+
+
 async def _run_job(scheduler: ProbeScheduler, name: str) -> None:
     await scheduler.run_job(name)
 
@@ -65,6 +105,14 @@ class ProbeScheduler:
         self._on_skip = on_skip
         self._probes: dict[str, Probe] = {}
         self._anchor: dict[str, float] = {}
+        # First runs not yet started: one batch per start or reload that added probes, and
+        # one event-loop timer for the earliest. A batch keeps only the names, in the order
+        # of their first runs (``first_run`` recomputes each time from the batch's start):
+        # a second APScheduler job per probe, or a timer each, cost ~900 and ~500 bytes a
+        # probe (issue 5's memory budget).
+        self._batches: list[_FirstRuns] = []
+        self._first_timer: asyncio.TimerHandle | None = None
+        self._first_tasks: set[asyncio.Task[None]] = set()
         self._running: dict[str, asyncio.Task[None]] = {}
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._scheduler.add_listener(self._on_event, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
@@ -92,12 +140,22 @@ class ProbeScheduler:
                 del self._probes[name]
                 self._anchor.pop(name, None)
         now = time.time()
+        batch = _FirstRuns(now)
         for name, probe in wanted.items():
             old = self._probes.get(name)
             self._probes[name] = probe  # a running job picks up the new spec next time
             if old is not None and old.interval == probe.interval:
                 continue
-            anchor = now + stable_fraction(name) * probe.interval
+            if old is None:
+                if probe.interval <= FIRST_RUN_WINDOW:
+                    # The phase itself comes within the window: the first run is on it.
+                    anchor = phase_after(name, probe.interval, now)
+                else:
+                    first = first_run(name, probe.interval, now)
+                    anchor = phase_after(name, probe.interval, first + probe.budget)
+                    batch.names.append(name)
+            else:
+                anchor = now + stable_fraction(name) * probe.interval
             previous = self._anchor.get(name)
             if old is not None and previous is not None:
                 # A new interval for a scheduled probe: keep its rhythm. The next run comes
@@ -117,10 +175,46 @@ class ProbeScheduler:
                 max_instances=1, coalesce=True,
                 misfire_grace_time=max(1, int(probe.interval / 2)),
             )
+        if batch.names:
+            batch.names.sort(key=stable_fraction)
+            self._batches.append(batch)
+            self._arm_first_timer()
 
-    async def run_job(self, name: str) -> None:
-        """One scheduled run of probe ``name`` (its key: a negative probe's variants are
-        scheduled one by one, each spread over the interval on its own)."""
+    def _arm_first_timer(self) -> None:
+        if self._first_timer is not None:
+            self._first_timer.cancel()
+            self._first_timer = None
+        due = [b.due() for b in self._batches]
+        if due and not self._stopping:
+            loop = asyncio.get_running_loop()
+            delay = max(0.0, min(due) - time.time())
+            self._first_timer = loop.call_at(loop.time() + delay, self._start_firsts)
+
+    def _start_firsts(self) -> None:
+        """Start every first run that is due, then wait for the next one."""
+        self._first_timer = None
+        if self._scheduler.state == STATE_PAUSED:
+            # Held still like the interval jobs (stop() pauses first): look again shortly.
+            loop = asyncio.get_running_loop()
+            self._first_timer = loop.call_later(0.1, self._start_firsts)
+            return
+        now = time.time()
+        for batch in self._batches:
+            while batch.next < len(batch.names) and batch.due() <= now + 0.001:
+                name, planned = batch.names[batch.next], batch.due()
+                batch.next += 1
+                if name not in self._probes:
+                    continue  # removed by a reload since
+                task = asyncio.ensure_future(self.run_job(name, first=planned))
+                self._first_tasks.add(task)  # keep a reference until it is done
+                task.add_done_callback(self._first_tasks.discard)
+        self._batches = [b for b in self._batches if b.next < len(b.names)]
+        self._arm_first_timer()
+
+    async def run_job(self, name: str, first: float | None = None) -> None:
+        """One scheduled run of probe ``name`` (what each APScheduler job calls; its key: a
+        negative probe's variants are scheduled one by one, each spread over the interval on
+        its own; ``first``: the planned time of a probe's first run)."""
         probe = self._probes.get(name)
         if probe is None:
             return
@@ -129,7 +223,9 @@ class ProbeScheduler:
             return
         now = time.time()
         anchor = self._anchor.get(name, now)
-        if now >= anchor:
+        if first is not None:
+            self._on_lag(max(0.0, now - first))
+        elif now >= anchor:
             self._on_lag((now - anchor) % probe.interval)
         task = asyncio.current_task()
         assert task is not None
@@ -157,7 +253,10 @@ class ProbeScheduler:
         # Pause first: APScheduler's shutdown cancels in-flight coroutine jobs at once,
         # and they deserve the grace to finish and report.
         self._scheduler.pause()
-        tasks = list(self._running.values())
+        if self._first_timer is not None:
+            self._first_timer.cancel()
+        self._batches.clear()
+        tasks = list({*self._running.values(), *self._first_tasks})
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=grace)
             for task in pending:

@@ -96,6 +96,11 @@ class Reference:
     def type_of(self, node: Schema) -> str:
         if _is_duration(node):
             return "duration"
+        options = node.get("anyOf", [])
+        counts = [o for o in options if o.get("type") == "integer"]
+        if len(options) == 2 and counts and "maximum" in counts[0] and any(
+                "\\$\\{" in str(o.get("pattern", "")) for o in options):  # a count or ${VAR}
+            return f"integer {counts[0].get('minimum', 0)} to {counts[0]['maximum']}"
         if "$ref" in node:
             return self.link(self._ref_name(node["$ref"]))
         if "const" in node:

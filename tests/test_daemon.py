@@ -25,7 +25,7 @@ from tests.support.servers import (
 from tests.support.timing import SLACK
 
 SHIPPED = ROOT / "probes.yaml"
-FAST = {"PROBE_INTERVAL": "1s", "PROBE_TIMEOUT": "0.9s"}
+FAST = {"PROBE_INTERVAL": "1s", "PROBE_TIMEOUT": "0.9s", "PROBE_RETRIES": "0"}
 
 
 def scrape(d: DaemonProc) -> list[Sample]:
@@ -121,7 +121,8 @@ def _config(tmp_path: Path, names: list[str], interval: str = "1s") -> Path:
     path = tmp_path / "probes.yaml"
     body = "".join(f"  - name: {n}\n    http: {{url: '${{STAGING_URL}}/health'}}\n"
                    for n in names)
-    path.write_text(f"defaults: {{interval: {interval}, timeout: 0.5s}}\nprobes:\n{body}")
+    path.write_text(f"defaults: {{retries: 0, interval: {interval}, timeout: 0.5s}}\n"
+                    f"probes:\n{body}")
     return path
 
 
@@ -162,7 +163,7 @@ def test_sigterm_with_probes_in_flight_exits_0_within_5s(
     path = tmp_path / "probes.yaml"
     body = "".join(f"  - name: p{i}\n    http: {{url: '${{STAGING_URL}}/health'}}\n"
                    for i in range(20))
-    path.write_text(f"defaults: {{interval: 0.5s, timeout: 0.45s}}\nprobes:\n{body}")
+    path.write_text(f"defaults: {{retries: 0, interval: 0.5s, timeout: 0.45s}}\nprobes:\n{body}")
     d = start_daemon(path, sim_proc.env(), tmp_path)
     daemons.append(d)
     time.sleep(1.2)

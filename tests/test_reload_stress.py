@@ -74,7 +74,7 @@ def good(target: Target, k: int) -> tuple[str, dict[str, float]]:
     body = "".join(
         f"  - name: {n}\n    interval: {iv}s\n    timeout: 0.2s\n"
         f"    http: {{url: '{target.url}/p/{n}'}}\n" for n, iv in intervals.items())
-    return f"defaults: {{labels: {{flavour: v{k % 3}}}}}\nprobes:\n{body}", intervals
+    return f"defaults: {{retries: 0, labels: {{flavour: v{k % 3}}}}}\nprobes:\n{body}", intervals
 
 
 BAD = [
@@ -168,6 +168,7 @@ async def test_reload_of_a_probe_mid_run_waits_for_the_old_run(target: Target,
 
     def write(interval: str) -> None:
         path.write_text(f"probes:\n  - name: slow\n    interval: {interval}\n    timeout: 0.9s\n"
+                        "    retries: 0\n"
                         f"    http: {{url: '{target.url}/p/slow'}}\n")
 
     target.delay = (0.8, 0.8)

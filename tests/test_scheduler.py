@@ -10,14 +10,21 @@ from collections import Counter
 import pytest
 
 from monitor.config import Probe, load_text
-from monitor.scheduler import ProbeScheduler, in_shard
+from monitor.scheduler import (
+    FIRST_RUN_WINDOW,
+    ProbeScheduler,
+    first_run,
+    in_shard,
+    phase_after,
+    stable_fraction,
+)
 from tests.support.timing import SLACK
 
 
 def probes(n: int, interval: str = "0.4s", timeout: str = "0.2s") -> tuple[Probe, ...]:
     body = "".join(
         f"  - name: p{i}\n    http: {{url: 'http://127.0.0.1:9/'}}\n" for i in range(n))
-    text = f"defaults: {{interval: {interval}, timeout: {timeout}}}\nprobes:\n{body}"
+    text = f"defaults: {{retries: 0, interval: {interval}, timeout: {timeout}}}\nprobes:\n{body}"
     return load_text(text, env={}).probes
 
 
@@ -46,14 +53,15 @@ class Recorder:
 
 
 async def first_runs(n: int) -> dict[str, float]:
-    """Seconds from start() to each probe's first run, for ``n`` probes with a 1 s interval."""
+    """Where in the second (of the wall clock: phases are epoch-aligned, the same in every
+    daemon and across restarts) each probe first ran, for ``n`` probes with a 1 s interval."""
     rec = Recorder()
     sched = rec.scheduler()
-    t0 = time.monotonic()
+    t0, wall = time.monotonic(), time.time()
     sched.start(probes(n, interval="1s", timeout="0.5s"))
     await asyncio.sleep(1.2)
     await sched.stop(1.0)
-    return {name: starts[0] - t0 for name, starts in rec.starts.items()}
+    return {name: (wall + starts[0] - t0) % 1.0 for name, starts in rec.starts.items()}
 
 
 async def test_start_times_are_spread_over_the_interval_and_kept_across_a_restart() -> None:
@@ -67,7 +75,8 @@ async def test_start_times_are_spread_over_the_interval_and_kept_across_a_restar
     assert all(quarters[q] >= 4 for q in range(4)), quarters  # ~10 each if spread evenly
     # The same place: two random placements differ by a third of the interval on average
     # (median 0.29 s here); a start made late by a loaded machine moves only its own.
-    moved = sorted(abs(again[n] - first[n]) for n in first)
+    moved = sorted(min(abs(again[n] - first[n]), 1 - abs(again[n] - first[n]))
+                   for n in first)  # around the second
     assert moved[len(moved) // 2] < 0.05, moved
     assert sum(d > 0.2 for d in moved) <= 4, moved
 
@@ -140,3 +149,39 @@ def test_every_probe_is_in_exactly_one_shard() -> None:
         sizes = [sum(1 for o in owners if o == [i]) for i in range(count)]
         assert min(sizes) > 500 / count * 0.7, sizes  # roughly balanced
     assert in_shard("anything", None)
+
+
+def test_first_run_and_phase_are_pure_functions_of_the_name() -> None:
+    now = 1_800_000_000.25
+    for i in range(50):
+        name = f"probe-{i}"
+        first = first_run(name, 60.0, now)
+        assert now <= first < now + FIRST_RUN_WINDOW
+        assert first == now + stable_fraction(name) * FIRST_RUN_WINDOW
+        phase = phase_after(name, 60.0, first + 25.0)
+        assert first + 25.0 <= phase < first + 85.0
+        # the same second of the minute everywhere: epoch-aligned
+        assert abs((phase % 60.0) - stable_fraction(name) * 60.0) < 1e-6
+    assert first_run("a", 4.0, now) < now + 4.0  # a short interval bounds the window
+
+
+async def test_new_probes_run_within_the_first_10s_at_60s_intervals() -> None:
+    """After a start and after a reload that adds probes, every new probe runs within the
+    first 10 s, spread over them by its name, not somewhere in its 60 s interval."""
+    rec = Recorder()
+    sched = rec.scheduler()
+    started = time.monotonic()
+    sched.start(probes(4, interval="60s", timeout="10s"))
+    await asyncio.sleep(0.5)
+    reloaded = time.monotonic()
+    sched.update(probes(6, interval="60s", timeout="10s"))
+    await asyncio.sleep(FIRST_RUN_WINDOW + 1)  # bounded: the window and a margin
+    await sched.stop(1.0)
+    assert sorted(rec.starts) == [f"p{i}" for i in range(6)]
+    for name, starts in rec.starts.items():
+        base = started if name in ("p0", "p1", "p2", "p3") else reloaded
+        offset = starts[0] - base
+        assert len(starts) == 1  # then on its phase, tens of seconds later
+        assert abs(offset - stable_fraction(name) * FIRST_RUN_WINDOW) < 0.5, (name, offset)
+    offsets = sorted(s[0] - started for s in rec.starts.values())
+    assert offsets[-1] - offsets[0] > 1.0, offsets  # spread, not all at once

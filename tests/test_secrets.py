@@ -167,7 +167,7 @@ def config_text(port: int, garbage: int, refused: int, files: dict[str, Path]) -
     ws = f"ws://127.0.0.1:{port}"
     q = "?api_key=${QUERY_KEY}&env=staging"
     return f"""\
-defaults: {{interval: 1s, timeout: 0.8s}}
+defaults: {{retries: 0, interval: 1s, timeout: 0.8s}}
 auth:
   jwt_env: {{type: jwt, secret_env: SYNTHMON_SECRET_JWT, claims: {{sub: probe-user}}}}
   jwt_file: {{type: jwt, secret_file: '{files["jwt"]}', claims: {{sub: probe-user}}}}

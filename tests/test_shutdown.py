@@ -119,7 +119,8 @@ def config(tmp_path: Path, ports: dict[str, int], interval: float, timeout: floa
         else:
             body += f"  - name: {name}\n    http: {{url: 'http://127.0.0.1:{ports[kind]}/'}}\n"
     path = tmp_path / "probes.yaml"
-    path.write_text(f"defaults: {{interval: {interval}s, timeout: {timeout}s}}\nprobes:\n{body}")
+    path.write_text(f"defaults: {{retries: 0, interval: {interval}s, timeout: {timeout}s}}\n"
+                    f"probes:\n{body}")
     return path
 
 

@@ -67,7 +67,8 @@ def config(z: ZooProc, path: Path, interval: float, timeout: float) -> Path:
         body += f"  - name: p{i:02d}\n    {kind}:\n      url: '{url}'\n"
         if kind == "websocket":
             body += "      steps: [{expect: {json: {type: connect}}}]\n"
-    path.write_text(f"defaults: {{interval: {interval}s, timeout: {timeout}s}}\nprobes:\n{body}")
+    path.write_text(f"defaults: {{retries: 0, interval: {interval}s, timeout: {timeout}s}}\n"
+                    f"probes:\n{body}")
     return path
 
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from monitor import __version__, eventloop
 from monitor.config import json_schema
+from monitor.config.fields import parse_retries
 from monitor.demo.modes import MODES
 
 DEFAULT_CONFIG = "probes.yaml"
@@ -28,6 +29,13 @@ def parse_shard(value: str) -> tuple[int, int]:
     if not sep or not index.isdigit() or not count.isdigit() or not 0 <= int(index) < int(count):
         raise argparse.ArgumentTypeError(f"must be I/N with 0 <= I < N, like 0/3; got {value!r}")
     return int(index), int(count)
+
+
+def parse_retries_arg(value: str) -> int:
+    try:
+        return parse_retries(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc}; got {value!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     once.add_argument("--format", choices=("table", "json", "junit"), default="table",
                       help="table (for people), json (one record a probe), or junit (JUnit "
                            "XML for CI: a testcase per probe, a failure per failed run)")
+    once.add_argument("--retries", type=parse_retries_arg, default=None,
+                      help="retries of a failed probe, 0 to 5 (default: each probe's own "
+                           "retries; 0 turns them off)")
     once.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                       help="colour the table (auto: on a terminal; NO_COLOR/FORCE_COLOR honoured)")
 
@@ -108,7 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "once":
             from monitor.cli.once import run_once
 
-            return run_once(args.config, args.probe, args.format, args.color)
+            return run_once(args.config, args.probe, args.format, args.color,
+                            retries=args.retries)
         if args.command == "run":
             from monitor.cli.run import run_daemon
 

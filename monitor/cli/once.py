@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -23,22 +24,25 @@ from monitor.durations import latency
 from monitor.outcomes import Outcome
 from monitor.preload import preload
 from monitor.probes.context import open_context
-from monitor.probes.run import run_probe
 from monitor.redact import Redactor
 from monitor.result import Result
+from monitor.runtime import run_with_retries
 from monitor.web.summary import seen
 
 
 async def run_all(config: Config, names: list[str] | None = None,
-                  redactor: Redactor | None = None) -> list[Result]:
+                  redactor: Redactor | None = None, retries: int | None = None) -> list[Result]:
+    """The final attempt of one run of each probe, with the probes' retries (or ``retries``
+    for all of them, when given: 0 turns them off)."""
     redactor = redactor or Redactor()
     for secret in config.secrets:
         redactor.add(secret)
-    probes = [p for p in config.probes if not names or p.name in names]
+    probes = [p if retries is None else replace(p, timing=replace(p.timing, retries=retries))
+              for p in config.probes if not names or p.name in names]
     preload(config)
     ctx = open_context(redactor)
     try:
-        return list(await asyncio.gather(*(run_probe(p, ctx) for p in probes)))
+        return list(await asyncio.gather(*(run_with_retries(p, ctx) for p in probes)))
     finally:
         await ctx.close()
 
@@ -83,6 +87,10 @@ def answer(r: Result) -> str:
 def _seen(r: Result) -> Text:
     """What the server answered; the diagnosis of a refused upgrade on a line of its own."""
     text = Text(seen(r))
+    if r.attempt > 1:  # the retries of `once` (--retries), as the daemon makes them
+        text.append("\n")
+        text.append(f"failed on all {r.attempt} attempts" if not r.success else
+                     f"passed on attempt {r.attempt}", style="dim")
     ev = r.evidence
     if r.variant is not None:
         text = Text(f"variant {r.variant} · ") + text
@@ -135,7 +143,8 @@ def print_table(results: list[Result], console: Console) -> None:
 FORMATS = ("table", "json", "junit")
 
 
-def run_once(path: str, names: list[str], fmt: str, color: str = "auto") -> int:
+def run_once(path: str, names: list[str], fmt: str, color: str = "auto",
+             retries: int | None = None) -> int:
     try:
         config = load_file(path)
     except ConfigError as exc:
@@ -157,7 +166,7 @@ def run_once(path: str, names: list[str], fmt: str, color: str = "auto") -> int:
     redactor = Redactor()
     started = datetime.now(UTC)
     clock = time.monotonic()
-    results = eventloop.run(run_all(config, names or None, redactor))
+    results = eventloop.run(run_all(config, names or None, redactor, retries=retries))
     if fmt == "json":
         json.dump([result_json(r) for r in results], sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from monitor.config.errors import Path_, Problem
-from monitor.config.model import Probe
+from monitor.config.model import Probe, Timing
 from monitor.config.schema import (
     RESERVED_LABELS,
     SECRET_DOC,
@@ -146,6 +146,15 @@ def _bad_labels(labels: Mapping[str, str], at: Path_) -> list[Problem]:
             if not _LABEL_NAME.match(key) or key in RESERVED_LABELS]
 
 
+def _budget_problem(timeout: float, retries: int, retry_delay: float, interval: float) -> str:
+    budget = timeout * (retries + 1) + retry_delay * retries
+    return (f"a run with its retries may take {format_duration(budget)} (timeout "
+            f"{format_duration(timeout)} x {retries + 1} attempts + retry_delay "
+            f"{format_duration(retry_delay)} x {retries}), which must be shorter than the "
+            f"interval ({format_duration(interval)}) so that retries never overlap the next "
+            "run; lower retries (0 turns them off), retry_delay or timeout, or raise the interval")
+
+
 def validate_semantics(parts: Parts, env: Mapping[str, str],
                        problems: list[Problem]) -> Checked:
     """The whole-file checks; their problems are appended to ``problems``."""
@@ -167,6 +176,8 @@ def validate_semantics(parts: Parts, env: Mapping[str, str],
                              f"(first used by probes[{first[name]}])"))
         first.setdefault(name, i)
     used: list[str] = []  # shared providers in use, each checked for its secrets once
+    budget_reported = False
+    timings: dict[Timing, Timing] = {}  # one instance for the probes that time alike
     for i, spec in parts.probes:
         at: Path_ = ("probes", i)
         problems += _bad_labels(spec.labels, (*at, "labels"))
@@ -177,6 +188,19 @@ def validate_semantics(parts: Parts, env: Mapping[str, str],
             problems.append(((*at, "timeout" if spec.timeout else "interval"),
                              f"timeout ({format_duration(timeout)}) must be shorter than the "
                              f"interval ({format_duration(interval)})"))
+        retries = spec.retries if spec.retries is not None else (
+            defaults.retries if defaults else None)
+        retry_delay = spec.retry_delay or (defaults.retry_delay if defaults else None)
+        if (interval is not None and timeout is not None and retries is not None
+                and retry_delay is not None and timeout < interval
+                and timeout * (retries + 1) + retry_delay * retries >= interval):
+            own = [k for k in ("retries", "retry_delay", "timeout", "interval")
+                   if getattr(spec, k) is not None]
+            if own or not budget_reported:
+                # Inherited from defaults alone: one error for the whole file, not per probe.
+                budget_reported = budget_reported or not own
+                where: Path_ = (*at, own[0]) if own else ("defaults", "retries")
+                problems.append((where, _budget_problem(timeout, retries, retry_delay, interval)))
         labels = {**(defaults.labels if defaults else {}), **spec.labels}
         label_names.update(labels)
         kind = spec.http or spec.websocket
@@ -235,9 +259,10 @@ def validate_semantics(parts: Parts, env: Mapping[str, str],
                 and spec.websocket.steps:
             warnings.append(((*at, "websocket", "steps"),
                              "steps are ignored on a negative probe"))
+        timing = Timing(interval or 0.0, timeout or 0.0, retries or 0, retry_delay or 0.0)
         # A negative probe's variants: each its own run (Probe.key is name@variant).
         for variant in kind.variants or (None,):
-            probes.append(Probe(spec=spec, interval=interval or 0.0, timeout=timeout or 0.0,
+            probes.append(Probe(spec=spec, timing=timings.setdefault(timing, timing),
                                 labels=tuple(sorted(labels.items())),
                                 auth_name=auth_name, auth=auth, variant=variant,
                                 trace=(defaults.trace if defaults is not None else True)

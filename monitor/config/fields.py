@@ -35,6 +35,31 @@ Duration = Annotated[
 ]
 
 
+MAX_RETRIES = 5  # a retry confirms a failure; more of them only delay the page
+
+
+def parse_retries(value: object) -> int:
+    """How many times a failed run is tried again: 0 to 5 (``"1"`` from a ${VAR} too)."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_RETRIES:
+        raise ValueError(f"must be a whole number from 0 to {MAX_RETRIES}")
+    return value
+
+
+Retries = Annotated[
+    int,
+    BeforeValidator(parse_retries),
+    WithJsonSchema({
+        "anyOf": [{"type": "integer", "minimum": 0, "maximum": MAX_RETRIES},
+                  # as ${VAR} substitutes it, and the ${VAR} form itself
+                  {"type": "string", "pattern": rf"^\s*[0-{MAX_RETRIES}]\s*$"
+                                                r"|^\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}$"}],
+        "description": f"0 to {MAX_RETRIES}",
+    }),
+]
+
+
 _STATUS_CODE = {"type": "integer", "minimum": 100, "maximum": 599}
 # 200, 2xx, 200-299 (as _parse_status reads them), or a ${VAR} form
 _STATUS_TEXT = {"type": "string",

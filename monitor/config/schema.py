@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from monitor.config.fields import Duration, StatusSet
+from monitor.config.fields import Duration, Retries, StatusSet
 from monitor.trace import tracestate_problem
 
 
@@ -555,6 +555,8 @@ class ProbeSpec(Model):
                       description="unique; the probe label of every series")
     interval: Duration | None = Field(None, description="overrides defaults.interval")
     timeout: Duration | None = Field(None, description="overrides defaults.timeout")
+    retries: Retries | None = Field(None, description="overrides defaults.retries")
+    retry_delay: Duration | None = Field(None, description="overrides defaults.retry_delay")
     labels: dict[str, str] = Field(
         default_factory=dict, description="static labels on this probe's series, on top of "
         "defaults.labels", json_schema_extra=_LABELS)
@@ -597,6 +599,11 @@ class Defaults(Model):
                                "spread over the interval")
     timeout: Duration = Field(10.0, description="the longest one run may take; shorter than "
                               "the interval")
+    retries: Retries = Field(
+        1, description="a failed run is tried again up to this many times, retry_delay apart, "
+        "before its failure is exported (0 to 5); timeout x (retries + 1) + retry_delay x "
+        "retries must be shorter than the interval")
+    retry_delay: Duration = Field(5.0, description="the pause before each retry of a failed run")
     labels: dict[str, str] = Field(default_factory=dict,
                                    description="static labels on every probe series",
                                    json_schema_extra=_LABELS)

@@ -12,6 +12,7 @@ MODES: tuple[str, ...] = (
     "close_1008",
     "close_1011",
     "strict_subprotocol",
+    "subprotocol_mismatch",
     "events_missing",
     "auth_not_enforced",
     "slow",

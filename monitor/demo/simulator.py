@@ -483,6 +483,8 @@ class StagingSimulator:
         return token, claims
 
     def _choose_subprotocol(self, offered: list[str]) -> str | None:
+        if self._mode == "subprotocol_mismatch":
+            return None  # a handler that lost its subprotocol: upgraded, none selected
         token_offer = next((p for p in offered if p.startswith(TOKEN_SUBPROTOCOL_PREFIX)), None)
         if self._mode == "token_echo" and token_offer is not None:
             # The "fix" for the subprotocol mismatch: answer whatever carried the token.

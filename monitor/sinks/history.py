@@ -28,6 +28,7 @@ from dataclasses import replace
 from typing import TypeAlias
 
 from monitor.config import Config
+from monitor.config.fields import MAX_RETRIES
 from monitor.result import Evidence, Result, StepTiming
 
 DEFAULT_DEPTH = 100
@@ -106,6 +107,26 @@ class _Ring:
         ref = self.refs[2 * ((self.head - 1) % self.depth)]
         assert isinstance(ref, Result)  # the newest run is never slimmed
         return ref
+
+    def newest_final(self) -> Result | None:
+        """The newest run's result: its final attempt (retried ones are failures, never
+        slimmed; at most MAX_RETRIES of them come after it)."""
+        for slot in itertools.islice(self.slots(), MAX_RETRIES + 1):
+            if self.refs[2 * slot + 1] is not None:
+                return self.result(slot)  # a slimmed success: always final
+            ref = self.refs[2 * slot]
+            assert isinstance(ref, Result)
+            if ref.final:
+                return ref
+        return None
+
+    def run_start(self, final: Result) -> float:
+        """When the run ``final`` ends started: its first attempt, the newest retried ones
+        being that run's earlier attempts."""
+        started = final.started_at
+        for slot in itertools.islice(self.slots(), final.attempt - 1):
+            started = min(started, self.times[2 * slot])
+        return started
 
     def push(self, result: Result) -> None:
         i = self.head
@@ -189,9 +210,13 @@ class History:
             ring = self._rings.get(result.key)
             if ring is None:
                 return
+            # Every attempt is kept, so the status page shows the attempts of a run; the
+            # streak (and the run shown as the probe's state) follows final attempts only.
             last = ring.newest()
-            if last is None or last.outcome is not result.outcome:
-                self._since[result.key] = result.started_at
+            if result.final:
+                previous = ring.newest_final()
+                if previous is None or previous.outcome is not result.outcome:
+                    self._since[result.key] = ring.run_start(result)
             if last is not None and last.success:
                 ring.slim_newest()
             ring.push(result)
@@ -214,9 +239,10 @@ class History:
             return [ring.result(slot) for slot in itertools.islice(ring.slots(), limit)]
 
     def latest(self) -> dict[str, Result | None]:
-        """The newest run of every probe (None before its first), in config order."""
+        """The newest run of every probe (its final attempt; None before its first), in
+        config order."""
         with self._lock:
-            return {name: self._rings[name].newest() for name in self._order}
+            return {name: self._rings[name].newest_final() for name in self._order}
 
     def since(self, probe: str) -> float | None:
         with self._lock:

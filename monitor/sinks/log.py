@@ -96,6 +96,9 @@ def log_result(result: Result) -> None:
         fields["step"] = ev.step_name or ev.step
     if ev.detail:
         fields["detail"] = ev.detail
+    if result.attempt > 1 or not result.final:
+        fields["attempt"] = result.attempt
+        fields["final"] = result.final  # false: a retry follows, the failure is not exported
     if result.trace_id is not None:
         # What the target saw in traceparent: search its logs for this to find the run.
         fields["trace_id"] = result.trace_id

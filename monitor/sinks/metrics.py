@@ -104,6 +104,7 @@ class _ProbeSeries:
     last: Result | None = None
     last_success: float | None = None
     runs: dict[Outcome, int] = field(default_factory=dict)
+    retries: dict[Outcome, int] = field(default_factory=dict)
     duration: Buckets = field(default_factory=lambda: Buckets(DURATION_BUCKETS))
     steps: dict[str, Buckets] = field(default_factory=dict)
     # (step, event) → time from the step's start to the event; events are the configured
@@ -112,7 +113,7 @@ class _ProbeSeries:
 
     def snapshot(self) -> _ProbeSeries:
         return _ProbeSeries(self.labels, self.type, self.interval, self.last, self.last_success,
-                            dict(self.runs), self.duration.copy(),
+                            dict(self.runs), dict(self.retries), self.duration.copy(),
                             {k: b.copy() for k, b in self.steps.items()},
                             {k: b.copy() for k, b in self.events.items()})
 
@@ -185,8 +186,14 @@ class Surfacer:
             series = self._series.get(result.key)
             if series is None:  # removed by a reload while it ran
                 return
-            series.last = result
             series.runs[result.outcome] = series.runs.get(result.outcome, 0) + 1
+            if result.attempt > 1:
+                series.retries[result.outcome] = series.retries.get(result.outcome, 0) + 1
+            if not result.final:
+                # A failure not yet confirmed: counted, but the gauges (and so dashboards
+                # and alerts) wait for the run's final attempt.
+                return
+            series.last = result
             tid = result.trace_id
             at = result.started_at + result.duration_seconds
             series.duration.observe(result.duration_seconds, tid, at)
@@ -355,6 +362,12 @@ def iter_exposition(snap: Snapshot, chunk_lines: int = CHUNK_LINES,
     for s in series:
         for oc, n in s.runs.items():
             add(f'synthmon_probe_runs_total{{{s.labels},outcome="{oc.value}"}} {_num(n)}\n')
+        yield from cut()
+    head("synthmon_probe_retries_total", "counter",
+         "retries of failed runs, by the outcome of the retry (success: a blip healed)")
+    for s in series:
+        for oc, n in s.retries.items():
+            add(f'synthmon_probe_retries_total{{{s.labels},outcome="{oc.value}"}} {_num(n)}\n')
         yield from cut()
     head("synthmon_probe_duration_seconds", "histogram", "probe run duration")
     for s in series:

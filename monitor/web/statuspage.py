@@ -438,7 +438,8 @@ def render_index(history: History, reload_failure: ReloadFailure | None = None) 
             f'<div class="muted small">{"" if since is None else _span(now - since)}</div></td>'
             f'<td class="when">{_ago(last.started_at if last else None, now)}</td>'
             f'<td class="num">{"" if last is None else _ms(last.duration_seconds)}</td>'
-            f'<td class="spark">{sparkline(history.runs(name, SPARK_RUNS))}</td>'
+            f'<td class="spark">{sparkline([r for r in history.runs(name, SPARK_RUNS) if r.final])}'
+            "</td>"
             f'<td class="seen">{escape(seen(last)) if last else ""}</td>'
             "</tr>")
 
@@ -461,13 +462,23 @@ def render_index(history: History, reload_failure: ReloadFailure | None = None) 
     return _page(title, body, colour if reload_failure is None else "#d93025")
 
 
+def _attempt(r: Result) -> str:
+    """Which attempt of its run a row is: nothing for a run that needed one."""
+    if r.final and r.attempt == 1:
+        return ""
+    text = f"attempt {r.attempt}" + ("" if r.final else " · retried")
+    return f'<div class="muted small">{escape(text)}</div>'
+
+
 def render_probe(history: History, name: str,
                  reload_failure: ReloadFailure | None = None) -> str:
     now = time.time()
     lasts = history.latest()
     names = list(lasts)
-    runs = history.runs(name)
-    last = runs[0] if runs else None
+    # Every attempt is kept; a run is its final attempt, shown with the retried ones before it.
+    attempts = history.runs(name)
+    runs = [r for r in attempts if r.final]
+    last = lasts.get(name)
     since = history.since(name)
     ok_runs = sum(r.success for r in runs)
 
@@ -488,14 +499,17 @@ def render_probe(history: History, name: str,
                   f"{sparkline(runs, 1000, 84, limit=max(history.depth, len(runs)), wide=True)}")
 
     rows = []
-    for i, r in enumerate(runs):
-        changed = i + 1 < len(runs) and runs[i + 1].outcome is not r.outcome
+    finals = [i for i, r in enumerate(attempts) if r.final]
+    for i, r in enumerate(attempts):
+        later = [j for j in finals if j > i]  # the final attempt of the run before this one
+        changed = r.final and bool(later) and attempts[later[0]].outcome is not r.outcome
         rows.append(
-            f'<tr class="{"" if r.success else "fail"}" '
-            f'data-outcome="{escape(r.outcome.value)}">'
+            f'<tr class="{"" if r.success else "fail"}{"" if r.final else " retried"}" '
+            f'data-outcome="{escape(r.outcome.value)}" data-attempt="{r.attempt}" '
+            f'data-final="{str(r.final).lower()}">'
             f'<td class="when">{_iso(r.started_at)}'
             f"{_CHANGED if changed else ''}</td>"
-            f"<td>{_pill(r)}</td>"
+            f"<td>{_pill(r)}{_attempt(r)}</td>"
             f'<td class="num">{_ms(r.duration_seconds)}</td>'
             f'<td class="num">{"" if r.status_code is None else r.status_code}</td>'
             f'<td class="num">{"" if r.close_code is None else r.close_code}</td>'
@@ -511,7 +525,8 @@ def render_probe(history: History, name: str,
         f'<div class="asof" style="flex:1">as of {_clock(now, now)}<br>refreshes every '
         f"{REFRESH_SECONDS}s</div></header>"
         f"{reload_banner(reload_failure, now)}{summary}{latest}"
-        f"<h2>Last {len(runs)} runs (newest first)</h2>"
+        f"<h2>Last {len(runs)} runs (newest first; a retried attempt is listed below "
+        f"its run)</h2>"
         '<div class="scroll"><table><tr><th>started</th><th>outcome</th><th>latency</th>'
         "<th>status</th><th>close</th><th>step reached</th>"
         "<th>what was seen (click for evidence)</th><th>trace id</th></tr>"

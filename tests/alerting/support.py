@@ -3,13 +3,18 @@
 - :func:`binary` finds promtool, amtool, prometheus, alertmanager or fails the test with how
   to install them (never skips).
 - :func:`write_fast_rules` copies deploy/prometheus/alerts.yml with only the ``for:``
-  durations scaled down (default: a minute becomes a second, so their order is kept and
-  the specific WebSocket alerts still fire before the generic one they inhibit).
+  durations scaled (``for * scale``: their order is kept, so the specific WebSocket alerts
+  still fire before the generic one they inhibit).
 - :func:`write_test_alertmanager_config` copies deploy/alertmanager/alertmanager.yml with
   the PagerDuty ``url`` and the ticket webhook pointed at local receivers, the routing key
-  written to a temporary file, and the grouping timers shortened.
-- :func:`write_test_prometheus_config` writes a prometheus.yml scraping one synthmon with
-  job="synthmon", evaluating the given rule files and sending to the given Alertmanager.
+  written to a temporary file, and the grouping timers either fixed or, with ``factor``,
+  the shipped ones divided by it.
+- :func:`write_test_prometheus_config` writes a prometheus.yml scraping synthmon with
+  job="synthmon", evaluating the given rule files and sending to the given Alertmanager;
+  :func:`write_scaled_prometheus_config` does the same from the shipped
+  deploy/prometheus/prometheus.yml, its scrape and evaluation intervals divided by a factor.
+- :func:`scaled_probe_env` the shipped probes.yaml's timing defaults (``${PROBE_INTERVAL:-60s}``
+  ...) divided by a factor, as the environment that sets them.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ DEPLOY = ROOT / "deploy"
 ALERTS = DEPLOY / "prometheus" / "alerts.yml"
 ALERTS_TEST = DEPLOY / "prometheus" / "alerts.test.yml"
 ALERTMANAGER = DEPLOY / "alertmanager" / "alertmanager.yml"
+PROMETHEUS_YML = DEPLOY / "prometheus" / "prometheus.yml"
+SHIPPED_PROBES = ROOT / "probes.yaml"
 RUNBOOKS = ROOT / "docs" / "runbooks"
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "synthmon.json"
 RUNBOOK_URL = "https://github.com/synthmon/synthmon/blob/main/docs/runbooks/{}.md"
@@ -100,6 +107,11 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
+def scaled(duration: str, factor: float) -> str:
+    """A Prometheus/Alertmanager duration divided by ``factor`` (to the millisecond)."""
+    return format_duration(parse_duration(duration) / factor)
+
+
 def format_duration(seconds: float) -> str:
     """Seconds -> the shortest exact Prometheus duration (``0s``, ``1500ms``, ``2m``)."""
     ms = round(seconds * 1000)
@@ -140,15 +152,15 @@ def write_fast_rules(
     dst_dir: Path,
     *,
     scale: float = 1 / 60,
-    minimum: float = 1.0,
+    minimum: float = 0.0,
     src: Path = ALERTS,
     name: str = "alerts.yml",
 ) -> Path:
     """Copy a rules file changing only the ``for:`` durations: ``for * scale``.
 
     ``minimum`` (seconds) keeps a ``for`` from vanishing; a missing or ``0s`` ``for`` stays
-    absent. The default turns 3m/2m/1m into 3s/2s/1s: good with a 1 s probe interval and
-    1 s scrape and evaluation intervals. Returns the written path.
+    absent. ``scale=1/factor`` is the time compression of the end-to-end test. Returns the
+    written path.
     """
     doc = load_yaml(src)
     for group in doc["groups"]:
@@ -180,26 +192,35 @@ def write_test_alertmanager_config(
     group_wait: str = "1s",
     group_interval: str = "1s",
     repeat_interval: str = "1h",
+    factor: float | None = None,
     src: Path = ALERTMANAGER,
 ) -> Path:
     """Copy alertmanager.yml for a test: local PagerDuty/webhook receivers, fast timers.
 
     Everything else (routes, matchers, inhibit rules, templates) is kept as shipped.
-    ``group_interval`` also paces resolved notifications, hence the default of 1s.
+    ``group_interval`` also paces resolved notifications, hence the default of 1s. With
+    ``factor``, every timer is the shipped one divided by it instead (the fixed ones are
+    ignored): the routes as shipped, time-compressed.
     """
     doc = load_yaml(src)
     dst_dir.mkdir(parents=True, exist_ok=True)
     key_file = dst_dir / "pagerduty-routing-key"
     key_file.write_text(routing_key + "\n", encoding="utf-8")
     doc.setdefault("global", {})["pagerduty_url"] = pagerduty_url
-    for route in _walk_routes(doc["route"]):
-        for key, value in (
-            ("group_wait", group_wait),
-            ("group_interval", group_interval),
-            ("repeat_interval", repeat_interval),
-        ):
-            if key in route or route is doc["route"]:
-                route[key] = value
+    timers = ("group_wait", "group_interval", "repeat_interval")
+    if factor is not None:
+        for route in _walk_routes(doc["route"]):
+            for key in timers:
+                if key in route:
+                    route[key] = scaled(route[key], factor)
+        if "resolve_timeout" in doc["global"]:
+            doc["global"]["resolve_timeout"] = scaled(doc["global"]["resolve_timeout"], factor)
+    else:
+        for route in _walk_routes(doc["route"]):
+            for key, value in zip(timers, (group_wait, group_interval, repeat_interval),
+                                  strict=True):
+                if key in route or route is doc["route"]:
+                    route[key] = value
     for receiver in doc["receivers"]:
         for pd in receiver.get("pagerduty_configs", []) or []:
             pd["routing_key_file"] = str(key_file)
@@ -240,6 +261,68 @@ def write_test_prometheus_config(
     out = dst_dir / "prometheus.yml"
     out.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     return out
+
+
+def write_scaled_prometheus_config(
+    dst_dir: Path,
+    *,
+    factor: float,
+    synthmon_targets: Sequence[str],
+    alertmanager_target: str,
+    rule_files: Sequence[Path],
+    src: Path = PROMETHEUS_YML,
+) -> Path:
+    """The shipped prometheus.yml with its scrape and evaluation intervals divided by
+    ``factor``; its synthmon job scrapes ``synthmon_targets``, the other jobs are left out,
+    rule files and Alertmanager are the test's."""
+    doc = load_yaml(src)
+    glob = doc["global"]
+    for key in ("scrape_interval", "evaluation_interval"):
+        glob[key] = scaled(glob[key], factor)
+    (job,) = [j for j in doc["scrape_configs"] if j["job_name"] == "synthmon"]
+    if "scrape_interval" in job:
+        job["scrape_interval"] = scaled(job["scrape_interval"], factor)
+    job["static_configs"] = [{"targets": list(synthmon_targets)}]
+    doc["scrape_configs"] = [job]
+    doc["rule_files"] = [str(p) for p in rule_files]
+    doc["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager_target]}]}]}
+    dst_dir.mkdir(parents=True, exist_ok=True)
+    out = dst_dir / "prometheus.yml"
+    out.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return out
+
+
+_ENV_DEFAULT = re.compile(r"^\$\{(\w+):-([^}]*)\}$")
+
+
+def shipped_probe_timings(src: Path = SHIPPED_PROBES) -> dict[str, str]:
+    """The shipped probes.yaml's timing defaults by the variable that sets each:
+    ``{"PROBE_INTERVAL": "60s", "PROBE_TIMEOUT": "10s", "PROBE_RETRIES": "1", ...}``."""
+    found: dict[str, str] = {}
+    for key, value in load_yaml(src)["defaults"].items():
+        m = _ENV_DEFAULT.match(str(value))
+        if key in ("interval", "timeout", "retries", "retry_delay") and m:
+            found[m.group(1)] = m.group(2)
+    return found
+
+
+def scaled_probe_env(factor: float, src: Path = SHIPPED_PROBES) -> dict[str, str]:
+    """The environment that runs the shipped probes.yaml with its interval and retry delay
+    divided by ``factor`` (retries as shipped).
+
+    The timeout is not a hop of the alerting path but a bound on a hung run: it gets the
+    largest value the load-time budget (timeout x (retries + 1) + retry_delay x retries <
+    interval) allows with a margin, at least the scaled one. Under load a healthy run then
+    does not time out, and a regression that ends in a timeout is measured slower than at
+    the real settings, never faster."""
+    shipped = shipped_probe_timings(src)
+    interval = parse_duration(shipped["PROBE_INTERVAL"]) / factor
+    delay = parse_duration(shipped["PROBE_RETRY_DELAY"]) / factor
+    retries = int(shipped["PROBE_RETRIES"])
+    timeout = max(parse_duration(shipped["PROBE_TIMEOUT"]) / factor,
+                  0.8 * (interval - delay * retries) / (retries + 1))
+    return {"PROBE_INTERVAL": f"{interval:.3f}s", "PROBE_RETRY_DELAY": f"{delay:.3f}s",
+            "PROBE_RETRIES": str(retries), "PROBE_TIMEOUT": f"{timeout:.3f}s"}
 
 
 # --------------------------------------------------------------------------- processes
@@ -325,8 +408,9 @@ class EventSink:
     """A loopback HTTP server that records every JSON POST: a stand-in for PagerDuty's
     Events API v2 (answers 202 like it) and for the ticket webhook.
 
-    ``url`` is the base URL; ``events`` the decoded bodies with their ``_path`` and
-    ``_received`` (``time.monotonic()`` when the request arrived, to measure delays).
+    ``url`` is the base URL; ``events`` the decoded bodies with their ``_path``,
+    ``_received`` (``time.monotonic()`` when the request arrived, to measure delays) and
+    ``_received_wall`` (``time.time()``).
     """
 
     def __init__(self) -> None:
@@ -340,6 +424,7 @@ class EventSink:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 body["_path"] = self.path
                 body["_received"] = time.monotonic()
+                body["_received_wall"] = time.time()  # to compare with a run's started_at
                 with sink._lock:
                     sink.events.append(body)
                 reply = json.dumps(

@@ -92,7 +92,10 @@ def test_every_severity_used_by_the_rules_has_a_route() -> None:
 
 def test_pagerduty_receiver_settings() -> None:
     doc = load_yaml(ALERTMANAGER)
-    assert doc["route"]["group_by"] == ["alertname", "probe"]
+    assert doc["route"]["group_by"] == ["alertname", "probe"]  # tickets: one per probe
+    # pages: one incident per cause, however many probes and locations fail with it
+    (page,) = [r for r in doc["route"]["routes"] if r["matchers"] == ['severity="page"']]
+    assert page["group_by"] == ["alertname", "environment"]
     (pagerduty,) = [r for r in doc["receivers"] if r["name"] == "pagerduty"]
     (config,) = pagerduty["pagerduty_configs"]
     assert config["routing_key_file"].startswith("/")

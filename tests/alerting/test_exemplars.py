@@ -18,7 +18,7 @@ from tests.support.servers import DaemonProc, SimProc, start_daemon
 pytestmark = pytest.mark.e2e
 
 PROBES = """\
-defaults: {interval: 1s, timeout: 900ms}
+defaults: {interval: 1s, timeout: 900ms, retries: 0}
 auth:
   jwt: {type: jwt, secret_env: JWT_SECRET_STAGING, claims: {sub: exemplar-user}, ttl: 5m}
 probes:

@@ -23,7 +23,7 @@ from tests.support.servers import ROOT, SECRET, SimProc, http_post
 # machine; the simulator's slow mode delays every answer and event by SLOW_DELAY, more.
 SLOW_DELAY = 0.6
 PROBES = """\
-defaults: {interval: 60s, timeout: 8s}
+defaults: {interval: 60s, timeout: 8s, retries: 0}
 auth:
   jwt: {type: jwt, secret_env: JWT_SECRET_STAGING, claims: {sub: once-user}, ttl: 5m}
 probes:
@@ -186,7 +186,7 @@ def test_network_outcomes(sim_proc: SimProc, tmp_path: Path, full_backlog: int) 
         s.bind(("127.0.0.1", 0))
         closed_port = s.getsockname()[1]
     text = f"""\
-defaults: {{interval: 60s, timeout: 1s}}
+defaults: {{interval: 60s, timeout: 1s, retries: 0}}
 probes:
   - name: refused-http
     http: {{url: "http://127.0.0.1:{closed_port}/"}}
@@ -224,3 +224,41 @@ def test_table_output_is_plain_when_piped(sim_proc: SimProc, tmp_path: Path) -> 
     assert "\x1b[" not in proc.stdout
     assert "golden" in proc.stdout and "success" in proc.stdout
     assert "7 passed, 0 failed" in proc.stdout
+
+
+RETRIED = """\
+defaults: {interval: 60s, timeout: 3s, retries: 2, retry_delay: 200ms}
+auth:
+  jwt: {type: jwt, secret_env: JWT_SECRET_STAGING, claims: {sub: once-user}, ttl: 5m}
+probes:
+  - name: golden
+    websocket: {url: "${STAGING_WS_URL}/api/v1/websocket", auth: jwt}
+  - name: health
+    http: {url: "${STAGING_URL}/health"}
+"""
+
+
+def test_once_retries_a_failure_as_the_daemon_does_and_retries_0_turns_it_off(
+        sim_proc: SimProc, tmp_path: Path) -> None:
+    sim_proc.set_mode("ws_route_missing")
+    code, res, out = once(sim_proc, tmp_path, RETRIED)
+    assert code == 1, out
+    assert (res["golden"]["outcome"], res["golden"]["attempt"]) == ("handshake_rejected", 3)
+    assert res["golden"]["final"] is True
+    assert (res["health"]["success"], res["health"]["attempt"]) == (True, 1)
+    code, res, out = once(sim_proc, tmp_path, RETRIED, None, "--retries", "0")
+    assert code == 1, out
+    assert (res["golden"]["outcome"], res["golden"]["attempt"]) == ("handshake_rejected", 1)
+    code, res, out = once(sim_proc, tmp_path, RETRIED, None, "--retries", "1")
+    assert res["golden"]["attempt"] == 2, out
+
+
+def test_once_retries_must_be_0_to_5(sim_proc: SimProc, tmp_path: Path) -> None:
+    path = tmp_path / "probes.yaml"
+    path.write_text(RETRIED)
+    for bad in ("6", "-1", "x"):
+        proc = subprocess.run([sys.executable, "-m", "monitor", "once", "-c", str(path),
+                               "--retries", bad], capture_output=True, text=True,
+                              env=sim_proc.env(), timeout=30, cwd=ROOT)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert "must be a whole number from 0 to 5" in proc.stderr

@@ -108,7 +108,7 @@ def test_answer_column() -> None:
 
 
 PROBES = """\
-defaults: {interval: 60s, timeout: 3s}
+defaults: {interval: 60s, timeout: 3s, retries: 0}
 probes:
   - name: health
     http: {url: "${STAGING_URL}/health"}

@@ -640,6 +640,9 @@ def valid_documents(draw: st.DrawFn) -> dict[str, Any]:
         out[kind] = draw((http_spec if kind == "http" else websocket_spec)(sorted(auth)))
         probes.append(out)
     doc["probes"] = probes
+    # Timings are drawn with timeout < interval only; retries (whose budget must fit the
+    # interval too) are off here and tested in test_loader.
+    doc.setdefault("defaults", {})["retries"] = 0
     return doc
 
 

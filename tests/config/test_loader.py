@@ -247,6 +247,70 @@ def test_websocket_header_with_a_line_break_is_refused_at_load() -> None:
                      "allowed in a header"]
 
 
+def test_retries_resolved_from_defaults_and_per_probe() -> None:
+    config = load_text(textwrap.dedent("""\
+        defaults: {interval: 60s, timeout: 10s}
+        probes:
+          - {name: a, http: {url: 'http://x/'}}
+          - {name: b, retries: 0, http: {url: 'http://x/'}}
+          - {name: c, retries: 3, retry_delay: 2s, timeout: 5s, http: {url: 'http://x/'}}
+          - {name: d, retries: "${R:-2}", http: {url: 'http://x/'}}
+        """), env={})
+    got = {p.name: (p.retries, p.retry_delay, p.budget) for p in config.probes}
+    assert got == {"a": (1, 5.0, 25.0), "b": (0, 5.0, 10.0), "c": (3, 2.0, 26.0),
+                   "d": (2, 5.0, 40.0)}
+
+
+def test_bad_retries_and_budgets_are_load_errors_with_lines_all_together() -> None:
+    found = problems(textwrap.dedent("""\
+        defaults:
+          interval: 20s
+          retry_delay: soon
+        probes:
+          - name: a
+            retries: 6
+            http: {url: 'http://x/'}
+          - name: b
+            retries: -1
+            http: {url: 'http://x/'}
+          - name: c
+            retries: true
+            http: {url: 'http://x/'}
+        """))
+    assert found == [
+        "probes.yaml:3: defaults.retry_delay: must be a duration like 5s",
+        "probes.yaml:6: probes[0].retries: must be a whole number from 0 to 5",
+        "probes.yaml:9: probes[1].retries: must be a whole number from 0 to 5",
+        "probes.yaml:12: probes[2].retries: must be a whole number from 0 to 5",
+    ]
+    found = problems(textwrap.dedent("""\
+        defaults: {interval: 20s}
+        probes:
+          - {name: a, http: {url: 'http://x/'}}
+          - {name: b, http: {url: 'http://x/'}}
+          - name: c
+            interval: 30s
+            timeout: 13s
+            http: {url: 'http://x/'}
+          - {name: d, retries: 0, http: {url: 'http://x/'}}
+          - {name: e, interval: 10s, timeout: 12s, retries: 0, http: {url: 'http://x/'}}
+        """))
+    # The defaults do not fit 20s (once for the file, not per probe); c's own timeout does
+    # not fit its 30s; d turns retries off; e's timeout alone is already too long.
+    assert found == [
+        "probes.yaml:1: defaults.retries: a run with its retries may take 25s (timeout 10s x 2 "
+        "attempts + retry_delay 5s x 1), which must be shorter than the interval (20s) so "
+        "that retries never overlap the next run; lower retries (0 turns them off), "
+        "retry_delay or timeout, or raise the interval",
+        "probes.yaml:7: probes[2].timeout: a run with its retries may take 31s (timeout 13s "
+        "x 2 attempts + retry_delay 5s x 1), which must be shorter than the interval (30s) so "
+        "that retries never overlap the next run; lower retries (0 turns them off), "
+        "retry_delay or timeout, or raise the interval",
+        "probes.yaml:10: probes[4].timeout: timeout (12s) must be shorter than the interval "
+        "(10s)",
+    ]
+
+
 def test_an_error_at_the_end_of_the_file_names_its_last_line() -> None:
     # libyaml marks this one past the last line (no newline at the end): found by the fuzz.
     text = 'probes:\n- name: "0"\n  http: {url: "http://a"}\n&a [1, 2]'

@@ -87,7 +87,7 @@ def attrs(span: Span) -> dict[str, object]:
 
 
 CONFIG = """\
-defaults: {interval: 1s, timeout: 700ms, tracestate: "synthmon=otlp"}
+defaults: {interval: 1s, timeout: 700ms, retries: 0, tracestate: "synthmon=otlp"}
 auth:
   login:
     type: token_endpoint

@@ -279,7 +279,7 @@ def test_results_payload_keeps_its_shape() -> None:
 
 
 PROBES = """\
-defaults: {interval: 1s, timeout: 900ms}
+defaults: {retries: 0, interval: 1s, timeout: 900ms}
 auth:
   jwt: {type: jwt, secret_env: JWT_SECRET_STAGING, claims: {sub: page-user}, ttl: 5m}
 probes:
@@ -364,7 +364,7 @@ async def test_pages_and_results_are_built_off_the_event_loop(tmp_path: Path) ->
     # At 10,000 probes the status page takes seconds to render: on the loop, that would hold
     # back every probe start and inflate every latency being measured.
     path = tmp_path / "probes.yaml"
-    path.write_text(CONFIG.replace("probes:\n", "defaults: {interval: 1h}\nprobes:\n"))
+    path.write_text(CONFIG.replace("probes:\n", "defaults: {retries: 0, interval: 1h}\nprobes:\n"))
     daemon = Daemon(DaemonOptions(str(path)))
     noting = _ThreadNotingHistory()
     daemon.sinks = Sinks(daemon.sinks.metrics, noting, daemon.sinks.log)

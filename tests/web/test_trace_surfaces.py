@@ -44,7 +44,7 @@ def recording_app() -> web.Application:
 
 
 CONFIG = """\
-defaults: {interval: 1s, timeout: 800ms}
+defaults: {interval: 1s, timeout: 800ms, retries: 0}
 probes:
   - name: ok
     http: {url: "%(base)s/ok"}

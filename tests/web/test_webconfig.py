@@ -185,7 +185,7 @@ def tls_daemon(tmp_path: Path, server_cert: Cert, hashed: str) -> Iterator[TlsDa
     target = servers.app(app)
     config = tmp_path / "probes.yaml"
     config.write_text(f"""\
-defaults: {{interval: 1s, timeout: 0.8s}}
+defaults: {{retries: 0, interval: 1s, timeout: 0.8s}}
 probes:
   - name: echo
     http:

@@ -52,7 +52,7 @@ def chat_app() -> web.Application:
 
 
 CONFIG = """\
-defaults: {interval: 10s, timeout: 3s, tracestate: "synthmon=ws"}
+defaults: {interval: 10s, timeout: 3s, retries: 0, tracestate: "synthmon=ws"}
 probes:
   - name: chat
     websocket:
