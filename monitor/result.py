@@ -133,7 +133,7 @@ class Result:
     # The run's W3C trace (monitor.trace): sent in traceparent, exported as exemplar and span.
     trace_id: str | None = None
     span_id: str | None = None  # of the run's client span, the parent the target saw
-    variant: str | None = None  # a negative probe's variant (see monitor/auth_variants.py)
+    variant: str | None = None  # a negative probe's variant (see monitor/auth/variants.py)
     events: tuple[EventTiming, ...] = ()
     transcript: tuple[Frame, ...] = ()  # WebSocket runs: at most TRANSCRIPT_FRAMES
     transcript_omitted: int = 0  # frames beyond those

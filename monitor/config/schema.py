@@ -153,7 +153,7 @@ AuthSpec = Annotated[Union[JwtAuth, TokenEndpointAuth], Field(discriminator="typ
 TokenPlacement = Literal["authorization_header", "subprotocol", "query"]
 
 # The ways a backend fails open, each a run of its own on a negative probe (see
-# monitor/auth_variants.py for how each is built from the probe's valid provider).
+# monitor/auth/variants.py for how each is built from the probe's valid provider).
 Variant = Literal["no_token", "expired", "not_yet_valid", "bad_signature", "alg_none",
                   "wrong_issuer", "wrong_audience", "token_in_query_only", "bypass_headers"]
 VARIANTS: tuple[str, ...] = ("no_token", "expired", "not_yet_valid", "bad_signature",

@@ -35,10 +35,10 @@ from monitor.probes.errors import classify_exception
 from monitor.probes.jsonmatch import check_json_paths
 from monitor.probes.net.phases import PhaseTimer
 from monitor.probes.net.watch import watching
+from monitor.probes.reflection import reflected_detail, reflected_in
+from monitor.probes.refusal import http_reading
 from monitor.probes.tls import TlsConfigError, cert_expiry, client_context
 from monitor.redact import Redactor
-from monitor.reflection import reflected_detail, reflected_in
-from monitor.refusal import http_reading
 from monitor.result import Evidence, Result
 from monitor.targets import target_of
 

@@ -14,7 +14,7 @@ import jwt
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidMessage
 
-from monitor.auth_variants import unsigned
+from monitor.auth.variants import unsigned
 from monitor.demo.simulator import (
     AUDIENCE,
     ISSUER,

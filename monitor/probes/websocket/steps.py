@@ -24,6 +24,7 @@ from monitor.probes.events import (
     types_under,
 )
 from monitor.probes.net.wsconn import TracedConnection
+from monitor.probes.refusal import close_reading, got_in
 from monitor.probes.websocket.adapter import CLOSE_TIMEOUT
 from monitor.probes.websocket.state import Failure, Found, Run
 from monitor.probes.websocket.verdicts import (
@@ -37,7 +38,6 @@ from monitor.probes.websocket.verdicts import (
     parse_json,
     show_types,
 )
-from monitor.refusal import close_reading, got_in
 from monitor.result import EventMatch, EventTiming, FrameTypes, Result, StepTiming
 from monitor.trace import substitute
 

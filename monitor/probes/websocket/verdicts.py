@@ -33,9 +33,9 @@ from monitor.durations import ms
 from monitor.outcomes import Outcome
 from monitor.probes.errors import classify_exception
 from monitor.probes.jsonmatch import match_subset
+from monitor.probes.reflection import reflected_detail, reflected_in
+from monitor.probes.refusal import handshake_reading, nothing_learned
 from monitor.redact import Redactor
-from monitor.reflection import reflected_detail, reflected_in
-from monitor.refusal import handshake_reading, nothing_learned
 from monitor.result import Diagnosis, StepTiming
 
 _AUTH_CODE = re.compile(r"auth", re.IGNORECASE)

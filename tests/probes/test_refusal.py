@@ -6,7 +6,7 @@ import pytest
 
 from monitor.config import DEFAULT_REFUSED_WITH
 from monitor.outcomes import Outcome
-from monitor.refusal import (
+from monitor.probes.refusal import (
     close_reading,
     handshake_reading,
     http_reading,

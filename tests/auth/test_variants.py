@@ -11,7 +11,7 @@ from typing import Any
 import jwt
 import pytest
 
-from monitor.auth_variants import (
+from monitor.auth.variants import (
     OUT_OF_LEEWAY,
     WRONG_AUDIENCE,
     WRONG_ISSUER,

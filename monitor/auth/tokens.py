@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 
-from monitor.auth_variants import Credential, base_claims, build, sign
+from monitor.auth.variants import Credential, base_claims, build, sign
 from monitor.config import JwtAuth, Probe, TokenEndpointAuth
 from monitor.jsonpath import MISSING, lookup
 from monitor.outcomes import Outcome

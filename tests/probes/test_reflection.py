@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from monitor.reflection import reflected_detail, reflected_in
+from monitor.probes.reflection import reflected_detail, reflected_in
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2lnbmF0dXJlLXZhbHVl"
 B64 = base64.b64encode(TOKEN.encode()).decode()
