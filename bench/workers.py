@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -165,9 +166,7 @@ async def _sched(probes: int, interval: float, duration: float, warmup: float,
             update["http"] = http.model_copy(update={"url": f"{url}s{i}"})
         return tmpl.spec.model_copy(update=update)
 
-    items = tuple(type(tmpl)(spec=spec(i), interval=tmpl.interval, timeout=tmpl.timeout,
-                             labels=tmpl.labels, auth_name=None, auth=None)
-                  for i in range(probes))
+    items = tuple(dataclasses.replace(tmpl, spec=spec(i)) for i in range(probes))
     config = Config(path="bench", probes=items, label_names=())
     devnull = await asyncio.to_thread(open, os.devnull, "w")  # lives as long as the process
     redactor = Redactor()

@@ -157,7 +157,7 @@ def test_once_interrupted_by_ctrl_c_exits_130_without_a_traceback(tmp_path: Path
         silent.listen()
         config = tmp_path / "probes.yaml"
         config.write_text(
-            "probes:\n  - name: hangs\n    timeout: 30s\n    interval: 60s\n"
+            "probes:\n  - name: hangs\n    timeout: 30s\n    interval: 90s\n"
             f"    http: {{url: 'http://127.0.0.1:{silent.getsockname()[1]}/'}}\n")
         with synthmon(tmp_path, "once", "-c", str(config)) as (proc, log):
             silent.settimeout(START_TIMEOUT)

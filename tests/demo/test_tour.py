@@ -115,7 +115,14 @@ def gate(export: str, once: str, expected: dict[str, str], tries: int = 3) -> No
 
 def failing(proc: subprocess.CompletedProcess[str]) -> dict[str, str]:
     assert "Traceback" not in proc.stderr, proc.stderr
-    return {r["probe"]: r["outcome"] for r in json.loads(proc.stdout) if not r["success"]}
+    # A negative probe's variants are one object each, keyed as the demo's table keys them.
+    return {r["probe"] + (f"@{r['variant']}" if r.get("variant") else ""): r["outcome"]
+            for r in json.loads(proc.stdout) if not r["success"]}
+
+
+TOUR_FIRST = {"upgrade_json", "auth_rejected_before_accept", "close_1008", "close_1011",
+              "subprotocol_mismatch", "strict_subprotocol", "events_missing",
+              "auth_not_enforced", "slow"}
 
 
 def test_the_tour_as_the_banner_tells_it(demo: Demo) -> None:
@@ -140,14 +147,16 @@ def test_the_tour_as_the_banner_tells_it(demo: Demo) -> None:
     gate(export, once, INCIDENT.fails)
     wait_for_page(demo, 'data-verdict="route suspected" data-probes="3"')
 
-    # Step 3: every other listed regression turns something red, as its line says.
+    # Step 3: the tour's first regressions turn something red, as their lines say (each of
+    # issue 12's modes is checked against `once` by tests/cli/test_once_table.py).
     sim_switch = switch.split()[3]
-    for r in REGRESSIONS[1:]:
+    for r in (r for r in REGRESSIONS[1:] if r.mode in TOUR_FIRST):
         status, body = http_post(sim_switch, json.dumps({"mode": r.mode}).encode())
         assert status == 200, body
         gate(export, once, r.fails)
         for probe in r.fails:
-            assert probe in r.seen or "ws-*" in r.seen, (r.mode, probe)
+            assert probe in r.seen or "ws-*" in r.seen \
+                or f"{probe.split('@')[0]}@*" in r.seen, (r.mode, probe)
             assert r.fails[probe] in r.seen, (r.mode, r.fails[probe])
         if "incident card" in r.seen:  # what its line promises the status page shows
             verdict = r.seen.rsplit(": ", 1)[1]
@@ -167,10 +176,13 @@ def test_readme_tour_matches_the_demo() -> None:
     assert ".venv/bin/synthmon once -c probes.yaml" in tour
     assert re.search(r"^\s*synthmon ", tour, re.M) is None  # not on the PATH after make run
     # Every listed regression, each with its line; none that passes by design.
-    listed = set(re.findall(r"^\s*\| `(\w+)` \|", tour, re.M))
+    cells = re.findall(r"^\s*\| ((?:`\w+`(?:, )?)+)[^|]*\|", tour, re.M)
+    listed = {mode for cell in cells for mode in re.findall(r"`(\w+)`", cell)}
     assert listed == {r.mode for r in REGRESSIONS[1:]}
     assert {r.mode for r in REGRESSIONS} == set(MODES) - {"healthy"}
-    assert all(r.fails for r in REGRESSIONS)
+    # None passes by design but the envelopes the golden path is meant to tolerate.
+    assert {r.mode for r in REGRESSIONS if not r.fails} == {
+        "events_wrapped", "events_aliased", "events_duplicated"}
 
 
 @pytest.mark.parametrize(("argv0", "expected"), [

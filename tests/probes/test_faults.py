@@ -296,7 +296,7 @@ async def test_a_healthy_probe_keeps_its_schedule_while_twenty_misbehave(
     by_fault = {c.fault: c for c in HTTP_CASES + WS_CASES}
     storm = [by_fault[f] for f in STORM]
     assert len(storm) == 20
-    text = "probes:\n" + "".join(
+    text = "defaults: {retries: 0}\nprobes:\n" + "".join(
         probe_yaml(hostile, case, name=f"storm-{i}", interval="1.2s")
         for i, case in enumerate(storm))
     text += (f"  - name: healthy\n    interval: {HEALTHY_INTERVAL}s\n    timeout: 0.2s\n"

@@ -95,7 +95,7 @@ async def test_a_probe_bug_does_not_take_the_scheduler_down(
         ws = "websocket: {url: 'ws://127.0.0.1:9/'}"
         http = f"http: {{url: '{base}/health'}}"
         config.write_text(
-            "probes:\n"
+            "defaults: {retries: 0}\nprobes:\n"
             f"  - {{name: healthy, interval: 0.3s, timeout: 0.2s, {http}}}\n"
             f"  - {{name: raises, interval: 0.3s, timeout: 0.2s, {ws}}}\n"
             f"  - {{name: hangs, interval: 1s, timeout: 0.2s, {ws}}}\n")

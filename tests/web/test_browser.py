@@ -44,8 +44,8 @@ def browse(url: str, *args: str, size: str = "1280,900") -> str:
                f"--user-data-dir={profile}", f"--window-size={size}", "--hide-scrollbars",
                *args, url]
         # Left: Chromium's IPv6 reachability probe (a UDP connect to a public address,
-        # which sends nothing), once a launch; the egress guard excuses that one only.
-        with excuse_egress(1, "chromium"):
+        # which sends nothing), once or twice a launch; the egress guard excuses a few only.
+        with excuse_egress(4, "chromium"):
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     text=True, start_new_session=True)
             try:

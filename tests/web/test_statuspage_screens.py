@@ -26,7 +26,7 @@ from tests.web.test_browser import ARTIFACTS, browse, chromium
 Image = pytest.importorskip("PIL.Image")
 
 PROBES = """\
-defaults: {interval: 2s, timeout: 1900ms}  # generous: the machine may be loaded
+defaults: {interval: 2s, timeout: 1900ms, retries: 0}  # generous: the machine may be loaded
 auth:
   jwt: {type: jwt, secret_env: JWT_SECRET_STAGING, claims: {sub: screens}, ttl: 5m}
 probes:
