@@ -50,7 +50,8 @@ def run_junit(sim: SimProc, tmp_path: Path, *args: str) -> tuple[int, str, str]:
     path = tmp_path / "probes.yaml"
     path.write_text(PROBES)
     proc = subprocess.run([sys.executable, "-m", "monitor", "once", "-c", str(path),
-                           "--format", "junit", *args], capture_output=True, text=True,
+                           "--format", "junit", "--retries", "0", *args],
+                          capture_output=True, text=True,
                           env=sim.env(API_TOKEN=API_TOKEN), timeout=60, cwd=ROOT)
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc.returncode, proc.stdout, proc.stderr

@@ -50,7 +50,7 @@ def once(sim: SimProc, tmp_path: Path, *args: str) -> tuple[int, list[dict[str, 
     path = tmp_path / "probes.yaml"
     path.write_text(PROBES)
     proc = subprocess.run([sys.executable, "-m", "monitor", "once", "-c", str(path),
-                           "--format", "json", *args],
+                           "--format", "json", "--retries", "0", *args],
                           capture_output=True, text=True, env=sim.env(), timeout=60, cwd=ROOT)
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc.returncode, json.loads(proc.stdout), proc.stdout + proc.stderr

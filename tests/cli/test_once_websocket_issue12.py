@@ -68,7 +68,7 @@ def once(sim: SimProc, tmp_path: Path, *names: str) -> tuple[int, dict[str, dict
     path.write_text(PROBES)
     args = [a for n in names for a in ("--probe", n)]
     proc = subprocess.run([sys.executable, "-m", "monitor", "once", "-c", str(path),
-                           "--format", "json", *args],
+                           "--format", "json", "--retries", "0", *args],
                           capture_output=True, text=True, env=sim.env(), timeout=60, cwd=ROOT)
     assert "Traceback" not in proc.stderr, proc.stderr
     items = json.loads(proc.stdout)
