@@ -125,7 +125,16 @@ async def test_each_run_is_a_client_span_with_phase_children_in_the_targets_trac
     await daemon.start()
     try:
         deadline = time.monotonic() + 20
-        while {s.name for _, s in spans(col[BODIES])} < {"healthy", "hangs", "refused-login"}:
+        def seen() -> set[str]:
+            # Roots by name, and the phases of healthy's runs: a batch may end between a
+            # run's client span and its children, so wait for both.
+            got = [s for _, s in spans(col[BODIES])]
+            ids = {s.span_id: s.name for s in got}
+            return {s.name for s in got} | {f"healthy/{s.name}" for s in got
+                                            if ids.get(s.parent_span_id) == "healthy"}
+
+        while not {"healthy", "hangs", "refused-login", "healthy/connect",
+                   "healthy/processing"} <= seen():
             assert time.monotonic() < deadline, "no spans of every probe within 20 s"
             await asyncio.sleep(0.1)
         metrics = daemon.surfacer.render().decode()
