@@ -29,14 +29,19 @@ SENSITIVE_HEADERS = frozenset(
 )
 
 
-def _forms(secret: str) -> set[str]:
+def spellings(secret: str) -> set[str]:
+    """``secret`` as it travels: raw, base64 and base64url, with and without padding."""
     raw = secret.encode("utf-8", "replace")
     forms = {secret}
     for enc in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
         text = enc.decode("ascii")
         forms.add(text)
         forms.add(text.rstrip("="))
-    return {f for f in forms if len(f) >= MIN_SECRET_LEN}
+    return forms
+
+
+def _forms(secret: str) -> set[str]:
+    return {f for f in spellings(secret) if len(f) >= MIN_SECRET_LEN}
 
 
 def _shared(value: str) -> str:

@@ -8,8 +8,9 @@ or not), which covers the ``jwt.`` form. Only the header's *name* is ever report
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterable
+
+from monitor.redact import spellings
 
 # Shorter "tokens" would match ordinary header values by chance.
 MIN_TOKEN_LEN = 8
@@ -17,13 +18,7 @@ MIN_TOKEN_LEN = 8
 
 def token_forms(token: str) -> tuple[str, ...]:
     """Every spelling of ``token`` a server could echo, longest first."""
-    raw = token.encode("utf-8", "replace")
-    forms = {token}
-    for enc in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
-        text = enc.decode("ascii")
-        forms.add(text)
-        forms.add(text.rstrip("="))
-    return tuple(sorted(forms, key=len, reverse=True))
+    return tuple(sorted(spellings(token), key=len, reverse=True))
 
 
 def reflected_in(headers: Iterable[tuple[str, str]], token: str | None) -> str | None:
