@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import os
 import statistics
 import subprocess
 import time
@@ -73,8 +74,11 @@ class Ctx:
 
 def row(metric: str, synthmon: float | None, baseline: float | None = None,
         baseline_name: str = "", target: str = "", ok: bool | None = None,
-        unit: str = "", detail: str = "") -> Row:
-    ratio = (synthmon / baseline) if synthmon is not None and baseline else None
+        unit: str = "", detail: str = "", ratio: float | None = None) -> Row:
+    """One line of the table; ``ratio`` when it is not synthmon / baseline (a median of
+    paired ratios)."""
+    if ratio is None:
+        ratio = (synthmon / baseline) if synthmon is not None and baseline else None
     return {"metric": metric, "unit": unit, "synthmon": rnd(synthmon, 4),
             "baseline": rnd(baseline, 4), "baseline_name": baseline_name,
             "ratio": rnd(ratio, 3), "target": target, "pass": ok, "detail": detail}
@@ -196,9 +200,10 @@ def http_floor(ctx: Ctx, url: str, rate: float, seconds: float, loop: str) -> di
             "cpu_per_run_ms": res["cpu_ms_per_run"]}
 
 
-def _floor_worker(ctx: Ctx, name: str, argv: list[str], seconds: float) -> dict[str, Any]:
+def _floor_worker(ctx: Ctx, name: str, argv: list[str], seconds: float,
+                  env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run a floor loop on synthmon's core until it ends by itself; its JSON summary."""
-    floor = Proc(name, argv, cpus=ctx.cores.subject)
+    floor = Proc(name, argv, env=env, cpus=ctx.cores.subject)
     floor.start(ctx.workdir)
     try:
         floor.popen.wait(seconds + 60)  # type: ignore[union-attr]
@@ -742,26 +747,51 @@ def _traced_window(ctx: Ctx, yaml_text: str, name: str, interval: float, mode: s
             "spans_dropped": metric_sum(samples, "synthmon_otlp_spans_dropped_total")}
 
 
+def _sink_alone(ctx: Ctx, kind: str, yaml_text: str, otlp: servers.OtlpSink) -> dict[str, Any]:
+    cfg = ctx.workdir / f"otlpsink-{kind}.yaml"
+    cfg.write_text(yaml_text)
+    runs = ctx.size(300, 3000)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    # A queue that holds every copy: they arrive at once, not one a run as in the daemon.
+    env.update(JWT_SECRET_STAGING=servers.JWT_SECRET, OTEL_EXPORTER_OTLP_ENDPOINT=otlp.url,
+               OTEL_BSP_MAX_QUEUE_SIZE=str(runs * 20))
+    res = _floor_worker(ctx, f"otlpsink-{kind}", [
+        PYTHON, "-m", "bench.workers", "otlpsink", "--config", str(cfg), "--runs", str(runs)],
+        120, env=env)
+    if "error" in res or res["dropped"]:
+        raise BenchError(f"OTLP sink alone ({kind}): {res}")
+    return res
+
+
 def bench_trace_cpu(ctx: Ctx) -> dict[str, Any]:
     """CPU per run with trace context off, on, and on with spans exported over OTLP to a
     loopback endpoint, for HTTP (against nginx or the stand-in) and WebSocket probes (the
     simulator): the three daemons in turn, the same probes, the same rate, the round repeated
-    (three times in a full run) so that the machine's drift hits every mode alike; a mode's
-    figure is the median of its rounds."""
+    (four times in a full run, every other round in reverse order, so that the machine's
+    drift hits every mode alike). A mode's figure is the median of its rounds; its ratio is
+    the median of the ratios within a round (the windows of one round lie a minute apart,
+    rounds several). The OTLP sink is also measured alone (bench.workers otlpsink): what it
+    adds to a run is smaller than the windows' drift."""
     rate = ctx.size(20.0, 50.0)
     out: dict[str, Any] = {"rate_per_second": rate, "notes": []}
     http_interval, ws_interval = ctx.size(0.5, 1.0), ctx.size(1.0, 2.0)
-    rounds = ctx.size(1, 3)
+    rounds = ctx.size(1, 4)
     rounds_of: dict[str, list[dict[str, Any]]] = {
         f"{kind}_{mode}": [] for kind in ("http", "ws") for mode in TRACE_MODES}
+
+    def round_robin(kind: str, yaml_text: str, interval: float) -> None:
+        for i in range(rounds):
+            for mode in TRACE_MODES if i % 2 == 0 else TRACE_MODES[::-1]:
+                rounds_of[f"{kind}_{mode}"].append(_traced_window(
+                    ctx, yaml_text, kind, interval, mode, otlp))
+
     with servers.OtlpSink() as otlp:
         with servers.http_target(ctx.workdir, ctx.cores.others, ctx.have_nginx) as (url, _):
             urls = [f"{url}p{i}" for i in range(max(1, round(rate * http_interval)))]
             yaml_text = servers.http_probes_yaml(urls, http_interval, http_interval / 2)
-            for _ in range(rounds):
-                for mode in TRACE_MODES:
-                    rounds_of[f"http_{mode}"].append(_traced_window(
-                        ctx, yaml_text, "http", http_interval, mode, otlp))
+            round_robin("http", yaml_text, http_interval)
+            out["http_sink_alone"] = _sink_alone(ctx, "http", _trace_yaml(yaml_text, "on"),
+                                                 otlp)
         sim, port = servers.simulator(ctx.cores.others)
         with running(sim, ctx.workdir):
             wait_port(port, 30, sim)
@@ -769,10 +799,8 @@ def bench_trace_cpu(ctx: Ctx) -> dict[str, Any]:
             yaml_text = servers.ws_probes_yaml(f"ws://{HOST}:{port}/ws",
                                                max(1, round(ws_rate * ws_interval)),
                                                ws_interval, ws_interval * 0.75)
-            for _ in range(rounds):
-                for mode in TRACE_MODES:
-                    rounds_of[f"ws_{mode}"].append(_traced_window(
-                        ctx, yaml_text, "ws", ws_interval, mode, otlp))
+            round_robin("ws", yaml_text, ws_interval)
+            out["ws_sink_alone"] = _sink_alone(ctx, "ws", _trace_yaml(yaml_text, "on"), otlp)
         out["otlp_requests"] = otlp.requests
         out["otlp_bytes"] = otlp.bytes
     for key, windows in rounds_of.items():
@@ -782,19 +810,39 @@ def bench_trace_cpu(ctx: Ctx) -> dict[str, Any]:
                     "runs": sum(w["runs"] for w in windows),
                     "spans_exported": sum(w["spans_exported"] for w in windows),
                     "spans_dropped": sum(w["spans_dropped"] for w in windows)}
+
+    def paired(kind: str, mode: str) -> tuple[float | None, list[float]]:
+        ratios = [w["cpu_per_run_ms"] / b["cpu_per_run_ms"]
+                  for w, b in zip(rounds_of[f"{kind}_{mode}"], rounds_of[f"{kind}_off"],
+                                  strict=True)
+                  if w["cpu_per_run_ms"] and b["cpu_per_run_ms"]]
+        return (statistics.median(ratios) if ratios else None), [rnd(r, 3) for r in ratios]
+
     rows = []
     for kind, label in (("http", "HTTP"), ("ws", "WS")):
         off = out[f"{kind}_off"]["cpu_per_run_ms"]
         on = out[f"{kind}_on"]["cpu_per_run_ms"]
         exp = out[f"{kind}_otlp"]["cpu_per_run_ms"]
+        on_ratio, on_rounds = paired(kind, "on")
+        exp_ratio, exp_rounds = paired(kind, "otlp")
+        out[f"{kind}_on"]["paired_ratios"] = on_rounds
+        out[f"{kind}_otlp"]["paired_ratios"] = exp_rounds
+        alone = out[f"{kind}_sink_alone"]
         rows.append(row(f"{label} CPU/run, trace: false", off, None, "", "", None, "ms"))
         rows.append(row(f"{label} CPU/run, trace on", on, off, "trace: false", "<= 1.05x",
-                        on / off <= 1.05 if off and on else None, "ms",
-                        "traceparent on every request, trace id in result, log, exemplars"))
+                        on_ratio <= 1.05 if on_ratio else None, "ms",
+                        f"ratio per round {on_rounds}; traceparent on every request, "
+                        "trace id in result, log, exemplars", ratio=on_ratio))
         rows.append(row(f"{label} CPU/run, trace on + OTLP export", exp, off, "trace: false",
-                        "<= 1.15x", exp / off <= 1.15 if off and exp else None, "ms",
+                        "<= 1.15x", exp_ratio <= 1.15 if exp_ratio else None, "ms",
+                        f"ratio per round {exp_rounds}; "
                         f"{out[f'{kind}_otlp']['spans_exported']:g} spans exported, "
-                        f"{out[f'{kind}_otlp']['spans_dropped']:g} dropped"))
+                        f"{out[f'{kind}_otlp']['spans_dropped']:g} dropped", ratio=exp_ratio))
+        rows.append(row(f"  {label} OTLP sink alone: CPU/run", alone["cpu_ms_per_run"], off,
+                        "trace: false", "<= 0.15x",
+                        alone["cpu_ms_per_run"] / off <= 0.15 if off else None, "ms",
+                        f"{alone['spans_per_run']:.1f} spans a run; queue, build, encode, POST "
+                        f"of {alone['runs']} real results' copies, no probe running"))
     return {"status": "ok", "rows": rows, **out}
 
 

@@ -5,6 +5,10 @@
     python -m bench.workers wsfloor --url U --token T --rate R --duration D
         the floor of a WebSocket probe: a bare ``websockets`` client loop doing
         handshake, welcome message, close; prints a JSON summary.
+    python -m bench.workers otlpsink --config C --runs N
+        what the OTLP span sink alone costs a run: one real run of each probe of the
+        config, then N copies of those results (a trace of their own each) through the
+        sink the daemon builds from the OTEL_* variables; prints a JSON summary.
     python -m bench.workers sched --probes N --interval I --duration D
         synthmon's ProbeScheduler in-process with a trivial run function that still does
         the real sinks work (metrics, history, log line); prints a JSON summary.
@@ -134,6 +138,50 @@ def _cpu() -> float:
     return t.user + t.system
 
 
+# --------------------------------------------------------------------------- otlpsink
+
+
+async def _otlpsink(config_path: str, runs: int) -> dict[str, Any]:
+    # The sink is measured on its own because the daemon's CPU per run drifts by more
+    # between windows (10-15 % here) than the sink adds: the same copies are made once
+    # without the sink and once through it, and the difference is the sink's.
+    from monitor.cli.once import run_all
+    from monitor.config import load_file
+    from monitor.sinks import otel
+    from monitor.trace import TraceContext
+
+    config = load_file(config_path)
+    samples = [r for r in await run_all(config, retries=0) if r.success]
+    if not samples:
+        return {"error": "no probe of the config succeeded"}
+
+    def copies() -> list[Any]:
+        out = []
+        for i in range(runs):
+            trace = TraceContext.new()
+            out.append(dataclasses.replace(samples[i % len(samples)], trace_id=trace.trace_id,
+                                           span_id=trace.span_id))
+        return out
+
+    # process_time, not os.times: the sink's few hundred ms need better than a 10 ms tick.
+    t0 = time.process_time()
+    copies()
+    bare = time.process_time() - t0
+    sink = otel.from_env(os.environ)
+    if sink is None:
+        return {"error": "OTLP export is not configured (OTEL_EXPORTER_OTLP_ENDPOINT)"}
+    sink.configure(config)
+    t0 = time.process_time()
+    for result in copies():
+        sink.observe(result)
+    sink.close(timeout=120)
+    cost = time.process_time() - t0 - bare
+    exported, dropped = sink.stats()
+    return {"runs": runs, "samples": len(samples), "cpu_seconds": cost,
+            "cpu_ms_per_run": cost / runs * 1000, "spans_per_run": exported / runs,
+            "exported": exported, "dropped": sum(dropped.values())}
+
+
 # --------------------------------------------------------------------------- sched
 
 
@@ -249,6 +297,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     w.add_argument("--duration", type=float, required=True)
     w.add_argument("--warmup", type=int, default=5)
     w.add_argument("--event-loop", choices=eventloop.CHOICES, default=eventloop.DEFAULT)
+    o = sub.add_parser("otlpsink")
+    o.add_argument("--config", required=True)
+    o.add_argument("--runs", type=int, required=True)
     s = sub.add_parser("sched")
     s.add_argument("--probes", type=int, required=True)
     s.add_argument("--interval", type=float, required=True)
@@ -261,7 +312,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_serve_target(args.port, args.delay))
         return 0
-    if args.cmd == "wsfloor":
+    if args.cmd == "otlpsink":
+        out = eventloop.run(_otlpsink(args.config, args.runs), eventloop.DEFAULT)
+    elif args.cmd == "wsfloor":
         out = eventloop.run(_wsfloor(args.url, args.token, args.rate, args.duration,
                                      args.warmup), args.event_loop)
     else:
