@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -22,13 +21,10 @@ from monitor.demo.simulator import (
     RETRY_AFTER_503,
     RunningSimulator,
     encode_token_subprotocol,
-    start_simulator,
 )
-from tests.demo.test_simulator import (
+from tests.support.simulator import (
     ALL_EVENTS,
-    HTTP_TIMEOUT,
     OTHER_SECRET,
-    SECRET,
     WAIT,
     expect_close,
     expect_status,
@@ -38,21 +34,6 @@ from tests.demo.test_simulator import (
 )
 
 MAIN = "/api/v1/websocket"
-
-
-@pytest.fixture
-async def running() -> AsyncIterator[RunningSimulator]:
-    r = await start_simulator(jwt_secret=SECRET)
-    try:
-        yield r
-    finally:
-        await asyncio.wait_for(r.stop(), 5)
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=HTTP_TIMEOUT) as session:
-        yield session
 
 
 async def admitted(running: RunningSimulator, path: str = MAIN, **kw: Any) -> bool:
