@@ -6,7 +6,7 @@
 The reference is everything between ``<!-- reference:start -->`` and
 ``<!-- reference:end -->``; the rest of the README is left alone. Every key, type, default
 and description comes from the JSON Schema that the config models generate, so a field
-added to ``monitor/config/schema.py`` shows up here after one run of this script (and
+added to ``monitor/config/schema/`` shows up here after one run of this script (and
 ``tests/config/test_schema_docs.py`` fails until it is run).
 """
 

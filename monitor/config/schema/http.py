@@ -1,0 +1,124 @@
+"""An ``http:`` probe: the request, what its answer must look like, and TLS (which the
+WebSocket probe shares)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import (
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from monitor.config.fields import Duration, StatusSet
+from monitor.config.schema.auth import AuthSpec
+from monitor.config.schema.base import (
+    HEADERS,
+    HTTP_URL,
+    Model,
+    Shared,
+    check_headers,
+    check_regex,
+    check_url,
+    shown,
+)
+from monitor.config.schema.negative import Negative
+
+
+class TlsSpec(Shared):
+    """TLS settings of an https:// or wss:// target."""
+
+    insecure_skip_verify: bool = Field(
+        False, description="do not verify the certificate chain or host name (the expiry is "
+        "still exported)")
+    ca_file: str | None = Field(
+        None, description="PEM file of the CAs to verify the server with, instead of the "
+        "system's")
+    server_name: str | None = Field(
+        None, description="the name sent in SNI and verified, instead of the URL's host")
+
+
+class HttpExpect(Shared):
+    """What the answer must look like; anything else fails the run."""
+
+    status: StatusSet = Field(default=((200, 299),))
+    json_: dict[str, Any] | None = Field(
+        None,
+        alias="json",
+        description="dotted JSON paths to expected values; a value may be "
+        "{eq|ne|lt|le|gt|ge|contains|regex|exists: ...}",
+    )
+    body_regex: str | None = Field(
+        None, description="a regex that must match somewhere in the body (re.search)")
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="header name to a regex its value must match"
+    )
+    max_latency: Duration | None = Field(
+        None, description="budget of the whole request; slower ends in outcome slow")
+
+    @field_validator("body_regex")
+    @classmethod
+    def _regex_compiles(cls, v: str | None) -> str | None:
+        if v is not None:
+            check_regex(v)
+        return v
+
+    @field_validator("headers")
+    @classmethod
+    def _header_regexes(cls, v: dict[str, str]) -> dict[str, str]:
+        for pattern in v.values():
+            check_regex(pattern)
+        return v
+
+
+DEFAULT_TLS = TlsSpec()
+_DEFAULT_EXPECT = HttpExpect()
+
+
+class HttpSpec(Negative, Model):
+    """An HTTP request and what its answer must look like."""
+
+    model_config = ConfigDict(json_schema_extra={
+        "not": {"required": ["body", "json_body"]},
+        # aiohttp refuses auth together with credentials in the URL.
+        "if": {"required": ["auth"], "properties": {"auth": {"not": {"type": "null"}}}},
+        "then": {"properties": {"url": {"not": {"pattern": "^[a-zA-Z]+://[^/@]*@"}},
+                                "auth": {"not": {"type": "object", "required": ["secret"]}}}},
+    })
+
+    url: str = Field(description="http:// or https:// URL", json_schema_extra=HTTP_URL)
+    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
+    headers: dict[str, str] = Field(default_factory=dict, description="request headers",
+                                    json_schema_extra=HEADERS)
+    body: str | None = Field(None, description="a text request body")
+    json_body: Any = Field(None, description="a JSON request body")
+    auth: str | AuthSpec | None = Field(
+        None, description="the name of an auth provider, or one inline; sent as Bearer"
+    )
+    expect: HttpExpect = Field(default_factory=lambda: _DEFAULT_EXPECT,
+                               description="what the answer must look like (default: any 2xx)")
+    follow_redirects: bool = Field(
+        False, description="follow 3xx answers; off, so that a redirect can be expected")
+    max_body_bytes: int = Field(1024 * 1024, gt=0, description="bodies are read up to this cap")
+    tls: TlsSpec = Field(default_factory=lambda: DEFAULT_TLS)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError(f"must be an http:// or https:// URL; got {shown(v)}")
+        return check_url(v)
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, v: dict[str, str]) -> dict[str, str]:
+        return check_headers(v)
+
+    @model_validator(mode="after")
+    def _one_body(self) -> HttpSpec:
+        if self.body is not None and self.json_body is not None:
+            raise ValueError("body and json_body cannot both be set")
+        return self

@@ -1,0 +1,68 @@
+"""The keys a negative probe adds, HTTP or WebSocket: expect_rejected, its variants (the
+ways a backend fails open), bypass_headers and what counts as refused."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import (
+    BaseModel,
+    Field,
+    field_validator,
+)
+
+from monitor.config.schema.base import check_headers
+
+# The ways a backend fails open, each a run of its own on a negative probe (see
+# monitor/auth/variants.py for how each is built from the probe's valid provider).
+Variant = Literal["no_token", "expired", "not_yet_valid", "bad_signature", "alg_none",
+                  "wrong_issuer", "wrong_audience", "token_in_query_only", "bypass_headers"]
+VARIANTS: tuple[str, ...] = ("no_token", "expired", "not_yet_valid", "bad_signature",
+                             "alg_none", "wrong_issuer", "wrong_audience",
+                             "token_in_query_only", "bypass_headers")
+# What a negative probe counts as refused: HTTP statuses, or a close code after accept.
+DEFAULT_REFUSED_WITH: tuple[int, ...] = (401, 403, 1008)
+
+
+class Negative(BaseModel):
+    """The keys a negative probe shares, HTTP or WebSocket."""
+
+    expect_rejected: bool = Field(
+        False, description="negative probe: success means the server refused the request")
+    variants: tuple[Variant, ...] = Field(
+        (), description="negative probe only: each a way a backend fails open, built from the "
+        "probe's valid auth provider and run as its own run with a variant label: no_token, "
+        "expired, not_yet_valid, bad_signature, alg_none, wrong_issuer, wrong_audience, "
+        "token_in_query_only, bypass_headers")
+    # None rather than an empty dict: one dict per probe spec costs ~64 bytes a probe.
+    bypass_headers: dict[str, str] | None = Field(
+        None, description="headers the bypass_headers variant sends with a bad "
+        "token, e.g. {X-E2E-Test: \"true\"}")
+    refused_with: tuple[int, ...] = Field(
+        DEFAULT_REFUSED_WITH, description="what counts as an auth refusal: HTTP statuses "
+        "(100-599) and WebSocket close codes after accept (1000-4999); a 404, 405, 5xx or 2xx "
+        "is never a refusal unless listed")
+
+    @field_validator("refused_with")
+    @classmethod
+    def _codes(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        for code in v:
+            if not (100 <= code <= 599 or 1000 <= code <= 4999):
+                raise ValueError(f"{code} is neither an HTTP status (100-599) nor a close code "
+                                 "(1000-4999)")
+        if not v:
+            raise ValueError("must list at least one status or close code")
+        return v
+
+    @field_validator("variants")
+    @classmethod
+    def _unique(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        dupes = sorted({x for x in v if v.count(x) > 1})
+        if dupes:
+            raise ValueError(f"lists {', '.join(dupes)} more than once")
+        return v
+
+    @field_validator("bypass_headers")
+    @classmethod
+    def _bypass(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        return None if v is None else check_headers(v)

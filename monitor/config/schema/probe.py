@@ -1,0 +1,123 @@
+"""A probe (exactly one of http or websocket), the defaults, and the whole file, from which
+the JSON Schema that editors use is generated."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import (
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from monitor.config.fields import Duration, Retries
+from monitor.config.schema.auth import AuthSpec
+from monitor.config.schema.base import LABELS, Model, check_tracestate, one_of
+from monitor.config.schema.http import HttpSpec
+from monitor.config.schema.websocket import WebSocketSpec
+
+PROBE_KINDS = ("http", "websocket")
+
+
+def one_kind_problem(present: set[str]) -> str | None:
+    kinds = [k for k in PROBE_KINDS if k in present]
+    return None if len(kinds) == 1 else "each probe needs exactly one of http or websocket"
+
+
+class ProbeSpec(Model):
+    """One probe: exactly one of http or websocket."""
+
+    model_config = ConfigDict(json_schema_extra=one_of("http", "websocket"))
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,100}$",
+                      description="unique; the probe label of every series")
+    interval: Duration | None = Field(None, description="overrides defaults.interval")
+    timeout: Duration | None = Field(None, description="overrides defaults.timeout")
+    retries: Retries | None = Field(None, description="overrides defaults.retries")
+    retry_delay: Duration | None = Field(None, description="overrides defaults.retry_delay")
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="static labels on this probe's series, on top of "
+        "defaults.labels", json_schema_extra=LABELS)
+    trace: bool | None = Field(
+        None, description="send W3C trace context (traceparent) on every request of a run; "
+        "overrides defaults.trace")
+    tracestate: str | None = Field(
+        None, description="the tracestate header sent beside traceparent; overrides "
+        "defaults.tracestate")
+    http: HttpSpec | None = None
+    websocket: WebSocketSpec | None = None
+
+    @field_validator("tracestate")
+    @classmethod
+    def _tracestate(cls, v: str | None) -> str | None:
+        return check_tracestate(v)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ProbeSpec:
+        problem = one_kind_problem({k for k in PROBE_KINDS if getattr(self, k) is not None})
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    @property
+    def type(self) -> str:
+        return "http" if self.http is not None else "websocket"
+
+    @property
+    def url(self) -> str:
+        spec = self.http or self.websocket
+        assert spec is not None
+        return spec.url
+
+
+class Defaults(Model):
+    """Applied to every probe that does not set its own."""
+
+    interval: Duration = Field(60.0, description="how often each probe runs; the starts are "
+                               "spread over the interval")
+    timeout: Duration = Field(10.0, description="the longest one run may take; shorter than "
+                              "the interval")
+    retries: Retries = Field(
+        1, description="a failed run is tried again up to this many times, retry_delay apart, "
+        "before its failure is exported (0 to 5); timeout x (retries + 1) + retry_delay x "
+        "retries must be shorter than the interval")
+    retry_delay: Duration = Field(5.0, description="the pause before each retry of a failed run")
+    labels: dict[str, str] = Field(default_factory=dict,
+                                   description="static labels on every probe series",
+                                   json_schema_extra=LABELS)
+    trace: bool = Field(
+        True, description="send W3C trace context on every request (traceparent with the "
+        "run's trace id, sampled); the trace id is in the run's result, log event and "
+        "exemplars")
+    tracestate: str | None = Field(
+        None, description="a tracestate header (vendor=value,...) sent beside traceparent")
+
+    @field_validator("tracestate")
+    @classmethod
+    def _tracestate(cls, v: str | None) -> str | None:
+        return check_tracestate(v)
+
+
+class ProbesFile(Model):
+    """The whole probes.yaml."""
+
+    # A file without probes is refused by `check` and `once` (a truncated file must not
+    # pass a deploy gate); the daemon only warns, so that a reload may add them.
+    model_config = ConfigDict(json_schema_extra={"required": ["probes"]})
+
+    defaults: Defaults = Field(default_factory=Defaults)
+    auth: dict[str, AuthSpec] = Field(
+        default_factory=dict, description="auth providers by name, for probes' auth: NAME",
+        # Inline secrets are for negative probes only, never in a shared provider.
+        json_schema_extra={"allOf": [{"additionalProperties": {"not": {"required": ["secret"]}}}]})
+    probes: tuple[ProbeSpec, ...] = Field((), json_schema_extra={"minItems": 1})
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of probes.yaml, generated from the models above."""
+    schema = ProbesFile.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "synthmon probes.yaml"
+    return schema

@@ -1,0 +1,220 @@
+"""A ``websocket:`` probe: the handshake (where the token goes, which subprotocol must be
+chosen) and the steps over the open connection."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from monitor.config.fields import Duration
+from monitor.config.schema.auth import AuthSpec
+from monitor.config.schema.base import (
+    HEADERS,
+    WS_URL,
+    Model,
+    check_headers,
+    check_regex,
+    check_url,
+    one_of,
+    shown,
+)
+from monitor.config.schema.http import DEFAULT_TLS, TlsSpec
+from monitor.config.schema.negative import Negative
+
+STEP_KINDS = ("expect", "send", "expect_events")
+TokenPlacement = Literal["authorization_header", "subprotocol", "query"]
+
+
+def one_step_problem(present: set[str]) -> str | None:
+    kinds = [k for k in STEP_KINDS if k in present]
+    return None if len(kinds) == 1 else \
+        "each step needs exactly one of expect, send, expect_events"
+
+
+class ExpectStep(Model):
+    """Wait for the next message and check it (needs json or regex)."""
+
+    model_config = ConfigDict(json_schema_extra={
+        "anyOf": [{"required": ["json"]}, {"required": ["regex"]}]})
+
+    json_: dict[str, Any] | None = Field(
+        None, alias="json", description="the message must be JSON containing this subset"
+    )
+    regex: str | None = Field(None, description="the text message must match this regex")
+    timeout: Duration | None = Field(
+        None, description="how long to wait (default: what is left of the probe timeout); "
+        "then message_timeout")
+    max_latency: Duration | None = Field(
+        None, description="budget of this step; slower ends in outcome slow")
+
+    @model_validator(mode="after")
+    def _has_matcher(self) -> ExpectStep:
+        if self.json_ is None and self.regex is None:
+            raise ValueError("needs json or regex")
+        if self.regex is not None:
+            check_regex(self.regex)
+        return self
+
+
+class SendStep(Model):
+    """Send one message (exactly one of json or text)."""
+
+    model_config = ConfigDict(json_schema_extra=one_of("json", "text"))
+
+    json_: Any = Field(None, alias="json", description="a JSON message; its strings may use "
+                       "${trace_id}, ${span_id} and ${traceparent}, the run's trace context")
+    text: str | None = Field(None, description="a text message; may use ${trace_id}, "
+                             "${span_id} and ${traceparent}")
+
+    @model_validator(mode="after")
+    def _one_payload(self) -> SendStep:
+        if (self.json_ is None) == (self.text is None):
+            raise ValueError("needs exactly one of json or text")
+        return self
+
+
+_ONE_OR_MANY: dict[str, Any] = {"anyOf": [{"type": "string"},
+                                          {"type": "array", "items": {"type": "string"}}]}
+
+
+class ExpectEventsStep(Model):
+    """Read messages until every listed event type has arrived."""
+
+    types: tuple[str, ...] = Field(min_length=1, description="the event types that must arrive")
+    in_order: bool = Field(
+        True, description="they must arrive in this order; repeats and other types may come "
+        "between")
+    paths: Annotated[tuple[str, ...], WithJsonSchema(_ONE_OR_MANY)] = Field(
+        ("type",), alias="field",
+        description="the dotted JSON path naming the event type, or a list of paths: the "
+        "first present in a message wins (e.g. [event, type] for events wrapped "
+        "as {type: system_message, event: agent_started})")
+    aliases: dict[str, Annotated[tuple[str, ...], WithJsonSchema(_ONE_OR_MANY)]] = Field(
+        default_factory=dict, description="other spellings accepted for an expected type, "
+        "e.g. {agent_started: [agent_start]}")
+    fail_on_duplicates: bool = Field(
+        False, description="an expected event arriving again (e.g. from two emitters) ends "
+        "the step with unexpected_message; otherwise duplicates are only counted")
+    timeout: Duration | None = Field(
+        None, description="how long to wait for all of them (default: what is left of the "
+        "probe timeout); then message_timeout")
+    fail_on: tuple[str, ...] = Field(
+        (), description="event types that end the step at once with unexpected_message")
+    max_latency: Duration | None = Field(
+        None, description="budget of this step; slower ends in outcome slow")
+
+    @field_validator("paths", mode="before")
+    @classmethod
+    def _one_or_list(cls, v: Any) -> Any:
+        return (v,) if isinstance(v, str) else v
+
+    @field_validator("paths")
+    @classmethod
+    def _paths(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v:
+            raise ValueError("must name at least one dotted path")
+        for i, path in enumerate(v):
+            if not path.strip() or any(not part for part in path.split(".")):
+                raise ValueError(f"path {i} ({path!r}) is empty or has an empty part")
+        return v
+
+    @field_validator("aliases", mode="before")
+    @classmethod
+    def _alias_lists(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: (a,) if isinstance(a, str) else a for k, a in v.items()}
+        return v
+
+    def event_of(self, spelling: str) -> str | None:
+        """The expected type that ``spelling`` stands for (itself or an alias), or None."""
+        if spelling in self.types:
+            return spelling
+        for kind, names in self.aliases.items():
+            if spelling in names:
+                return kind
+        return None
+
+
+class Step(Model):
+    """One step after the handshake: exactly one of expect, send, expect_events."""
+
+    model_config = ConfigDict(json_schema_extra=one_of("expect", "send", "expect_events"))
+
+    name: str | None = Field(
+        None, description="the step label in metrics and evidence (default: INDEX-KIND, "
+        "e.g. 0-expect)")
+    expect: ExpectStep | None = None
+    send: SendStep | None = None
+    expect_events: ExpectEventsStep | None = None
+
+    @model_validator(mode="after")
+    def _one_action(self) -> Step:
+        problem = one_step_problem({a for a in STEP_KINDS if getattr(self, a) is not None})
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "expect" if self.expect else "send" if self.send else "expect_events"
+
+    def label(self, index: int) -> str:
+        return self.name or f"{index}-{self.kind}"
+
+
+class WebSocketSpec(Negative, Model):
+    """A WebSocket handshake, then steps over the open connection."""
+
+    model_config = ConfigDict(json_schema_extra={"allOf": [
+        {"if": {"required": ["send_token_as"],
+                "properties": {"send_token_as": {"contains": {"const": "subprotocol"}}}},
+         "then": {"required": ["auth"], "properties": {"auth": {"not": {"type": "null"}}}}},
+        # An inline secret is a deliberately wrong one, for a negative probe only.
+        {"if": {"required": ["auth"],
+                "properties": {"auth": {"type": "object", "required": ["secret"]}}},
+         "then": {"required": ["expect_rejected"],
+                  "properties": {"expect_rejected": {"const": True}}}},
+    ]})
+
+    url: str = Field(description="ws:// or wss:// URL", json_schema_extra=WS_URL)
+    auth: str | AuthSpec | None = Field(
+        None, description="the name of an auth provider, or one inline")
+    send_token_as: tuple[TokenPlacement, ...] = Field(
+        ("authorization_header",),
+        description="where the token goes: authorization_header (Bearer), subprotocol "
+        "(jwt.<base64url(token)>, no padding), query (?token=)")
+    subprotocols: tuple[str, ...] = Field((), description="offered besides the token subprotocol")
+    headers: dict[str, str] = Field(default_factory=dict,
+                                    description="extra handshake headers",
+                                    json_schema_extra=HEADERS)
+    expect_subprotocol: str | None = Field(
+        None, description="the subprotocol the server must choose; another or none is "
+        "subprotocol_mismatch")
+    max_latency: Duration | None = Field(None, description="handshake budget")
+    diagnose: bool = Field(
+        True, description="after a non-101 answer, GET the same URL once and keep it as evidence"
+    )
+    steps: tuple[Step, ...] = Field((), description="run in order after the handshake")
+    max_message_bytes: int = Field(1024 * 1024, gt=0,
+                                   description="larger messages fail the run")
+    tls: TlsSpec = Field(default_factory=lambda: DEFAULT_TLS)
+
+    @field_validator("url")
+    @classmethod
+    def _ws_url(cls, v: str) -> str:
+        if not re.match(r"^wss?://[^/\s]+", v):
+            raise ValueError(f"must be a ws:// or wss:// URL; got {shown(v)}")
+        return check_url(v)
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, v: dict[str, str]) -> dict[str, str]:
+        return check_headers(v)
