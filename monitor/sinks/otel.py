@@ -274,15 +274,17 @@ class OtlpSpans:
 
     def close(self, timeout: float = 2.0) -> None:
         """Export what is queued, for at most ``timeout`` seconds; a collector that does
-        not answer by then loses the rest (the thread is a daemon thread)."""
+        not answer by then loses the rest. The exporter is shut down either way: that ends
+        its retries (it backs off for up to its own timeout, 10 s by default, against a
+        collector that refuses connections) and so the thread, which otherwise outlives
+        the close (a daemon thread, so it never holds up the process's exit)."""
         with self._cond:
             self._closing = True
             self._cond.notify()
             thread = self._thread
         if thread is not None:
             thread.join(timeout)
-        if thread is None or not thread.is_alive():
-            self._exporter.shutdown()
+        self._exporter.shutdown()
 
 
 def from_env(environ: Mapping[str, str] | None = None,

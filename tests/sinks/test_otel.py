@@ -6,6 +6,7 @@ error status on failing outcomes, no secret anywhere; a dead collector never hol
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
@@ -262,6 +263,30 @@ async def test_a_dead_collector_never_holds_a_run_and_drops_are_counted() -> Non
         for w in hung:
             w.close()
         server.close()
+
+
+def test_close_ends_the_retries_against_a_collector_that_refuses() -> None:
+    with socket.socket() as s:  # a port that refuses: bound, never listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        sink = OtlpSpans(OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces"),
+                         resource({}), QueueLimits(batch_spans=1, delay=0.01))
+        sink.observe(ws_result(TraceContext.new(), Outcome.SUCCESS))
+        deadline = time.monotonic() + 5
+        while sink._thread is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        thread = sink._thread
+        assert thread is not None
+        time.sleep(0.3)  # the first attempt is refused; the exporter backs off and retries
+        assert thread.is_alive()
+        t0 = time.monotonic()
+        sink.close(0.2)
+        thread.join(5)
+        # Without the exporter's shutdown, its backoff keeps the thread for its 10 s.
+        assert not thread.is_alive(), "the export thread outlived close() by 5 s"
+        assert time.monotonic() - t0 < 5
+        assert sink.stats() == (0, {"queue_full": 0, "export_failed": len(
+            spans_of(ws_result(TraceContext.new()), resource({})))})
 
 
 @pytest.mark.parametrize(("env", "on"), [
