@@ -34,7 +34,10 @@ def synthmon(tmp_path: Path, *args: str) -> Iterator[tuple[subprocess.Popen[byte
     """``python -m monitor ARGS`` with stdout and stderr to a file; killed if still running."""
     log = tmp_path / f"synthmon-{args[0]}.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "monitor", *args], stdout=out,
+        # -X faulthandler: a process that outlives its signal is sent SIGABRT (clean_exit),
+        # and its log then says where each thread was.
+        proc = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "monitor", *args],
+                                stdout=out,
                                 stderr=subprocess.STDOUT, env=env_without_secrets(), cwd=ROOT)
     try:
         yield proc, log
@@ -70,6 +73,9 @@ def clean_exit(proc: subprocess.Popen[bytes], log: Path, sig: int) -> int:
     try:
         code = proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)  # faulthandler writes every thread's stack
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
         raise AssertionError(f"still running 10 s after signal {sig}:\n{log.read_text()}") from None
     assert "Traceback" not in log.read_text(), log.read_text()
     return code
