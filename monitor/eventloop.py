@@ -9,6 +9,9 @@ side). ``--event-loop asyncio`` is the way back, e.g. to rule the loop out while
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -35,6 +38,58 @@ def run(main: Coroutine[Any, Any, T], name: str = DEFAULT) -> T:
     with asyncio.Runner(loop_factory=loop_factory(name)) as runner:
         runner.get_loop().set_exception_handler(quiet_orphaned_connect_errors)
         return runner.run(main)
+
+
+# How long a Ctrl-C'd command waits for its cancelled work before it exits regardless.
+INTERRUPT_GRACE = 2.0
+
+
+class Interrupted(Exception):
+    """Ctrl-C ended the coroutine that :func:`interruptible` ran (exit code 130)."""
+
+
+def _exit_interrupted() -> None:
+    print(f"interrupted: the runs did not stop within {INTERRUPT_GRACE:g}s of Ctrl-C; exiting",
+          file=sys.stderr, flush=True)
+    os._exit(130)
+
+
+async def interruptible(main: Coroutine[Any, Any, T], grace: float = INTERRUPT_GRACE,
+                        give_up: Callable[[], None] = _exit_interrupted) -> T:
+    """Await ``main``; Ctrl-C (SIGINT) cancels it and raises :class:`Interrupted`.
+
+    Through the loop's own signal handler, as the daemon does, rather than the Python-level
+    handler that :class:`asyncio.Runner` installs: on uvloop, under heavy load, ``once`` was
+    seen still running 10 s after a SIGINT, inside ``run_until_complete``. Whatever holds
+    it, a command must end on Ctrl-C: if the cancelled work has not ended ``grace`` seconds
+    later, ``give_up`` runs (by default: say so on stderr and exit 130 at once)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    inner = loop.create_task(main)
+    interrupted = False
+    deadline: asyncio.TimerHandle | None = None
+
+    def on_sigint() -> None:
+        nonlocal interrupted, deadline
+        if interrupted:  # a second Ctrl-C: no more waiting
+            give_up()
+            return
+        interrupted = True
+        inner.cancel()
+        deadline = loop.call_later(grace, give_up)
+
+    loop.add_signal_handler(signal.SIGINT, on_sigint)
+    try:
+        return await inner
+    except asyncio.CancelledError:
+        if interrupted and not task.cancelling():
+            raise Interrupted from None
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+        if deadline is not None:
+            deadline.cancel()
 
 
 def quiet_orphaned_connect_errors(loop: asyncio.AbstractEventLoop,

@@ -4,8 +4,12 @@ and everything else where asyncio's default handler puts it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import os
+import signal
 import ssl
+import time
 
 import pytest
 
@@ -40,3 +44,64 @@ def test_other_orphaned_errors_still_reach_the_default_handler(
         eventloop.run(_orphan(ValueError("a bug of ours")), loop_name)
     assert "Future exception was never retrieved" in caplog.text
     assert "a bug of ours" in caplog.text
+
+
+# --------------------------------------------------------------------------- Ctrl-C
+
+
+def _sigint_soon(loop: asyncio.AbstractEventLoop, after: float = 0.05) -> None:
+    loop.call_later(after, os.kill, os.getpid(), signal.SIGINT)
+
+
+@pytest.mark.parametrize("loop_name", eventloop.CHOICES)
+def test_ctrl_c_cancels_the_work_and_says_interrupted(loop_name: str) -> None:
+    ended: list[str] = []
+
+    async def work() -> str:
+        _sigint_soon(asyncio.get_running_loop())
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            ended.append("cancelled")
+            raise
+        return "finished"
+
+    t0 = time.monotonic()
+    with pytest.raises(eventloop.Interrupted):
+        eventloop.run(eventloop.interruptible(work(), give_up=lambda: ended.append("gave up")),
+                      loop_name)
+    assert ended == ["cancelled"] and time.monotonic() - t0 < 5
+    # The loop's handler is gone again: Python's own is back for the rest of the process.
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize("loop_name", eventloop.CHOICES)
+def test_work_that_ignores_the_cancel_is_given_up_after_the_grace(loop_name: str) -> None:
+    gave_up: list[float] = []
+
+    async def stubborn() -> str:
+        loop = asyncio.get_running_loop()
+        _sigint_soon(loop)
+        t0 = loop.time()
+        while loop.time() - t0 < 3:  # swallows every cancel, as a hung await might
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(0.05)
+        return "finished"
+
+    async def main() -> str:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        return await eventloop.interruptible(
+            stubborn(), grace=0.3, give_up=lambda: gave_up.append(loop.time() - t0))
+
+    assert eventloop.run(main(), loop_name) == "finished"
+    assert len(gave_up) == 1 and 0.3 <= gave_up[0] < 2.5  # the grace after the SIGINT
+
+
+def test_no_ctrl_c_no_difference() -> None:
+    async def work() -> int:
+        await asyncio.sleep(0.01)
+        return 7
+
+    assert eventloop.run(eventloop.interruptible(work())) == 7
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -166,7 +166,11 @@ def run_once(path: str, names: list[str], fmt: str, color: str = "auto",
     redactor = Redactor()
     started = datetime.now(UTC)
     clock = time.monotonic()
-    results = eventloop.run(run_all(config, names or None, redactor, retries=retries))
+    try:
+        results = eventloop.run(eventloop.interruptible(
+            run_all(config, names or None, redactor, retries=retries)))
+    except eventloop.Interrupted:
+        return 130
     if fmt == "json":
         json.dump([result_json(r) for r in results], sys.stdout, indent=2)
         sys.stdout.write("\n")
