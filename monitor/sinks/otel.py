@@ -16,7 +16,9 @@ phase took, not when it began, so the children are laid end to end from the star
 run, each as long as the phase took.
 
 :meth:`OtlpSpans.observe` only appends the result to a bounded queue (the event loop never
-waits on a collector); a worker thread builds the spans and exports them in batches. When
+waits on a collector); a worker thread builds the spans (:mod:`monitor.sinks.spans`) and
+exports them in batches, encoded by :mod:`monitor.sinks.otlp_wire` and sent by the
+exporter's own HTTP client (or, with an exporter that has none, as the SDK's spans). When
 the queue is full, or an export fails, the spans are dropped and counted
 (``synthmon_otlp_spans_dropped_total``).
 """
@@ -28,7 +30,6 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
@@ -39,14 +40,13 @@ from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, Trace
 from monitor import __version__
 from monitor.config import Config
 from monitor.result import Result
-from monitor.trace import new_span_id
+from monitor.sinks import otlp_wire
+from monitor.sinks.spans import SpanRecord, records_of
 
 ENDPOINT_VARS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 DROP_REASONS = ("queue_full", "export_failed")
 _SCOPE = InstrumentationScope("synthmon", __version__)
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
-_DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
-STATUS_DESCRIPTION_CHARS = 300
 
 
 def enabled(environ: Mapping[str, str]) -> bool:
@@ -82,85 +82,29 @@ def resource(environ: Mapping[str, str], location: str | None = None) -> Resourc
     return _HashedResource(Resource.create({**own, "service.version": __version__}))
 
 
-def _ns(seconds: float) -> int:
-    return int(seconds * 1e9)
-
-
-def _server(target: str) -> tuple[str | None, int | None]:
-    try:
-        parts = urlsplit(target)
-        return parts.hostname, parts.port or _DEFAULT_PORTS.get(parts.scheme)
-    except ValueError:
-        return None, None
+def readable_spans(trace_id: int, records: Sequence[SpanRecord],
+                   res: Resource) -> list[ReadableSpan]:
+    """The records as the SDK's spans, for an exporter that takes only those."""
+    out = []
+    contexts: dict[int, SpanContext] = {}
+    for r in records:
+        ctx = contexts[r.span_id] = SpanContext(trace_id, r.span_id, is_remote=False,
+                                                trace_flags=_SAMPLED)
+        parent = None if r.parent_id is None else contexts[r.parent_id]
+        status = (Status(StatusCode.ERROR, r.error) if r.error is not None
+                  else Status(StatusCode.UNSET))
+        out.append(ReadableSpan(r.name, context=ctx, parent=parent, resource=res,
+                                attributes=r.attributes, status=status,
+                                kind=SpanKind.CLIENT if parent is None else SpanKind.INTERNAL,
+                                start_time=r.start, end_time=r.end,
+                                instrumentation_scope=_SCOPE))
+    return out
 
 
 def spans_of(result: Result, res: Resource, method: str = "GET") -> list[ReadableSpan]:
-    """The spans of one traced run (none for an untraced one): its client span first.
-
-    Attributes follow OpenTelemetry's HTTP semantic conventions where one applies
-    (``url.full`` is the target: no credentials, no query); the rest are ``synthmon.*``.
-    Only what the Result holds is used, and its evidence is already redacted.
-    """
-    if result.trace_id is None or result.span_id is None:
-        return []
-    trace_id = int(result.trace_id, 16)
-    run = SpanContext(trace_id, int(result.span_id, 16), is_remote=False, trace_flags=_SAMPLED)
-    start = _ns(result.started_at)
-    end = start + _ns(result.duration_seconds)
-    host, port = _server(result.target)
-    attrs: dict[str, str | int | bool] = {
-        "http.request.method": method,
-        "url.full": result.target,
-        "synthmon.probe": result.probe,
-        "synthmon.probe.type": result.type,
-        "synthmon.outcome": result.outcome.value,
-    }
-    if host is not None:
-        attrs["server.address"] = host
-    if port is not None:
-        attrs["server.port"] = port
-    if result.status_code is not None:
-        attrs["http.response.status_code"] = result.status_code
-    if result.close_code is not None:
-        attrs["synthmon.websocket.close_code"] = result.close_code
-    if result.type == "websocket":
-        attrs["synthmon.websocket.upgraded"] = result.upgraded
-    if result.evidence.step_name is not None:
-        attrs["synthmon.step"] = result.evidence.step_name
-    if result.variant is not None:  # a negative probe's variant: which way of failing open
-        attrs["synthmon.variant"] = result.variant
-    if result.success:
-        status = Status(StatusCode.UNSET)
-    else:
-        attrs["error.type"] = result.outcome.value
-        detail = result.evidence.detail[:STATUS_DESCRIPTION_CHARS]
-        status = Status(StatusCode.ERROR, f"{result.outcome.value}: {detail}" if detail
-                        else result.outcome.value)
-    spans = [ReadableSpan(result.probe, context=run, parent=None, resource=res,
-                          attributes=attrs, kind=SpanKind.CLIENT, status=status,
-                          start_time=start, end_time=end, instrumentation_scope=_SCOPE)]
-
-    def child(name: str, begin: int, took: float, extra: dict[str, str | int]) -> int:
-        stop = min(begin + _ns(took), end)
-        ctx = SpanContext(trace_id, int(new_span_id(), 16), is_remote=False,
-                          trace_flags=_SAMPLED)
-        # Only what tells the child apart: each attribute costs its encoding on every run.
-        spans.append(ReadableSpan(name, context=ctx, parent=run, resource=res,
-                                  attributes=extra,
-                                  kind=SpanKind.INTERNAL, start_time=begin, end_time=stop,
-                                  instrumentation_scope=_SCOPE))
-        return stop
-
-    at = start
-    for phase, took in result.phases:
-        # A WebSocket run's "steps" phase is the sum of its step spans: it gets a span of
-        # its own only when no step completed (each span costs its encoding on every run).
-        if took > 0 and not (phase == "steps" and result.steps):
-            at = child(phase, at, took, {"synthmon.phase": phase})
-    for step in result.steps:
-        at = child(f"step {step.name}", at, step.duration_seconds,
-                   {"synthmon.step": step.name, "synthmon.step.index": step.index})
-    return spans
+    """The SDK spans of one traced run (none for an untraced one): its client span first."""
+    trace_id, records = records_of(result, method)
+    return readable_spans(trace_id, records, res)
 
 
 # The SDK's batch span processor defaults.
@@ -199,6 +143,10 @@ class OtlpSpans:
                  limits: QueueLimits = QueueLimits()) -> None:
         self._exporter = exporter
         self._resource = res
+        # Our own encoding through the exporter's client where it has one (otlp_wire), else
+        # the exporter's export() of the SDK's spans.
+        self._send = otlp_wire.sender(exporter)
+        self._encoder = otlp_wire.Encoder(res, _SCOPE)
         self.limits = limits
         self._methods: dict[str, str] = {}
         self._queue: collections.deque[tuple[Result, int]] = collections.deque()
@@ -261,9 +209,13 @@ class OtlpSpans:
     def _export(self, batch: Sequence[tuple[Result, int]], methods: Mapping[str, str]) -> None:
         n = sum(count for _, count in batch)
         try:
-            spans = [s for r, _ in batch
-                     for s in spans_of(r, self._resource, methods.get(r.probe, "GET"))]
-            ok = self._exporter.export(spans) is SpanExportResult.SUCCESS
+            runs = [records_of(r, methods.get(r.probe, "GET")) for r, _ in batch]
+            if self._send is not None:
+                ok = self._send(self._encoder.encode(runs))
+            else:
+                spans = [s for trace_id, records in runs
+                         for s in readable_spans(trace_id, records, self._resource)]
+                ok = self._exporter.export(spans) is SpanExportResult.SUCCESS
         except Exception:  # an exporter bug must not end the thread and stop all export
             ok = False
         with self._cond:

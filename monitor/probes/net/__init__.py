@@ -33,6 +33,10 @@ the watcher contextvar (:mod:`.watch`)             how the shared session and SS
 :mod:`.phases` holds the phase names (``HTTP_PHASES``, ``WS_PHASES``: the ``phase`` label
 values) and the HTTP :class:`~.phases.PhaseTimer` driven by aiohttp's public trace hooks.
 
+The one hook outside this package is the OTLP sink's, into OpenTelemetry's exporter (its
+HTTP client sends the bytes the sink encodes): :mod:`monitor.sinks.otlp_wire`, which says
+why, with its test in ``tests/sinks/test_otlp_wire.py``.
+
 Nothing here is imported by this ``__init__``: :mod:`monitor.probes.tls` and the hooks
 import each other's modules, and an eager import would make that a cycle.
 """
