@@ -370,15 +370,18 @@ def test_no_secret_in_logs_metrics_pages_once_or_check(
     d = start_daemon(config, env, tmp_path)
     daemons.append(d)
     deadline = time.monotonic() + 30
-    while True:  # every probe ran at least twice (the second run uses cached tokens)
+    while True:
+        # Every probe ran at least twice (the second run uses cached tokens), and ended at
+        # least once as its target makes it end: on a starved machine a run of 0.8 s may time
+        # out now and then, and a run a second later counts.
         res = results(d)
-        runs = {n: len(res[n]["runs"]) for n in PROBES}  # type: ignore[arg-type]
-        if min(runs.values()) >= 2:
+        runs = {n: [r["outcome"] for r in res[n]["runs"]] for n in PROBES}  # type: ignore[index]
+        missing = {n: outcomes for n, outcomes in runs.items() if EXPECTED[n] not in outcomes}
+        if min(len(r) for r in runs.values()) >= 2 and not missing:
             break
-        assert time.monotonic() < deadline, f"not every probe ran twice in 30 s: {runs}"
+        assert time.monotonic() < deadline, (
+            f"not every probe ran twice and ended as expected in 30 s: {missing or runs}")
         time.sleep(0.3)
-    outcomes = {n: res[n]["last"]["outcome"] for n in PROBES}  # type: ignore[index]
-    assert outcomes == EXPECTED, outcomes
 
     # The target did receive the credentials: the test is not vacuous.
     with echo.lock:
