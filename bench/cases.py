@@ -763,6 +763,19 @@ def _sink_alone(ctx: Ctx, kind: str, yaml_text: str, otlp: servers.OtlpSink) -> 
     return res
 
 
+def _trace_alone(ctx: Ctx, kind: str, yaml_text: str) -> dict[str, Any]:
+    cfg = ctx.workdir / f"tracectx-{kind}.yaml"
+    cfg.write_text(yaml_text)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.update(JWT_SECRET_STAGING=servers.JWT_SECRET)
+    res = _floor_worker(ctx, f"tracectx-{kind}", [
+        PYTHON, "-m", "bench.workers", "tracectx", "--config", str(cfg),
+        "--batch", str(ctx.size(40, 400)), "--rounds", str(ctx.size(2, 10))], 300, env=env)
+    if res.get("failed"):
+        raise BenchError(f"trace context alone ({kind}): {res['failed']} runs failed")
+    return res
+
+
 def bench_trace_cpu(ctx: Ctx) -> dict[str, Any]:
     """CPU per run with trace context off, on, and on with spans exported over OTLP to a
     loopback endpoint, for HTTP (against nginx or the stand-in) and WebSocket probes (the
@@ -792,6 +805,7 @@ def bench_trace_cpu(ctx: Ctx) -> dict[str, Any]:
             round_robin("http", yaml_text, http_interval)
             out["http_sink_alone"] = _sink_alone(ctx, "http", _trace_yaml(yaml_text, "on"),
                                                  otlp)
+            out["http_trace_alone"] = _trace_alone(ctx, "http", yaml_text)
         sim, port = servers.simulator(ctx.cores.others)
         with running(sim, ctx.workdir):
             wait_port(port, 30, sim)
@@ -801,6 +815,7 @@ def bench_trace_cpu(ctx: Ctx) -> dict[str, Any]:
                                                ws_interval, ws_interval * 0.75)
             round_robin("ws", yaml_text, ws_interval)
             out["ws_sink_alone"] = _sink_alone(ctx, "ws", _trace_yaml(yaml_text, "on"), otlp)
+            out["ws_trace_alone"] = _trace_alone(ctx, "ws", yaml_text)
         out["otlp_requests"] = otlp.requests
         out["otlp_bytes"] = otlp.bytes
     for key, windows in rounds_of.items():
@@ -828,6 +843,7 @@ def bench_trace_cpu(ctx: Ctx) -> dict[str, Any]:
         out[f"{kind}_on"]["paired_ratios"] = on_rounds
         out[f"{kind}_otlp"]["paired_ratios"] = exp_rounds
         alone = out[f"{kind}_sink_alone"]
+        traced = out[f"{kind}_trace_alone"]
         rows.append(row(f"{label} CPU/run, trace: false", off, None, "", "", None, "ms"))
         rows.append(row(f"{label} CPU/run, trace on", on, off, "trace: false", "<= 1.05x",
                         on_ratio <= 1.05 if on_ratio else None, "ms",
@@ -838,6 +854,11 @@ def bench_trace_cpu(ctx: Ctx) -> dict[str, Any]:
                         f"ratio per round {exp_rounds}; "
                         f"{out[f'{kind}_otlp']['spans_exported']:g} spans exported, "
                         f"{out[f'{kind}_otlp']['spans_dropped']:g} dropped", ratio=exp_ratio))
+        rows.append(row(f"  {label} trace context alone: CPU/run, on", traced["on_ms_per_run"],
+                        traced["off_ms_per_run"], "off", "<= 1.05x",
+                        traced["ratio"] <= 1.05, "ms",
+                        f"in process, batches of {traced['batch']} runs off and on by turns; "
+                        f"ratio per round {traced['ratios']}", ratio=traced["ratio"]))
         rows.append(row(f"  {label} OTLP sink alone: CPU/run", alone["cpu_ms_per_run"], off,
                         "trace: false", "<= 0.15x",
                         alone["cpu_ms_per_run"] / off <= 0.15 if off else None, "ms",

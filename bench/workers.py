@@ -9,6 +9,10 @@
         what the OTLP span sink alone costs a run: one real run of each probe of the
         config, then N copies of those results (a trace of their own each) through the
         sink the daemon builds from the OTEL_* variables; prints a JSON summary.
+    python -m bench.workers tracectx --config C --batch N --rounds R
+        what trace context alone adds to a run: the config's probes run in process (the
+        daemon's run_probe and sinks), batches with trace off and on by turns; prints a
+        JSON summary with the median of the ratios within a round.
     python -m bench.workers sched --probes N --interval I --duration D
         synthmon's ProbeScheduler in-process with a trivial run function that still does
         the real sinks work (metrics, history, log line); prints a JSON summary.
@@ -23,6 +27,7 @@ import dataclasses
 import json
 import os
 import signal
+import statistics
 import sys
 import time
 from collections.abc import Sequence
@@ -182,6 +187,58 @@ async def _otlpsink(config_path: str, runs: int) -> dict[str, Any]:
             "exported": exported, "dropped": sum(dropped.values())}
 
 
+# --------------------------------------------------------------------------- tracectx
+
+
+async def _tracectx(config_path: str, batch: int, rounds: int) -> dict[str, Any]:
+    # One process, one loop, the same probes and target: only the trace setting differs
+    # between two batches that follow each other, so the machine's drift between daemon
+    # windows (10-15 % here, more than the 5 % measured) cancels out of each ratio.
+    from monitor.config import load_file
+    from monitor.probes.context import open_context
+    from monitor.probes.run import run_probe
+    from monitor.redact import Redactor
+    from monitor.sinks import default_sinks
+    from monitor.sinks.log import configure_logging
+
+    config = load_file(config_path)
+    devnull = await asyncio.to_thread(open, os.devnull, "w")  # lives as long as the process
+    redactor = Redactor()
+    for secret in config.secrets:
+        redactor.add(secret)
+    configure_logging(redactor, stream=devnull, json=True)
+    ctx = open_context(redactor)
+    sinks = default_sinks()
+    sinks.configure(config)
+    modes = {mode: [dataclasses.replace(p, trace=mode == "on") for p in config.probes]
+             for mode in ("off", "on")}
+    failed = 0
+
+    async def cpu_per_run(probes: list[Any]) -> float:
+        nonlocal failed
+        t0, done = time.process_time(), 0
+        while done < batch:
+            for result in await asyncio.gather(*(run_probe(p, ctx) for p in probes)):
+                sinks.observe(result)  # the log line, exemplar and history ids included
+                done += 1
+                failed += not result.success
+        return (time.process_time() - t0) / done
+
+    for probes in modes.values():  # warm-up: connections, caches, the first token
+        await cpu_per_run(probes)
+    failed = 0
+    per_round = []
+    for i in range(rounds):
+        order = ("off", "on") if i % 2 == 0 else ("on", "off")
+        per_round.append({mode: await cpu_per_run(modes[mode]) for mode in order})
+    await ctx.close()
+    ratios = [r["on"] / r["off"] for r in per_round]
+    return {"rounds": rounds, "batch": batch, "failed": failed,
+            "off_ms_per_run": statistics.median(r["off"] for r in per_round) * 1000,
+            "on_ms_per_run": statistics.median(r["on"] for r in per_round) * 1000,
+            "ratio": statistics.median(ratios), "ratios": [round(r, 3) for r in ratios]}
+
+
 # --------------------------------------------------------------------------- sched
 
 
@@ -297,6 +354,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     w.add_argument("--duration", type=float, required=True)
     w.add_argument("--warmup", type=int, default=5)
     w.add_argument("--event-loop", choices=eventloop.CHOICES, default=eventloop.DEFAULT)
+    tc = sub.add_parser("tracectx")
+    tc.add_argument("--config", required=True)
+    tc.add_argument("--batch", type=int, required=True)
+    tc.add_argument("--rounds", type=int, required=True)
     o = sub.add_parser("otlpsink")
     o.add_argument("--config", required=True)
     o.add_argument("--runs", type=int, required=True)
@@ -312,7 +373,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_serve_target(args.port, args.delay))
         return 0
-    if args.cmd == "otlpsink":
+    if args.cmd == "tracectx":
+        out = eventloop.run(_tracectx(args.config, args.batch, args.rounds), eventloop.DEFAULT)
+    elif args.cmd == "otlpsink":
         out = eventloop.run(_otlpsink(args.config, args.runs), eventloop.DEFAULT)
     elif args.cmd == "wsfloor":
         out = eventloop.run(_wsfloor(args.url, args.token, args.rate, args.duration,
