@@ -166,6 +166,8 @@ class Run:
             events=tuple(self.events),
             transcript=frames,
             transcript_omitted=omitted,
+            trace_id=self.ctx.trace.trace_id if self.ctx.trace is not None else None,
+            span_id=self.ctx.trace.span_id if self.ctx.trace is not None else None,
         )
 
 
