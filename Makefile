@@ -42,13 +42,13 @@ test: deps system-deps
 	$(BIN)/mypy
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# The suite once more under coverage (line and branch, subprocesses included: the xdist
-# workers, daemons and `once` processes): a few minutes more than `make test`, hence not
-# part of it. Without the two tests of throughput
+# The suite once more under coverage (line and branch, subprocesses included), in one
+# process (not yet tried with the xdist workers): a few minutes more than `make test`,
+# hence not part of it. Without the two tests of throughput
 # under load (the storm, the short soak): tracing slows the daemon past their timeouts.
 coverage: deps system-deps
 	$(BIN)/coverage erase
-	$(BIN)/coverage run -m pytest $(PYTEST_ARGS) -k "not keeps_its_schedule and not short_soak"
+	$(BIN)/coverage run -m pytest -q -k "not keeps_its_schedule and not short_soak"
 	$(BIN)/coverage combine -q
 	$(BIN)/coverage report
 
