@@ -771,8 +771,8 @@ def _trace_alone(ctx: Ctx, kind: str, yaml_text: str) -> dict[str, Any]:
     res = _floor_worker(ctx, f"tracectx-{kind}", [
         PYTHON, "-m", "bench.workers", "tracectx", "--config", str(cfg),
         "--batch", str(ctx.size(40, 400)), "--rounds", str(ctx.size(2, 10))], 300, env=env)
-    if res.get("failed"):
-        raise BenchError(f"trace context alone ({kind}): {res['failed']} runs failed")
+    if "error" in res or not ctx.enough(res["runs"] - res["failed"], res["runs"]):
+        raise BenchError(f"trace context alone ({kind}): {res}")
     return res
 
 

@@ -233,7 +233,8 @@ async def _tracectx(config_path: str, batch: int, rounds: int) -> dict[str, Any]
         per_round.append({mode: await cpu_per_run(modes[mode]) for mode in order})
     await ctx.close()
     ratios = [r["on"] / r["off"] for r in per_round]
-    return {"rounds": rounds, "batch": batch, "failed": failed,
+    runs = sum(len(modes["off"]) * -(-batch // len(modes["off"])) for _ in range(2 * rounds))
+    return {"rounds": rounds, "batch": batch, "runs": runs, "failed": failed,
             "off_ms_per_run": statistics.median(r["off"] for r in per_round) * 1000,
             "on_ms_per_run": statistics.median(r["on"] for r in per_round) * 1000,
             "ratio": statistics.median(ratios), "ratios": [round(r, 3) for r in ratios]}
