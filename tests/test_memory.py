@@ -85,10 +85,12 @@ print((rss() - before) / n)
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    # 4,400 before issue 12. Its four negative-probe keys on every spec (expect_rejected,
-    # variants, bypass_headers, refused_with: four more entries in each spec's __dict__) and
-    # Probe.variant measured ~4,540 on top of main's config checks.
-    assert float(done.stdout) < 4600, done.stdout
+    # 4,400 before issue 12; its negative-probe keys on every spec and Probe.variant made it
+    # ~4,540. The same code measures 4,410-4,620 from one build to the next (the imports
+    # before the load move the heap's layout; six runs each, 2026-12-02), and under the
+    # suite's load 4,615 twice. The regression this guards against, the YAML node tree's
+    # pools pinned by a few strings, left 5,400 or more: the bound sits between the two.
+    assert float(done.stdout) < 5000, done.stdout
 
 
 async def test_a_scheduled_probe_costs_under_a_kilobyte() -> None:
