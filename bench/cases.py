@@ -768,9 +768,12 @@ def _trace_alone(ctx: Ctx, kind: str, yaml_text: str) -> dict[str, Any]:
     cfg.write_text(yaml_text)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env.update(JWT_SECRET_STAGING=servers.JWT_SECRET)
+    # Full runs: 400 pairs of 50-run batches (25-50 ms each), 20-40 s per mode. Ten rounds
+    # of 400-run and then 2,000-run batches read 0.69-1.55x and 0.89-1.16x from one round to
+    # the next: drift over seconds, which short batches taken by turns leave in neither mode.
     res = _floor_worker(ctx, f"tracectx-{kind}", [
         PYTHON, "-m", "bench.workers", "tracectx", "--config", str(cfg),
-        "--batch", str(ctx.size(40, 400)), "--rounds", str(ctx.size(2, 10))], 300, env=env)
+        "--batch", str(ctx.size(10, 50)), "--pairs", str(ctx.size(4, 400))], 300, env=env)
     if "error" in res or not ctx.enough(res["runs"] - res["failed"], res["runs"]):
         raise BenchError(f"trace context alone ({kind}): {res}")
     return res
@@ -854,11 +857,20 @@ def bench_trace_cpu(ctx: Ctx) -> dict[str, Any]:
                         f"ratio per round {exp_rounds}; "
                         f"{out[f'{kind}_otlp']['spans_exported']:g} spans exported, "
                         f"{out[f'{kind}_otlp']['spans_dropped']:g} dropped", ratio=exp_ratio))
-        rows.append(row(f"  {label} trace context alone: CPU/run, on", traced["on_ms_per_run"],
-                        traced["off_ms_per_run"], "off", "<= 1.05x",
-                        traced["ratio"] <= 1.05, "ms",
-                        f"in process, batches of {traced['batch']} runs off and on by turns; "
-                        f"ratio per round {traced['ratios']}", ratio=traced["ratio"]))
+        low, high = traced["ratio_ci95"]
+        added, margin = traced["added_us_per_run"] / 1000, traced["added_us_ci95"] / 1000
+        # What trace context adds to a run, measured where the drift cannot reach it, over
+        # the daemon's own CPU per run (as for the sink alone); judged by the upper end of
+        # its 95 % interval, so that the noise cannot hide a cost over 5 %.
+        rows.append(row(f"  {label} trace context alone: CPU added per run", added, off,
+                        "trace: false", "<= 0.05x",
+                        (added + margin) / off <= 0.05 if off else None, "ms",
+                        f"± {margin:.4f} ms (95 %); in process, {traced['pairs']} pairs of "
+                        f"{traced['batch']}-run batches off and on: "
+                        f"{traced['off_ms_per_run']:.3f} -> {traced['on_ms_per_run']:.3f} ms, "
+                        f"{traced['ratio']:.3f}x ({low:.3f}-{high:.3f}x) of that smaller run"
+                        + (f", by fifths {traced['ratio_per_block']}"
+                           if traced["ratio_per_block"] else "")))
         rows.append(row(f"  {label} OTLP sink alone: CPU/run", alone["cpu_ms_per_run"], off,
                         "trace: false", "<= 0.15x",
                         alone["cpu_ms_per_run"] / off <= 0.15 if off else None, "ms",

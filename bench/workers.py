@@ -9,10 +9,10 @@
         what the OTLP span sink alone costs a run: one real run of each probe of the
         config, then N copies of those results (a trace of their own each) through the
         sink the daemon builds from the OTEL_* variables; prints a JSON summary.
-    python -m bench.workers tracectx --config C --batch N --rounds R
+    python -m bench.workers tracectx --config C --batch N --pairs P
         what trace context alone adds to a run: the config's probes run in process (the
-        daemon's run_probe and sinks), batches with trace off and on by turns; prints a
-        JSON summary with the median of the ratios within a round.
+        daemon's run_probe and sinks), P pairs of short batches with trace off and on;
+        prints a JSON summary with the mean added CPU per run and its 95 % interval.
     python -m bench.workers sched --probes N --interval I --duration D
         synthmon's ProbeScheduler in-process with a trivial run function that still does
         the real sinks work (metrics, history, log line); prints a JSON summary.
@@ -26,6 +26,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import random
 import signal
 import statistics
 import sys
@@ -190,10 +191,13 @@ async def _otlpsink(config_path: str, runs: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------- tracectx
 
 
-async def _tracectx(config_path: str, batch: int, rounds: int) -> dict[str, Any]:
+async def _tracectx(config_path: str, batch: int, pairs: int) -> dict[str, Any]:
     # One process, one loop, the same probes and target: only the trace setting differs
-    # between two batches that follow each other, so the machine's drift between daemon
-    # windows (10-15 % here, more than the 5 % measured) cancels out of each ratio.
+    # between the two short batches of a pair, in an order of a coin's toss. The
+    # machine drifts by 10-15 % over seconds here, more than the 5 % measured; batches of a
+    # few tens of milliseconds, interleaved hundreds of times, leave that drift in neither
+    # mode. What trace context adds is the mean of the paired differences, with its
+    # standard error: one figure with the bound that the noise leaves on it.
     from monitor.config import load_file
     from monitor.probes.context import open_context
     from monitor.probes.run import run_probe
@@ -212,32 +216,48 @@ async def _tracectx(config_path: str, batch: int, rounds: int) -> dict[str, Any]
     sinks.configure(config)
     modes = {mode: [dataclasses.replace(p, trace=mode == "on") for p in config.probes]
              for mode in ("off", "on")}
-    failed = 0
+    failed = runs = 0
 
     async def cpu_per_run(probes: list[Any]) -> float:
-        nonlocal failed
+        nonlocal failed, runs
         t0, done = time.process_time(), 0
         while done < batch:
             for result in await asyncio.gather(*(run_probe(p, ctx) for p in probes)):
                 sinks.observe(result)  # the log line, exemplar and history ids included
                 done += 1
                 failed += not result.success
+        runs += done
         return (time.process_time() - t0) / done
 
-    for probes in modes.values():  # warm-up: connections, caches, the first token
-        await cpu_per_run(probes)
-    failed = 0
-    per_round = []
-    for i in range(rounds):
-        order = ("off", "on") if i % 2 == 0 else ("on", "off")
-        per_round.append({mode: await cpu_per_run(modes[mode]) for mode in order})
+    for _ in range(3):  # warm-up: connections, caches, the first token
+        for probes in modes.values():
+            await cpu_per_run(probes)
+    failed = runs = 0
+    off: list[float] = []
+    on: list[float] = []
+    # Which mode comes first in a pair is a coin's toss: strictly alternating (off-on,
+    # on-off, ...) made a pattern of period four that something periodic in the process
+    # (the collector's generations, most likely) locked onto: one position read 150-200 µs
+    # a WebSocket run dearer, whichever mode sat there.
+    coin = random.Random(1)
+    for _ in range(pairs):
+        order = ("off", "on") if coin.random() < 0.5 else ("on", "off")
+        got = {mode: await cpu_per_run(modes[mode]) for mode in order}
+        off.append(got["off"])
+        on.append(got["on"])
     await ctx.close()
-    ratios = [r["on"] / r["off"] for r in per_round]
-    runs = sum(len(modes["off"]) * -(-batch // len(modes["off"])) for _ in range(2 * rounds))
-    return {"rounds": rounds, "batch": batch, "runs": runs, "failed": failed,
-            "off_ms_per_run": statistics.median(r["off"] for r in per_round) * 1000,
-            "on_ms_per_run": statistics.median(r["on"] for r in per_round) * 1000,
-            "ratio": statistics.median(ratios), "ratios": [round(r, 3) for r in ratios]}
+    diffs = [b - a for a, b in zip(off, on, strict=True)]
+    base, added = statistics.fmean(off), statistics.fmean(diffs)
+    margin = 1.96 * statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else 0.0
+    size = pairs // 5
+    return {"pairs": pairs, "batch": batch, "runs": runs, "failed": failed,
+            "off_ms_per_run": base * 1000, "on_ms_per_run": statistics.fmean(on) * 1000,
+            "added_us_per_run": added * 1e6, "added_us_ci95": margin * 1e6,
+            "ratio": 1 + added / base, "ratio_ci95": [1 + (added - margin) / base,
+                                                      1 + (added + margin) / base],
+            # The same figure over each fifth of the pairs: how steady it was.
+            "ratio_per_block": [round(sum(on[k:k + size]) / sum(off[k:k + size]), 3)
+                                for k in range(0, size * 5, size)] if size > 1 else []}
 
 
 # --------------------------------------------------------------------------- sched
@@ -358,7 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tc = sub.add_parser("tracectx")
     tc.add_argument("--config", required=True)
     tc.add_argument("--batch", type=int, required=True)
-    tc.add_argument("--rounds", type=int, required=True)
+    tc.add_argument("--pairs", type=int, required=True)
     o = sub.add_parser("otlpsink")
     o.add_argument("--config", required=True)
     o.add_argument("--runs", type=int, required=True)
@@ -375,7 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_serve_target(args.port, args.delay))
         return 0
     if args.cmd == "tracectx":
-        out = eventloop.run(_tracectx(args.config, args.batch, args.rounds), eventloop.DEFAULT)
+        out = eventloop.run(_tracectx(args.config, args.batch, args.pairs), eventloop.DEFAULT)
     elif args.cmd == "otlpsink":
         out = eventloop.run(_otlpsink(args.config, args.runs), eventloop.DEFAULT)
     elif args.cmd == "wsfloor":
