@@ -47,18 +47,19 @@ class TraceContext:
                 "traceparent": self.traceparent()}
 
 
-def _random_hex(nbytes: int) -> str:
+def random_id(nbytes: int) -> int:
+    """A random id of ``nbytes`` bytes as a number, never zero."""
     # random, not os.urandom: ids must be unique, not secret (W3C 3.2.2.3 asks for
     # randomness, as OpenTelemetry's RandomIdGenerator gives it), and a system call per id
     # was a measurable part of what trace context costs a run.
     while True:
         value = random.getrandbits(nbytes * 8)
         if value:  # all zeros is the one invalid id (W3C 3.2.2.3/3.2.2.4)
-            return f"{value:0{nbytes * 2}x}"
+            return value
 
 
-def new_span_id() -> str:
-    return _random_hex(8)
+def _random_hex(nbytes: int) -> str:
+    return f"{random_id(nbytes):0{nbytes * 2}x}"
 
 
 def parse_traceparent(value: str) -> tuple[str, str, str] | None:
@@ -105,5 +106,5 @@ def substitute(template: str, variables: dict[str, str]) -> str:
     return template
 
 
-__all__ = ["TraceContext", "new_span_id", "parse_traceparent", "substitute",
+__all__ = ["TraceContext", "parse_traceparent", "random_id", "substitute",
            "tracestate_problem"]

@@ -31,6 +31,16 @@ class ProbeContext:
     # in the shared context and when the probe has ``trace: false``.
     trace: TraceContext | None = None
 
+    @property
+    def trace_id(self) -> str | None:
+        """The run's trace id, for the Result it builds (None without trace context)."""
+        return None if self.trace is None else self.trace.trace_id
+
+    @property
+    def span_id(self) -> str | None:
+        """The span id of the run's client span, for the Result it builds."""
+        return None if self.trace is None else self.trace.span_id
+
     def trace_headers(self) -> dict[str, str]:
         """``traceparent`` (and ``tracestate``) for every request of this run, or nothing."""
         return {} if self.trace is None else self.trace.headers()

@@ -135,8 +135,7 @@ async def run_http(probe: Probe, ctx: ProbeContext) -> Result:
         phases=seen.timer.phases() if seen.stage == "request" else (),
         cert_expiry=cert_expiry(seen.timer.peer_cert),
         # The ids the requests carried, set here rather than by a copy in run_probe.
-        trace_id=ctx.trace.trace_id if ctx.trace is not None else None,
-        span_id=ctx.trace.span_id if ctx.trace is not None else None,
+        trace_id=ctx.trace_id, span_id=ctx.span_id,
         evidence=Evidence(
             detail=ctx.redactor.redact(detail) or "",
             status_code=seen.status,

@@ -9,7 +9,7 @@ from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from monitor.result import Result
-from monitor.trace import new_span_id
+from monitor.trace import random_id
 
 _DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
 STATUS_DESCRIPTION_CHARS = 300
@@ -84,7 +84,7 @@ def records_of(result: Result, method: str = "GET") -> tuple[int, list[SpanRecor
     def child(name: str, begin: int, took: float, extra: dict[str, str | int | bool]) -> int:
         stop = min(begin + _ns(took), end)
         # Only what tells the child apart: each attribute costs its encoding on every run.
-        spans.append(SpanRecord(name, int(new_span_id(), 16), run, begin, stop, extra))
+        spans.append(SpanRecord(name, random_id(8), run, begin, stop, extra))
         return stop
 
     at = start

@@ -166,8 +166,7 @@ class Run:
             events=tuple(self.events),
             transcript=frames,
             transcript_omitted=omitted,
-            trace_id=self.ctx.trace.trace_id if self.ctx.trace is not None else None,
-            span_id=self.ctx.trace.span_id if self.ctx.trace is not None else None,
+            trace_id=self.ctx.trace_id, span_id=self.ctx.span_id,
         )
 
 
