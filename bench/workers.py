@@ -32,9 +32,14 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor import eventloop
+
+if TYPE_CHECKING:  # the workers import monitor's parts only when they need them
+    from monitor.config import Config
+    from monitor.probes.context import ProbeContext
+    from monitor.sinks import Sinks
 
 RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n"
             b"Connection: close\r\n\r\nok\n")
@@ -188,6 +193,28 @@ async def _otlpsink(config_path: str, runs: int) -> dict[str, Any]:
             "exported": exported, "dropped": sum(dropped.values())}
 
 
+# --------------------------------------------------------------------------- in process
+
+
+async def _in_process(config: Config) -> tuple[ProbeContext, Sinks]:
+    """The daemon's probe context and sinks for ``config``, in this process: its secrets
+    redacted, each run's log line formatted as the daemon's (JSON) but written to
+    /dev/null. Close the context when done."""
+    from monitor.probes.context import open_context
+    from monitor.redact import Redactor
+    from monitor.sinks import default_sinks
+    from monitor.sinks.log import configure_logging
+
+    devnull = await asyncio.to_thread(open, os.devnull, "w")  # lives as long as the process
+    redactor = Redactor()
+    for secret in config.secrets:
+        redactor.add(secret)
+    configure_logging(redactor, stream=devnull, json=True)
+    sinks = default_sinks()
+    sinks.configure(config)
+    return open_context(redactor), sinks
+
+
 # --------------------------------------------------------------------------- tracectx
 
 
@@ -199,21 +226,10 @@ async def _tracectx(config_path: str, batch: int, pairs: int) -> dict[str, Any]:
     # mode. What trace context adds is the mean of the paired differences, with its
     # standard error: one figure with the bound that the noise leaves on it.
     from monitor.config import load_file
-    from monitor.probes.context import open_context
     from monitor.probes.run import run_probe
-    from monitor.redact import Redactor
-    from monitor.sinks import default_sinks
-    from monitor.sinks.log import configure_logging
 
     config = load_file(config_path)
-    devnull = await asyncio.to_thread(open, os.devnull, "w")  # lives as long as the process
-    redactor = Redactor()
-    for secret in config.secrets:
-        redactor.add(secret)
-    configure_logging(redactor, stream=devnull, json=True)
-    ctx = open_context(redactor)
-    sinks = default_sinks()
-    sinks.configure(config)
+    ctx, sinks = await _in_process(config)
     modes = {mode: [dataclasses.replace(p, trace=mode == "on") for p in config.probes]
              for mode in ("off", "on")}
     failed = runs = 0
@@ -269,13 +285,9 @@ async def _sched(probes: int, interval: float, duration: float, warmup: float,
     sinks included, without its HTTP server); without, a canned result."""
     from monitor.config import Config, load_text
     from monitor.outcomes import Outcome
-    from monitor.probes.context import open_context
     from monitor.probes.run import run_probe
-    from monitor.redact import Redactor
     from monitor.result import Evidence, Result
     from monitor.scheduler import ProbeScheduler
-    from monitor.sinks import default_sinks
-    from monitor.sinks.log import configure_logging
 
     # One tiny config parsed by the real loader, replicated: parsing thousands of probes
     # would only measure the YAML parser (the startup benchmark covers that).
@@ -294,14 +306,9 @@ async def _sched(probes: int, interval: float, duration: float, warmup: float,
 
     items = tuple(dataclasses.replace(tmpl, spec=spec(i)) for i in range(probes))
     config = Config(path="bench", probes=items, label_names=())
-    devnull = await asyncio.to_thread(open, os.devnull, "w")  # lives as long as the process
-    redactor = Redactor()
-    configure_logging(redactor, stream=devnull, json=True)
-    ctx = open_context(redactor)
+    ctx, sinks = await _in_process(config)
     failed = 0
-    sinks = default_sinks()
     surfacer = sinks.metrics
-    sinks.configure(config)
     lags: list[float] = []
     skips: dict[str, int] = {}
     runs = 0
