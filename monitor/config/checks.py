@@ -17,13 +17,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from monitor.config.errors import Path_, Problem
+from monitor.config.facts import TIMING_KEYS, UNKNOWN, ProbeFacts, _Unknown
 from monitor.config.model import Probe, Timing
 from monitor.config.schema import (
     RESERVED_LABELS,
     SECRET_DOC,
     Defaults,
     JwtAuth,
-    ProbeSpec,
     TokenEndpointAuth,
     jwt_key_problem,
     one_kind_problem,
@@ -47,7 +47,7 @@ class Parts:
     defaults: Defaults | None  # None: the defaults did not validate
     auth: dict[str, JwtAuth | TokenEndpointAuth]  # providers that validated
     auth_names: list[str]  # every provider named in the file, valid or not
-    probes: list[tuple[int, ProbeSpec]]  # probes that validated, with their index
+    probes: list[ProbeFacts]  # every probe, valid or not, as the checks see it
     names: dict[int, str] = field(default_factory=dict)  # every probe's name as written
 
 
@@ -157,7 +157,8 @@ def _budget_problem(timeout: float, retries: int, retry_delay: float, interval: 
 
 def validate_semantics(parts: Parts, env: Mapping[str, str],
                        problems: list[Problem]) -> Checked:
-    """The whole-file checks; their problems are appended to ``problems``."""
+    """The whole-file checks; their problems are appended to ``problems``. Every probe is
+    checked, valid or not (see :mod:`~monitor.config.facts`); only valid ones are built."""
     probes: list[Probe] = []
     warnings: list[Problem] = []
     missing: list[Problem] = []
@@ -178,91 +179,76 @@ def validate_semantics(parts: Parts, env: Mapping[str, str],
     used: list[str] = []  # shared providers in use, each checked for its secrets once
     budget_reported = False
     timings: dict[Timing, Timing] = {}  # one instance for the probes that time alike
-    for i, spec in parts.probes:
+    for facts in sorted(parts.probes, key=lambda f: f.index):
+        i = facts.index
         at: Path_ = ("probes", i)
-        problems += _bad_labels(spec.labels, (*at, "labels"))
-        interval = spec.interval or (defaults.interval if defaults else None)
-        timeout = spec.timeout or (defaults.timeout if defaults else None)
-        # With invalid defaults the values are unknown; that error is reported already.
+        if not isinstance(facts.labels, _Unknown):
+            problems += _bad_labels(facts.labels, (*at, "labels"))
+        timing = _timing(facts, defaults)
+        interval, timeout = timing.get("interval"), timing.get("timeout")
+        retries, retry_delay = timing.get("retries"), timing.get("retry_delay")
+        own = [k for k in ("retries", "retry_delay", "timeout", "interval")
+               if isinstance(facts.timing.get(k), (int, float))]
+        # With invalid values (here or in the defaults) the timing is unknown; that error
+        # is reported already.
         if interval is not None and timeout is not None and timeout >= interval:
-            problems.append(((*at, "timeout" if spec.timeout else "interval"),
+            problems.append(((*at, "timeout" if "timeout" in own else "interval"),
                              f"timeout ({format_duration(timeout)}) must be shorter than the "
                              f"interval ({format_duration(interval)})"))
-        retries = spec.retries if spec.retries is not None else (
-            defaults.retries if defaults else None)
-        retry_delay = spec.retry_delay or (defaults.retry_delay if defaults else None)
         if (interval is not None and timeout is not None and retries is not None
                 and retry_delay is not None and timeout < interval
-                and timeout * (retries + 1) + retry_delay * retries >= interval):
-            own = [k for k in ("retries", "retry_delay", "timeout", "interval")
-                   if getattr(spec, k) is not None]
-            if own or not budget_reported:
-                # Inherited from defaults alone: one error for the whole file, not per probe.
-                budget_reported = budget_reported or not own
-                where: Path_ = (*at, own[0]) if own else ("defaults", "retries")
-                problems.append((where, _budget_problem(timeout, retries, retry_delay, interval)))
-        labels = {**(defaults.labels if defaults else {}), **spec.labels}
-        label_names.update(labels)
-        kind = spec.http or spec.websocket
-        assert kind is not None
-        ref = kind.auth
-        auth_name: str | None = None
-        auth: JwtAuth | TokenEndpointAuth | None = None
-        if isinstance(ref, str):
-            auth_name = ref
-            if ref not in parts.auth_names:
-                known = ", ".join(parts.auth_names) or "none defined"
-                guess = difflib.get_close_matches(ref, parts.auth_names, n=1)
-                problems.append(((*at, spec.type, "auth"),
-                                 f"unknown auth provider '{ref}'"
-                                 + (f"; did you mean '{guess[0]}'?" if guess else
-                                    f" (defined: {known})")))
-            elif ref in parts.auth:
-                auth = parts.auth[ref]
-                if ref not in used:
-                    used.append(ref)
-        elif ref is not None:
-            auth = ref
-            auth_name = f"{spec.name}/inline"
-            rejected = kind.expect_rejected
-            if isinstance(ref, JwtAuth) and ref.secret is not None and not rejected:
-                problems.append(((*at, spec.type, "auth", "secret"),
-                                 "inline secrets are allowed only on negative probes "
-                                 f"(expect_rejected: true); {SECRET_DOC}"))
-            missing += [((*at, spec.type, "auth", *key), msg)
-                        for key, msg in missing_secrets(ref, env)]
-        if spec.http is not None and ref is not None and "@" in urlsplit(spec.http.url).netloc:
+                and timeout * (retries + 1) + retry_delay * retries >= interval
+                and (own or not budget_reported)):
+            # Inherited from defaults alone: one error for the whole file, not per probe.
+            budget_reported = budget_reported or not own
+            where: Path_ = (*at, own[0]) if own else ("defaults", "retries")
+            problems.append((where, _budget_problem(timeout, int(retries), retry_delay,
+                                                    interval)))
+        auth_name, auth = _auth_problems(facts, parts, env, problems, missing, used)
+        kind = facts.kind
+        if kind is None:
+            continue  # "exactly one of http or websocket" is reported already
+        if kind == "http" and facts.auth not in (None, UNKNOWN) \
+                and not isinstance(facts.url, _Unknown) and "@" in _netloc(facts.url):
             # aiohttp refuses to send both; the probe could only ever report config_error.
             problems.append(((*at, "http", "auth"),
                              "cannot be combined with credentials in the URL (both would be "
                              "sent as the Authorization header)"))
-        if spec.websocket is not None and "subprotocol" in spec.websocket.send_token_as \
-                and auth is None and ref is None:
+        if not isinstance(facts.send_token_as, _Unknown) \
+                and "subprotocol" in facts.send_token_as and facts.auth is None:
             problems.append(((*at, "websocket", "send_token_as"),
                              "sending the token needs an auth provider (websocket.auth)"))
-        # The same rules as shape_problems, for a file whose schema passed (equal problems
-        # are said once when both see them).
-        if kind.variants or kind.bypass_headers or spec.websocket is not None:
-            plain: dict[str, Any] = {"variants": list(kind.variants),
-                                     "expect_rejected": kind.expect_rejected,
-                                     "bypass_headers": kind.bypass_headers}
+        if not isinstance(facts.variants, _Unknown) and facts.auth is not UNKNOWN:
+            for v, why in unbuildable_variants(facts.variants, auth, auth_name):
+                problems.append(((*at, kind, "variants", facts.variants.index(v)),
+                                 f"variant {v} cannot be built: {why}"))
+        spec = facts.spec
+        if spec is None:
+            continue
+        # A valid probe: the same rules as shape_problems (equal problems are said once
+        # when both see them), then the probe is built.
+        spec_kind = spec.http or spec.websocket
+        assert spec_kind is not None
+        if spec_kind.variants or spec_kind.bypass_headers or spec.websocket is not None:
+            plain: dict[str, Any] = {"variants": list(spec_kind.variants),
+                                     "expect_rejected": spec_kind.expect_rejected,
+                                     "bypass_headers": spec_kind.bypass_headers}
             if spec.websocket is not None:
                 plain["steps"] = [
                     {"expect_events": {"types": list(st.expect_events.types),
                                        "aliases": dict(st.expect_events.aliases)}}
                     if st.expect_events is not None else {} for st in spec.websocket.steps]
             problems += _negative_problems(i, spec.type, plain)
-        for v, why in unbuildable_variants(kind.variants, auth, auth_name):
-            problems.append(((*at, spec.type, "variants", kind.variants.index(v)),
-                             f"variant {v} cannot be built: {why}"))
         if spec.websocket is not None and spec.websocket.expect_rejected \
                 and spec.websocket.steps:
             warnings.append(((*at, "websocket", "steps"),
                              "steps are ignored on a negative probe"))
-        timing = Timing(interval or 0.0, timeout or 0.0, retries or 0, retry_delay or 0.0)
+        labels = {**(defaults.labels if defaults else {}), **spec.labels}
+        label_names.update(labels)
+        shared = Timing(interval or 0.0, timeout or 0.0, int(retries or 0), retry_delay or 0.0)
         # A negative probe's variants: each its own run (Probe.key is name@variant).
-        for variant in kind.variants or (None,):
-            probes.append(Probe(spec=spec, timing=timings.setdefault(timing, timing),
+        for variant in spec_kind.variants or (None,):
+            probes.append(Probe(spec=spec, timing=timings.setdefault(shared, shared),
                                 labels=tuple(sorted(labels.items())),
                                 auth_name=auth_name, auth=auth, variant=variant,
                                 trace=(defaults.trace if defaults is not None else True)
@@ -274,3 +260,51 @@ def validate_semantics(parts: Parts, env: Mapping[str, str],
                     for key, msg in missing_secrets(parts.auth[name], env)]
     return Checked(probes=probes, label_names=sorted(label_names), warnings=warnings,
                    missing=missing)
+
+
+def _netloc(url: str) -> str:
+    try:
+        return urlsplit(url).netloc
+    except ValueError:
+        return ""
+
+
+def _timing(facts: ProbeFacts, defaults: Defaults | None) -> dict[str, float]:
+    """The probe's interval, timeout, retries and retry_delay, its own or the defaults';
+    a key whose value is unknown (a bad value, here or in the defaults) is left out."""
+    out: dict[str, float] = {}
+    for key in TIMING_KEYS:
+        value = facts.timing.get(key)
+        if value is None and defaults is not None:
+            value = getattr(defaults, key)
+        if isinstance(value, (int, float)):
+            out[key] = value
+    return out
+
+
+def _auth_problems(facts: ProbeFacts, parts: Parts, env: Mapping[str, str],
+                   problems: list[Problem], missing: list[Problem], used: list[str]
+                   ) -> tuple[str | None, JwtAuth | TokenEndpointAuth | None]:
+    """The probe's auth reference checked: an unknown provider, an inline secret where it
+    is not allowed, the secrets it reads. Returns the provider's name and the provider."""
+    ref = facts.auth
+    at: Path_ = ("probes", facts.index, facts.kind or "", "auth")
+    if isinstance(ref, str):
+        if ref not in parts.auth_names:
+            known = ", ".join(parts.auth_names) or "none defined"
+            guess = difflib.get_close_matches(ref, parts.auth_names, n=1)
+            problems.append((at, f"unknown auth provider '{ref}'"
+                             + (f"; did you mean '{guess[0]}'?" if guess else
+                                f" (defined: {known})")))
+            return ref, None
+        if ref in parts.auth and ref not in used:
+            used.append(ref)
+        return ref, parts.auth.get(ref)
+    if ref is None or isinstance(ref, _Unknown):
+        return None, None
+    spec_name = facts.spec.name if facts.spec is not None else parts.names.get(facts.index)
+    if isinstance(ref, JwtAuth) and ref.secret is not None and facts.expect_rejected is False:
+        problems.append(((*at, "secret"), "inline secrets are allowed only on negative probes "
+                         f"(expect_rejected: true); {SECRET_DOC}"))
+    missing += [((*at, *key), msg) for key, msg in missing_secrets(ref, env)]
+    return f"{spec_name}/inline", ref

@@ -22,6 +22,7 @@ from pydantic import TypeAdapter, ValidationError
 from monitor.config.checks import Parts, shape_problems, validate_semantics
 from monitor.config.env import Sub, substitute_all
 from monitor.config.errors import ConfigError, Problem, display, pydantic_problems, render
+from monitor.config.facts import ProbeFacts, from_data, from_spec
 from monitor.config.model import Config, MissingSecret
 from monitor.config.schema import (
     AuthSpec,
@@ -51,13 +52,16 @@ def _parts(data: dict[str, Any], context: dict[str, Any]) -> Parts:
         with contextlib.suppress(ValidationError):
             auth[name] = _AUTH.validate_python(provider, context=context)
     raw_probes = data.get("probes")
-    probes: list[tuple[int, ProbeSpec]] = []
+    probes: list[ProbeFacts] = []
     names: dict[int, str] = {}
     for i, item in enumerate(raw_probes if isinstance(raw_probes, list) else ()):
         if isinstance(item, dict) and isinstance(item.get("name"), str):
             names[i] = item["name"]
-        with contextlib.suppress(ValidationError):
-            probes.append((i, ProbeSpec.model_validate(item, context=context)))
+        try:
+            probes.append(from_spec(i, ProbeSpec.model_validate(item, context=context)))
+        except ValidationError:
+            # Its errors are reported by the schema pass; its other keys are still checked.
+            probes.append(from_data(i, item, context))
     return Parts(defaults=defaults, auth=auth,
                  auth_names=list(raw_auth) if isinstance(raw_auth, dict) else [],
                  probes=probes, names=names)
@@ -87,7 +91,8 @@ def load_text(text: str, name: str = "probes.yaml",
     try:
         model = ProbesFile.model_validate(data, context=context)
         parts = Parts(defaults=model.defaults, auth=dict(model.auth),
-                      auth_names=list(model.auth), probes=list(enumerate(model.probes)),
+                      auth_names=list(model.auth),
+                      probes=[from_spec(i, p) for i, p in enumerate(model.probes)],
                       names={i: p.name for i, p in enumerate(model.probes)})
     except ValidationError as exc:
         # A value emptied by an unset ${VAR} is already reported as such.

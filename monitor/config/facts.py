@@ -1,0 +1,112 @@
+"""What the whole-file checks read of one probe (:class:`ProbeFacts`), from a probe that
+validated or, piece by piece, from one that did not.
+
+A probe with one bad field (an ``http://`` URL on a websocket probe, a URL emptied by an
+unset ``${VAR}``) is not a :class:`~monitor.config.schema.ProbeSpec`, yet its other keys
+can still be wrong on their own: an unknown ``auth:`` provider, a missing secret, a timeout
+longer than its interval. Each key the checks need is validated alone here, so that
+``check`` reports all of them in the same run as the schema error. A key that does not
+validate alone is ``UNKNOWN``: its own error is reported by the schema pass, and the checks
+that need it are skipped rather than guessed.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+from dataclasses import dataclass
+from typing import Annotated, Any, Final
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from monitor.config.schema import (
+    PROBE_KINDS,
+    HttpSpec,
+    JwtAuth,
+    ProbeSpec,
+    TokenEndpointAuth,
+    WebSocketSpec,
+)
+
+
+class _Unknown(enum.Enum):
+    UNKNOWN = "unknown"
+
+
+UNKNOWN: Final = _Unknown.UNKNOWN  # a key that did not validate on its own
+
+AuthRef = str | JwtAuth | TokenEndpointAuth | None
+_KIND_MODELS: dict[str, type[BaseModel]] = {"http": HttpSpec, "websocket": WebSocketSpec}
+TIMING_KEYS = ("interval", "timeout", "retries", "retry_delay")
+
+
+@dataclass(frozen=True)
+class ProbeFacts:
+    """One probe as the whole-file checks see it."""
+
+    index: int
+    spec: ProbeSpec | None  # None: the probe did not validate (its errors are reported)
+    kind: str | None  # http or websocket; None when not exactly one of them
+    labels: dict[str, str] | _Unknown
+    # The probe's own timing keys (None: not set, the defaults apply).
+    timing: dict[str, float | int | _Unknown | None]
+    auth: AuthRef | _Unknown
+    expect_rejected: bool | _Unknown
+    variants: tuple[str, ...] | _Unknown
+    url: str | _Unknown
+    send_token_as: tuple[str, ...] | _Unknown
+
+
+def from_spec(index: int, spec: ProbeSpec) -> ProbeFacts:
+    kind = spec.http or spec.websocket
+    assert kind is not None
+    return ProbeFacts(
+        index=index, spec=spec, kind=spec.type, labels=dict(spec.labels),
+        timing={k: getattr(spec, k) for k in TIMING_KEYS}, auth=kind.auth,
+        expect_rejected=kind.expect_rejected, variants=kind.variants, url=kind.url,
+        send_token_as=spec.websocket.send_token_as if spec.websocket is not None else ())
+
+
+def from_data(index: int, item: Any, context: dict[str, Any]) -> ProbeFacts:
+    """The facts of a probe that did not validate, each key validated alone."""
+    raw = item if isinstance(item, dict) else {}
+    present = [k for k in PROBE_KINDS if raw.get(k) is not None]
+    kind = present[0] if len(present) == 1 and isinstance(raw[present[0]], dict) else None
+    body: dict[str, Any] = raw[kind] if kind is not None else {}
+    timing = {key: _field(ProbeSpec, key, raw, context) for key in TIMING_KEYS}
+    model = _KIND_MODELS[kind] if kind is not None else None
+
+    def of_kind(key: str) -> Any:
+        return UNKNOWN if model is None else _field(model, key, body, context)
+
+    return ProbeFacts(
+        index=index, spec=None, kind=kind, labels=_field(ProbeSpec, "labels", raw, context),
+        timing=timing, auth=of_kind("auth"), expect_rejected=of_kind("expect_rejected"),
+        variants=of_kind("variants"),
+        url=body["url"] if isinstance(body.get("url"), str) else UNKNOWN,
+        send_token_as=(of_kind("send_token_as") if kind == "websocket" else ()))
+
+
+def _field(model: type[BaseModel], key: str, data: dict[str, Any],
+           context: dict[str, Any]) -> Any:
+    """``data[key]`` validated as ``model``'s field (its default when absent), or UNKNOWN.
+    The model's own field validators do not run: what they refuse is reported by the
+    schema pass already, and the checks here do not depend on it."""
+    if key not in data:
+        return model.model_fields[key].get_default(call_default_factory=True)
+    try:
+        return _adapter(model, key).validate_python(data[key], context=context)
+    except ValidationError:
+        return UNKNOWN
+
+
+@functools.cache
+def _adapter(model: type[BaseModel], key: str) -> TypeAdapter[Any]:
+    info = model.model_fields[key]
+    annotation: Any = info.annotation
+    if info.metadata:  # constraints such as gt=0 live beside the annotation
+        annotation = Annotated[(annotation, *info.metadata)]
+    return TypeAdapter(annotation)
+
+
+__all__ = ["TIMING_KEYS", "UNKNOWN", "AuthRef", "ProbeFacts", "from_data", "from_spec"]
