@@ -7,6 +7,7 @@
 - :mod:`~monitor.config.source`: YAML text → plain data with the line of every key;
 - :mod:`~monitor.config.env`: ``${VAR}`` substitution;
 - :mod:`~monitor.config.secrets`: which values are secrets, which secrets are missing;
+- :mod:`~monitor.config.facts`: what those checks read of a probe, valid or not;
 - :mod:`~monitor.config.checks`: what the file must satisfy as a whole;
 - :mod:`~monitor.config.errors`: ``file:line: key: message``, for every config file;
 - :mod:`~monitor.config.loader`: the passes in order.
