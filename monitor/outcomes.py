@@ -11,6 +11,9 @@ from enum import StrEnum
 class Outcome(StrEnum):
     SUCCESS = "success"
     UNEXPECTED_STATUS = "unexpected_status"
+    # More redirects than max_redirects with follow_redirects (a loop, usually): every
+    # answer was HTTP, none was the final one.
+    TOO_MANY_REDIRECTS = "too_many_redirects"
     ASSERTION_FAILED = "assertion_failed"
     SLOW = "slow"
     DNS_ERROR = "dns_error"

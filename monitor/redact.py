@@ -28,6 +28,9 @@ SENSITIVE_HEADERS = frozenset(
      "x-auth-token", "sec-websocket-protocol"}
 )
 
+# "Bearer <token>": the scheme is kept, it says what kind of credential went.
+_SCHEMED = frozenset({"authorization", "proxy-authorization"})
+
 
 def spellings(secret: str) -> set[str]:
     """``secret`` as it travels: raw, base64 and base64url, with and without padding."""
@@ -128,9 +131,12 @@ class Redactor:
             # Keep the negotiated protocol names, hide the token one.
             parts = [p.strip() for p in value.split(",")]
             return ", ".join("jwt." + REDACTED if p.startswith("jwt.") else p for p in parts)
-        if lowered in SENSITIVE_HEADERS:
+        if lowered in _SCHEMED:
             scheme = value.split(" ", 1)[0] if " " in value else ""
             return f"{scheme} {REDACTED}".strip()
+        if lowered in SENSITIVE_HEADERS:
+            # Whole: the first word of "sid=abc; Path=/" is the cookie itself.
+            return REDACTED
         return self.redact(value) or ""
 
     def headers(self, items: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:

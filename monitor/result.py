@@ -55,6 +55,18 @@ class EventMatch:
 
 
 @dataclass(frozen=True, slots=True)
+class Redirect:
+    """One redirect answer of a run: its status and its Location as sent (redacted, at most
+    LOCATION_CHARS characters, control characters replaced)."""
+
+    status: int
+    location: str
+
+
+LOCATION_CHARS = 256
+
+
+@dataclass(frozen=True, slots=True)
 class Evidence:
     """What the server actually answered, kept for the status page and the log."""
 
@@ -78,6 +90,9 @@ class Evidence:
     event_matches: tuple[EventMatch, ...] = ()
     duplicates: tuple[tuple[str, int], ...] = ()  # expected event → repeats counted
     frames_seen: tuple[FrameTypes, ...] = ()  # an events step that failed: what did come
+    # The redirects answered before the final answer, in order (follow_redirects; at most
+    # max_redirects + 1 of them): where a redirect loop or an https -> http hop shows.
+    redirects: tuple[Redirect, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,11 +24,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from monitor.config import json_schema  # noqa: E402  (after the path fix above)
+from monitor.config.schema.base import HTTP_URL, WS_URL  # noqa: E402
 
 README = ROOT / "README.md"
 START = "<!-- reference:start -->"
 END = "<!-- reference:end -->"
 DURATION_DOC = "a duration like 500ms, 5s, 1m30s (a bare number is seconds)"
+# The URL fields' patterns, named as the intro explains them rather than shown as regexes.
+URL_TYPES = {HTTP_URL["pattern"]: "http(s) URL", WS_URL["pattern"]: "ws(s) URL"}
 
 Schema = dict[str, Any]
 
@@ -122,8 +125,12 @@ class Reference:
             if isinstance(extra, dict) and extra:
                 return f"map of {self.type_of(extra)}"
             return "mapping"
+        if kind == "integer" and "minimum" in node and "maximum" in node:
+            return f"integer {node['minimum']} to {node['maximum']}"
         if kind == "integer" and "exclusiveMinimum" in node:
             return f"integer > {node['exclusiveMinimum']}"
+        if kind == "string" and node.get("pattern") in URL_TYPES:
+            return URL_TYPES[node["pattern"]]
         if kind == "string" and "pattern" in node:
             # A | would end the table cell; GitHub renders \| in code in a table as |.
             return f"string matching `{node['pattern'].replace('|', chr(92) + '|')}`"
@@ -166,7 +173,9 @@ class Reference:
             "_Generated from `synthmon schema` by `scripts/gen_reference.py`; do not edit by "
             "hand. Types: a **duration** is "
             "`500ms`, `5s`, `1m30s` or a bare number of seconds; **status codes** are `200`, "
-            "`\"200-299\"`, `\"2xx\"` or a list of these. Every string may use `${VAR}` or "
+            "`\"200-299\"`, `\"2xx\"` or a list of these; an **http(s) URL** is `http://` or "
+            "`https://` and a host, a **ws(s) URL** `ws://` or `wss://` and a host, the scheme "
+            "in any case (`HTTP://`, as RFC 3986 allows). Every string may use `${VAR}` or "
             "`${VAR:-default}`._",
             "",
         ]

@@ -27,7 +27,7 @@ from monitor.probes.context import open_context
 from monitor.redact import Redactor
 from monitor.result import Result
 from monitor.runtime import run_with_retries
-from monitor.web.summary import seen
+from monitor.web.summary import redirect_chain, seen
 
 
 async def run_all(config: Config, names: list[str] | None = None,
@@ -58,6 +58,7 @@ def result_json(r: Result) -> dict[str, Any]:
 COLOR_CHOICES = ("auto", "always", "never")
 PIPED_WIDTH = 160  # rich assumes 80 columns when not on a terminal; logs have room
 SEEN_BODY_CHARS = 120
+SEEN_REDIRECTS = 4  # hops of a failing run's redirect chain in the table
 
 
 def make_console(color: str = "auto", file: TextIO | None = None) -> Console:
@@ -94,6 +95,10 @@ def _seen(r: Result) -> Text:
     ev = r.evidence
     if r.variant is not None:
         text = Text(f"variant {r.variant} · ") + text
+    chain = redirect_chain(r, SEEN_REDIRECTS)
+    if chain is not None and not r.success:
+        text.append("\n")
+        text.append(f"redirects ({len(ev.redirects)}): {chain}", style="dim")
     if ev.hint:
         text.append("\n")
         text.append(f"hint: {ev.hint}", style="yellow")

@@ -30,9 +30,11 @@ from monitor.auth import AuthError
 from monitor.config import HttpExpect, HttpSpec, Probe, status_matches
 from monitor.durations import format_duration, ms
 from monitor.outcomes import Outcome
+from monitor.probes import redirects
 from monitor.probes.context import ProbeContext
 from monitor.probes.errors import classify_exception
 from monitor.probes.jsonmatch import check_json_paths
+from monitor.probes.net.cookies import run_cookies
 from monitor.probes.net.phases import PhaseTimer
 from monitor.probes.net.watch import watching
 from monitor.probes.reflection import reflected_detail, reflected_in
@@ -73,6 +75,9 @@ class _Seen:
     body: bytes | bytearray | None = None
     request_started: float | None = None
     token: str | None = None  # the credential sent, to spot it reflected in the answer
+    hops: tuple[redirects.Hop, ...] = ()  # the redirect answers before the final one
+    version: str | None = None  # of the final answer: "HTTP/1.1"
+    final_url: str | None = None  # where the final answer came from (redirects followed)
 
     def where(self) -> str:
         return self.timer.stage if self.stage == "request" else self.stage
@@ -98,10 +103,22 @@ async def run_http(probe: Probe, ctx: ProbeContext) -> Result:
             outcome, detail, hint = reading.outcome, reading.detail, reading.hint
         else:
             outcome, detail = _evaluate(spec.expect, seen.status or 0, body, truncated,
-                                        resp_headers, latency, ctx.redactor)
+                                        resp_headers, latency, ctx.redactor,
+                                        _Channel(seen.version, seen.final_url or spec.url,
+                                                 redirected=bool(seen.hops)))
         reflected = reflected_in(resp_headers.items(), seen.token)
         if reflected is not None:
             outcome, detail = Outcome.TOKEN_REFLECTED, reflected_detail(reflected)
+    except aiohttp.TooManyRedirects as exc:
+        # Every answer was HTTP, and the chain never came to an end: its own verdict, with
+        # the last answer's status and headers and every Location on the way.
+        _seen_chain(exc.history, seen)
+        for last in exc.history[-1:]:
+            seen.status = last.status
+            seen.headers = ctx.redactor.headers(last.headers.items())
+            seen.content_type = last.headers.get("Content-Type")
+        outcome = Outcome.TOO_MANY_REDIRECTS
+        detail, hint = redirects.too_many(seen.hops, spec.max_redirects)
     except AuthError as exc:
         outcome, detail = exc.outcome, f"auth: {exc}"
     except TlsConfigError as exc:
@@ -142,9 +159,10 @@ async def run_http(probe: Probe, ctx: ProbeContext) -> Result:
             headers=seen.headers,
             content_type=seen.content_type,
             body_excerpt=ctx.redactor.excerpt(seen.body),
-            hint=hint,
+            hint=ctx.redactor.redact(hint),
             retry_after=_retry_after(seen.status, seen.headers),
             reflected_in=reflected,
+            redirects=redirects.evidence(seen.hops, ctx.redactor),
         ),
     )
 
@@ -177,13 +195,21 @@ async def _exchange(probe: Probe, spec: HttpSpec, ctx: ProbeContext, seen: _Seen
         tls = client_context(spec.tls)
 
     seen.stage = "request"
-    with watching(seen.timer):
+    # A jar of the run's own, for the cookies its redirects set (net/cookies.py).
+    with watching(seen.timer), run_cookies():
         seen.request_started = time.perf_counter()
         async with ctx.session.request(
             spec.method, url, headers=headers, allow_redirects=spec.follow_redirects,
+            # aiohttp refuses the max_redirects-th redirect answer: one more than the
+            # redirects a run may follow.
+            max_redirects=spec.max_redirects + 1,
             ssl=tls, server_hostname=spec.tls.server_name, timeout=_NO_TIMEOUT,
             trace_request_ctx=seen.timer, **kwargs,
         ) as resp:
+            _seen_chain(resp.history, seen)
+            if resp.version is not None:
+                seen.version = f"HTTP/{resp.version.major}.{resp.version.minor}"
+            seen.final_url = str(resp.url)
             seen.status = resp.status
             seen.headers = ctx.redactor.headers(resp.headers.items())
             content_type = resp.headers.get("Content-Type")
@@ -194,6 +220,12 @@ async def _exchange(probe: Probe, spec: HttpSpec, ctx: ProbeContext, seen: _Seen
             resp.close()
             seen.timer.finish()
             return body, truncated, resp.headers.copy()
+
+
+def _seen_chain(history: tuple[aiohttp.ClientResponse, ...], seen: _Seen) -> None:
+    seen.hops = tuple(redirects.Hop(url=str(r.url), status=r.status,
+                                    location=r.headers.get("Location"))
+                      for r in history)
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, cap: int, seen: _Seen
@@ -217,14 +249,33 @@ async def _read_capped(resp: aiohttp.ClientResponse, cap: int, seen: _Seen
     return body, truncated
 
 
+@dataclass(frozen=True, slots=True)
+class _Channel:
+    """How the final answer came: its HTTP version, and from which URL (TLS or not)."""
+
+    version: str | None
+    url: str
+    redirected: bool = False
+
+
 def _evaluate(expect: HttpExpect, status: int, body: bytes, truncated: bool,
-              headers: CIMultiDict[str], latency: float, redactor: Redactor
-              ) -> tuple[Outcome, str]:
-    """Check the answer in order: status, JSON, body regex, headers, latency."""
+              headers: CIMultiDict[str], latency: float, redactor: Redactor,
+              channel: _Channel) -> tuple[Outcome, str]:
+    """Check the answer in order: TLS, status, HTTP version, JSON, body regex, headers,
+    headers_not, latency."""
+    if expect.tls and not channel.url.lower().startswith("https:"):
+        # First: an answer that travelled in clear is the finding, whatever it says.
+        how = " after redirects" if channel.redirected else ""
+        return Outcome.ASSERTION_FAILED, (
+            f"the final answer came over plain HTTP{how} ({target_of(channel.url)}), "
+            "not TLS (expect.tls)")
     if not status_matches(status, expect.status):
         return Outcome.UNEXPECTED_STATUS, (
             f"HTTP {status}, expected {_show_status(expect.status)}"
             + _location(status, headers, redactor))
+    if expect.http_version and channel.version not in expect.http_version:
+        return Outcome.ASSERTION_FAILED, (
+            f"answered in {channel.version}, expected {' or '.join(expect.http_version)}")
     cut = f" (only the first {len(body)} bytes were read: max_body_bytes)" if truncated else ""
     if expect.json_ is not None:
         if truncated:
@@ -252,6 +303,15 @@ def _evaluate(expect: HttpExpect, status: int, body: bytes, truncated: bool,
             shown = redactor.header(name, ", ".join(values))
             return Outcome.ASSERTION_FAILED, (
                 f"header {name}: expected to match /{pattern}/, got {shown[:200]!r}")
+    for name, pattern in expect.headers_not.items():
+        # Every value: one matching value among several fails (fail_if_header_matches).
+        values = headers.getall(name, [])
+        hit = next((v for v in values if re.search(pattern, v)), None)
+        if hit is not None:
+            shown = redactor.header(name, hit)
+            return Outcome.ASSERTION_FAILED, (
+                f"header {name}: no value may match /{pattern}/, got {shown[:200]!r}"
+                + (f" (one of {len(values)} values)" if len(values) > 1 else ""))
     took = f"HTTP {status} in {ms(latency)}"
     if expect.max_latency is not None and latency > expect.max_latency:
         budget = format_duration(expect.max_latency)

@@ -167,6 +167,11 @@ def _verdict(members: list[Result], host: str, on_host: list[Result],
         return (Verdict.CANNOT_TELL,
                 "Cannot tell, and nothing to tell apart: every probe here got the answer it "
                 "expected, over its max_latency budget; route and credentials work.", evidence)
+    if outcome is Outcome.TOO_MANY_REDIRECTS:
+        return (Verdict.CANNOT_TELL,
+                "Not a route or credentials question: the server answers, with redirects "
+                f"that do not end ({_names(sorted(mine))}); the probe's hint says whether "
+                "they loop, and its evidence lists every Location.", evidence)
     if outcome in _AFTER_UPGRADE:
         return (Verdict.CANNOT_TELL,
                 f"Not a route or credentials question: {first.probe} got a 101, so the route "

@@ -24,11 +24,12 @@ from monitor.outcomes import Outcome
 from monitor.result import Result
 from monitor.sinks.history import History
 from monitor.web.incidents import Incident, Verdict, incidents
-from monitor.web.summary import MEANING, cross_check, handshake, seen
+from monitor.web.summary import MEANING, cross_check, handshake, redirect_chain, seen
 
 REFRESH_SECONDS = 10
 SPARK_RUNS = 40
 CARD_EXCERPT_CHARS = 300
+CARD_REDIRECTS = 4  # hops of a redirect chain on a card; the probe page shows them all
 _CHANGED = '<div class="small muted">outcome changed</div>'
 
 _CSS = """
@@ -235,6 +236,9 @@ def _evidence(r: Result, lasts: dict[str, Result | None] | None = None,
         rows.append(("variant", escape(r.variant)))
     if ev.detail:
         rows.append(("detail", escape(ev.detail)))
+    chain = redirect_chain(r, CARD_REDIRECTS if compact else None)
+    if chain is not None:
+        rows.append((f"redirects ({len(ev.redirects)})", escape(chain)))
     if ev.reflected_in is not None:
         rows.append(("reflected in", escape(f"the {ev.reflected_in} header (value not shown)")))
     if ev.retry_after is not None:

@@ -14,7 +14,10 @@ from monitor.web.incidents import incidents
 MEANING: dict[Outcome, str] = {
     Outcome.SUCCESS: "everything expected was seen, within budget",
     Outcome.UNEXPECTED_STATUS: "the HTTP status is not one of the expected ones",
-    Outcome.ASSERTION_FAILED: "a JSON path, body regex or header expectation failed",
+    Outcome.TOO_MANY_REDIRECTS: "the redirects did not end within max_redirects (a redirect "
+                                "loop, usually)",
+    Outcome.ASSERTION_FAILED: "a JSON path, body regex, header, TLS or HTTP version "
+                              "expectation failed",
     Outcome.SLOW: "everything worked, but a max_latency budget was exceeded",
     Outcome.DNS_ERROR: "the host name did not resolve",
     Outcome.CONNECT_REFUSED: "nothing listens on that address (connection refused)",
@@ -84,6 +87,19 @@ def seen(r: Result) -> str:
     if ev.detail:
         parts.append(ev.detail)
     return " · ".join(parts)
+
+
+def redirect_chain(r: Result, most: int | None = None) -> str | None:
+    """The redirects a run met, in one line: ``302 /a → 302 /b``; the first ``most`` of
+    them and how many more; None when there were none."""
+    hops = r.evidence.redirects
+    if not hops:
+        return None
+    shown = hops if most is None else hops[:most]
+    line = " → ".join(f"{h.status} {h.location}" for h in shown)
+    if len(hops) > len(shown):
+        line += f" → … ({len(hops) - len(shown)} more)"
+    return line
 
 
 def hint(r: Result | None) -> str | None:

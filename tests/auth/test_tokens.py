@@ -183,6 +183,10 @@ def test_redactor_forms_and_headers() -> None:
         f"jwt.{REDACTED}, jwt-auth"
     assert r.header("Content-Type", "application/json") == "application/json"
     assert json.dumps(r.headers([("Cookie", "a=b")])) == json.dumps([["Cookie", REDACTED]])
+    # A cookie's first word is the cookie itself: never kept as if it were a scheme.
+    assert r.header("Set-Cookie", "sid=abc123; Path=/; HttpOnly") == REDACTED
+    assert r.header("Cookie", "sid=abc123; theme=dark") == REDACTED
+    assert r.header("X-Api-Key", "key abc123") == REDACTED
 
 
 def test_redactor_keeps_only_recent_tokens_per_provider() -> None:

@@ -41,6 +41,9 @@ BAD: dict[str, str] = {
     "ws URL on an http probe": probe("http: {url: 'ws://127.0.0.1:1/'}\n"),
     "no scheme": probe("http: {url: '127.0.0.1:1/'}\n"),
     "ftp": probe("http: {url: 'ftp://h/'}\n"),
+    "ftp token endpoint": "auth:\n  k: {type: token_endpoint, url: 'ftp://h/t'}\n"
+                          + probe(f"http: {HTTP}\n"),
+    "uppercase ws URL on an http probe": probe("http: {url: 'WS://h/'}\n"),
     # status patterns
     "status abc": probe("http: {url: 'http://h/', expect: {status: [abc]}}\n"),
     "status abc alone": probe("http: {url: 'http://h/', expect: {status: abc}}\n"),
@@ -93,6 +96,19 @@ BAD: dict[str, str] = {
     "header with a line break": probe("http: {url: 'http://h/', headers: {X-A: \"a\\nX-B: b\"}}\n"),
     "method": probe("http: {url: 'http://h/', method: FETCH}\n"),
     "max_body_bytes 0": probe("http: {url: 'http://h/', max_body_bytes: 0}\n"),
+    # redirects and the answer's channel (issue 25)
+    "max_redirects without follow_redirects": probe(
+        "http: {url: 'http://h/', max_redirects: 3}\n"),
+    "max_redirects with follow_redirects false": probe(
+        "http: {url: 'http://h/', follow_redirects: false, max_redirects: 3}\n"),
+    "max_redirects 0": probe("http: {url: 'http://h/', follow_redirects: true, "
+                             "max_redirects: 0}\n"),
+    "max_redirects over 20": probe("http: {url: 'http://h/', follow_redirects: true, "
+                                   "max_redirects: 21}\n"),
+    "expect.tls on http without redirects": probe(
+        "http: {url: 'HTTP://h/', expect: {tls: true}}\n"),
+    "http_version 2": probe("http: {url: 'http://h/', expect: {http_version: [HTTP/2.0]}}\n"),
+    "http_version 3 alone": probe("http: {url: 'http://h/', expect: {http_version: HTTP/3}}\n"),
     "token placement": probe("websocket: {url: 'ws://h/', send_token_as: [cookie]}\n"),
     "probes not a list": "probes: {name: a}\n",
     "no probes": "defaults: {interval: 30s}\n",
@@ -107,6 +123,7 @@ CHECK_ONLY = {
     "timeout not under interval": probe(f"interval: 5s\ntimeout: 10s\nhttp: {HTTP}\n"),
     "range upside down": probe("http: {url: 'http://h/', expect: {status: '299-200'}}\n"),
     "bad regex": probe("http: {url: 'http://h/', expect: {body_regex: '('}}\n"),
+    "bad headers_not regex": probe("http: {url: 'http://h/', expect: {headers_not: {A: '['}}}\n"),
     "port out of range": probe("websocket: {url: 'ws://h:99999/'}\n"),
 }
 
@@ -121,6 +138,18 @@ GOOD: dict[str, str] = {
                  + str(ROOT / "README.md") + "}\n" + probe("http: {url: 'http://h/', auth: k}\n"),
     "negative probe": probe("websocket:\n  url: wss://h/\n  auth: {type: jwt, secret: wrong}\n"
                             "  expect_rejected: true\n"),
+    # RFC 3986: a scheme is case-insensitive, in every URL field
+    "uppercase schemes": "auth:\n  k: {type: token_endpoint, url: 'HTTPS://h/t'}\n"
+                         + probe("http: {url: 'HTTP://h/', auth: k}\n")
+                         + "  - name: q\n    http: {url: 'HtTpS://h/'}\n"
+                         + "  - name: w\n    websocket: {url: 'WS://h/'}\n"
+                         + "  - name: v\n    websocket: {url: 'wSs://h/'}\n",
+    "redirects and channel": probe(
+        "http:\n  url: http://h/\n  follow_redirects: true\n  max_redirects: 20\n"
+        "  expect: {tls: true, http_version: [HTTP/1.1, HTTP/1.0], "
+        "headers_not: {Server: 'nginx/0\\.', X-Debug: ''}}\n"),
+    "http_version alone": probe("http: {url: 'https://h/', expect: {http_version: HTTP/1.1, "
+                                "tls: true}}\n"),
     "steps": ws_step("{send: {json: {a: 1}}}") + "        - {expect: {regex: x}}\n"
                                                  "        - {expect_events: {types: [a]}}\n",
 }

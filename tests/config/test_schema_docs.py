@@ -114,6 +114,10 @@ def test_reference_documents_every_key_of_every_object() -> None:
     assert "| `diagnose` | boolean | `true` |" in text
     assert "| `interval` | duration | `1m` |" in text
     assert "| `status` | status codes | `200-299` |" in text
+    # issue 25: URL fields by name, whatever the case of their scheme; the redirect limit
+    assert "| `url` | http(s) URL | **required** |" in text
+    assert "| `url` | ws(s) URL | **required** |" in text
+    assert "| `max_redirects` | integer 1 to 20 | `10` |" in text
 
 
 def test_gen_reference_check_mode(tmp_path: Path) -> None:

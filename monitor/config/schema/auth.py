@@ -7,11 +7,12 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import (
     ConfigDict,
     Field,
+    field_validator,
     model_validator,
 )
 
 from monitor.config.fields import Duration
-from monitor.config.schema.base import Model, one_of
+from monitor.config.schema.base import HTTP_URL, Model, one_of, scheme_url
 
 # The "exactly one of" rules are functions of the keys present: the models apply them, and
 # :func:`monitor.config.checks.shape_problems` applies them to plain data as well, where a
@@ -75,7 +76,8 @@ class TokenEndpointAuth(Model):
 
     type: Literal["token_endpoint"] = Field(description="token_endpoint: a token fetched "
                                                         "from url")
-    url: str = Field(description="the token endpoint")
+    url: str = Field(description="the token endpoint: an http:// or https:// URL",
+                     json_schema_extra=HTTP_URL)
     method: Literal["POST", "GET"] = Field("POST", description="method of the token request")
     format: Literal["json", "form"] = Field(
         "json", description="request body: a JSON object, or form-encoded fields")
@@ -94,6 +96,11 @@ class TokenEndpointAuth(Model):
         "expires_in", description="JSON path of the token's lifetime in seconds in the answer")
     default_ttl: Duration = Field(300.0, description="cache time when the answer has no expiry")
     timeout: Duration = Field(10.0, description="timeout of the token request")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        return scheme_url(v, ("http", "https"))
 
 
 AuthSpec = Annotated[Union[JwtAuth, TokenEndpointAuth], Field(discriminator="type")]

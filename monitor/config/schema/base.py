@@ -28,8 +28,9 @@ class Model(BaseModel):
 # files). A string may be a ${VAR} form, substituted at load, which an editor cannot check.
 JsonDict = dict[str, Any]  # what Field(json_schema_extra=) takes
 VAR_FORM = r"\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}"
-HTTP_URL: JsonDict = {"pattern": rf"^(https?://[^/\s]+|{VAR_FORM})"}
-WS_URL: JsonDict = {"pattern": rf"^(wss?://[^/\s]+|{VAR_FORM})"}
+# A scheme is case-insensitive (RFC 3986, 3.1): HTTP:// and HtTpS:// are http(s) URLs.
+HTTP_URL: JsonDict = {"pattern": rf"^([hH][tT][tT][pP][sS]?://[^/\s]+|{VAR_FORM})"}
+WS_URL: JsonDict = {"pattern": rf"^([wW][sS][sS]?://[^/\s]+|{VAR_FORM})"}
 RESERVED_LABELS = {"probe", "type", "target", "outcome", "location", "phase", "step", "le",
                    "reason", "version", "job", "instance", "variant", "event"}
 LABELS: JsonDict = {"propertyNames": {"pattern": r"^[a-zA-Z_][a-zA-Z0-9_]*$",
@@ -48,6 +49,20 @@ SECRET_DOC = "secrets come only from the environment (*_env) or a file (*_file)"
 def shown(url: str) -> str:
     """A URL as it may appear in an error: without userinfo, which can hold credentials."""
     return repr(re.sub(r"(?<=//)[^/@\s]*@", "***@", url)[:200])
+
+
+def scheme_url(url: str, schemes: tuple[str, str]) -> str:
+    """``url`` if its scheme is one of ``schemes`` (in any case: RFC 3986 makes schemes
+    case-insensitive, as blackbox_exporter reads them), with the scheme lowercased, its
+    canonical form: whatever reads the URL later (TLS or not, the target label, the
+    WebSocket probe's diagnostic GET) compares lowercase schemes only."""
+    match = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://[^/\s]", url)
+    scheme = match.group(1).lower() if match else ""
+    if scheme not in schemes:
+        article = "an" if schemes[0][0] in "aeiouh" else "a"
+        raise ValueError(f"must be {article} {schemes[0]}:// or {schemes[1]}:// URL; "
+                         f"got {shown(url)}")
+    return check_url(scheme + url[len(scheme):])
 
 
 def check_url(url: str) -> str:

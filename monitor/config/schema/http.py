@@ -3,12 +3,13 @@ WebSocket probe shares)."""
 
 from __future__ import annotations
 
-import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
+    BeforeValidator,
     ConfigDict,
     Field,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -18,12 +19,12 @@ from monitor.config.schema.auth import AuthSpec
 from monitor.config.schema.base import (
     HEADERS,
     HTTP_URL,
+    JsonDict,
     Model,
     Shared,
     check_headers,
     check_regex,
-    check_url,
-    shown,
+    scheme_url,
 )
 from monitor.config.schema.negative import Negative
 
@@ -41,6 +42,18 @@ class TlsSpec(Shared):
         None, description="the name sent in SNI and verified, instead of the URL's host")
 
 
+# What aiohttp can receive: it speaks HTTP/1.1 (HTTP/2 and 3 are never negotiated).
+HttpVersion = Literal["HTTP/1.0", "HTTP/1.1"]
+_VERSION_SCHEMA: JsonDict = {"enum": list(get_args(HttpVersion))}
+HttpVersions = Annotated[
+    tuple[HttpVersion, ...],
+    BeforeValidator(lambda v: [v] if isinstance(v, str) else v),  # one, or a list
+    WithJsonSchema({"anyOf": [_VERSION_SCHEMA, {"type": "array", "items": _VERSION_SCHEMA}],
+                    "description": "HTTP/1.0 or HTTP/1.1, or a list of these"}),
+]
+MAX_REDIRECTS = 20  # as browsers; blackbox_exporter and Go's client stop after 10
+
+
 class HttpExpect(Shared):
     """What the answer must look like; anything else fails the run."""
 
@@ -54,8 +67,19 @@ class HttpExpect(Shared):
     body_regex: str | None = Field(
         None, description="a regex that must match somewhere in the body (re.search)")
     headers: dict[str, str] = Field(
-        default_factory=dict, description="header name to a regex its value must match"
+        default_factory=dict, description="header name to a regex that one of its values "
+        "must match (a header sent several times passes when any value matches)"
     )
+    headers_not: dict[str, str] = Field(
+        default_factory=dict, description="header name to a regex that none of its values "
+        "may match: every value is checked (blackbox_exporter's fail_if_header_matches); a "
+        "missing header passes, and \"\" forbids the header")
+    tls: bool = Field(
+        False, description="the final answer must have come over TLS: an https:// target "
+        "redirected to http:// fails (blackbox_exporter's fail_if_not_ssl)")
+    http_version: HttpVersions = Field(
+        (), description="the answer's HTTP version must be one of these (none: any); the "
+        "probe speaks HTTP/1.1, so an answer is HTTP/1.1 or HTTP/1.0")
     max_latency: Duration | None = Field(
         None, description="budget of the whole request; slower ends in outcome slow")
 
@@ -66,7 +90,7 @@ class HttpExpect(Shared):
             check_regex(v)
         return v
 
-    @field_validator("headers")
+    @field_validator("headers", "headers_not")
     @classmethod
     def _header_regexes(cls, v: dict[str, str]) -> dict[str, str]:
         for pattern in v.values():
@@ -87,6 +111,18 @@ class HttpSpec(Negative, Model):
         "if": {"required": ["auth"], "properties": {"auth": {"not": {"type": "null"}}}},
         "then": {"properties": {"url": {"not": {"pattern": "^[a-zA-Z]+://[^/@]*@"}},
                                 "auth": {"not": {"type": "object", "required": ["secret"]}}}},
+        "allOf": [
+            {"if": {"required": ["max_redirects"]},
+             "then": {"required": ["follow_redirects"],
+                      "properties": {"follow_redirects": {"const": True}}}},
+            # expect.tls on an http:// URL whose redirects are not followed never passes
+            {"if": {"required": ["url", "expect"],
+                    "properties": {"url": {"pattern": "^[hH][tT][tT][pP]://"},
+                                   "expect": {"required": ["tls"],
+                                              "properties": {"tls": {"const": True}}},
+                                   "follow_redirects": {"const": False}}},
+             "then": False},
+        ],
     })
 
     url: str = Field(description="http:// or https:// URL", json_schema_extra=HTTP_URL)
@@ -101,16 +137,18 @@ class HttpSpec(Negative, Model):
     expect: HttpExpect = Field(default_factory=lambda: _DEFAULT_EXPECT,
                                description="what the answer must look like (default: any 2xx)")
     follow_redirects: bool = Field(
-        False, description="follow 3xx answers; off, so that a redirect can be expected")
+        False, description="follow 3xx answers (with a fresh cookie jar per run, as a "
+        "browser keeps cookies across redirects); off, so that a redirect can be expected")
+    max_redirects: int = Field(
+        10, ge=1, le=MAX_REDIRECTS, description="with follow_redirects: the most redirects "
+        "a run follows; one more ends in too_many_redirects")
     max_body_bytes: int = Field(1024 * 1024, gt=0, description="bodies are read up to this cap")
     tls: TlsSpec = Field(default_factory=lambda: DEFAULT_TLS)
 
     @field_validator("url")
     @classmethod
     def _http_url(cls, v: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", v):
-            raise ValueError(f"must be an http:// or https:// URL; got {shown(v)}")
-        return check_url(v)
+        return scheme_url(v, ("http", "https"))
 
     @field_validator("headers")
     @classmethod
@@ -121,4 +159,14 @@ class HttpSpec(Negative, Model):
     def _one_body(self) -> HttpSpec:
         if self.body is not None and self.json_body is not None:
             raise ValueError("body and json_body cannot both be set")
+        return self
+
+    @model_validator(mode="after")
+    def _redirects(self) -> HttpSpec:
+        if "max_redirects" in self.model_fields_set and not self.follow_redirects:
+            raise ValueError("max_redirects needs follow_redirects: true (without it no "
+                             "redirect is followed)")
+        if self.expect.tls and not self.follow_redirects and self.url.startswith("http:"):
+            raise ValueError("expect.tls can never pass: the URL is http:// and "
+                             "follow_redirects is off")
         return self

@@ -3,7 +3,6 @@ chosen) and the steps over the open connection."""
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -22,9 +21,8 @@ from monitor.config.schema.base import (
     Model,
     check_headers,
     check_regex,
-    check_url,
     one_of,
-    shown,
+    scheme_url,
 )
 from monitor.config.schema.http import DEFAULT_TLS, TlsSpec
 from monitor.config.schema.negative import Negative
@@ -210,9 +208,7 @@ class WebSocketSpec(Negative, Model):
     @field_validator("url")
     @classmethod
     def _ws_url(cls, v: str) -> str:
-        if not re.match(r"^wss?://[^/\s]+", v):
-            raise ValueError(f"must be a ws:// or wss:// URL; got {shown(v)}")
-        return check_url(v)
+        return scheme_url(v, ("ws", "wss"))
 
     @field_validator("headers")
     @classmethod

@@ -11,6 +11,10 @@ aiohttp ``TCPConnector._factory``                  no public switch for the prot
 aiohttp ``ResponseHandler.set_exception``          keeps why an answer was not HTTP (a server
 (:mod:`.session`)                                  that talks first), which uvloop's ordering
                                                    makes aiohttp drop
+aiohttp ``DummyCookieJar`` subclass, the           aiohttp keeps the cookies of followed
+session's jar (``update_cookies``,                 redirects only in the session's jar; the
+``update_cookies_from_headers``,                   one shared session hands each run a jar of
+``filter_cookies``; :mod:`.cookies`)               its own through a contextvar
 aiohttp ``ClientSession._retry_connection``        aiohttp silently repeats an idempotent
 (:mod:`.session`)                                  request after a reset; a monitor must
                                                    report the first failure
@@ -27,7 +31,8 @@ websockets ``connect.process_redirect``            a redirected upgrade is a fin
 ``ssl.SSLContext.wrap_bio`` (:mod:`.tls`)          the moment the TLS handshake starts, which
                                                    splits ``connect`` from ``tls``
 the watcher contextvar (:mod:`.watch`)             how the shared session and SSL context find
-                                                   the run in progress
+                                                   the run in progress (the cookie jar's run
+                                                   is found alike)
 =================================================  ==========================================
 
 :mod:`.phases` holds the phase names (``HTTP_PHASES``, ``WS_PHASES``: the ``phase`` label

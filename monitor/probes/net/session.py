@@ -15,6 +15,7 @@ from aiohttp.client_proto import ResponseHandler
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.resolver import DefaultResolver
 
+from monitor.probes.net.cookies import PerRunCookieJar
 from monitor.probes.net.phases import trace_config
 from monitor.probes.net.watch import WATCHER
 
@@ -64,11 +65,14 @@ class WatchedConnector(aiohttp.TCPConnector):
 
 
 def new_session() -> aiohttp.ClientSession:
-    """A session that never reuses a connection, never retries, and is traced by phase."""
+    """A session that never reuses a connection, never retries, and is traced by phase.
+
+    Its cookie jar keeps cookies only for the run that received them
+    (:mod:`monitor.probes.net.cookies`)."""
     connector = WatchedConnector(force_close=True, limit=0, ttl_dns_cache=None,
                                  use_dns_cache=False, resolver=_SpecialUseResolver())
     session = aiohttp.ClientSession(connector=connector, auto_decompress=True,
-                                    cookie_jar=aiohttp.DummyCookieJar(),
+                                    cookie_jar=PerRunCookieJar(),
                                     skip_auto_headers=("User-Agent",),
                                     headers={"User-Agent": "synthmon"},
                                     trace_configs=[trace_config()])

@@ -20,6 +20,7 @@ import pytest
 import websockets
 from aiohttp import client as aiohttp_client
 from aiohttp import connector as aiohttp_connector
+from aiohttp import web
 from aiohttp.client_proto import ResponseHandler
 from aiohttp.http_exceptions import BadStatusLine
 from websockets.asyncio.client import ClientConnection, connect
@@ -27,10 +28,12 @@ from websockets.asyncio.connection import Connection
 from websockets.client import ClientProtocol
 from websockets.uri import parse_uri
 
+from monitor.probes.net.cookies import PerRunCookieJar, run_cookies
 from monitor.probes.net.session import WatchedConnector, WatchedResponseHandler, new_session
 from monitor.probes.net.tls import TimedContext
 from monitor.probes.net.watch import WATCHER, watching
 from monitor.probes.net.wsconn import NoRedirectConnect, Trace, TracedConnection
+from tests.support.servers import serving
 
 AIOHTTP = f"aiohttp {aiohttp.__version__}"
 WEBSOCKETS = f"websockets {websockets.version.version}"
@@ -114,6 +117,40 @@ async def test_aiohttp_session_retry_connection() -> None:
         assert session._retry_connection is False
     finally:
         await session.close()
+
+
+async def test_aiohttp_cookie_jar_calls() -> None:
+    """PerRunCookieJar overrides what aiohttp calls on a session's jar while it follows
+    redirects; a new method aiohttp called instead would fall through to DummyCookieJar's
+    no-op and drop every cookie without a word."""
+    async def login(request: web.Request) -> web.Response:
+        resp = web.Response(status=302, headers={"Location": "/home"})
+        resp.set_cookie("sid", "s-1")
+        return resp
+
+    async def home(request: web.Request) -> web.Response:
+        return web.Response(text=request.cookies.get("sid", "none"))
+
+    app = web.Application()
+    app.router.add_get("/login", login)
+    app.router.add_get("/home", home)
+    session = new_session()
+    try:
+        assert isinstance(session.cookie_jar, PerRunCookieJar)
+        async with serving(app) as url:
+            with run_cookies() as run:
+                async with session.get(f"{url}/login") as resp:
+                    in_run = await resp.text()
+            async with session.get(f"{url}/login") as resp:
+                outside = await resp.text()
+    finally:
+        await session.close()
+    assert in_run == "s-1", (
+        f"{AIOHTTP}: a cookie set on a redirect no longer reaches its target through "
+        "PerRunCookieJar (monitor/probes/net/cookies.py); check which jar methods "
+        "ClientSession._request calls now")
+    assert run.jar is not None and len(run.jar) == 1
+    assert outside == "none"  # no run, no jar: nothing kept between requests
 
 
 def test_aiohttp_trace_hooks() -> None:
