@@ -106,7 +106,9 @@ def test_once_prints_it_in_every_format(looped: tuple[Path, Result]) -> None:
     assert len(data["evidence"]["redirects"]) == 6
 
     buf = io.StringIO()
-    print_table([result], make_console("never", file=buf))
+    console = make_console("never", file=buf)
+    console.width = 400  # one line per line of the cell, whatever COLUMNS says
+    print_table([result], console)
     table = buf.getvalue()
     assert "too_many_redirects" in table
     assert "redirects (6): 301 /<b>loop</b> → 301 /<b>loop</b>" in table

@@ -31,7 +31,14 @@ from monitor.sinks.history import History
 from monitor.web.api import results_payload
 from monitor.web.statuspage import latency_height, render_index, render_probe, sparkline
 from monitor.web.summary import MEANING, cross_check, seen
-from tests.support.servers import DaemonProc, SimProc, http_get, serving_daemon, start_daemon
+from tests.support.servers import (
+    ROOT,
+    DaemonProc,
+    SimProc,
+    http_get,
+    serving_daemon,
+    start_daemon,
+)
 
 CONFIG = """\
 probes:
@@ -218,6 +225,13 @@ def test_no_probes_and_no_runs_yet() -> None:
 
 def test_every_outcome_is_explained() -> None:
     assert set(MEANING) == set(Outcome)
+
+
+def test_the_readmes_outcome_table_names_every_outcome() -> None:
+    table = (ROOT / "README.md").read_text().split("\n## Outcomes\n", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"^\|[^|]*", table, re.M))
+    rows = " ".join(named)
+    assert [o.value for o in Outcome if f"`{o.value}`" not in rows] == []
 
 
 def test_seen_does_not_repeat_what_the_detail_says() -> None:
