@@ -62,7 +62,11 @@ def scheme_url(url: str, schemes: tuple[str, str]) -> str:
         article = "an" if schemes[0][0] in "aeiouh" else "a"
         raise ValueError(f"must be {article} {schemes[0]}:// or {schemes[1]}:// URL; "
                          f"got {shown(url)}")
-    return check_url(scheme + url[len(scheme):])
+    if not url.startswith(scheme):
+        # A new string only when it differs: one made while the YAML tree is alive outlives
+        # it and pins its pools (config._fresh, tests/test_memory.py).
+        url = scheme + url[len(scheme):]
+    return check_url(url)
 
 
 def check_url(url: str) -> str:
