@@ -137,8 +137,8 @@ def _typo(key: str, data: st.DataObject) -> str:
 
 @st.composite
 def urls(draw: st.DrawFn, ws: bool) -> Any:
-    scheme = draw(st.sampled_from(["ws", "wss", "http", ""] if ws else
-                                  ["http", "https", "ftp", "", "ws"]))
+    scheme = draw(st.sampled_from(["ws", "wss", "WSS", "http", ""] if ws else
+                                  ["http", "https", "HtTpS", "ftp", "", "ws", "WS"]))
     host = draw(st.sampled_from(["127.0.0.1", "[::1]", "localhost", "h.invalid", "", "ünï.test",
                                  "user:pw@127.0.0.1", "[::1", "127.0.0.1:99999", "a b",
                                  "${STAGING_URL}", "127.0.0.1:0"]))
@@ -488,7 +488,10 @@ def host_urls(draw: st.DrawFn, schemes: list[str]) -> str:
     if draw(st.integers(0, 4)) == 0:  # from the environment, as probes.yaml does
         base = "${STAGING_URL}" if schemes[0].startswith("http") else "${STAGING_WS_URL}"
         return f"{base}{path}{query}"
-    return f"{draw(st.sampled_from(schemes))}://{host}{port}{path}{query}"
+    # RFC 3986: a scheme in any case (HTTP://, WsS://) is the same scheme
+    scheme = "".join(c.upper() if draw(st.booleans()) else c
+                     for c in draw(st.sampled_from(schemes)))
+    return f"{scheme}://{host}{port}{path}{query}"
 
 
 headers = st.dictionaries(tokens, printable, max_size=2)
@@ -680,9 +683,10 @@ def test_valid_documents_load_with_their_probes_and_are_usable(doc: dict[str, An
             assert probe.interval == parse_duration(written["interval"])
         if "timeout" in written:
             assert probe.timeout == parse_duration(written["timeout"])
-        url = written[probe.type]["url"]
-        assert probe.spec.url == url.replace("${STAGING_URL}", ENV["STAGING_URL"]) \
+        url = written[probe.type]["url"].replace("${STAGING_URL}", ENV["STAGING_URL"]) \
             .replace("${STAGING_WS_URL}", ENV["STAGING_WS_URL"])
+        scheme, sep, rest = url.partition("://")
+        assert probe.spec.url == scheme.lower() + sep + rest  # the scheme's canonical case
 
 
 def _display(path: tuple[Any, ...]) -> str:
