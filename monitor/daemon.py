@@ -17,7 +17,7 @@ import structlog
 
 from monitor import eventloop
 from monitor.auth import TokenSource
-from monitor.config import Config, ConfigError, Probe, load_file
+from monitor.config import Config, ConfigError, ConfigPaths, Probe, config_name, load_file
 from monitor.preload import preload
 from monitor.probes.context import ProbeContext, open_context
 from monitor.redact import Redactor
@@ -46,7 +46,7 @@ class ReloadFailure:
 
 @dataclass(frozen=True)
 class DaemonOptions:
-    config_path: str
+    config_path: ConfigPaths  # what -c named: a file, a directory, or several
     location: str | None = None
     shard: tuple[int, int] | None = None
     # Where ${VAR}s and *_env secrets come from (the process environment when None): the
@@ -71,6 +71,10 @@ class Daemon:
         self._reload_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._signal_reloads: set[asyncio.Future[tuple[bool, list[str]]]] = set()
+
+    @property
+    def config_name(self) -> str:
+        return config_name(self.options.config_path)
 
     @property
     def surfacer(self) -> Surfacer:
@@ -105,7 +109,7 @@ class Daemon:
             # The probes that need it report config_error at every run until it is there.
             self.log.warning("config_warning", detail=missing.text)
         if not config.probes:
-            self.log.warning("no_probes", path=self.options.config_path,
+            self.log.warning("no_probes", path=self.config_name,
                              detail=NO_PROBES_DETAIL)
 
     async def reload(self) -> tuple[bool, list[str]]:
@@ -116,18 +120,18 @@ class Daemon:
             except ConfigError as exc:
                 self.surfacer.reloaded(False)
                 self.reload_failure = ReloadFailure(
-                    at=time.time(), path=self.options.config_path,
+                    at=time.time(), path=self.config_name,
                     errors=tuple(self.redactor.redact(e) or "" for e in exc.problems),
                     running_since=self.config_loaded_at)
                 self.log.error("config_reload_failed", errors=exc.problems,
-                               path=self.options.config_path)
+                               path=self.config_name)
                 return False, exc.problems
             self._adopt(config)
             self._scheduler.update(config.probes)
             self.surfacer.reloaded(True)
             self.reload_failure = None
             self.log.info("config_reloaded", probes=len(config.probes),
-                          path=self.options.config_path)
+                          path=self.config_name)
             return True, []
 
     # ------------------------------------------------------------------ runs
@@ -157,7 +161,7 @@ class Daemon:
         self._ctx = open_context(self.redactor, self.tokens)
         self._scheduler.start(config.probes)
         self.ready = True
-        self.log.info("started", probes=len(config.probes), config=self.options.config_path,
+        self.log.info("started", probes=len(config.probes), config=self.config_name,
                       location=self.options.location, event_loop=eventloop.current(),
                       shard=f"{self.options.shard[0]}/{self.options.shard[1]}"
                       if self.options.shard else None)

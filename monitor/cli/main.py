@@ -13,7 +13,8 @@ from monitor.demo.modes import MODES
 
 DEFAULT_CONFIG = "probes.yaml"
 DEFAULT_LISTEN = "127.0.0.1:9115"
-CONFIG_HELP = f"the probes file ({DEFAULT_CONFIG})"
+CONFIG_HELP = (f"the probes file ({DEFAULT_CONFIG}); a directory stands for every *.yaml "
+               "(and *.yml) in it; repeat -c, or name several, to read several as one")
 MODES_HELP = ", ".join(MODES)
 
 
@@ -45,8 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the daemon")
-    run.add_argument("-c", "--config", default=DEFAULT_CONFIG,
-                     help=CONFIG_HELP + "; reloaded on SIGHUP or POST /-/reload")
+    _config_option(run, "; all re-read on SIGHUP or POST /-/reload")
     run.add_argument("--listen", type=parse_listen, default=parse_listen(DEFAULT_LISTEN),
                      help=f"address of /metrics and the status page ({DEFAULT_LISTEN})")
     run.add_argument("--location", help="adds a location label to every probe series")
@@ -63,11 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser(
         "check", help="validate a probes file: every problem with file:line, exit 1 on any "
                       "(a missing secret and a file without probes are problems)")
-    check.add_argument("-c", "--config", default=DEFAULT_CONFIG, help=CONFIG_HELP)
+    _config_option(check)
 
     once = sub.add_parser("once", help="run every probe once, print the results; exit 0 only "
                                        "if all succeeded (a deploy gate)")
-    once.add_argument("-c", "--config", default=DEFAULT_CONFIG, help=CONFIG_HELP)
+    _config_option(once)
     once.add_argument("--probe", action="append", default=[], help="only this probe (repeatable)")
     once.add_argument("--format", choices=("table", "json", "junit"), default="table",
                       help="table (for people), json (one record a probe), or junit (JUnit "
@@ -101,6 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _config_option(parser: argparse.ArgumentParser, more: str = "") -> None:
+    parser.add_argument("-c", "--config", action="extend", nargs="+", metavar="PATH",
+                        help=CONFIG_HELP + more)
+
+
+def config_paths(args: argparse.Namespace) -> tuple[str, ...]:
+    """The paths -c named, in order (probes.yaml when none)."""
+    return tuple(args.config or (DEFAULT_CONFIG,))
+
+
 def _loop_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--event-loop", choices=eventloop.CHOICES, default=eventloop.DEFAULT,
                         help=f"event loop to run on ({eventloop.DEFAULT})")
@@ -112,14 +122,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check":
             from monitor.cli.check import cmd_check
 
-            return cmd_check(args.config)
+            return cmd_check(config_paths(args))
         if args.command == "schema":
             print(json.dumps(json_schema(), indent=2))
             return 0
         if args.command == "once":
             from monitor.cli.once import run_once
 
-            return run_once(args.config, args.probe, args.format, args.color,
+            return run_once(config_paths(args), args.probe, args.format, args.color,
                             retries=args.retries)
         if args.command == "run":
             from monitor.cli.run import run_daemon

@@ -19,7 +19,7 @@ from rich.text import Text
 from monitor import eventloop
 from monitor.cli.check import NO_PROBES
 from monitor.cli.junit import cases, junit_report
-from monitor.config import Config, ConfigError, load_file
+from monitor.config import Config, ConfigError, ConfigPaths, config_name, load_files
 from monitor.durations import latency
 from monitor.outcomes import Outcome
 from monitor.preload import preload
@@ -148,10 +148,11 @@ def print_table(results: list[Result], console: Console) -> None:
 FORMATS = ("table", "json", "junit")
 
 
-def run_once(path: str, names: list[str], fmt: str, color: str = "auto",
+def run_once(paths: ConfigPaths, names: list[str], fmt: str, color: str = "auto",
              retries: int | None = None) -> int:
+    path = config_name(paths)
     try:
-        config = load_file(path)
+        config = load_files(paths)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from monitor.cli.main import config_paths
 from monitor.redact import Redactor
 from monitor.sinks.log import configure_logging
 from monitor.web.serve import serve_daemon
@@ -13,5 +14,5 @@ async def run_daemon(args: argparse.Namespace) -> int:
     redactor = Redactor()
     json_logs = None if args.log_format == "auto" else args.log_format == "json"
     configure_logging(redactor, json=json_logs)
-    return await serve_daemon(args.config, args.listen, args.location, args.shard, redactor,
+    return await serve_daemon(config_paths(args), args.listen, args.location, args.shard, redactor,
                               web_config=args.web_config)

@@ -5,6 +5,7 @@
   validates itself, and the JSON Schema made from them;
 - :mod:`~monitor.config.model`: the resolved ``Config`` and ``Probe`` the daemon runs;
 - :mod:`~monitor.config.source`: YAML text → plain data with the line of every key;
+- :mod:`~monitor.config.files`: several files (``-c DIR``, ``-c A -c B``) read as one;
 - :mod:`~monitor.config.env`: ``${VAR}`` substitution;
 - :mod:`~monitor.config.secrets`: which values are secrets, which secrets are missing;
 - :mod:`~monitor.config.facts`: what those checks read of a probe, valid or not;
@@ -20,7 +21,8 @@ from pathlib import Path
 
 from monitor.config.errors import ConfigError
 from monitor.config.fields import Duration, StatusSet, status_matches
-from monitor.config.loader import load_file, load_text, substituted_data
+from monitor.config.files import ConfigPaths, config_name
+from monitor.config.loader import load_file, load_files, load_text, substituted_data
 from monitor.config.model import Config, MissingSecret, Probe, run_key
 from monitor.config.schema import (
     DEFAULT_REFUSED_WITH,
@@ -58,6 +60,7 @@ __all__ = [
     "AuthSpec",
     "Config",
     "ConfigError",
+    "ConfigPaths",
     "Defaults",
     "Duration",
     "ExpectEventsStep",
@@ -76,9 +79,11 @@ __all__ = [
     "TokenEndpointAuth",
     "TokenPlacement",
     "WebSocketSpec",
+    "config_name",
     "format_duration",
     "json_schema",
     "load_file",
+    "load_files",
     "load_text",
     "parse_duration",
     "run_key",

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from monitor.config.errors import Path_, Problem
+from monitor.config.errors import Path_, Problem, display
 from monitor.config.facts import TIMING_KEYS, UNKNOWN, ProbeFacts, _Unknown
 from monitor.config.model import Probe, Timing
 from monitor.config.schema import (
@@ -49,6 +49,9 @@ class Parts:
     auth_names: list[str]  # every provider named in the file, valid or not
     probes: list[ProbeFacts]  # every probe, valid or not, as the checks see it
     names: dict[int, str] = field(default_factory=dict)  # every probe's name as written
+    # How a message names another place of the config: ``probes[2]``, or with its file
+    # when the config is several files (monitor.config.files.Origin.where).
+    where: Callable[[Path_], str] = display
 
 
 @dataclass
@@ -174,7 +177,7 @@ def validate_semantics(parts: Parts, env: Mapping[str, str],
     for i, name in sorted(parts.names.items()):
         if name in first:
             problems.append((("probes", i, "name"), f"duplicate probe name '{name}' "
-                             f"(first used by probes[{first[name]}])"))
+                             f"(first used by {parts.where(('probes', first[name]))})"))
         first.setdefault(name, i)
     used: list[str] = []  # shared providers in use, each checked for its secrets once
     budget_reported = False

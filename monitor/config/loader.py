@@ -1,6 +1,8 @@
 """Loading probes.yaml, in passes, so that every error names ``file:line: key``:
 
-1. :mod:`~monitor.config.source`: the YAML text → plain data and the line of every path;
+1. :mod:`~monitor.config.source`: the YAML text → plain data and the line of every path
+   (of every file, when ``-c`` names several or a directory: :mod:`~monitor.config.files`
+   combines them into one document that remembers where each path came from);
 2. :mod:`~monitor.config.env`: ``${VAR}`` substituted in every string value;
 3. :mod:`~monitor.config.schema`: pydantic validates each section;
 4. :mod:`~monitor.config.checks`: the file as a whole, on whatever validated in pass 3.
@@ -14,15 +16,23 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
 from monitor.config.checks import Parts, shape_problems, validate_semantics
 from monitor.config.env import Sub, substitute_all
-from monitor.config.errors import ConfigError, Problem, display, pydantic_problems, render
+from monitor.config.errors import ConfigError, Problem, display, pydantic_problems
 from monitor.config.facts import ProbeFacts, from_data, from_spec
+from monitor.config.files import (
+    ConfigPaths,
+    Located,
+    combine,
+    config_name,
+    expand,
+    read,
+    render,
+)
 from monitor.config.model import Config, MissingSecret
 from monitor.config.schema import (
     AuthSpec,
@@ -33,7 +43,7 @@ from monitor.config.schema import (
     TokenEndpointAuth,
 )
 from monitor.config.secrets import find_secrets
-from monitor.config.source import parse
+from monitor.config.source import Source, parse
 from monitor.redact import Redactor
 
 _AUTH: TypeAdapter[JwtAuth | TokenEndpointAuth] = TypeAdapter(AuthSpec)
@@ -75,17 +85,24 @@ def load_text(text: str, name: str = "probes.yaml",
     config_error) but is kept in ``Config.missing_secrets``; with ``require_secrets`` (for
     ``check``) it is an error among the others.
     """
+    return load_sources([parse(text, name)], name, env, require_secrets)
+
+
+def load_sources(sources: list[Source], name: str, env: Mapping[str, str] | None = None,
+                 require_secrets: bool = False) -> Config:
+    """:func:`load_text` of several parsed files combined into one (see
+    :mod:`~monitor.config.files`); ``name`` is what the config is called as a whole."""
     env = os.environ if env is None else env
-    source = parse(text, name)
+    data, origin, located = combine(sources)
     problems: list[Problem] = []
     subs: list[Sub] = []
-    data = substitute_all(source.data, env, problems, subs)
+    data = substitute_all(data, env, problems, subs)
     secrets = find_secrets(data, subs)
     # An error may quote a value (a URL, say) with a secret substituted into it.
     redactor = Redactor(secrets)
 
-    def lines(found: list[Problem]) -> list[str]:
-        return render(name, source.line_of, found, lambda text: redactor.redact(text) or "")
+    def lines(found: list[Problem], also: list[Located] | None = None) -> list[str]:
+        return render(origin, found, also or (), lambda text: redactor.redact(text) or "")
 
     context: dict[str, Any] = {"shared": {}}
     try:
@@ -103,31 +120,35 @@ def load_text(text: str, name: str = "probes.yaml",
         parts = _parts(data, context)
     except RecursionError:
         raise ConfigError([f"{name}:?: the document is nested too deeply"]) from None
+    parts.where = origin.where
     checked = validate_semantics(parts, env, problems)
     if require_secrets:
         problems += checked.missing
-    if problems:
-        raise ConfigError(lines(problems))
-    missing = tuple(MissingSecret(key=display(path), line=source.line_of(path), message=msg,
+    if problems or located:
+        raise ConfigError(lines(problems, located))
+    missing = tuple(MissingSecret(key=display(origin.locate(path)[1]),
+                                  line=origin.line(path)[1], message=msg,
                                   text=lines([(path, msg)])[0])
                     for path, msg in dict.fromkeys(checked.missing))
     return Config(path=name, probes=tuple(checked.probes),
                   label_names=tuple(checked.label_names),
                   warnings=tuple(lines(checked.warnings)),
                   missing_secrets=tuple(sorted(missing, key=lambda m: m.line or 0)),
-                  secrets=secrets)
+                  secrets=secrets, files=tuple(s.name for s in sources))
 
 
-def load_file(path: str | os.PathLike[str], env: Mapping[str, str] | None = None,
+def load_file(path: ConfigPaths, env: Mapping[str, str] | None = None,
               require_secrets: bool = False) -> Config:
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([f"{p}: file not found"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"{p}: cannot read: {exc}"]) from None
-    return load_text(text, name=str(path), env=env, require_secrets=require_secrets)
+    """A probes file, a directory of them, or several of either (see :func:`load_files`)."""
+    return load_files(path, env=env, require_secrets=require_secrets)
+
+
+def load_files(paths: ConfigPaths, env: Mapping[str, str] | None = None,
+               require_secrets: bool = False) -> Config:
+    """The probes files ``-c`` names (files, directories of ``*.yaml``), read as one config;
+    every file is read again at every call (a reload sees files added and removed)."""
+    sources = read(expand(paths))
+    return load_sources(sources, config_name(paths), env, require_secrets)
 
 
 def substituted_data(text: str, env: Mapping[str, str]) -> Any:

@@ -104,6 +104,7 @@ class Config:
     warnings: tuple[str, ...] = ()  # each file:line: key: message
     missing_secrets: tuple[MissingSecret, ...] = ()  # each said once, at its provider
     secrets: tuple[str, ...] = field(default=(), repr=False, compare=False)  # see module doc
+    files: tuple[str, ...] = ()  # every file read, in order (``path`` may be a directory)
 
     def probe(self, name: str) -> Probe:
         for p in self.probes:

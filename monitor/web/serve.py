@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import structlog
 from aiohttp import web
 
-from monitor.config import ConfigError
+from monitor.config import ConfigError, ConfigPaths, config_name
 from monitor.redact import Redactor
 
 
@@ -22,7 +22,7 @@ async def start_server(app: web.Application, host: str, port: int,
     return runner
 
 
-async def serve_daemon(config: str, listen: tuple[str, int], location: str | None = None,
+async def serve_daemon(config: ConfigPaths, listen: tuple[str, int], location: str | None = None,
                        shard: tuple[int, int] | None = None,
                        redactor: Redactor | None = None,
                        web_config: str | None = None,
@@ -59,7 +59,7 @@ async def serve_daemon(config: str, listen: tuple[str, int], location: str | Non
         return 1
     if daemon.config is not None and not daemon.config.probes:
         # Logged by the daemon too; said on stderr as well, where whoever started it looks.
-        print(f"synthmon: WARNING: {config}: {NO_PROBES_DETAIL}", file=sys.stderr)
+        print(f"synthmon: WARNING: {config_name(config)}: {NO_PROBES_DETAIL}", file=sys.stderr)
     try:
         runner = await start_server(build_app(daemon, auth), *listen, tls=tls)
     except OSError as exc:

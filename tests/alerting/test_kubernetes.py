@@ -117,23 +117,66 @@ def test_generated_rule_file_round_trips(tmp_path: Path) -> None:
     assert out.read_text() == (K8S / "common" / "prometheusrule.yaml").read_text()
 
 
-def test_configmap_probes_validate() -> None:
-    """The probes.yaml of the ConfigMap loads with the ConfigMap's environment and a
-    secret, as a pod would see it."""
-    from monitor.config import load_file
+def _configmap_files() -> list[Path]:
+    common = K8S / "common"
+    (generator,) = [g for g in load_yaml(common / "kustomization.yaml")["configMapGenerator"]
+                    if g["name"] == "synthmon-probes"]
+    return [common / f for f in generator["files"]]
 
+
+def _pod_env() -> dict[str, str]:
     env = dict(
         line.split("=", 1)
         for line in (K8S / "common" / "synthmon.env").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     )
     env["JWT_SECRET_STAGING"] = "k8s-test-secret-0123456789abcdef0123"
-    config = load_file(K8S / "common" / "probes.yaml", env=env)
+    return env
+
+
+def test_configmap_probes_validate(tmp_path: Path) -> None:
+    """The ConfigMap's several probes files load as one, as a pod sees them: mounted as a
+    directory (each key a symlink into a hidden ``..data``), read with the ConfigMap's
+    environment and a secret through ``-c DIR``."""
+    from monitor.config import load_file
+
+    files = _configmap_files()
+    assert len(files) >= 3
+    mount = tmp_path / "etc-synthmon"
+    data = mount / "..2024_01_01_00_00_00.0"
+    data.mkdir(parents=True)
+    for f in files:
+        (data / f.name).write_text(f.read_text())
+        os.symlink(f"..data/{f.name}", mount / f.name)
+    os.symlink(data.name, mount / "..data")
+    config = load_file(mount, env=_pod_env())
+    assert config.files == tuple(str(mount / f.name) for f in sorted(files))
     assert config.warnings == ()
     assert "ws_route" in config.label_names  # the alert rules join on it
     routes = {dict(p.labels).get("ws_route") for p in config.probes}
     assert {"primary", "alternate", "negative"} <= routes
     assert all("staging.example.com" in p.spec.url for p in config.probes)
+
+
+def test_configmap_probes_are_the_shipped_probes() -> None:
+    """kustomize cannot read files above its root, so the ConfigMap has the shipped
+    probes.yaml split in files: read together, they must be the shipped probes."""
+    from monitor.config import load_file
+
+    env = _pod_env()
+    split = load_file(_configmap_files(), env=env)
+    shipped = load_file(K8S.parent.parent / "probes.yaml", env=env)
+    assert sorted(split.probes, key=lambda p: p.key) == \
+        sorted(shipped.probes, key=lambda p: p.key), (
+        "deploy/kubernetes/common/probes/ differs from probes.yaml: copy the change over")
+    assert split.label_names == shipped.label_names
+
+
+def test_statefulset_reads_the_mounted_directory() -> None:
+    (sts,) = _docs(K8S / "statefulset" / "statefulset.yaml")
+    (container,) = sts["spec"]["template"]["spec"]["containers"]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "probes"]
+    assert f"synthmon run -c {mount['mountPath']} " in container["args"][0]
 
 
 @pytest.mark.parametrize("location", LOCATIONS)
@@ -233,10 +276,3 @@ def test_rendered_kustomization() -> None:
         assert security["readOnlyRootFilesystem"] and not security["allowPrivilegeEscalation"]
         assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
     assert len(set(selectors)) == len(selectors), "StatefulSets must not select each other's pods"
-
-
-def test_configmap_probes_are_the_shipped_probes() -> None:
-    """kustomize cannot read files above its root, so the ConfigMap has a copy: keep it one."""
-    shipped = (K8S.parent.parent / "probes.yaml").read_text()
-    assert (K8S / "common" / "probes.yaml").read_text() == shipped, (
-        "deploy/kubernetes/common/probes.yaml differs from probes.yaml: copy it over")
