@@ -12,6 +12,9 @@ import re
 from dataclasses import dataclass
 
 SAMPLED = "01"
+# What a run may substitute into what it sends (``${trace_id}`` ...): the one list, which
+# the config loader leaves alone for the run to fill in (monitor.config.env).
+RUN_VARIABLES: tuple[str, ...] = ("trace_id", "span_id", "traceparent")
 # tracestate: at most 32 list members "key=value", 512 characters in all (W3C 3.3).
 _TS_KEY = r"(?:[a-z][_0-9a-z\-*/]{0,255}|[a-z0-9][_0-9a-z\-*/]{0,240}@[a-z][_0-9a-z\-*/]{0,13})"
 _TS_VALUE = r"[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]"
@@ -43,8 +46,8 @@ class TraceContext:
     def variables(self) -> dict[str, str]:
         """What a ``send`` step may substitute: ``${trace_id}``, ``${span_id}``,
         ``${traceparent}``."""
-        return {"trace_id": self.trace_id, "span_id": self.span_id,
-                "traceparent": self.traceparent()}
+        values = (self.trace_id, self.span_id, self.traceparent())
+        return dict(zip(RUN_VARIABLES, values, strict=True))
 
 
 def random_id(nbytes: int) -> int:
@@ -106,5 +109,5 @@ def substitute(template: str, variables: dict[str, str]) -> str:
     return template
 
 
-__all__ = ["TraceContext", "parse_traceparent", "random_id", "substitute",
+__all__ = ["RUN_VARIABLES", "TraceContext", "parse_traceparent", "random_id", "substitute",
            "tracestate_problem"]

@@ -27,6 +27,7 @@ from monitor.config.model import Config, MissingSecret, Probe, run_key
 from monitor.config.schema import (
     DEFAULT_REFUSED_WITH,
     RESERVED_LABELS,
+    VARIANT_INFO,
     VARIANTS,
     AuthSpec,
     Defaults,
@@ -57,6 +58,7 @@ __all__ = [
     "RESERVED_LABELS",
     "SHIPPED_CONFIG",
     "VARIANTS",
+    "VARIANT_INFO",
     "AuthSpec",
     "Config",
     "ConfigError",

@@ -18,10 +18,12 @@ from urllib.parse import urlsplit
 
 from monitor.config.errors import Path_, Problem, display
 from monitor.config.facts import TIMING_KEYS, UNKNOWN, ProbeFacts, _Unknown
+from monitor.config.fields import retry_budget
 from monitor.config.model import Probe, Timing
 from monitor.config.schema import (
     RESERVED_LABELS,
     SECRET_DOC,
+    VARIANT_INFO,
     Defaults,
     JwtAuth,
     TokenEndpointAuth,
@@ -32,9 +34,6 @@ from monitor.config.schema import (
 from monitor.config.secrets import missing_secrets
 from monitor.durations import format_duration
 
-# Variants that re-sign or re-shape a JWT need a jwt provider whose key synthmon holds.
-_NEEDS_JWT = ("expired", "not_yet_valid", "bad_signature", "alg_none", "wrong_issuer",
-              "wrong_audience", "bypass_headers")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _LABEL_RULE = ("label name must match [a-zA-Z_][a-zA-Z0-9_]* and not be one of "
                + ", ".join(sorted(RESERVED_LABELS)))
@@ -108,13 +107,13 @@ def unbuildable_variants(variants: tuple[str, ...], auth: JwtAuth | TokenEndpoin
             if auth_name is None:
                 out.append((v, "the probe has no auth provider to derive it from"))
             continue  # an unknown provider name is reported on its own
-        if v in _NEEDS_JWT and not isinstance(auth, JwtAuth):
+        info = VARIANT_INFO[v]
+        if info.needs_jwt and not isinstance(auth, JwtAuth):
             out.append((v, f"it needs a jwt auth provider, and '{auth_name}' is "
                            f"{auth.type}"))
-        elif v == "wrong_issuer" and isinstance(auth, JwtAuth) and "iss" not in auth.claims:
-            out.append((v, f"the claims of '{auth_name}' carry no iss"))
-        elif v == "wrong_audience" and isinstance(auth, JwtAuth) and "aud" not in auth.claims:
-            out.append((v, f"the claims of '{auth_name}' carry no aud"))
+        elif info.needs_claim is not None and isinstance(auth, JwtAuth) \
+                and info.needs_claim not in auth.claims:
+            out.append((v, f"the claims of '{auth_name}' carry no {info.needs_claim}"))
     return out
 
 
@@ -150,7 +149,7 @@ def _bad_labels(labels: Mapping[str, str], at: Path_) -> list[Problem]:
 
 
 def _budget_problem(timeout: float, retries: int, retry_delay: float, interval: float) -> str:
-    budget = timeout * (retries + 1) + retry_delay * retries
+    budget = retry_budget(timeout, retries, retry_delay)
     return (f"a run with its retries may take {format_duration(budget)} (timeout "
             f"{format_duration(timeout)} x {retries + 1} attempts + retry_delay "
             f"{format_duration(retry_delay)} x {retries}), which must be shorter than the "
@@ -200,7 +199,7 @@ def validate_semantics(parts: Parts, env: Mapping[str, str],
                              f"interval ({format_duration(interval)})"))
         if (interval is not None and timeout is not None and retries is not None
                 and retry_delay is not None and timeout < interval
-                and timeout * (retries + 1) + retry_delay * retries >= interval
+                and retry_budget(timeout, int(retries), retry_delay) >= interval
                 and (own or not budget_reported)):
             # Inherited from defaults alone: one error for the whole file, not per probe.
             budget_reported = budget_reported or not own

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.config.errors import Path_, Problem
+from monitor.trace import RUN_VARIABLES as _RUN_VARIABLE_NAMES
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\$")
 # Filled in per run, not from the environment: a ``send`` step's ``${trace_id}``,
-# ``${span_id}``, ``${traceparent}`` (see :mod:`monitor.trace`) stay as written here.
-RUN_VARIABLES = frozenset({"trace_id", "span_id", "traceparent"})
+# ``${span_id}``, ``${traceparent}`` (their one list is monitor.trace's) stay as written here.
+RUN_VARIABLES = frozenset(_RUN_VARIABLE_NAMES)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,14 @@ Duration = Annotated[
 
 
 MAX_RETRIES = 5  # a retry confirms a failure; more of them only delay the page
+# The longest a run may take with all its retries, in words and as a number: it must stay
+# under the interval so that retries never overlap the next scheduled run.
+RETRY_BUDGET_WORDS = "timeout x (retries + 1) + retry_delay x retries"
+
+
+def retry_budget(timeout: float, retries: int, retry_delay: float) -> float:
+    """:data:`RETRY_BUDGET_WORDS` as a number of seconds."""
+    return timeout * (retries + 1) + retry_delay * retries
 
 
 def parse_retries(value: object) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from monitor.config.fields import retry_budget
 from monitor.config.schema import JwtAuth, ProbeSpec, TokenEndpointAuth
 
 
@@ -26,7 +27,7 @@ class Timing:
     def budget(self) -> float:
         """The longest a run may take with all its retries: under the interval, so that
         retries never overlap the next scheduled run."""
-        return self.timeout * (self.retries + 1) + self.retry_delay * self.retries
+        return retry_budget(self.timeout, self.retries, self.retry_delay)
 
 
 @dataclass(frozen=True, slots=True)

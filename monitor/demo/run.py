@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
-from monitor.config import SHIPPED_CONFIG, parse_duration
+from monitor.config import SHIPPED_CONFIG, VARIANTS, parse_duration
 from monitor.redact import Redactor
 from monitor.sinks.log import configure_logging
 from monitor.web.serve import serve_daemon
@@ -43,8 +43,6 @@ class Regression:
     slow_delay: float | None = None
 
 
-VARIANTS = ("no_token", "expired", "not_yet_valid", "bad_signature", "alg_none",
-            "wrong_issuer", "wrong_audience", "token_in_query_only", "bypass_headers")
 _WS_PATHS = ("ws-golden-path", "ws-alternate-path", "ws-subprotocol-only", "ws-header-only")
 _MAIN_PATH = ("ws-golden-path", "ws-subprotocol-only", "ws-header-only")
 _OFFERS_TOKEN = ("ws-golden-path", "ws-alternate-path", "ws-subprotocol-only")

@@ -13,20 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from monitor.config import VARIANT_INFO
 from monitor.outcomes import Outcome
-
-# What each variant sent, in words, for "... got in".
-VARIANT_WORDS: dict[str, str] = {
-    "no_token": "a request without any token",
-    "expired": "an expired token (exp an hour ago)",
-    "not_yet_valid": "a token not valid yet (nbf an hour ahead)",
-    "bad_signature": "a token signed with a random key",
-    "alg_none": "an unsigned token (alg: none)",
-    "wrong_issuer": "a token with a wrong issuer (iss)",
-    "wrong_audience": "a token with a wrong audience (aud)",
-    "token_in_query_only": "a valid token in the query string only (?token=)",
-    "bypass_headers": "a token signed with a random key plus the bypass headers",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +29,8 @@ class Reading:
 def sent_words(variant: str | None, bypass_headers: Iterable[str] = ()) -> str:
     if variant is None:
         return "the probe's credentials"
-    words = VARIANT_WORDS.get(variant, variant)
+    info = VARIANT_INFO.get(variant)
+    words = variant if info is None else info.words
     names = ", ".join(bypass_headers)
     if variant == "bypass_headers" and names:
         words += f" ({names})"
@@ -114,5 +103,5 @@ def got_in(variant: str | None, how: str, bypass_headers: Iterable[str] = ()) ->
     return f"{sent_words(variant, bypass_headers)} got in: {how}"
 
 
-__all__ = ["VARIANT_WORDS", "Reading", "close_reading", "got_in", "handshake_reading",
+__all__ = ["Reading", "close_reading", "got_in", "handshake_reading",
            "http_reading", "nothing_learned", "sent_words"]

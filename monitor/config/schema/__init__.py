@@ -11,7 +11,14 @@ editors use is generated from these models (:func:`json_schema`).
 from monitor.config.schema.auth import AuthSpec, JwtAuth, TokenEndpointAuth, jwt_key_problem
 from monitor.config.schema.base import RESERVED_LABELS, SECRET_DOC, VAR_FORM, Model
 from monitor.config.schema.http import HttpExpect, HttpSpec, TlsSpec
-from monitor.config.schema.negative import DEFAULT_REFUSED_WITH, VARIANTS, Variant
+from monitor.config.schema.negative import (
+    DEFAULT_REFUSED_WITH,
+    VARIANT_INFO,
+    VARIANT_TABLE,
+    VARIANTS,
+    Variant,
+    VariantInfo,
+)
 from monitor.config.schema.probe import (
     PROBE_KINDS,
     Defaults,
@@ -32,9 +39,35 @@ from monitor.config.schema.websocket import (
 )
 
 __all__ = [
-    "DEFAULT_REFUSED_WITH", "PROBE_KINDS", "RESERVED_LABELS", "SECRET_DOC", "STEP_KINDS",
-    "VARIANTS", "VAR_FORM", "AuthSpec", "Defaults", "ExpectEventsStep", "ExpectStep",
-    "HttpExpect", "HttpSpec", "JwtAuth", "Model", "ProbeSpec", "ProbesFile", "SendStep", "Step",
-    "TlsSpec", "TokenEndpointAuth", "TokenPlacement", "Variant", "WebSocketSpec",
-    "json_schema", "jwt_key_problem", "one_kind_problem", "one_step_problem",
+    "DEFAULT_REFUSED_WITH",
+    "PROBE_KINDS",
+    "RESERVED_LABELS",
+    "SECRET_DOC",
+    "STEP_KINDS",
+    "VARIANTS",
+    "VARIANT_INFO",
+    "VARIANT_TABLE",
+    "VAR_FORM",
+    "AuthSpec",
+    "Defaults",
+    "ExpectEventsStep",
+    "ExpectStep",
+    "HttpExpect",
+    "HttpSpec",
+    "JwtAuth",
+    "Model",
+    "ProbeSpec",
+    "ProbesFile",
+    "SendStep",
+    "Step",
+    "TlsSpec",
+    "TokenEndpointAuth",
+    "TokenPlacement",
+    "Variant",
+    "VariantInfo",
+    "WebSocketSpec",
+    "json_schema",
+    "jwt_key_problem",
+    "one_kind_problem",
+    "one_step_problem",
 ]

@@ -12,7 +12,7 @@ from pydantic import (
     model_validator,
 )
 
-from monitor.config.fields import Duration, Retries
+from monitor.config.fields import MAX_RETRIES, RETRY_BUDGET_WORDS, Duration, Retries
 from monitor.config.schema.auth import AuthSpec
 from monitor.config.schema.base import LABELS, Model, check_tracestate, one_of
 from monitor.config.schema.http import HttpSpec
@@ -81,8 +81,8 @@ class Defaults(Model):
                               "the interval")
     retries: Retries = Field(
         1, description="a failed run is tried again up to this many times, retry_delay apart, "
-        "before its failure is exported (0 to 5); timeout x (retries + 1) + retry_delay x "
-        "retries must be shorter than the interval")
+        f"before its failure is exported (0 to {MAX_RETRIES}); {RETRY_BUDGET_WORDS} must be "
+        "shorter than the interval")
     retry_delay: Duration = Field(5.0, description="the pause before each retry of a failed run")
     labels: dict[str, str] = Field(default_factory=dict,
                                    description="static labels on every probe series",
