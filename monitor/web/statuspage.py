@@ -20,11 +20,11 @@ from urllib.parse import quote
 from monitor.daemon import ReloadFailure
 from monitor.durations import latency as _ms
 from monitor.durations import span as _span
-from monitor.outcomes import Outcome
+from monitor.outcomes import MEANING, Outcome
 from monitor.result import Result
 from monitor.sinks.history import History
 from monitor.web.incidents import Incident, Verdict, incidents
-from monitor.web.summary import MEANING, cross_check, handshake, redirect_chain, seen
+from monitor.web.summary import cross_check, handshake, redirect_chain, seen
 
 REFRESH_SECONDS = 10
 SPARK_RUNS = 40

@@ -9,41 +9,6 @@ from monitor.outcomes import Outcome
 from monitor.result import Result
 from monitor.web.incidents import incidents
 
-# One line per outcome, in the words of the README's outcome table: shown under the outcome
-# so that nobody has to look a name up in the middle of the night.
-MEANING: dict[Outcome, str] = {
-    Outcome.SUCCESS: "everything expected was seen, within budget",
-    Outcome.UNEXPECTED_STATUS: "the HTTP status is not one of the expected ones",
-    Outcome.TOO_MANY_REDIRECTS: "the redirects did not end within max_redirects (a redirect "
-                                "loop, usually)",
-    Outcome.ASSERTION_FAILED: "a JSON path, body regex, header, TLS or HTTP version "
-                              "expectation failed",
-    Outcome.SLOW: "everything worked, but a max_latency budget was exceeded",
-    Outcome.DNS_ERROR: "the host name did not resolve",
-    Outcome.CONNECT_REFUSED: "nothing listens on that address (connection refused)",
-    Outcome.CONNECT_TIMEOUT: "the TCP connection was not established in time",
-    Outcome.TLS_ERROR: "the TLS handshake or the certificate check failed",
-    Outcome.CONNECTION_RESET: "the peer reset or dropped the connection",
-    Outcome.TIMEOUT: "no complete answer within the probe timeout",
-    Outcome.PROTOCOL_ERROR: "the peer answered something that is not valid HTTP/WebSocket",
-    Outcome.HANDSHAKE_REJECTED: "the WebSocket upgrade got a 4xx/5xx answer",
-    Outcome.NOT_UPGRADED: "the WebSocket upgrade got a plain 2xx/3xx answer instead of 101",
-    Outcome.SUBPROTOCOL_MISMATCH: "the server chose a subprotocol that was not offered or "
-                                  "not expected",
-    Outcome.AUTH_REJECTED: "accepted, then closed with 1008 or an auth error message",
-    Outcome.CLOSED_BY_SERVER: "the server closed the WebSocket before the steps were done",
-    Outcome.UNEXPECTED_MESSAGE: "a message did not match, an event came out of order or "
-                                "was in fail_on",
-    Outcome.MESSAGE_TIMEOUT: "the expected message or events did not arrive in time",
-    Outcome.AUTH_NOT_ENFORCED: "a negative probe (or one of its variants) got in: the server "
-                               "accepted credentials it must refuse",
-    Outcome.TOKEN_REFLECTED: "the answer's headers carry the probe's credential (e.g. the "
-                             "jwt.<token> offer echoed as the subprotocol): it leaks into "
-                             "proxies and logs",
-    Outcome.CONFIG_ERROR: "the probe could not run as configured (e.g. a secret is missing)",
-}
-
-
 NOT_RUN = "not run"  # a config_error: the probe sent nothing, so nothing answered
 
 

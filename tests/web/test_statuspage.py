@@ -15,7 +15,7 @@ import aiohttp
 
 from monitor.config import load_text
 from monitor.daemon import Daemon, DaemonOptions
-from monitor.outcomes import Outcome
+from monitor.outcomes import MEANING, Outcome
 from monitor.result import (
     Diagnosis,
     EventMatch,
@@ -30,7 +30,7 @@ from monitor.sinks import Sinks
 from monitor.sinks.history import History
 from monitor.web.api import results_payload
 from monitor.web.statuspage import latency_height, render_index, render_probe, sparkline
-from monitor.web.summary import MEANING, cross_check, seen
+from monitor.web.summary import cross_check, seen
 from tests.support.servers import (
     ROOT,
     DaemonProc,
