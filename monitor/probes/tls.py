@@ -17,28 +17,48 @@ class TlsConfigError(Exception):
     """The TLS settings of a probe cannot be used (e.g. an unreadable ca_file)."""
 
 
+def _stamp(key: str, path: str) -> tuple[int, int]:
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise TlsConfigError(f"tls.{key} {path}: {exc.strerror or exc}") from None
+    return st.st_mtime_ns, st.st_size
+
+
 def client_context(spec: TlsSpec) -> ssl.SSLContext:
     """A client context for ``spec``. Raises :class:`TlsConfigError`.
 
     Contexts are cached: loading the system CA store costs tens of milliseconds, too much to
-    repeat on every run. The cache key includes the ca_file's mtime and size so that a
-    rotated CA bundle is picked up without a reload.
+    repeat on every run. The cache key includes the mtime and size of every file the
+    context reads (ca_file, cert_file, key_file), so that a rotated CA bundle or client
+    certificate is picked up without a reload.
     """
-    stamp: tuple[int, int] | None = None
+    ca: tuple[int, int] | None = None
     if spec.ca_file and not spec.insecure_skip_verify:
-        try:
-            st = os.stat(spec.ca_file)
-        except OSError as exc:
-            raise TlsConfigError(
-                f"tls.ca_file {spec.ca_file}: {exc.strerror or exc}") from None
-        stamp = (st.st_mtime_ns, st.st_size)
-    return _cached_context(spec.insecure_skip_verify, spec.ca_file, stamp)
+        ca = _stamp("ca_file", spec.ca_file)
+    client: tuple[tuple[int, int], tuple[int, int] | None] | None = None
+    if spec.cert_file:
+        client = (_stamp("cert_file", spec.cert_file),
+                  _stamp("key_file", spec.key_file) if spec.key_file else None)
+    return _cached_context(spec.insecure_skip_verify, spec.ca_file, ca,
+                           spec.cert_file, spec.key_file, client)
 
 
 @lru_cache(maxsize=64)
-def _cached_context(insecure: bool, ca_file: str | None,
-                    stamp: tuple[int, int] | None) -> ssl.SSLContext:
+def _cached_context(insecure: bool, ca_file: str | None, ca_stamp: tuple[int, int] | None,
+                    cert_file: str | None, key_file: str | None,
+                    client_stamp: object) -> ssl.SSLContext:
     ctx = TimedContext(ssl.PROTOCOL_TLS_CLIENT)
+    if cert_file:
+        try:
+            ctx.load_cert_chain(cert_file, key_file)
+        except (OSError, ssl.SSLError) as exc:
+            # The message names what is wrong (no key, a key that does not match), never
+            # the key's bytes.
+            what = "cert_file/key_file" if key_file else "cert_file"
+            raise TlsConfigError(f"tls.{what} {cert_file}: cannot load the client "
+                                 f"certificate: {getattr(exc, 'reason', None) or exc}"
+                                 ) from None
     if insecure:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE

@@ -10,7 +10,7 @@ editors use is generated from these models (:func:`json_schema`).
 
 from monitor.config.schema.auth import AuthSpec, JwtAuth, TokenEndpointAuth, jwt_key_problem
 from monitor.config.schema.base import RESERVED_LABELS, SECRET_DOC, VAR_FORM, Model
-from monitor.config.schema.http import HttpExpect, HttpSpec, TlsSpec
+from monitor.config.schema.http import HttpExpect, HttpSpec
 from monitor.config.schema.negative import (
     DEFAULT_REFUSED_WITH,
     VARIANT_INFO,
@@ -27,6 +27,7 @@ from monitor.config.schema.probe import (
     json_schema,
     one_kind_problem,
 )
+from monitor.config.schema.tls import TlsSpec
 from monitor.config.schema.websocket import (
     STEP_KINDS,
     ExpectEventsStep,

@@ -1,5 +1,4 @@
-"""An ``http:`` probe: the request, what its answer must look like, and TLS (which the
-WebSocket probe shares)."""
+"""An ``http:`` probe: the request and what its answer must look like."""
 
 from __future__ import annotations
 
@@ -27,19 +26,7 @@ from monitor.config.schema.base import (
     scheme_url,
 )
 from monitor.config.schema.negative import Negative
-
-
-class TlsSpec(Shared):
-    """TLS settings of an https:// or wss:// target."""
-
-    insecure_skip_verify: bool = Field(
-        False, description="do not verify the certificate chain or host name (the expiry is "
-        "still exported)")
-    ca_file: str | None = Field(
-        None, description="PEM file of the CAs to verify the server with, instead of the "
-        "system's")
-    server_name: str | None = Field(
-        None, description="the name sent in SNI and verified, instead of the URL's host")
+from monitor.config.schema.tls import DEFAULT_TLS, TlsSpec
 
 
 # What aiohttp can receive: it speaks HTTP/1.1 (HTTP/2 and 3 are never negotiated).
@@ -98,7 +85,6 @@ class HttpExpect(Shared):
         return v
 
 
-DEFAULT_TLS = TlsSpec()
 _DEFAULT_EXPECT = HttpExpect()
 
 

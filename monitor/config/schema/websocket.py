@@ -24,8 +24,8 @@ from monitor.config.schema.base import (
     one_of,
     scheme_url,
 )
-from monitor.config.schema.http import DEFAULT_TLS, TlsSpec
 from monitor.config.schema.negative import Negative
+from monitor.config.schema.tls import DEFAULT_TLS, TlsSpec
 
 STEP_KINDS = ("expect", "send", "expect_events")
 TokenPlacement = Literal["authorization_header", "subprotocol", "query"]
