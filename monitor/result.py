@@ -117,7 +117,8 @@ TRANSCRIPT_BYTES = 256
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """One WebSocket frame of a run's transcript; ``data`` is its redacted start."""
+    """One WebSocket frame (or stream event) of a run's transcript; ``data`` is its
+    redacted start."""
 
     direction: str  # "sent" | "received"
     offset_ms: float  # since the handshake began
@@ -129,7 +130,7 @@ class Frame:
 @dataclass(frozen=True, slots=True)
 class Result:
     probe: str
-    type: str  # "http" | "websocket"
+    type: str  # the probe's kind (monitor.probes.kinds): "http", "websocket", ...
     target: str
     outcome: Outcome
     started_at: float  # unix time
@@ -150,12 +151,22 @@ class Result:
     span_id: str | None = None  # of the run's client span, the parent the target saw
     variant: str | None = None  # a negative probe's variant (see monitor/auth/variants.py)
     events: tuple[EventTiming, ...] = ()
-    transcript: tuple[Frame, ...] = ()  # WebSocket runs: at most TRANSCRIPT_FRAMES
+    transcript: tuple[Frame, ...] = ()  # messages or events: at most TRANSCRIPT_FRAMES
     transcript_omitted: int = 0  # frames beyond those
+    # Numbers a kind measures beyond phases and steps, by name (e.g. a stream's time to its
+    # first event): what its gauges and histograms are made of (monitor.probes.kind).
+    measures: tuple[tuple[str, float], ...] = ()
 
     @property
     def success(self) -> bool:
         return self.outcome is Outcome.SUCCESS
+
+    def measure(self, name: str) -> float | None:
+        """The measure ``name`` of this run, or None when the run did not get that far."""
+        for key, value in self.measures:
+            if key == name:
+                return value
+        return None
 
     @property
     def key(self) -> str:
@@ -167,5 +178,6 @@ class Result:
         data["outcome"] = self.outcome.value
         data["success"] = self.success
         data["phases"] = dict(self.phases)
+        data["measures"] = dict(self.measures)
         data["evidence"]["headers"] = dict(self.evidence.headers)
         return data

@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 
 from monitor.auth.variants import Credential, base_claims, build, sign
-from monitor.config import JwtAuth, Probe, TokenEndpointAuth
+from monitor.config import JwtAuth, Negative, Probe, TokenEndpointAuth
 from monitor.jsonpath import MISSING, lookup
 from monitor.outcomes import Outcome
 from monitor.redact import Redactor
@@ -151,8 +151,8 @@ class TokenSource:
             return Credential(await self.token(probe.auth_name, probe.auth, session, trace))
         import jwt
 
-        spec = probe.spec.http or probe.spec.websocket
-        assert spec is not None
+        spec = probe.spec.kind_spec
+        bypass: dict[str, str] = (spec.bypass_headers if isinstance(spec, Negative) else None) or {}
         valid: str | None = None
         if probe.variant == "token_in_query_only":
             valid = await self.token(probe.auth_name, probe.auth, session, trace)
@@ -170,7 +170,7 @@ class TokenSource:
         self.redactor.add(key)
         try:
             built = build(probe.variant, probe.auth, key=key, valid_token=valid, now=now,
-                          bypass_headers=spec.bypass_headers or {})
+                          bypass_headers=bypass)
         except (ValueError, TypeError, jwt.PyJWTError) as exc:
             raise AuthError(f"cannot build the {probe.variant} variant "
                             f"({type(exc).__name__})") from None

@@ -14,22 +14,23 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from monitor.config.errors import Path_, Problem, display
 from monitor.config.facts import TIMING_KEYS, UNKNOWN, ProbeFacts, _Unknown
 from monitor.config.fields import retry_budget
 from monitor.config.model import Probe, Timing
 from monitor.config.schema import (
+    KIND_MODELS,
+    PROBE_KINDS,
     RESERVED_LABELS,
     SECRET_DOC,
     VARIANT_INFO,
     Defaults,
     JwtAuth,
+    Negative,
     TokenEndpointAuth,
     jwt_key_problem,
     one_kind_problem,
-    one_step_problem,
 )
 from monitor.config.secrets import missing_secrets
 from monitor.durations import format_duration
@@ -82,19 +83,16 @@ def shape_problems(data: Any) -> list[Problem]:
     for i, probe in enumerate(probes if isinstance(probes, list) else ()):
         if not isinstance(probe, dict):
             continue
-        msg = one_kind_problem({k for k in ("http", "websocket") if probe.get(k) is not None})
+        msg = one_kind_problem({k for k in PROBE_KINDS if probe.get(k) is not None})
         if msg:
             out.append((("probes", i), msg))
-        for kind in ("http", "websocket"):
-            if isinstance(probe.get(kind), dict):
-                out += _negative_problems(i, kind, probe[kind])
-        ws = probe.get("websocket")
-        steps = ws.get("steps") if isinstance(ws, dict) else None
-        for j, step in enumerate(steps if isinstance(steps, list) else ()):
-            if isinstance(step, dict):
-                msg = one_step_problem({k for k, v in step.items() if v is not None})
-                if msg:
-                    out.append((("probes", i, "websocket", "steps", j), msg))
+        for kind, model in KIND_MODELS.items():
+            section = probe.get(kind)
+            if not isinstance(section, dict):
+                continue
+            if issubclass(model, Negative):
+                out += _negative_problems(i, kind, section)
+            out += [(("probes", i, kind, *at), msg) for at, msg in model.shape_problems(section)]
     return out
 
 
@@ -118,7 +116,7 @@ def unbuildable_variants(variants: tuple[str, ...], auth: JwtAuth | TokenEndpoin
 
 
 def _negative_problems(i: int, kind: str, spec: dict[str, Any]) -> list[Problem]:
-    """The rules across a negative probe's keys, and an events step's aliases (issue 12)."""
+    """The rules across a negative probe's keys (issue 12), on plain data."""
     out: list[Problem] = []
     variants = spec.get("variants")
     listed = variants if isinstance(variants, list) else []
@@ -128,18 +126,6 @@ def _negative_problems(i: int, kind: str, spec: dict[str, Any]) -> list[Problem]
     if spec.get("bypass_headers") and "bypass_headers" not in listed:
         out.append((("probes", i, kind, "bypass_headers"),
                     "is set, but the bypass_headers variant is not in variants"))
-    steps = spec.get("steps")
-    for j, step in enumerate(steps if isinstance(steps, list) else []):
-        events = step.get("expect_events") if isinstance(step, dict) else None
-        if not isinstance(events, dict) or not isinstance(events.get("aliases"), dict):
-            continue
-        types = events.get("types")
-        known = [t for t in types if isinstance(t, str)] if isinstance(types, list) else []
-        for name in events["aliases"]:
-            if name not in known:
-                out.append((("probes", i, kind, "steps", j, "expect_events", "aliases", name),
-                            f"{name!r} is not in types ({', '.join(known) or 'none'}): "
-                            "aliases name other spellings of an expected type"))
     return out
 
 
@@ -209,17 +195,10 @@ def validate_semantics(parts: Parts, env: Mapping[str, str],
         auth_name, auth = _auth_problems(facts, parts, env, problems, missing, used)
         kind = facts.kind
         if kind is None:
-            continue  # "exactly one of http or websocket" is reported already
-        if kind == "http" and facts.auth not in (None, UNKNOWN) \
-                and not isinstance(facts.url, _Unknown) and "@" in _netloc(facts.url):
-            # aiohttp refuses to send both; the probe could only ever report config_error.
-            problems.append(((*at, "http", "auth"),
-                             "cannot be combined with credentials in the URL (both would be "
-                             "sent as the Authorization header)"))
-        if not isinstance(facts.send_token_as, _Unknown) \
-                and "subprotocol" in facts.send_token_as and facts.auth is None:
-            problems.append(((*at, "websocket", "send_token_as"),
-                             "sending the token needs an auth provider (websocket.auth)"))
+            continue  # "exactly one of http, websocket, ..." is reported already
+        has_auth = None if facts.auth is UNKNOWN else facts.auth is not None
+        problems += [((*at, kind, *sub), msg) for sub, msg in KIND_MODELS[kind].key_problems(
+            facts.section_value, has_auth=has_auth)]
         if not isinstance(facts.variants, _Unknown) and facts.auth is not UNKNOWN:
             for v, why in unbuildable_variants(facts.variants, auth, auth_name):
                 problems.append(((*at, kind, "variants", facts.variants.index(v)),
@@ -229,27 +208,20 @@ def validate_semantics(parts: Parts, env: Mapping[str, str],
             continue
         # A valid probe: the same rules as shape_problems (equal problems are said once
         # when both see them), then the probe is built.
-        spec_kind = spec.http or spec.websocket
-        assert spec_kind is not None
-        if spec_kind.variants or spec_kind.bypass_headers or spec.websocket is not None:
-            plain: dict[str, Any] = {"variants": list(spec_kind.variants),
-                                     "expect_rejected": spec_kind.expect_rejected,
-                                     "bypass_headers": spec_kind.bypass_headers}
-            if spec.websocket is not None:
-                plain["steps"] = [
-                    {"expect_events": {"types": list(st.expect_events.types),
-                                       "aliases": dict(st.expect_events.aliases)}}
-                    if st.expect_events is not None else {} for st in spec.websocket.steps]
-            problems += _negative_problems(i, spec.type, plain)
-        if spec.websocket is not None and spec.websocket.expect_rejected \
-                and spec.websocket.steps:
-            warnings.append(((*at, "websocket", "steps"),
-                             "steps are ignored on a negative probe"))
+        spec_kind = spec.kind_spec
+        negative = spec_kind if isinstance(spec_kind, Negative) else None
+        variants = negative.variants if negative is not None else ()
+        if negative is not None and (negative.variants or negative.bypass_headers):
+            problems += _negative_problems(i, spec.type, {
+                "variants": list(negative.variants),
+                "expect_rejected": negative.expect_rejected,
+                "bypass_headers": negative.bypass_headers})
+        warnings += [((*at, kind, *sub), msg) for sub, msg in spec_kind.warnings()]
         labels = {**(defaults.labels if defaults else {}), **spec.labels}
         label_names.update(labels)
         shared = Timing(interval or 0.0, timeout or 0.0, int(retries or 0), retry_delay or 0.0)
         # A negative probe's variants: each its own run (Probe.key is name@variant).
-        for variant in spec_kind.variants or (None,):
+        for variant in variants or (None,):
             probes.append(Probe(spec=spec, timing=timings.setdefault(shared, shared),
                                 labels=tuple(sorted(labels.items())),
                                 auth_name=auth_name, auth=auth, variant=variant,
@@ -262,13 +234,6 @@ def validate_semantics(parts: Parts, env: Mapping[str, str],
                     for key, msg in missing_secrets(parts.auth[name], env)]
     return Checked(probes=probes, label_names=sorted(label_names), warnings=warnings,
                    missing=missing)
-
-
-def _netloc(url: str) -> str:
-    try:
-        return urlsplit(url).netloc
-    except ValueError:
-        return ""
 
 
 def _timing(facts: ProbeFacts, defaults: Defaults | None) -> dict[str, float]:

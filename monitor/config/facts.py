@@ -20,12 +20,12 @@ from typing import Annotated, Any, Final
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from monitor.config.schema import (
+    KIND_MODELS,
     PROBE_KINDS,
-    HttpSpec,
     JwtAuth,
+    KindSpec,
     ProbeSpec,
     TokenEndpointAuth,
-    WebSocketSpec,
 )
 
 
@@ -36,7 +36,6 @@ class _Unknown(enum.Enum):
 UNKNOWN: Final = _Unknown.UNKNOWN  # a key that did not validate on its own
 
 AuthRef = str | JwtAuth | TokenEndpointAuth | None
-_KIND_MODELS: dict[str, type[BaseModel]] = {"http": HttpSpec, "websocket": WebSocketSpec}
 TIMING_KEYS = ("interval", "timeout", "retries", "retry_delay")
 
 
@@ -46,25 +45,32 @@ class ProbeFacts:
 
     index: int
     spec: ProbeSpec | None  # None: the probe did not validate (its errors are reported)
-    kind: str | None  # http or websocket; None when not exactly one of them
+    kind: str | None  # the probe's kind; None when not exactly one of them
     labels: dict[str, str] | _Unknown
     # The probe's own timing keys (None: not set, the defaults apply).
     timing: dict[str, float | int | _Unknown | None]
     auth: AuthRef | _Unknown
     expect_rejected: bool | _Unknown
     variants: tuple[str, ...] | _Unknown
-    url: str | _Unknown
-    send_token_as: tuple[str, ...] | _Unknown
+    # The keys of the kind's section its own whole-file checks read
+    # (KindSpec.CHECKED_KEYS), each validated alone: a kind's model judges them
+    # (KindSpec.key_problems) without the checks knowing which kind it is.
+    section: dict[str, Any]
+
+    def section_value(self, key: str) -> Any:
+        """The kind's ``key``, or None when it did not validate on its own."""
+        value = self.section.get(key)
+        return None if value is UNKNOWN else value
 
 
 def from_spec(index: int, spec: ProbeSpec) -> ProbeFacts:
-    kind = spec.http or spec.websocket
-    assert kind is not None
+    kind = spec.kind_spec
     return ProbeFacts(
         index=index, spec=spec, kind=spec.type, labels=dict(spec.labels),
-        timing={k: getattr(spec, k) for k in TIMING_KEYS}, auth=kind.auth,
-        expect_rejected=kind.expect_rejected, variants=kind.variants, url=kind.url,
-        send_token_as=spec.websocket.send_token_as if spec.websocket is not None else ())
+        timing={k: getattr(spec, k) for k in TIMING_KEYS}, auth=kind.auth_ref,
+        expect_rejected=getattr(kind, "expect_rejected", False),
+        variants=getattr(kind, "variants", ()),
+        section={key: getattr(kind, key) for key in kind.CHECKED_KEYS})
 
 
 def from_data(index: int, item: Any, context: dict[str, Any]) -> ProbeFacts:
@@ -74,17 +80,21 @@ def from_data(index: int, item: Any, context: dict[str, Any]) -> ProbeFacts:
     kind = present[0] if len(present) == 1 and isinstance(raw[present[0]], dict) else None
     body: dict[str, Any] = raw[kind] if kind is not None else {}
     timing = {key: _field(ProbeSpec, key, raw, context) for key in TIMING_KEYS}
-    model = _KIND_MODELS[kind] if kind is not None else None
+    model: type[KindSpec] | None = KIND_MODELS[kind] if kind is not None else None
 
-    def of_kind(key: str) -> Any:
-        return UNKNOWN if model is None else _field(model, key, body, context)
+    def of_kind(key: str, absent: Any = UNKNOWN) -> Any:
+        if model is None:
+            return UNKNOWN
+        if key not in model.model_fields:
+            return absent  # a key this kind does not have (a negative probe's, say)
+        return _field(model, key, body, context)
 
     return ProbeFacts(
         index=index, spec=None, kind=kind, labels=_field(ProbeSpec, "labels", raw, context),
-        timing=timing, auth=of_kind("auth"), expect_rejected=of_kind("expect_rejected"),
-        variants=of_kind("variants"),
-        url=body["url"] if isinstance(body.get("url"), str) else UNKNOWN,
-        send_token_as=(of_kind("send_token_as") if kind == "websocket" else ()))
+        timing=timing, auth=of_kind("auth", None), expect_rejected=of_kind("expect_rejected",
+                                                                          False),
+        variants=of_kind("variants", ()),
+        section={} if model is None else {key: of_kind(key) for key in model.CHECKED_KEYS})
 
 
 def _field(model: type[BaseModel], key: str, data: dict[str, Any],

@@ -24,7 +24,7 @@ from urllib.parse import unquote, urlsplit
 
 from monitor.config.env import Sub
 from monitor.config.errors import Path_
-from monitor.config.schema import JwtAuth, TokenEndpointAuth
+from monitor.config.schema import PROBE_KINDS, JwtAuth, TokenEndpointAuth
 
 _SECRET_WORDS = ("SECRET", "TOKEN", "PASSWORD", "PASSWD", "CREDENTIAL", "PRIVATE", "APIKEY",
                  "COOKIE")
@@ -38,17 +38,22 @@ def secret_looking(var: str) -> bool:
         _SECRET_PARTS.intersection(upper.split("_")))
 
 
+def _kind_at(path: Path_, depth: int) -> bool:
+    """``path[-depth]`` is a probe kind's section (probes[i].KIND, wherever it is nested)."""
+    return len(path) > depth and path[0] == "probes" and path[-depth] in PROBE_KINDS
+
+
 def _is_url(path: Path_) -> bool:
-    # probes[i].http.url, probes[i].websocket.url, auth.NAME.url, probes[i].KIND.auth.url
+    # probes[i].KIND.url, probes[i].KIND.auth.url, auth.NAME.url
     return bool(path) and path[-1] == "url" and (
-        (len(path) == 4 and path[0] == "probes" and path[2] in ("http", "websocket"))
+        _kind_at(path, 2)
         or (len(path) == 3 and path[0] == "auth")
-        or (len(path) == 5 and path[0] == "probes" and path[3] == "auth"))
+        or (path[-2] == "auth" and _kind_at(path, 3)))
 
 
 def _is_header(path: Path_) -> bool:
-    return (len(path) == 5 and path[0] == "probes" and path[2] in ("http", "websocket")
-            and path[3] == "headers")
+    # probes[i].KIND.headers.NAME
+    return len(path) > 3 and path[-2] == "headers" and _kind_at(path, 3)
 
 
 def _credential_spans(url: str) -> list[tuple[int, int]]:
@@ -98,7 +103,7 @@ def find_secrets(data: Any, subs: list[Sub]) -> tuple[str, ...]:
     probes = data.get("probes") if isinstance(data, dict) else None
     auth = data.get("auth") if isinstance(data, dict) else None
     for i in range(len(probes) if isinstance(probes, list) else 0):
-        for kind in ("http", "websocket"):
+        for kind in PROBE_KINDS:
             urls.update({("probes", i, kind, "url"), ("probes", i, kind, "auth", "url")})
     for name in auth if isinstance(auth, dict) else ():
         urls.add(("auth", name, "url"))

@@ -15,6 +15,32 @@ import aiohttp
 
 from monitor.outcomes import Outcome
 
+# Where a request-making run was when its deadline hit, in words ("while ...").
+_STAGE_WORDS = {
+    "auth": "getting the auth token",
+    "prepare": "preparing the request",
+    "resolve": "resolving the host name",
+    "connect": "connecting",
+    "tls": "in the TLS handshake",
+    "processing": "waiting for the response headers",
+    "redirect": "following a redirect",
+    "transfer": "reading the body",
+}
+
+
+def stage_words(stage: str) -> str:
+    """What a run was doing in ``stage`` (a :class:`~monitor.probes.net.phases.PhaseTimer`
+    stage, or "auth"), for "no answer ... while <words>"."""
+    return _STAGE_WORDS.get(stage, stage)
+
+
+def why_unbuildable(exc: Exception) -> str:
+    """Why aiohttp refused to build a request, without quoting what may hold a secret."""
+    if isinstance(exc, aiohttp.InvalidURL):
+        # Its message is the URL itself, credentials included.
+        return "invalid URL" + (f" ({exc.description})" if exc.description else "")
+    return str(exc)
+
 
 def classify_exception(exc: BaseException, phase: str = "connect") -> tuple[Outcome, str]:
     """``phase`` is where it happened: "resolve", "connect", "tls", "handshake", "read"."""

@@ -1,31 +1,28 @@
-"""Dispatch a probe to its protocol and guarantee the two promises every probe makes:
+"""Dispatch a probe to its kind's runner and guarantee the two promises every probe makes:
 it returns a :class:`Result` and it never outlives its timeout."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from monitor.config import Probe
 from monitor.outcomes import Outcome
 from monitor.probes.context import ProbeContext
-from monitor.probes.http import run_http
-from monitor.probes.websocket import run_websocket
-from monitor.result import Evidence, Result
-from monitor.targets import target_of
+from monitor.probes.kind import Runner
+from monitor.probes.kinds import KINDS
+from monitor.probes.record import Measured, Verdict, build_result
+from monitor.result import Result
 from monitor.trace import TraceContext
 
 # The protocol probes enforce the timeout themselves and keep their evidence; this outer
 # bound only catches a bug in them, so it leaves them a little room first.
 HARD_DEADLINE_GRACE = 0.5
 
-Runner = Callable[[Probe, ProbeContext], Awaitable[Result]]
-
-# The protocol runner of each probe type. A table, so that the tests can put in a runner
-# with the bug each promise below is about and see the promise kept.
-RUNNERS: dict[str, Runner] = {"http": run_http, "websocket": run_websocket}
+# The runner of each probe kind (monitor.probes.kinds). A table of its own, so that the
+# tests can put in a runner with the bug each promise below is about and see it kept.
+RUNNERS: dict[str, Runner] = {name: kind.runner for name, kind in KINDS.items()}
 
 
 async def run_probe(probe: Probe, ctx: ProbeContext,
@@ -54,10 +51,7 @@ async def _run(probe: Probe, ctx: ProbeContext) -> Result:
         detail = f"no result within the probe timeout ({probe.timeout:g}s)"
         outcome = Outcome.TIMEOUT
     except Exception as exc:  # a probe bug must not take the scheduler down with it
-        detail = ctx.redactor.redact(f"internal error in the {probe.type} probe: "
-                                     f"{type(exc).__name__}: {exc}") or ""
+        detail = f"internal error in the {probe.type} probe: {type(exc).__name__}: {exc}"
         outcome = Outcome.PROTOCOL_ERROR
-    return Result(probe=probe.name, type=probe.type, target=target_of(probe.spec.url),
-                  outcome=outcome, started_at=started,
-                  duration_seconds=time.perf_counter() - t0, evidence=Evidence(detail=detail),
-                  variant=probe.variant)
+    return build_result(probe, ctx, Verdict(outcome, detail),
+                        Measured(started_at=started, duration_seconds=time.perf_counter() - t0))

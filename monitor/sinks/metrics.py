@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from monitor import __version__
 from monitor.config import Config, Probe
 from monitor.outcomes import Outcome
-from monitor.probes.net.phases import HTTP_PHASES, WS_PHASES
+from monitor.probes.kind import Gauge, PhaseGauge
+from monitor.probes.kinds import KINDS
 from monitor.result import Result
 from monitor.targets import target_of
 
@@ -110,12 +111,16 @@ class _ProbeSeries:
     # (step, event) → time from the step's start to the event; events are the configured
     # types (never what a server sent), so the label values are bounded by the config.
     events: dict[tuple[str, str], Buckets] = field(default_factory=dict)
+    # The histograms the probe's kind declares, by family name (created on first use).
+    measured: dict[str, Buckets] | None = None
 
     def snapshot(self) -> _ProbeSeries:
         return _ProbeSeries(self.labels, self.type, self.interval, self.last, self.last_success,
                             dict(self.runs), dict(self.retries), self.duration.copy(),
                             {k: b.copy() for k, b in self.steps.items()},
-                            {k: b.copy() for k, b in self.events.items()})
+                            {k: b.copy() for k, b in self.events.items()},
+                            None if self.measured is None
+                            else {k: b.copy() for k, b in self.measured.items()})
 
 
 @dataclass
@@ -207,6 +212,17 @@ class Surfacer:
                 if b is None:
                     b = series.events[(ev.step, ev.event)] = Buckets(EVENT_BUCKETS)
                 b.observe(ev.seconds, tid, at)
+            kind = KINDS.get(result.type)
+            for h in kind.histograms if kind is not None else ():
+                value = result.measure(h.measure)
+                if value is None:
+                    continue
+                if series.measured is None:
+                    series.measured = {}
+                b = series.measured.get(h.name)
+                if b is None:
+                    b = series.measured[h.name] = Buckets(h.buckets)
+                b.observe(value, tid, at)
             if result.success:
                 series.last_success = result.started_at + result.duration_seconds
 
@@ -258,13 +274,29 @@ def wants_openmetrics(accept: str | None) -> bool:
 
 def _event_keys(probe: Probe) -> set[tuple[str, str]]:
     """The (step, event) pairs ``probe``'s config can produce."""
-    ws = probe.spec.websocket
-    if ws is None:
-        return set()
-    return {(step.label(i), kind) for i, step in enumerate(ws.steps)
-            if step.expect_events is not None for kind in step.expect_events.types}
+    return probe.spec.kind_spec.event_keys()
 
 
+def _families() -> tuple[list[tuple[str, str, dict[str, Gauge | PhaseGauge]]],
+                         list[tuple[str, str, tuple[float, ...]]]]:
+    """The gauge and histogram families the kinds declare, each once (several kinds may
+    share one, e.g. an HTTP status), in the order the kinds are registered:
+    (name, doc, {kind: its gauge of that family}) and (name, doc, buckets)."""
+    gauges: dict[str, tuple[str, str, dict[str, Gauge | PhaseGauge]]] = {}
+    histograms: dict[str, tuple[str, str, tuple[float, ...]]] = {}
+    for kind in KINDS.values():
+        for g in kind.gauges:
+            gauges.setdefault(g.name, (g.name, g.doc, {}))[2][kind.name] = g
+        for h in kind.histograms:
+            histograms.setdefault(h.name, (h.name, h.doc, h.buckets))
+    return list(gauges.values()), list(histograms.values())
+
+
+_GAUGES, _HISTOGRAMS = _families()
+
+
+def _le(buckets: Sequence[float]) -> tuple[str, ...]:
+    return (*(f'le="{_num(b)}"' for b in buckets), 'le="+Inf"')
 
 
 def format_snapshot(snap: Snapshot, openmetrics: bool = False) -> bytes:
@@ -288,8 +320,6 @@ def iter_exposition(snap: Snapshot, chunk_lines: int = CHUNK_LINES,
     out: list[str] = []
     add = out.append
     series = snap.series
-    http = [s for s in series if s.type == "http"]
-    ws = [s for s in series if s.type != "http"]
     ran = [s for s in series if s.last is not None]
 
     def flush() -> bytes:
@@ -316,16 +346,24 @@ def iter_exposition(snap: Snapshot, chunk_lines: int = CHUNK_LINES,
             add(f"{name}{{{labels}}} {_num(value)}\n" if labels else f"{name} {_num(value)}\n")
             yield from cut()
 
-    def phase_gauge(name: str, doc: str, group: list[_ProbeSeries],
-                    names: tuple[str, ...]) -> Iterator[bytes]:
-        # Every phase is written, 0 where a run did not reach it, so series stay stable.
+    def kind_gauge(name: str, doc: str, by_kind: dict[str, Gauge | PhaseGauge]
+                   ) -> Iterator[bytes]:
+        # A family a kind declares: the series of the probes of every kind declaring it.
         head(name, "gauge", doc)
-        for s in group:
-            if s.last is not None:
+        for s in ran:
+            g = by_kind.get(s.type)
+            if g is None or s.last is None:
+                continue
+            if isinstance(g, PhaseGauge):
+                # Every phase is written, 0 where a run did not reach it: stable series.
                 phases = dict(s.last.phases)
-                for ph in names:
+                for ph in g.phases:
                     add(f'{name}{{{s.labels},phase="{ph}"}} {_num(phases.get(ph, 0.0))}\n')
-                yield from cut()
+            else:
+                value = g.value(s.last)
+                if value is not None:
+                    add(f"{name}{{{s.labels}}} {_num(value)}\n")
+            yield from cut()
 
     def last(s: _ProbeSeries) -> Result:
         assert s.last is not None
@@ -335,19 +373,8 @@ def iter_exposition(snap: Snapshot, chunk_lines: int = CHUNK_LINES,
                      ((s.labels, 1.0 if last(s).success else 0.0) for s in ran))
     yield from gauge("probe_duration_seconds", "duration of the last run",
                      ((s.labels, last(s).duration_seconds) for s in ran))
-    yield from gauge("probe_http_status_code", "HTTP status of the last run, 0 if none",
-                     ((s.labels, float(last(s).status_code or 0)) for s in http if s.last))
-    yield from phase_gauge("probe_http_duration_seconds", "HTTP phases of the last run", http,
-                           HTTP_PHASES)
-    yield from gauge("probe_websocket_status_code",
-                     "handshake answer: 101 when upgraded, 0 when no HTTP answer",
-                     ((s.labels, float(last(s).status_code or 0)) for s in ws if s.last))
-    yield from gauge("probe_websocket_connection_upgraded", "1 if the last handshake upgraded",
-                     ((s.labels, 1.0 if last(s).upgraded else 0.0) for s in ws if s.last))
-    yield from gauge("probe_websocket_close_code", "server close code, 0 if none",
-                     ((s.labels, float(last(s).close_code or 0)) for s in ws if s.last))
-    yield from phase_gauge("probe_websocket_duration_seconds", "WebSocket phases of the last run",
-                           ws, WS_PHASES)
+    for name, doc, by_kind in _GAUGES:
+        yield from kind_gauge(name, doc, by_kind)
     yield from gauge("probe_ssl_earliest_cert_expiry", "earliest certificate notAfter, unix s",
                      ((s.labels, s.last.cert_expiry) for s in ran
                       if s.last is not None and s.last.cert_expiry is not None))
@@ -374,20 +401,30 @@ def iter_exposition(snap: Snapshot, chunk_lines: int = CHUNK_LINES,
         if s.duration.count:
             histogram("synthmon_probe_duration_seconds", s.labels, s.duration, _LE)
         yield from cut()
-    head("synthmon_probe_step_duration_seconds", "histogram", "WebSocket step duration")
+    head("synthmon_probe_step_duration_seconds", "histogram",
+         "duration of each step of a run (WebSocket steps, a flow's steps)")
     for s in series:
         for step, b in s.steps.items():
             histogram("synthmon_probe_step_duration_seconds",
                       f'{s.labels},step="{_escape(step)}"', b, _LE)
         yield from cut()
     head("synthmon_probe_event_seconds", "histogram",
-         "time from a WebSocket events step's start to each expected event")
+         "time from the start of an events wait (a WebSocket step, a stream) to each "
+         "expected event")
     for s in series:
         for (step, event), b in s.events.items():
             _histogram(add, "synthmon_probe_event_seconds",
                        f'{s.labels},step="{_escape(step)}",event="{_escape(event)}"', b,
                        _EVENT_LE)
         yield from cut()
+    for name, doc, buckets in _HISTOGRAMS:
+        head(name, "histogram", doc)
+        les = _le(buckets)
+        for s in series:
+            kept = s.measured.get(name) if s.measured is not None else None
+            if kept is not None and kept.count:
+                histogram(name, s.labels, kept, les)
+            yield from cut()
     yield from gauge("synthmon_probe_last_run_timestamp_seconds", "end of the last run",
                      ((s.labels, last(s).started_at + last(s).duration_seconds) for s in ran))
     yield from gauge("synthmon_probe_last_success_timestamp_seconds",

@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
@@ -95,6 +95,8 @@ def readable_spans(trace_id: int, records: Sequence[SpanRecord],
                   else Status(StatusCode.UNSET))
         out.append(ReadableSpan(r.name, context=ctx, parent=parent, resource=res,
                                 attributes=r.attributes, status=status,
+                                events=[Event(name, attributes, at)
+                                        for name, at, attributes in r.events],
                                 kind=SpanKind.CLIENT if parent is None else SpanKind.INTERNAL,
                                 start_time=r.start, end_time=r.end,
                                 instrumentation_scope=_SCOPE))
@@ -158,8 +160,7 @@ class OtlpSpans:
         self.dropped = dict.fromkeys(DROP_REASONS, 0)
 
     def configure(self, config: Config) -> None:
-        methods: dict[str, str] = {p.name: p.spec.http.method if p.spec.http is not None else "GET"
-                   for p in config.probes}
+        methods = {p.name: p.spec.kind_spec.request_method for p in config.probes}
         with self._cond:
             self._methods = methods
 

@@ -102,6 +102,10 @@ class Encoder:
                     attributes=[pairs[k, v, type(v)] for k, v in r.attributes.items()],
                     status=(Status(code=_ERROR, message=r.error) if r.error is not None
                             else Status(code=_UNSET)),
+                    events=[Span.Event(time_unix_nano=at, name=name,
+                                       attributes=[pairs[k, v, type(v)]
+                                                   for k, v in attributes.items()])
+                            for name, at, attributes in r.events],
                     flags=_FLAGS))
         request = ExportTraceServiceRequest(resource_spans=[ResourceSpans(
             resource=self._resource, schema_url=self._resource_schema,

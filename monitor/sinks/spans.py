@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
+from monitor.probes.kinds import KINDS
 from monitor.result import Result
 from monitor.trace import random_id
 
@@ -35,8 +36,10 @@ class SpanRecord(NamedTuple):
     parent_id: int | None  # None: the run's client span
     start: int  # unix nanoseconds
     end: int
-    attributes: dict[str, str | int | bool]
+    attributes: dict[str, str | int | bool | float]
     error: str | None = None  # the status description of a failing run's client span
+    # Span events: (name, unix nanoseconds, attributes), e.g. a stream's events as they came.
+    events: tuple[tuple[str, int, dict[str, str | int | bool | float]], ...] = ()
 
 
 def records_of(result: Result, method: str = "GET") -> tuple[int, list[SpanRecord]]:
@@ -53,7 +56,7 @@ def records_of(result: Result, method: str = "GET") -> tuple[int, list[SpanRecor
     start = _ns(result.started_at)
     end = start + _ns(result.duration_seconds)
     host, port = _server(result.target)
-    attrs: dict[str, str | int | bool] = {
+    attrs: dict[str, str | int | bool | float] = {
         "http.request.method": method,
         "url.full": result.target,
         "synthmon.probe": result.probe,
@@ -66,10 +69,12 @@ def records_of(result: Result, method: str = "GET") -> tuple[int, list[SpanRecor
         attrs["server.port"] = port
     if result.status_code is not None:
         attrs["http.response.status_code"] = result.status_code
-    if result.close_code is not None:
-        attrs["synthmon.websocket.close_code"] = result.close_code
-    if result.type == "websocket":
-        attrs["synthmon.websocket.upgraded"] = result.upgraded
+    kind = KINDS.get(result.type)
+    events: tuple[tuple[str, int, dict[str, str | int | bool | float]], ...] = ()
+    if kind is not None:
+        attrs.update(kind.span_attributes(result))
+        events = tuple((e.name, start + _ns(e.offset), e.attributes)
+                       for e in kind.span_events(result))
     if result.evidence.step_name is not None:
         attrs["synthmon.step"] = result.evidence.step_name
     if result.variant is not None:  # a negative probe's variant: which way of failing open
@@ -79,9 +84,10 @@ def records_of(result: Result, method: str = "GET") -> tuple[int, list[SpanRecor
         attrs["error.type"] = result.outcome.value
         detail = result.evidence.detail[:STATUS_DESCRIPTION_CHARS]
         error = f"{result.outcome.value}: {detail}" if detail else result.outcome.value
-    spans = [SpanRecord(result.probe, run, None, start, end, attrs, error)]
+    spans = [SpanRecord(result.probe, run, None, start, end, attrs, error, events)]
 
-    def child(name: str, begin: int, took: float, extra: dict[str, str | int | bool]) -> int:
+    def child(name: str, begin: int, took: float,
+              extra: dict[str, str | int | bool | float]) -> int:
         stop = min(begin + _ns(took), end)
         # Only what tells the child apart: each attribute costs its encoding on every run.
         spans.append(SpanRecord(name, random_id(8), run, begin, stop, extra))

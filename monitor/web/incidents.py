@@ -22,6 +22,7 @@ from enum import StrEnum
 from urllib.parse import urlsplit
 
 from monitor.outcomes import Outcome
+from monitor.probes.kinds import kind_of
 from monitor.result import Result
 
 
@@ -89,6 +90,13 @@ def cause_of(r: Result) -> str:
     if r.status_code is not None and not (r.upgraded and r.status_code == 101):
         return f"{r.outcome.value}, HTTP {r.status_code}"
     return r.outcome.value
+
+
+def upgrades(r: Result) -> bool:
+    """The run's kind upgrades its connection (a WebSocket): only such probes are compared
+    by the route and credentials cross-check."""
+    kind = kind_of(r.type)
+    return kind is not None and kind.upgrades
 
 
 def _names(names: list[str] | tuple[str, ...]) -> str:
@@ -177,14 +185,16 @@ def _verdict(members: list[Result], host: str, on_host: list[Result],
                 f"Not a route or credentials question: {first.probe} got a 101, so the route "
                 "and the credentials work; the failure is after the handshake "
                 f"({outcome.value}), where no other probe can be compared.", evidence)
-    if all(r.type != "websocket" for r in members):
+    if not any(upgrades(r) for r in members):
         passing = [r.probe for r in others if r.success]
-        reason = ("the cross-check compares WebSocket paths, and these are HTTP probes"
+        nouns = sorted({_noun(r) for r in members})
+        reason = (f"the cross-check compares WebSocket paths, and these are "
+                  f"{' and '.join(nouns)} probes"
                   + (f"; {_names(passing)} on the same host pass, so the host answers"
                      if passing else "; no other probe on this host passes"))
         return Verdict.CANNOT_TELL, f"Cannot tell route from credentials: {reason}.", evidence
 
-    ws_others = [r for r in others if r.type == "websocket"]
+    ws_others = [r for r in others if upgrades(r)]
     got_in = [r for r in ws_others if r.upgraded and r.outcome is not Outcome.AUTH_NOT_ENFORCED
               and any(_same_credentials(r.probe, m.probe, creds) for m in members)]
     refused = outcome in (Outcome.HANDSHAKE_REJECTED, Outcome.NOT_UPGRADED, Outcome.AUTH_REJECTED)
@@ -213,7 +223,7 @@ def _verdict(members: list[Result], host: str, on_host: list[Result],
                 f"connections and these credentials; suspect the route of {_names(paths)}.",
                 evidence)
     if authz and len(paths) > 1:
-        ok_http = [r.probe for r in others if r.type != "websocket" and r.success
+        ok_http = [r.probe for r in others if not upgrades(r) and r.success
                    and creds.get(r.probe) is not None
                    and any(_same_credentials(r.probe, m.probe, creds) for m in members)]
         if ok_http:
@@ -225,10 +235,10 @@ def _verdict(members: list[Result], host: str, on_host: list[Result],
                 + (f" ({_names(ok_http)} accepts them over plain HTTP: suspect the WebSocket "
                    "side's check of the token)." if ok_http else "."), evidence)
 
-    ws_all = [r for r in on_host if r.type == "websocket"]
+    ws_all = [r for r in on_host if upgrades(r)]
     # A refusal of the token is not the layer being down: it proves the layer answers.
     ws_failing = [r for r in ws_all if r.outcome in _WS_BROKEN and not _authz_refusal(r)]
-    http_ok = [r.probe for r in others if r.type != "websocket" and r.success]
+    http_ok = [r.probe for r in others if not upgrades(r) and r.success]
     ws_ok = [r for r in ws_all if r.success and r.upgraded]
     layer_paths = {path_of(r) for r in ws_failing}
     if outcome in _WS_BROKEN and not authz and not ws_ok and not got_in and len(layer_paths) > 1:
@@ -242,6 +252,11 @@ def _verdict(members: list[Result], host: str, on_host: list[Result],
                 evidence)
 
     return Verdict.CANNOT_TELL, _cannot_tell(members, ws_others, paths, host), evidence
+
+
+def _noun(r: Result) -> str:
+    kind = kind_of(r.type)
+    return r.type if kind is None else kind.words.noun
 
 
 def _authz_refusal(r: Result) -> bool:

@@ -24,7 +24,7 @@ from monitor.outcomes import MEANING, Outcome
 from monitor.result import Result
 from monitor.sinks.history import History
 from monitor.web.incidents import Incident, Verdict, incidents
-from monitor.web.summary import cross_check, handshake, redirect_chain, seen
+from monitor.web.summary import answer_label, cross_check, handshake, redirect_chain, seen
 
 REFRESH_SECONDS = 10
 SPARK_RUNS = 40
@@ -228,7 +228,7 @@ def _evidence(r: Result, lasts: dict[str, Result | None] | None = None,
     rows: list[tuple[str, str]] = []
     hs = handshake(r)
     if hs is not None:
-        rows.append(("handshake", f'<span class="handshake">{escape(hs)}</span>'))
+        rows.append((answer_label(r), f'<span class="handshake">{escape(hs)}</span>'))
     elif r.status_code is not None:
         ctype = f" {ev.content_type}" if ev.content_type else ""
         rows.append(("answer", escape(f"HTTP {r.status_code}{ctype}")))

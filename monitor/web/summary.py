@@ -5,31 +5,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from monitor.outcomes import Outcome
+from monitor.outcomes import MEANING, Outcome
+from monitor.probes.kind import NOT_RUN
+from monitor.probes.kinds import kind_of
 from monitor.result import Result
 from monitor.web.incidents import incidents
 
-NOT_RUN = "not run"  # a config_error: the probe sent nothing, so nothing answered
-
 
 def handshake(r: Result) -> str | None:
-    """How the WebSocket upgrade was answered, in one phrase; None for HTTP probes."""
-    if r.type != "websocket":
-        return None
-    if r.outcome is Outcome.CONFIG_ERROR:
-        # Not a network failure: the run stopped before anything was sent.
-        return NOT_RUN + ": nothing was sent"
-    ev = r.evidence
-    if r.upgraded or r.status_code == 101:
-        sub = f", subprotocol {ev.subprotocol}" if ev.subprotocol else ", no subprotocol"
-        return f"upgraded: 101 Switching Protocols{sub}"
-    if r.status_code is None:
-        return f"no HTTP answer to the upgrade ({r.outcome.value})"
-    ctype = (ev.content_type or "").split(";")[0].strip()
-    what = f"HTTP {r.status_code}" + (f" {ctype}" if ctype else "")
-    if r.status_code >= 400:
-        return f"refused: {what} instead of 101"
-    return f"not upgraded: {what} instead of 101"
+    """How the target answered, in one phrase, where the probe's kind has one (a
+    WebSocket's upgrade, a stream's opening); None for a plain HTTP answer."""
+    kind = kind_of(r.type)
+    return None if kind is None else kind.words.answer(r)
+
+
+def answer_label(r: Result) -> str:
+    """The name of :func:`handshake`'s phrase: "handshake", "stream", ..."""
+    kind = kind_of(r.type)
+    return "answer" if kind is None else kind.words.answer_label
 
 
 def seen(r: Result) -> str:
@@ -42,7 +35,8 @@ def seen(r: Result) -> str:
     if hs is not None:
         # The probe's detail usually names the answer already ("refused the upgrade: HTTP
         # 403", "upgraded (subprotocol jwt-auth)"); the phrase is only added when it does not.
-        if not (str(r.status_code) in ev.detail or "upgraded" in ev.detail):
+        if not (str(r.status_code) in ev.detail or "upgraded" in ev.detail
+                or hs in ev.detail):
             parts.append(hs)
     elif r.status_code is not None and str(r.status_code) not in ev.detail:
         ctype = (ev.content_type or "").split(";")[0].strip()
@@ -85,3 +79,6 @@ def cross_check(r: Result, lasts: Mapping[str, Result | None],
             also = f" One incident with {', '.join(peers)}." if peers else ""
             return f"{incident.why}{also}"
     return None
+
+
+__all__ = ["MEANING", "NOT_RUN", "answer_label", "cross_check", "handshake", "hint", "seen"]

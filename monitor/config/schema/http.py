@@ -1,4 +1,5 @@
-"""An ``http:`` probe: the request and what its answer must look like."""
+"""An ``http:`` probe: the request (the keys of :mod:`.request`), what its answer must look
+like, and how redirects are followed."""
 
 from __future__ import annotations
 
@@ -14,20 +15,9 @@ from pydantic import (
 )
 
 from monitor.config.fields import Duration, StatusSet
-from monitor.config.schema.auth import AuthSpec
-from monitor.config.schema.base import (
-    HEADERS,
-    HTTP_URL,
-    JsonDict,
-    Model,
-    Shared,
-    check_headers,
-    check_regex,
-    scheme_url,
-)
+from monitor.config.schema.base import JsonDict, Shared, check_regex
 from monitor.config.schema.negative import Negative
-from monitor.config.schema.tls import DEFAULT_TLS, TlsSpec
-
+from monitor.config.schema.request import REQUEST_SCHEMA, RequestSpec
 
 # What aiohttp can receive: it speaks HTTP/1.1 (HTTP/2 and 3 are never negotiated).
 HttpVersion = Literal["HTTP/1.0", "HTTP/1.1"]
@@ -88,15 +78,11 @@ class HttpExpect(Shared):
 _DEFAULT_EXPECT = HttpExpect()
 
 
-class HttpSpec(Negative, Model):
+class HttpSpec(Negative, RequestSpec):
     """An HTTP request and what its answer must look like."""
 
     model_config = ConfigDict(json_schema_extra={
-        "not": {"required": ["body", "json_body"]},
-        # aiohttp refuses auth together with credentials in the URL.
-        "if": {"required": ["auth"], "properties": {"auth": {"not": {"type": "null"}}}},
-        "then": {"properties": {"url": {"not": {"pattern": "^[a-zA-Z]+://[^/@]*@"}},
-                                "auth": {"not": {"type": "object", "required": ["secret"]}}}},
+        **REQUEST_SCHEMA,
         "allOf": [
             {"if": {"required": ["max_redirects"]},
              "then": {"required": ["follow_redirects"],
@@ -111,15 +97,6 @@ class HttpSpec(Negative, Model):
         ],
     })
 
-    url: str = Field(description="http:// or https:// URL", json_schema_extra=HTTP_URL)
-    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
-    headers: dict[str, str] = Field(default_factory=dict, description="request headers",
-                                    json_schema_extra=HEADERS)
-    body: str | None = Field(None, description="a text request body")
-    json_body: Any = Field(None, description="a JSON request body")
-    auth: str | AuthSpec | None = Field(
-        None, description="the name of an auth provider, or one inline; sent as Bearer"
-    )
     expect: HttpExpect = Field(default_factory=lambda: _DEFAULT_EXPECT,
                                description="what the answer must look like (default: any 2xx)")
     follow_redirects: bool = Field(
@@ -129,23 +106,6 @@ class HttpSpec(Negative, Model):
         10, ge=1, le=MAX_REDIRECTS, description="with follow_redirects: the most redirects "
         "a run follows; one more ends in too_many_redirects")
     max_body_bytes: int = Field(1024 * 1024, gt=0, description="bodies are read up to this cap")
-    tls: TlsSpec = Field(default_factory=lambda: DEFAULT_TLS)
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, v: str) -> str:
-        return scheme_url(v, ("http", "https"))
-
-    @field_validator("headers")
-    @classmethod
-    def _headers(cls, v: dict[str, str]) -> dict[str, str]:
-        return check_headers(v)
-
-    @model_validator(mode="after")
-    def _one_body(self) -> HttpSpec:
-        if self.body is not None and self.json_body is not None:
-            raise ValueError("body and json_body cannot both be set")
-        return self
 
     @model_validator(mode="after")
     def _redirects(self) -> HttpSpec:

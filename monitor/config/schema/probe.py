@@ -1,11 +1,12 @@
-"""A probe (exactly one of http or websocket), the defaults, and the whole file, from which
-the JSON Schema that editors use is generated."""
+"""A probe (exactly one kind: http, websocket, ...), the defaults, and the whole file, from
+which the JSON Schema that editors use is generated."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import (
+    BaseModel,
     ConfigDict,
     Field,
     field_validator,
@@ -16,20 +17,18 @@ from monitor.config.fields import MAX_RETRIES, RETRY_BUDGET_WORDS, Duration, Ret
 from monitor.config.schema.auth import AuthSpec
 from monitor.config.schema.base import LABELS, Model, check_tracestate, one_of
 from monitor.config.schema.http import HttpSpec
+from monitor.config.schema.kind import KindSpec
 from monitor.config.schema.websocket import WebSocketSpec
 
-PROBE_KINDS = ("http", "websocket")
 
-
-def one_kind_problem(present: set[str]) -> str | None:
-    kinds = [k for k in PROBE_KINDS if k in present]
-    return None if len(kinds) == 1 else "each probe needs exactly one of http or websocket"
+def _kinds_one_of(schema: dict[str, Any], cls: type[BaseModel]) -> None:
+    schema.update(one_of(*kinds_of(cls)))
 
 
 class ProbeSpec(Model):
-    """One probe: exactly one of http or websocket."""
+    """One probe: exactly one kind (http, websocket, ...)."""
 
-    model_config = ConfigDict(json_schema_extra=one_of("http", "websocket"))
+    model_config = ConfigDict(json_schema_extra=_kinds_one_of)
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,100}$",
                       description="unique; the probe label of every series")
@@ -46,6 +45,9 @@ class ProbeSpec(Model):
     tracestate: str | None = Field(
         None, description="the tracestate header sent beside traceparent; overrides "
         "defaults.tracestate")
+    # The probe kinds: a key each and its spec model (monitor/config/schema/<key>.py).
+    # This is where a kind is registered; its package, monitor/probes/<key>/, is found by
+    # the key (monitor.probes.kinds).
     http: HttpSpec | None = None
     websocket: WebSocketSpec | None = None
 
@@ -62,14 +64,52 @@ class ProbeSpec(Model):
         return self
 
     @property
+    def kind_spec(self) -> KindSpec:
+        """The section of the probe's kind (the one that is set)."""
+        for key in PROBE_KINDS:
+            spec = getattr(self, key)
+            if spec is not None:
+                assert isinstance(spec, KindSpec)
+                return spec
+        raise AssertionError("a validated probe has exactly one kind")
+
+    @property
     def type(self) -> str:
-        return "http" if self.http is not None else "websocket"
+        """The probe's kind: the ``type`` label, and the key of its section."""
+        for key in PROBE_KINDS:
+            if getattr(self, key) is not None:
+                return key
+        raise AssertionError("a validated probe has exactly one kind")
 
     @property
     def url(self) -> str:
-        spec = self.http or self.websocket
-        assert spec is not None
-        return spec.url
+        return self.kind_spec.target_url
+
+
+def kinds_of(model: type[BaseModel]) -> tuple[str, ...]:
+    """The keys of ``model``'s fields whose type is a kind's spec model, in order."""
+    out = []
+    for key, info in model.model_fields.items():
+        if any(isinstance(t, type) and issubclass(t, KindSpec)
+               for t in get_args(info.annotation)):
+            out.append(key)
+    return tuple(out)
+
+
+# The probe kinds, in the order they are declared above.
+PROBE_KINDS: tuple[str, ...] = kinds_of(ProbeSpec)
+KIND_MODELS: dict[str, type[KindSpec]] = {
+    key: next(t for t in get_args(ProbeSpec.model_fields[key].annotation)
+              if isinstance(t, type) and issubclass(t, KindSpec))
+    for key in PROBE_KINDS}
+
+
+def one_kind_problem(present: set[str]) -> str | None:
+    kinds = [k for k in PROBE_KINDS if k in present]
+    if len(kinds) == 1:
+        return None
+    *most, last = PROBE_KINDS
+    return f"each probe needs exactly one of {', '.join(most)} or {last}"
 
 
 class Defaults(Model):

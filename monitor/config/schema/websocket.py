@@ -3,12 +3,12 @@ chosen) and the steps over the open connection."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 from pydantic import (
     ConfigDict,
     Field,
-    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -24,6 +24,8 @@ from monitor.config.schema.base import (
     one_of,
     scheme_url,
 )
+from monitor.config.schema.events import ExpectEvents, events_problems
+from monitor.config.schema.kind import KindSpec, Relative
 from monitor.config.schema.negative import Negative
 from monitor.config.schema.tls import DEFAULT_TLS, TlsSpec
 
@@ -79,66 +81,11 @@ class SendStep(Model):
         return self
 
 
-_ONE_OR_MANY: dict[str, Any] = {"anyOf": [{"type": "string"},
-                                          {"type": "array", "items": {"type": "string"}}]}
-
-
-class ExpectEventsStep(Model):
+class ExpectEventsStep(ExpectEvents):
     """Read messages until every listed event type has arrived."""
 
-    types: tuple[str, ...] = Field(min_length=1, description="the event types that must arrive")
-    in_order: bool = Field(
-        True, description="they must arrive in this order; repeats and other types may come "
-        "between")
-    paths: Annotated[tuple[str, ...], WithJsonSchema(_ONE_OR_MANY)] = Field(
-        ("type",), alias="field",
-        description="the dotted JSON path naming the event type, or a list of paths: the "
-        "first present in a message wins (e.g. [event, type] for events wrapped "
-        "as {type: system_message, event: agent_started})")
-    aliases: dict[str, Annotated[tuple[str, ...], WithJsonSchema(_ONE_OR_MANY)]] = Field(
-        default_factory=dict, description="other spellings accepted for an expected type, "
-        "e.g. {agent_started: [agent_start]}")
-    fail_on_duplicates: bool = Field(
-        False, description="an expected event arriving again (e.g. from two emitters) ends "
-        "the step with unexpected_message; otherwise duplicates are only counted")
-    timeout: Duration | None = Field(
-        None, description="how long to wait for all of them (default: what is left of the "
-        "probe timeout); then message_timeout")
-    fail_on: tuple[str, ...] = Field(
-        (), description="event types that end the step at once with unexpected_message")
     max_latency: Duration | None = Field(
         None, description="budget of this step; slower ends in outcome slow")
-
-    @field_validator("paths", mode="before")
-    @classmethod
-    def _one_or_list(cls, v: Any) -> Any:
-        return (v,) if isinstance(v, str) else v
-
-    @field_validator("paths")
-    @classmethod
-    def _paths(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        if not v:
-            raise ValueError("must name at least one dotted path")
-        for i, path in enumerate(v):
-            if not path.strip() or any(not part for part in path.split(".")):
-                raise ValueError(f"path {i} ({path!r}) is empty or has an empty part")
-        return v
-
-    @field_validator("aliases", mode="before")
-    @classmethod
-    def _alias_lists(cls, v: Any) -> Any:
-        if isinstance(v, dict):
-            return {k: (a,) if isinstance(a, str) else a for k, a in v.items()}
-        return v
-
-    def event_of(self, spelling: str) -> str | None:
-        """The expected type that ``spelling`` stands for (itself or an alias), or None."""
-        if spelling in self.types:
-            return spelling
-        for kind, names in self.aliases.items():
-            if spelling in names:
-                return kind
-        return None
 
 
 class Step(Model):
@@ -168,7 +115,7 @@ class Step(Model):
         return self.name or f"{index}-{self.kind}"
 
 
-class WebSocketSpec(Negative, Model):
+class WebSocketSpec(Negative, KindSpec):
     """A WebSocket handshake, then steps over the open connection."""
 
     model_config = ConfigDict(json_schema_extra={"allOf": [
@@ -214,3 +161,45 @@ class WebSocketSpec(Negative, Model):
     @classmethod
     def _headers(cls, v: dict[str, str]) -> dict[str, str]:
         return check_headers(v)
+
+    def event_keys(self) -> set[tuple[str, str]]:
+        return {(step.label(i), kind) for i, step in enumerate(self.steps)
+                if step.expect_events is not None for kind in step.expect_events.types}
+
+    CHECKED_KEYS = ("send_token_as", "steps")
+
+    @classmethod
+    def key_problems(cls, get: Callable[[str], Any], *, has_auth: bool | None
+                     ) -> list[Relative]:
+        out: list[Relative] = []
+        placements = get("send_token_as")
+        if has_auth is False and placements is not None and "subprotocol" in placements:
+            out.append((("send_token_as",),
+                        "sending the token needs an auth provider (websocket.auth)"))
+        steps: tuple[Step, ...] = get("steps") or ()
+        for j, step in enumerate(steps):
+            if step.expect_events is not None:
+                out += [(("steps", j, "expect_events", *at), msg)
+                        for at, msg in step.expect_events.problems()]
+        return out
+
+    def warnings(self) -> list[Relative]:
+        if self.expect_rejected and self.steps:
+            return [(("steps",), "steps are ignored on a negative probe")]
+        return []
+
+    @classmethod
+    def shape_problems(cls, data: dict[str, Any]) -> list[Relative]:
+        out: list[Relative] = []
+        steps = data.get("steps")
+        for j, step in enumerate(steps if isinstance(steps, list) else ()):
+            if not isinstance(step, dict):
+                continue
+            msg = one_step_problem({k for k, v in step.items() if v is not None})
+            if msg:
+                out.append((("steps", j), msg))
+            events = step.get("expect_events")
+            if isinstance(events, dict):
+                out += [(("steps", j, "expect_events", *at), m) for at, m in events_problems(
+                    events.get("types"), events.get("aliases"), events.get("count"))]
+        return out

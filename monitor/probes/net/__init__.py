@@ -1,5 +1,5 @@
 """Every place synthmon reaches into aiohttp, websockets or ssl beyond their public API,
-and the phase names the metrics read. An upgrade of one of those libraries is checked
+and the phase names the timers measure. An upgrade of one of those libraries is checked
 here first; ``tests/probes/net/test_hooks.py`` fails, naming the hook, when one is gone.
 pyproject.toml caps aiohttp and websockets at the majors these hooks were written for.
 
@@ -35,8 +35,9 @@ the watcher contextvar (:mod:`.watch`)             how the shared session and SS
                                                    is found alike)
 =================================================  ==========================================
 
-:mod:`.phases` holds the phase names (``HTTP_PHASES``, ``WS_PHASES``: the ``phase`` label
-values) and the HTTP :class:`~.phases.PhaseTimer` driven by aiohttp's public trace hooks.
+:mod:`.phases` holds the phase names (``HTTP_PHASES``, ``WS_PHASES``), which the kinds
+declare as their ``phase`` label values, and the HTTP :class:`~.phases.PhaseTimer` driven
+by aiohttp's public trace hooks.
 
 The one hook outside this package is the OTLP sink's, into OpenTelemetry's exporter (its
 HTTP client sends the bytes the sink encodes): :mod:`monitor.sinks.otlp_wire`, which says

@@ -6,9 +6,11 @@ configured conversation, and say precisely where and how it failed.
 - :mod:`.adapter`: the upgrade request and the websockets ``connect`` call (its hooks into
   websockets' internals are in :mod:`monitor.probes.net.wsconn`);
 - :mod:`.state`: the run's clock and measurements, the typed evidence, the result;
-- :mod:`.run`: resolve, connect, TLS, upgrade, diagnose; :mod:`.steps`: the conversation.
+- :mod:`.run`: resolve, connect, TLS, upgrade, diagnose; :mod:`.steps`: the conversation;
+- :mod:`.kind`: the kind's declaration (runner, phases, gauges, span attributes, words).
 """
 
+from monitor.probes.websocket.kind import KIND
 from monitor.probes.websocket.run import run_websocket
 from monitor.probes.websocket.verdicts import (
     Verdict,
@@ -16,4 +18,4 @@ from monitor.probes.websocket.verdicts import (
     diagnosis_hint,
 )
 
-__all__ = ["Verdict", "classify_handshake_failure", "diagnosis_hint", "run_websocket"]
+__all__ = ["KIND", "Verdict", "classify_handshake_failure", "diagnosis_hint", "run_websocket"]

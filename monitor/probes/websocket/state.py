@@ -4,8 +4,8 @@ A run keeps three mutable things: the phases it went through, the step timings, 
 what the handshake established (:class:`Handshake`, replaced once, never patched). A
 failure stops the run with a :class:`Failure`: a :class:`Verdict` and what the failing
 step found (:class:`Found`), both frozen, so a misspelled piece of evidence is a type
-error rather than a silently dropped keyword. :meth:`Run.result` is the one place where
-evidence is redacted and the :class:`Result` is built.
+error rather than a silently dropped keyword. :meth:`Run.result` hands them to the one
+builder of every kind's Result (:mod:`monitor.probes.record`), which redacts them.
 """
 
 from __future__ import annotations
@@ -17,35 +17,9 @@ from typing import Final
 from monitor.config import Probe, WebSocketSpec
 from monitor.durations import ms
 from monitor.probes.context import ProbeContext
+from monitor.probes.record import NOTHING_FOUND, Found, Measured, Verdict, build_result
 from monitor.probes.transcript import Transcript
-from monitor.probes.websocket.verdicts import Verdict
-from monitor.result import (
-    EventMatch,
-    EventTiming,
-    Evidence,
-    FrameTypes,
-    Result,
-    StepTiming,
-)
-from monitor.targets import target_of
-
-
-@dataclass(frozen=True, slots=True)
-class Found:
-    """What the conversation adds to a verdict's evidence: where it failed, the message
-    and close frame that decided it, the events seen so far."""
-
-    step: int | None = None
-    step_name: str | None = None
-    last_message: str | bytes | None = None
-    close_code: int | None = None
-    close_reason: str | None = None
-    events_seen: tuple[str, ...] = ()
-    frames_seen: tuple[FrameTypes, ...] = ()  # a failed events step: what did arrive
-    hint: str | None = None  # e.g. the expected events came under another field or name
-
-
-NOTHING_FOUND: Final = Found()
+from monitor.result import EventMatch, EventTiming, Result, StepTiming
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,63 +85,22 @@ class Run:
         return f"before the probe timeout ({ms(self.probe.timeout)})"
 
     def result(self, verdict: Verdict, found: Found = NOTHING_FOUND) -> Result:
-        """The immutable result, with every evidence string redacted here, in one place."""
-        r = self.ctx.redactor
+        """The immutable result (:func:`~monitor.probes.record.build_result` redacts it),
+        with what the handshake established where the verdict does not say."""
         hs = self.handshake
-        status = verdict.status_code if verdict.status_code is not None else hs.status_code
-        diagnosis = verdict.diagnosis
-        if diagnosis is not None:
-            diagnosis = replace(
-                diagnosis,
-                content_type=r.redact(diagnosis.content_type),
-                body_excerpt=r.excerpt(diagnosis.body_excerpt),
-                hint=r.redact(diagnosis.hint) or "",
-                error=r.redact(diagnosis.error),
-            )
-        ev = Evidence(
-            detail=r.redact(verdict.detail) or "",
-            status_code=status,
-            headers=r.headers(verdict.headers),
-            content_type=r.redact(verdict.content_type),
-            body_excerpt=r.excerpt(verdict.body),
-            close_code=found.close_code,
-            close_reason=r.redact(found.close_reason),
-            step=found.step,
-            step_name=r.redact(found.step_name),
-            last_message=r.excerpt(found.last_message),
-            subprotocol=r.redact(verdict.subprotocol or hs.subprotocol),
-            events_seen=tuple(r.redact(e) or "" for e in found.events_seen),
-            diagnosis=diagnosis,
-            hint=r.redact("; ".join(h for h in (verdict.hint, found.hint) if h) or None),
-            retry_after=r.redact(verdict.retry_after),
-            reflected_in=verdict.reflected_in,
-            event_matches=tuple(replace(m, spelling=r.redact(m.spelling) or "")
-                                for m in self.matches),
-            duplicates=tuple(self.duplicates.items()),
-            frames_seen=tuple(
-                replace(f, types=tuple((p, r.redact(v)) for p, v in f.types))
-                for f in found.frames_seen),
-        )
+        verdict = replace(
+            verdict,
+            status_code=verdict.status_code if verdict.status_code is not None
+            else hs.status_code,
+            subprotocol=verdict.subprotocol or hs.subprotocol)
         frames, omitted = self.transcript.frames() if self.transcript is not None else ((), 0)
-        return Result(
-            probe=self.probe.name,
-            type="websocket",
-            target=target_of(self.spec.url),
-            outcome=verdict.outcome,
-            started_at=self.started_at,
-            duration_seconds=self.now() - self.t0,
-            status_code=status,
-            close_code=found.close_code,
-            upgraded=hs.upgraded,
-            phases=tuple(self.phases),
-            steps=tuple(self.steps),
-            cert_expiry=hs.cert_expiry,
-            evidence=ev,
-            events=tuple(self.events),
-            transcript=frames,
-            transcript_omitted=omitted,
-            trace_id=self.ctx.trace_id, span_id=self.ctx.span_id,
-        )
+        measured = Measured(
+            started_at=self.started_at, duration_seconds=self.now() - self.t0,
+            phases=tuple(self.phases), steps=tuple(self.steps), events=tuple(self.events),
+            matches=tuple(self.matches), duplicates=tuple(self.duplicates.items()),
+            transcript=frames, transcript_omitted=omitted, upgraded=hs.upgraded,
+            cert_expiry=hs.cert_expiry, token=self.token)
+        return build_result(self.probe, self.ctx, verdict, measured, found)
 
 
 __all__ = ["NOTHING_FOUND", "NOT_OPENED", "Failure", "Found", "Handshake", "Run"]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import Counter
 from dataclasses import replace
 
 from websockets.exceptions import ConnectionClosed
@@ -16,13 +15,7 @@ from websockets.frames import CloseCode
 from monitor.config import ExpectEventsStep, ExpectStep, SendStep, Step
 from monitor.durations import ms
 from monitor.outcomes import Outcome
-from monitor.probes.events import (
-    FRAMES_KEPT,
-    candidate_paths,
-    classify,
-    drift_hint,
-    types_under,
-)
+from monitor.probes.events import FRAMES_KEPT, EventMatcher
 from monitor.probes.net.wsconn import TracedConnection
 from monitor.probes.refusal import close_reading, got_in
 from monitor.probes.websocket.adapter import CLOSE_TIMEOUT
@@ -36,9 +29,8 @@ from monitor.probes.websocket.verdicts import (
     is_auth_error,
     mismatch,
     parse_json,
-    show_types,
 )
-from monitor.result import EventMatch, EventTiming, FrameTypes, Result, StepTiming
+from monitor.result import EventTiming, Result, StepTiming
 from monitor.trace import substitute
 
 # After accept, how long a negative probe waits for the server to throw it out.
@@ -204,81 +196,55 @@ async def _send(run: Run, ws: TracedConnection, send: SendStep) -> None:
 
 async def _expect_events(run: Run, ws: TracedConnection, index: int, label: str,
                          spec: ExpectEventsStep) -> None:
+    """Receive until the matcher (:class:`~monitor.probes.events.EventMatcher`) is
+    complete; the I/O around its decisions: timeouts, closes, binary frames, the close that
+    follows an auth error message."""
     until = run.until(spec.timeout)
     start = run.now()
-    seen: list[str] = []
-    wanted = list(spec.types)
-    missing: Counter[str] = Counter(spec.types)
-    position = 0  # in_order: index in wanted of the next expected type
-    paths = candidate_paths(spec)
-    frames: list[FrameTypes] = []  # every message of the step, typed under every path
-    matched: set[str] = set()
-
-    def still() -> list[str]:
-        return wanted[position:] if spec.in_order else list((+missing).elements())
+    matcher = EventMatcher(spec, label)
 
     def fail(outcome: Outcome, detail: str, message: str | bytes | None,
              code: int | None = None, reason: str | None = None) -> Failure:
-        hint = drift_hint(frames, spec, still())
         return Failure(Verdict(outcome, f"step {label}: {detail}"),
                        Found(step=index, step_name=label, last_message=message,
                              close_code=code, close_reason=reason,
-                             events_seen=tuple(seen), frames_seen=tuple(frames[:FRAMES_KEPT]),
-                             hint=hint))
+                             events_seen=tuple(matcher.seen),
+                             frames_seen=tuple(matcher.frames[:FRAMES_KEPT]),
+                             hint=matcher.hint()))
 
-    while +missing:
-        try:
-            message = await _recv(run, ws, until)
-        except TimeoutError:
-            raise fail(Outcome.MESSAGE_TIMEOUT,
-                       f"events still missing {run.timeout_words(spec.timeout, until)}: "
-                       f"{show_types(still())} (seen: {show_types(seen)})", None) from None
-        except ConnectionClosed as exc:
-            closed = _closed(run, ws, exc, f"during step {label}")
-            failure = fail(closed.verdict.outcome, "", None, closed.code, closed.reason)
-            raise Failure(closed.verdict, failure.found) from None
-        now = run.now()
-        if isinstance(message, bytes):
-            raise fail(Outcome.UNEXPECTED_MESSAGE,
-                       f"expected JSON events, got a binary frame ({len(message)} bytes)",
-                       message)
-        ok, data = parse_json(message)
-        if not ok:
-            raise fail(Outcome.UNEXPECTED_MESSAGE, "expected JSON events, got text that is "
-                       "not JSON", message)
-        frames.append(types_under(data, paths, round((now - start) * 1000, 1)))
-        typed = classify(data, spec)
-        event, spelling = typed.event, typed.spelling
-        seen.append(spelling if spelling is not None else f"(no {', '.join(spec.paths)})")
-        listed = spelling in spec.fail_on or (event is not None and event in spec.fail_on)
-        if listed or (event is None and is_auth_error(data)):
-            if is_auth_error(data):
-                code, close_reason = await _linger_for_close(run, ws)
-                raise fail(Outcome.AUTH_REJECTED, "the server sent an auth error message "
-                           f"(seen: {show_types(seen)})", message, code, close_reason)
-            raise fail(Outcome.UNEXPECTED_MESSAGE,
-                       f"got {spelling}, which is in fail_on (seen: {show_types(seen)})",
-                       message)
-        if event is None:
-            continue
-        if event in matched and missing[event] <= 0:
-            run.duplicates[event] = run.duplicates.get(event, 0) + 1
-            if spec.fail_on_duplicates:
+    try:
+        while not matcher.complete:
+            try:
+                message = await _recv(run, ws, until)
+            except TimeoutError:
+                raise fail(Outcome.MESSAGE_TIMEOUT,
+                           f"events still missing {run.timeout_words(spec.timeout, until)}: "
+                           f"{matcher.still()} (seen: {matcher.seen_words()})", None) from None
+            except ConnectionClosed as exc:
+                closed = _closed(run, ws, exc, f"during step {label}")
+                failure = fail(closed.verdict.outcome, "", None, closed.code, closed.reason)
+                raise Failure(closed.verdict, failure.found) from None
+            if isinstance(message, bytes):
                 raise fail(Outcome.UNEXPECTED_MESSAGE,
-                           f"got {event} again (fail_on_duplicates; "
-                           f"seen: {show_types(seen)})", message)
-            continue
-        if spec.in_order and event != wanted[position]:
-            raise fail(Outcome.UNEXPECTED_MESSAGE,
-                       f"got {event} before {wanted[position]} (expected order: "
-                       f"{show_types(wanted)}; seen: {show_types(seen)})", message)
-        # The first arrival of an expected event: what the event histogram measures.
-        matched.add(event)
-        missing[event] -= 1
-        position += 1 if spec.in_order else 0
-        run.expected_seen = True
-        run.events.append(EventTiming(label, event, now - start))
-        run.matches.append(EventMatch(event, typed.path or "", spelling or event))
+                           f"expected JSON events, got a binary frame ({len(message)} bytes)",
+                           message)
+            ok, data = parse_json(message)
+            if not ok:
+                raise fail(Outcome.UNEXPECTED_MESSAGE, "expected JSON events, got text that "
+                           "is not JSON", message)
+            fed = matcher.feed(data, run.now() - start)
+            if fed.outcome is not None:
+                if fed.auth:
+                    code, close_reason = await _linger_for_close(run, ws)
+                    raise fail(fed.outcome, fed.detail, message, code, close_reason)
+                raise fail(fed.outcome, fed.detail, message)
+            if fed.matched:
+                run.expected_seen = True
+    finally:
+        run.events.extend(EventTiming(label, event, at) for event, at in matcher.timings)
+        run.matches.extend(matcher.matches)
+        for event, n in matcher.duplicates.items():
+            run.duplicates[event] = run.duplicates.get(event, 0) + n
 
 
 async def close(run: Run, ws: TracedConnection) -> None:

@@ -32,13 +32,13 @@ from monitor.config import ExpectStep, WebSocketSpec
 from monitor.durations import ms
 from monitor.outcomes import Outcome
 from monitor.probes.errors import classify_exception
+from monitor.probes.events import is_auth_error
 from monitor.probes.jsonmatch import match_subset
+from monitor.probes.record import Verdict
 from monitor.probes.reflection import reflected_detail, reflected_in
 from monitor.probes.refusal import handshake_reading, nothing_learned
 from monitor.redact import Redactor
-from monitor.result import Diagnosis, StepTiming
-
-_AUTH_CODE = re.compile(r"auth", re.IGNORECASE)
+from monitor.result import StepTiming
 
 # Close codes this side sends when it refuses what the server sent: the failure is the
 # server's frame, not the close.
@@ -47,24 +47,6 @@ _OWN_FAILURE_CODES = {
     CloseCode.INVALID_DATA: "the server sent a text message that is not valid UTF-8",
     CloseCode.MESSAGE_TOO_BIG: "the server sent a message larger than max_message_bytes",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """An outcome and the evidence behind it, before redaction (the run redacts every
-    string and header on the way into the :class:`~monitor.result.Result`)."""
-
-    outcome: Outcome
-    detail: str
-    status_code: int | None = None
-    headers: tuple[tuple[str, str], ...] = ()
-    content_type: str | None = None
-    body: bytes | None = None
-    subprotocol: str | None = None
-    diagnosis: Diagnosis | None = None
-    hint: str | None = None  # what this answer or close means, in plain words
-    retry_after: str | None = None  # of a 429 or 503 answer
-    reflected_in: str | None = None  # token_reflected: the header name, never its value
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,19 +362,6 @@ def _close_verdict(sent: Close | None, rcvd: Close | None, rcvd_then_sent: bool 
     return Closed(Verdict(Outcome.CLOSED_BY_SERVER,
                           f"the server closed the connection with {said} {where}"),
                   rcvd.code, reason)
-
-
-def is_auth_error(data: Any) -> bool:
-    """``{"type": "error_message", "error_code": "AUTH_FAILED", ...}`` and its relatives."""
-    if not isinstance(data, dict):
-        return False
-    candidates = [data]
-    candidates += [v for k in ("payload", "data", "error") if isinstance(v := data.get(k), dict)]
-    for item in candidates:
-        code = item.get("error_code") or item.get("code")
-        if isinstance(code, str) and _AUTH_CODE.search(code):
-            return True
-    return False
 
 
 def parse_json(message: str) -> tuple[bool, Any]:

@@ -1,0 +1,77 @@
+"""What every probe kind's spec model is (``http:``, ``websocket:``, ...): the section of a
+probe that says what to run, and what the rest of the config asks of it without knowing
+which kind it is.
+
+A kind is registered by one line in :class:`~monitor.config.schema.probe.ProbeSpec` (its key
+and this model); everything else about it (runner, phases, metrics, spans, wording) is in
+its package, ``monitor/probes/<key>/`` (see :mod:`monitor.probes.kinds`). Nothing outside
+those two places branches on a kind: the config asks the model, the rest asks the package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from monitor.config.schema.base import Model
+
+# A problem within a kind's section: the path below the section, and the message.
+Relative = tuple[tuple[str | int, ...], str]
+
+
+class KindSpec(Model):
+    """The base of every kind's spec model. Subclasses are pydantic models with their own
+    fields; the methods below have defaults for a kind that needs nothing of them."""
+
+    # The keys :meth:`key_problems` reads: the whole-file checks validate each alone when
+    # the section as a whole does not validate (monitor.config.facts).
+    CHECKED_KEYS: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def target_url(self) -> str:
+        """The URL the ``target`` label is made of (credentials and query are dropped)."""
+        url = getattr(self, "url", None)
+        assert isinstance(url, str), f"{type(self).__name__} must define url or target_url"
+        return url
+
+    @property
+    def auth_ref(self) -> Any:
+        """The probe's auth: a provider's name, an inline provider, or None."""
+        return getattr(self, "auth", None)
+
+    @property
+    def request_method(self) -> str:
+        """The HTTP method of the run's (first) request, for its span."""
+        method = getattr(self, "method", "GET")
+        return method if isinstance(method, str) else "GET"
+
+    def event_keys(self) -> set[tuple[str, str]]:
+        """Every (step, event) pair whose timing a run of this spec may report: the label
+        values of ``synthmon_probe_event_seconds``, bounded by the config."""
+        return set()
+
+    @classmethod
+    def key_problems(cls, get: Callable[[str], Any], *, has_auth: bool | None
+                     ) -> list[Relative]:
+        """What this section cannot do given the rest of the file: ``get(key)`` is the
+        value of one of :attr:`CHECKED_KEYS` (None when it did not validate), ``has_auth``
+        whether the probe names or carries an auth provider (None: unknown)."""
+        return []
+
+    def problems(self, *, has_auth: bool | None) -> list[Relative]:
+        """:meth:`key_problems` of this (valid) section."""
+        return self.key_problems(lambda key: getattr(self, key, None), has_auth=has_auth)
+
+    def warnings(self) -> list[Relative]:
+        """Keys that are accepted but have no effect here."""
+        return []
+
+    @classmethod
+    def shape_problems(cls, data: dict[str, Any]) -> list[Relative]:
+        """The section's "exactly one of" rules on the plain data, for a section whose
+        own validators did not run because a field of it is invalid (see
+        :func:`monitor.config.checks.shape_problems`)."""
+        return []
+
+
+__all__ = ["KindSpec", "Relative"]

@@ -1,0 +1,185 @@
+"""The HTTP probe's run: one request, its answer judged (:mod:`.verdict`).
+
+:func:`run_http` is pure: a probe spec in, an immutable :class:`Result` out. It never
+raises (cancellation from outside excepted), never touches metrics or logs, and returns
+within ``probe.timeout``: one deadline covers the token, the connection, the request and
+the body. Whatever was seen before a failure (status, headers, phases so far) is kept.
+
+``expect.max_latency`` budgets the request itself, from sending it to the end of the body:
+fetching a token (cached, rarely slow, and not the target's fault) is left out.
+``duration_seconds`` is the whole run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from dataclasses import dataclass, field
+
+import aiohttp
+from multidict import CIMultiDict
+
+from monitor.auth import AuthError
+from monitor.config import HttpSpec, Probe
+from monitor.durations import format_duration
+from monitor.outcomes import Outcome
+from monitor.probes import redirects
+from monitor.probes.context import ProbeContext
+from monitor.probes.errors import classify_exception, stage_words, why_unbuildable
+from monitor.probes.http.verdict import Channel, judge
+from monitor.probes.net.cookies import run_cookies
+from monitor.probes.net.phases import PhaseTimer
+from monitor.probes.net.watch import watching
+from monitor.probes.record import Measured, Verdict, build_result
+from monitor.probes.request import NO_TIMEOUT, prepare
+from monitor.probes.tls import TlsConfigError, cert_expiry
+from monitor.result import Result
+
+READ_CHUNK = 64 * 1024
+
+
+@dataclass
+class _Seen:
+    """What one run has seen so far, kept for the result when the run fails midway."""
+
+    timer: PhaseTimer = field(default_factory=PhaseTimer)
+    stage: str = "auth"  # before the request: "auth"; then the timer's stage
+    status: int | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    content_type: str | None = None
+    body: bytes | bytearray | None = None
+    request_started: float | None = None
+    token: str | None = None  # the credential sent, to spot it reflected in the answer
+    hops: tuple[redirects.Hop, ...] = ()  # the redirect answers before the final one
+    version: str | None = None  # of the final answer: "HTTP/1.1"
+    final_url: str | None = None  # where the final answer came from (redirects followed)
+
+    def where(self) -> str:
+        return self.timer.stage if self.stage == "request" else self.stage
+
+
+async def run_http(probe: Probe, ctx: ProbeContext) -> Result:
+    spec = probe.spec.http
+    assert spec is not None, "run_probe dispatches only http probes here"
+    started_at = time.time()
+    t0 = time.perf_counter()
+    seen = _Seen()
+    outcome: Outcome
+    detail: str
+    hint: str | None = None
+    try:
+        async with asyncio.timeout(probe.timeout):
+            body, truncated, resp_headers = await _exchange(probe, spec, ctx, seen)
+        latency = time.perf_counter() - (seen.request_started or t0)
+        judged = judge(spec, probe.variant, seen.status or 0, body, truncated, resp_headers,
+                       latency, ctx.redactor,
+                       Channel(seen.version, seen.final_url or spec.url,
+                               redirected=bool(seen.hops)))
+        outcome, detail, hint = judged.outcome, judged.detail, judged.hint
+    except aiohttp.TooManyRedirects as exc:
+        # Every answer was HTTP, and the chain never came to an end: its own verdict, with
+        # the last answer's status and headers and every Location on the way.
+        _seen_chain(exc.history, seen)
+        for last in exc.history[-1:]:
+            seen.status = last.status
+            seen.headers = tuple(last.headers.items())
+            seen.content_type = last.headers.get("Content-Type")
+        outcome = Outcome.TOO_MANY_REDIRECTS
+        detail, hint = redirects.too_many(seen.hops, spec.max_redirects)
+    except AuthError as exc:
+        outcome, detail = exc.outcome, f"auth: {exc}"
+    except TlsConfigError as exc:
+        outcome, detail = Outcome.CONFIG_ERROR, str(exc)
+    except TimeoutError as exc:
+        where = seen.where()
+        outcome, _ = classify_exception(exc, where)
+        detail = (f"no answer within the probe timeout ({format_duration(probe.timeout)}) "
+                  f"while {stage_words(where)}")
+    except (ValueError, TypeError) as exc:
+        if seen.where() in ("auth", "prepare"):
+            # aiohttp refuses what it cannot send (a bad header value, an unencodable
+            # json_body) before any connection: the config is at fault, not the target.
+            outcome = Outcome.CONFIG_ERROR
+            detail = f"cannot build the request: {why_unbuildable(exc)}"
+        else:
+            outcome, detail = classify_exception(exc, seen.where())
+    except aiohttp.ClientConnectionResetError as exc:
+        # "Cannot write to closing transport" when the server talked first and its bytes
+        # were refused: what it said is the finding, not that the write failed.
+        outcome, detail = classify_exception(seen.timer.unparsable or exc, seen.where())
+    except Exception as exc:
+        outcome, detail = classify_exception(exc, seen.where())
+    verdict = Verdict(outcome, detail, status_code=seen.status, headers=seen.headers,
+                      content_type=seen.content_type, body=seen.body, hint=hint,
+                      redirects=redirects.evidence(seen.hops, ctx.redactor))
+    measured = Measured(
+        started_at=started_at, duration_seconds=time.perf_counter() - t0,
+        phases=seen.timer.phases() if seen.stage == "request" else (),
+        cert_expiry=cert_expiry(seen.timer.peer_cert), token=seen.token)
+    return build_result(probe, ctx, verdict, measured)
+
+
+async def _exchange(probe: Probe, spec: HttpSpec, ctx: ProbeContext, seen: _Seen
+                    ) -> tuple[bytes, bool, CIMultiDict[str]]:
+    """Send the request and read the answer; returns (body, truncated, headers)."""
+    credential = await ctx.tokens.credential(probe, ctx.session, ctx.trace)
+    request = prepare(spec, credential, ctx.trace, tls_always=spec.follow_redirects)
+    seen.token = request.token
+    seen.stage = "request"
+    # A jar of the run's own, for the cookies its redirects set (net/cookies.py).
+    with watching(seen.timer), run_cookies():
+        seen.request_started = time.perf_counter()
+        async with ctx.session.request(
+            request.method, request.url, headers=request.headers,
+            allow_redirects=spec.follow_redirects,
+            # aiohttp refuses the max_redirects-th redirect answer: one more than the
+            # redirects a run may follow.
+            max_redirects=spec.max_redirects + 1,
+            ssl=request.tls, server_hostname=request.server_hostname, timeout=NO_TIMEOUT,
+            trace_request_ctx=seen.timer, **request.body,
+        ) as resp:
+            _seen_chain(resp.history, seen)
+            if resp.version is not None:
+                seen.version = f"HTTP/{resp.version.major}.{resp.version.minor}"
+            seen.final_url = str(resp.url)
+            seen.status = resp.status
+            seen.headers = tuple(resp.headers.items())
+            content_type = resp.headers.get("Content-Type")
+            # One object per distinct type: the newest result of every probe keeps it.
+            seen.content_type = None if content_type is None else sys.intern(content_type)
+            body, truncated = await _read_capped(resp, spec.max_body_bytes, seen)
+            # Closing (rather than releasing) does not wait for the rest of a long body.
+            resp.close()
+            seen.timer.finish()
+            return body, truncated, resp.headers.copy()
+
+
+def _seen_chain(history: tuple[aiohttp.ClientResponse, ...], seen: _Seen) -> None:
+    seen.hops = tuple(redirects.Hop(url=str(r.url), status=r.status,
+                                    location=r.headers.get("Location"))
+                      for r in history)
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, cap: int, seen: _Seen
+                       ) -> tuple[bytes, bool]:
+    """Up to ``cap`` bytes of the body, and whether there was more.
+
+    Reads one byte past the cap to know that the body really is longer, and never holds
+    more than that: aiohttp's flow control stops reading the socket while its small
+    buffer is full, so an endless body costs no memory.
+    """
+    buf = bytearray()
+    seen.body = buf  # if the deadline cuts the read short, the evidence shows the start
+    while len(buf) <= cap:
+        chunk = await resp.content.read(min(READ_CHUNK, cap + 1 - len(buf)))
+        if not chunk:
+            break
+        buf += chunk
+    truncated = len(buf) > cap
+    body = bytes(buf[:cap])
+    seen.body = body
+    return body, truncated
+
+
+__all__ = ["READ_CHUNK", "run_http"]

@@ -1,0 +1,173 @@
+"""The one builder of a run's :class:`~monitor.result.Result`, for every kind.
+
+A runner decides a :class:`Verdict` (the outcome, its words, the answer it was decided
+from) and what the run found on the way (:class:`Found`: where it stopped, the message or
+close that decided it, the events seen), both frozen and unredacted; it measures its
+phases, steps and events (:class:`Measured`). :func:`build_result` makes the Result of
+those in one place, the same way for every kind:
+
+- the header fields: the probe, its kind, the ``target`` label, the variant, the run's
+  trace and span ids;
+- the answer's header fields: the headers redacted, the content type, ``Retry-After`` of a
+  429 or 503;
+- the reflection check: an answer whose headers carry the credential the run sent ends in
+  ``token_reflected``, whatever else it showed (only the header's name is kept);
+- redaction: every string of the evidence passes the redactor here, bodies and messages
+  are cut to an excerpt after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Final
+
+from monitor.config import Probe
+from monitor.outcomes import Outcome
+from monitor.probes.context import ProbeContext
+from monitor.probes.reflection import reflected_detail, reflected_in
+from monitor.result import (
+    Diagnosis,
+    EventMatch,
+    EventTiming,
+    Evidence,
+    Frame,
+    FrameTypes,
+    Redirect,
+    Result,
+    StepTiming,
+)
+from monitor.targets import target_of
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """An outcome and the answer behind it, before redaction."""
+
+    outcome: Outcome
+    detail: str
+    status_code: int | None = None
+    headers: tuple[tuple[str, str], ...] = ()  # as received: redacted by build_result
+    content_type: str | None = None  # None: the Content-Type of ``headers``, if any
+    body: bytes | bytearray | str | None = None
+    subprotocol: str | None = None
+    diagnosis: Diagnosis | None = None
+    hint: str | None = None  # what this answer or close means, in plain words
+    retry_after: str | None = None  # None: from ``headers`` on a 429 or 503
+    reflected_in: str | None = None  # token_reflected: the header name, never its value
+    redirects: tuple[Redirect, ...] = ()  # the chain followed, already redacted
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """What the conversation or stream adds to a verdict's evidence: where it stopped, the
+    message and close frame that decided it, the events seen so far."""
+
+    step: int | None = None
+    step_name: str | None = None
+    last_message: str | bytes | None = None
+    close_code: int | None = None
+    close_reason: str | None = None
+    events_seen: tuple[str, ...] = ()
+    frames_seen: tuple[FrameTypes, ...] = ()  # a failed events wait: what did arrive
+    hint: str | None = None  # e.g. the expected events came under another field or name
+
+
+NOTHING_FOUND: Final = Found()
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """What a run measured besides its verdict, on success as on failure."""
+
+    started_at: float  # unix time
+    duration_seconds: float
+    phases: tuple[tuple[str, float], ...] = ()
+    steps: tuple[StepTiming, ...] = ()
+    events: tuple[EventTiming, ...] = ()
+    matches: tuple[EventMatch, ...] = ()
+    duplicates: tuple[tuple[str, int], ...] = ()
+    transcript: tuple[Frame, ...] = ()  # already redacted (monitor.probes.transcript)
+    transcript_omitted: int = 0
+    measures: tuple[tuple[str, float], ...] = ()
+    upgraded: bool = False
+    cert_expiry: float | None = None
+    token: str | None = None  # the credential sent, for the reflection check
+
+
+def _header(headers: Sequence[tuple[str, str]], name: str) -> str | None:
+    lowered = name.lower()
+    return next((v for k, v in headers if k.lower() == lowered), None)
+
+
+def build_result(probe: Probe, ctx: ProbeContext, verdict: Verdict, measured: Measured,
+                 found: Found = NOTHING_FOUND) -> Result:
+    """The immutable result of one run (see the module docstring)."""
+    r = ctx.redactor
+    reflected = verdict.reflected_in or reflected_in(verdict.headers, measured.token)
+    if reflected is not None and verdict.outcome is not Outcome.TOKEN_REFLECTED:
+        verdict = replace(verdict, outcome=Outcome.TOKEN_REFLECTED,
+                          detail=reflected_detail(reflected), reflected_in=reflected)
+    status = verdict.status_code
+    retry_after = verdict.retry_after
+    if retry_after is None and status in (429, 503):
+        retry_after = _header(verdict.headers, "Retry-After")
+    content_type = verdict.content_type or _header(verdict.headers, "Content-Type")
+    diagnosis = verdict.diagnosis
+    if diagnosis is not None:
+        diagnosis = replace(
+            diagnosis,
+            content_type=r.redact(diagnosis.content_type),
+            body_excerpt=r.excerpt(diagnosis.body_excerpt),
+            hint=r.redact(diagnosis.hint) or "",
+            error=r.redact(diagnosis.error),
+        )
+    evidence = Evidence(
+        detail=r.redact(verdict.detail) or "",
+        status_code=status,
+        headers=r.headers(verdict.headers),
+        content_type=r.redact(content_type),
+        body_excerpt=r.excerpt(verdict.body),
+        close_code=found.close_code,
+        close_reason=r.redact(found.close_reason),
+        step=found.step,
+        step_name=r.redact(found.step_name),
+        last_message=r.excerpt(found.last_message),
+        subprotocol=r.redact(verdict.subprotocol),
+        events_seen=tuple(r.redact(e) or "" for e in found.events_seen),
+        diagnosis=diagnosis,
+        hint=r.redact("; ".join(h for h in (verdict.hint, found.hint) if h) or None),
+        retry_after=r.redact(retry_after),
+        reflected_in=verdict.reflected_in,
+        event_matches=tuple(replace(m, spelling=r.redact(m.spelling) or "")
+                            for m in measured.matches),
+        duplicates=measured.duplicates,
+        frames_seen=tuple(replace(f, types=tuple((p, r.redact(v)) for p, v in f.types))
+                          for f in found.frames_seen),
+        redirects=verdict.redirects,
+    )
+    return Result(
+        probe=probe.name,
+        type=probe.type,
+        target=target_of(probe.spec.url),
+        outcome=verdict.outcome,
+        started_at=measured.started_at,
+        duration_seconds=measured.duration_seconds,
+        status_code=status,
+        close_code=found.close_code,
+        upgraded=measured.upgraded,
+        phases=measured.phases,
+        steps=measured.steps,
+        cert_expiry=measured.cert_expiry,
+        evidence=evidence,
+        trace_id=ctx.trace_id,
+        span_id=ctx.span_id,
+        variant=probe.variant,
+        events=measured.events,
+        transcript=measured.transcript,
+        transcript_omitted=measured.transcript_omitted,
+        measures=measured.measures,
+    )
+
+
+__all__ = ["NOTHING_FOUND", "Found", "Measured", "Verdict", "build_result"]
