@@ -59,7 +59,7 @@ class Daemon:
         self.options = options
         self.redactor = redactor or Redactor()
         self.tokens = TokenSource(self.redactor, env=options.env)
-        self.sinks = default_sinks(options.location)
+        self.sinks = default_sinks(options.location, shard=options.shard)
         self.config: Config | None = None
         self.config_loaded_at: float | None = None
         self.reload_failure: ReloadFailure | None = None

@@ -191,6 +191,8 @@ def test_location_label_and_shards(sim_proc: SimProc, tmp_path: Path,
     for d in shards:
         configured = metric(d, "synthmon_probes_configured", location="eu-west")
         assert configured is not None
+        assert metric(d, "synthmon_shards", location="eu-west",
+                      shard=str(len(owned))) == 3
         wait_for(lambda d=d: len(results(d)) == 0 or all(  # type: ignore[misc]
             p["last"] is not None for p in results(d).values()), 10)
         owned.append(set(results(d)))

@@ -67,8 +67,9 @@ class Sinks:
 
 
 def default_sinks(location: str | None = None,
-                  environ: Mapping[str, str] | None = None) -> Sinks:
-    surfacer = Surfacer(location=location)
+                  environ: Mapping[str, str] | None = None,
+                  shard: tuple[int, int] | None = None) -> Sinks:
+    surfacer = Surfacer(location=location, shard=shard)
     more: list[Sink] = []
     environ = os.environ if environ is None else environ
     if any(environ.get(v) for v in ("OTEL_EXPORTER_OTLP_ENDPOINT",

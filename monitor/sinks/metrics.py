@@ -133,14 +133,17 @@ class Snapshot:
     reload_ok_at: float
     configured: int
     otlp: tuple[int, dict[str, int]] | None = None  # spans exported, dropped by reason
+    shard: tuple[int, int] | None = None  # --shard I/N
 
 
 class Surfacer:
     """Holds the per-probe state and writes it out. Updates come from the event loop."""
 
-    def __init__(self, location: str | None = None) -> None:
+    def __init__(self, location: str | None = None,
+                 shard: tuple[int, int] | None = None) -> None:
         self._lock = threading.Lock()
         self.location = location
+        self.shard = shard
         self._series: dict[str, _ProbeSeries] = {}
         self.lag = Buckets(LAG_BUCKETS)
         self.skipped: dict[str, int] = dict.fromkeys(SKIP_REASONS, 0)
@@ -246,7 +249,8 @@ class Surfacer:
         with self._lock:
             snap = Snapshot([s.snapshot() for s in self._series.values()],
                             self._daemon_labels, self.lag.copy(), dict(self.skipped),
-                            self.reload_ok, self.reload_ok_at, self._configured)
+                            self.reload_ok, self.reload_ok_at, self._configured,
+                            shard=self.shard)
         if self.otlp_stats is not None:
             snap.otlp = self.otlp_stats()
         return snap
@@ -443,6 +447,15 @@ def iter_exposition(snap: Snapshot, chunk_lines: int = CHUNK_LINES,
                      "time of the last successful config load", [(dl, snap.reload_ok_at)])
     yield from gauge("synthmon_probes_configured", "probes this daemon runs",
                      [(dl, snap.configured)])
+    if snap.shard is not None:
+        # What the fleet's rules (deploy/prometheus/fleet.yml) need to tell a shard that is
+        # down from one that a resharding removed, and a location whose shards do not add
+        # up to one copy of probes.yaml (two daemons on one index, daemons disagreeing on N).
+        index, count = snap.shard
+        yield from gauge("synthmon_shards",
+                         "number of shards the probes are split into (--shard I/N: N); "
+                         "label shard: this daemon's I",
+                         [(f'shard="{index}"{sep}{dl}', float(count))])
     head("synthmon_scheduler_lag_seconds", "histogram",
          "actual start minus planned start of probe runs")
     histogram("synthmon_scheduler_lag_seconds", dl, snap.lag, _LAG_LE)

@@ -15,6 +15,12 @@
   deploy/prometheus/prometheus.yml, its scrape and evaluation intervals divided by a factor.
 - :func:`scaled_probe_env` the shipped probes.yaml's timing defaults (``${PROBE_INTERVAL:-60s}``
   ...) divided by a factor, as the environment that sets them.
+- :func:`write_scaled_location_config` / :func:`write_scaled_central_config`: the fleet's
+  shipped deploy/prometheus/fleet/ configs (a location's Prometheus scraping its shards, the
+  central one federating the locations and evaluating the rules), their timers divided by a
+  factor.
+- :func:`query`, :func:`vector`, :func:`wait_until`, :func:`first_failing_run`: reading
+  Prometheus and the daemons' run histories in the end-to-end tests.
 """
 
 from __future__ import annotations
@@ -29,8 +35,10 @@ import subprocess
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +50,10 @@ from tests.support.procs import stop_process
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 ALERTS = DEPLOY / "prometheus" / "alerts.yml"
+FLEET_ALERTS = DEPLOY / "prometheus" / "fleet-alerts.yml"
+FLEET_ALERTS_TEST = DEPLOY / "prometheus" / "fleet-alerts.test.yml"
+FLEET_LOCATION = DEPLOY / "prometheus" / "fleet" / "location.yml"
+FLEET_CENTRAL = DEPLOY / "prometheus" / "fleet" / "central.yml"
 ALERTS_TEST = DEPLOY / "prometheus" / "alerts.test.yml"
 ALERTMANAGER = DEPLOY / "alertmanager" / "alertmanager.yml"
 PROMETHEUS_YML = DEPLOY / "prometheus" / "prometheus.yml"
@@ -292,6 +304,60 @@ def write_scaled_prometheus_config(
     return out
 
 
+def write_scaled_location_config(
+    dst_dir: Path,
+    *,
+    factor: float,
+    location: str,
+    synthmon_targets: Sequence[str],
+    src: Path = FLEET_LOCATION,
+) -> Path:
+    """The shipped Prometheus of one location: its scrape interval and timeout divided by
+    ``factor``, ``location`` and the shards' targets filled in; the rest as shipped."""
+    doc = load_yaml(src)
+    glob = doc["global"]
+    for key in ("scrape_interval", "scrape_timeout"):
+        glob[key] = scaled(glob[key], factor)
+    glob["external_labels"]["location"] = location
+    (job,) = doc["scrape_configs"]
+    assert job["job_name"] == "synthmon"
+    job["static_configs"] = [{"targets": list(synthmon_targets)}]
+    dst_dir.mkdir(parents=True, exist_ok=True)
+    out = dst_dir / "location.yml"
+    out.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return out
+
+
+def write_scaled_central_config(
+    dst_dir: Path,
+    *,
+    factor: float,
+    locations: dict[str, str],
+    rule_files: Sequence[Path],
+    alertmanager_target: str,
+    src: Path = FLEET_CENTRAL,
+) -> Path:
+    """The shipped central Prometheus: its scrape (federation) and evaluation intervals and
+    scrape timeout divided by ``factor``, federating ``locations`` (name -> host:port of
+    that location's Prometheus), with the given rule files (the shipped ones, scaled) and
+    Alertmanager. The federation job as shipped otherwise."""
+    doc = load_yaml(src)
+    glob = doc["global"]
+    for key in ("scrape_interval", "scrape_timeout", "evaluation_interval"):
+        glob[key] = scaled(glob[key], factor)
+    assert [Path(p).name for p in doc["rule_files"]] == [Path(p).name for p in rule_files]
+    doc["rule_files"] = [str(p) for p in rule_files]
+    doc["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager_target]}]}]}
+    (job,) = doc["scrape_configs"]
+    assert job["job_name"] == "synthmon-federate" and job["honor_labels"] is True
+    job["static_configs"] = [{"targets": [target], "labels": {"location": name}}
+                             for name, target in locations.items()]
+    dst_dir.mkdir(parents=True, exist_ok=True)
+    out = dst_dir / "central.yml"
+    out.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return out
+
+
 _ENV_DEFAULT = re.compile(r"^\$\{(\w+):-([^}]*)\}$")
 
 
@@ -488,3 +554,67 @@ def post_alerts(alertmanager: str, alerts: list[dict[str, Any]]) -> None:
     )
     with urllib.request.urlopen(request, timeout=5) as response:
         assert response.status == 200
+
+
+# --------------------------------------------------------------------------- reading
+
+def query(prometheus: str, promql: str, **params: str) -> dict[str, Any]:
+    """The JSON answer of /api/v1/query (or /api/v1/query_range with ``start``, ``end`` and
+    ``step``); errors included: a 400 carries the parse error."""
+    path = "query_range" if "step" in params else "query"
+    url = f"{prometheus}/api/v1/{path}?" + urllib.parse.urlencode({"query": promql, **params})
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            answer: dict[str, Any] = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        answer = json.loads(exc.read() or b"{}")
+        answer.setdefault("status", f"http {exc.code}")
+    return answer
+
+
+def vector(prometheus: str, promql: str, **params: str) -> list[dict[str, Any]]:
+    answer = query(prometheus, promql, **params)
+    assert answer.get("status") == "success", (promql, answer)
+    result: list[dict[str, Any]] = answer["data"]["result"]
+    return result
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, what: str,
+               detail: Callable[[], object] = lambda: "") -> Any:
+    """Poll ``condition`` until it returns something truthy; fail with ``what`` otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} (waited {timeout:.0f}s) {detail()}", pytrace=False)
+        time.sleep(0.2)
+
+
+@dataclass(frozen=True)
+class FailedRun:
+    started_at: float  # wall clock: the start of its first attempt
+    attempts_seconds: float  # how long its attempts themselves took (the target's answers)
+
+
+def first_failing_run(payloads: Iterable[dict[str, Any]], since: float,
+                      until: float) -> FailedRun:
+    """The first run that failed after ``since`` (wall clock) in the given
+    ``/api/v1/results`` payloads (one per daemon): a run whose first attempt failed. The
+    earliest is taken, whichever probe and daemon triggered the page, so that a delay
+    measured from it is never shorter than the real one."""
+    found: list[FailedRun] = []
+    for payload in payloads:
+        for probe in payload["probes"]:
+            runs = probe["runs"]  # newest first: a run's later attempts come before it
+            for i, run_ in enumerate(runs):
+                if (run_["attempt"] == 1 and not run_["success"] and run_["started_at"] <= until
+                        and since <= run_["started_at"] + run_["duration_seconds"]):
+                    took, j = run_["duration_seconds"], i - 1
+                    while j >= 0 and runs[j]["attempt"] == runs[j + 1]["attempt"] + 1:
+                        took += runs[j]["duration_seconds"]  # its retries, oldest first
+                        j -= 1
+                    found.append(FailedRun(run_["started_at"], took))
+    assert found, "no failed run found in the daemons' history"
+    return min(found, key=lambda r: r.started_at)

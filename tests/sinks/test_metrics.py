@@ -103,6 +103,17 @@ def test_daemon_metrics() -> None:
     assert value(s, "synthmon_probe_skipped_total", reason="misfire") == 0
     s.reloaded(False)
     assert value(s, "synthmon_config_last_reload_successful") == 0
+    assert not [x for x in samples(s) if x.name == "synthmon_shards"]  # not sharded
+
+
+def test_a_shard_says_which_of_how_many() -> None:
+    s = Surfacer(location="eu-west", shard=(1, 3))
+    s.configure(config())
+    (shards,) = [x for x in samples(s) if x.name == "synthmon_shards"]
+    assert shards.labels == {"shard": "1", "location": "eu-west"}
+    assert shards.value == 3
+    s = Surfacer(shard=(0, 1))
+    assert value(s, "synthmon_shards", shard="0") == 1
 
 
 def test_reload_drops_removed_probes_and_keeps_counters_of_others() -> None:

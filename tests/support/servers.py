@@ -129,8 +129,9 @@ class DaemonProc:
 
 
 def start_daemon(config: Path, env: dict[str, str], tmp_path: Path,
-                 *extra: str) -> DaemonProc:
-    port = free_port()
+                 *extra: str, port: int | None = None) -> DaemonProc:
+    """``synthmon run`` on loopback (on ``port``, or a free one), once it is ready."""
+    port = port or free_port()
     log_path = tmp_path / f"daemon-{port}.log"
     log = log_path.open("w")
     proc = subprocess.Popen(
