@@ -1,11 +1,14 @@
-"""deploy/kubernetes: schema-valid manifests, a PrometheusRule identical to alerts.yml,
-one sharded StatefulSet per location whose shard count matches its replicas.
+"""deploy/kubernetes: the fleet of deploy/prometheus/fleet/ in the Prometheus Operator's
+terms. Schema-valid manifests, PrometheusRules identical to alerts.yml and fleet-alerts.yml,
+one sharded StatefulSet per location whose shard count matches its replicas, each location's
+Prometheus scraping its own pods only, the central one federating them as central.yml does.
 
 Resources are validated against the Kubernetes JSON schemas shipped (offline) with
-kubernetes-validate; the CRDs (ServiceMonitor, PrometheusRule) are checked for their
-apiVersion/kind and shape only. The whole kustomization is also rendered (`kubectl
-kustomize`; kubectl comes with the dev extra) and the rendered objects are validated and
-cross-checked.
+kubernetes-validate; the CRDs (Prometheus, PodMonitor, ServiceMonitor, PrometheusRule) are
+checked for their apiVersion/kind and shape only. The whole kustomization is also rendered
+(`kubectl kustomize`; kubectl comes with the dev extra) and the rendered objects are
+validated and cross-checked, with each other and with the configs that
+tests/alerting/test_fleet.py runs.
 """
 
 from __future__ import annotations
@@ -22,12 +25,23 @@ import yaml
 
 from tests.support.servers import need_tool
 
-from .support import ALERTS, DEPLOY, ROOT, load_yaml, run
+from .support import (
+    ALERTS,
+    DEPLOY,
+    FLEET_ALERTS,
+    FLEET_CENTRAL,
+    FLEET_LOCATION,
+    ROOT,
+    load_yaml,
+    run,
+)
 
 K8S = DEPLOY / "kubernetes"
 K8S_VERSION = "1.30.0"
 CRDS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PodMonitor"),
+    ("monitoring.coreos.com/v1", "Prometheus"),
     ("monitoring.coreos.com/v1", "PrometheusRule"),
 }
 LOCATIONS = sorted(p.name for p in (K8S / "locations").iterdir() if p.is_dir())
@@ -75,7 +89,8 @@ def test_every_resource_file_validates() -> None:
         for doc in _docs(path):
             _validate(doc)
             kinds.add(doc["kind"])
-    assert {"Service", "StatefulSet", "ServiceMonitor", "PrometheusRule"} <= kinds
+    assert {"Service", "StatefulSet", "ServiceMonitor", "PodMonitor", "Prometheus",
+            "PrometheusRule", "ServiceAccount", "Role", "RoleBinding"} <= kinds
 
 
 def test_kustomizations_parse_and_reference_existing_files() -> None:
@@ -96,11 +111,13 @@ def test_secret_example_validates_and_is_not_deployed() -> None:
     assert "secret.example.yaml" not in common.get("resources", [])
 
 
-def test_prometheusrule_groups_equal_alerts_yml() -> None:
-    (rule,) = _docs(K8S / "common" / "prometheusrule.yaml")
-    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
-    assert rule["kind"] == "PrometheusRule"
-    assert rule["spec"]["groups"] == load_yaml(ALERTS)["groups"]
+def test_prometheusrules_groups_equal_the_rule_files() -> None:
+    for path, source in ((K8S / "common" / "prometheusrule.yaml", ALERTS),
+                         (K8S / "central" / "prometheusrule-fleet.yaml", FLEET_ALERTS)):
+        (rule,) = _docs(path)
+        assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+        assert rule["kind"] == "PrometheusRule"
+        assert rule["spec"]["groups"] == load_yaml(source)["groups"]
 
 
 def test_prometheusrule_is_up_to_date() -> None:
@@ -108,13 +125,13 @@ def test_prometheusrule_is_up_to_date() -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_generated_rule_file_round_trips(tmp_path: Path) -> None:
-    out = tmp_path / "rule.yaml"
-    result = run(
-        [sys.executable, str(ROOT / "scripts" / "gen_prometheusrule.py"), "--output", str(out)]
-    )
+def test_generated_rule_files_round_trip(tmp_path: Path) -> None:
+    out, fleet = tmp_path / "rule.yaml", tmp_path / "fleet.yaml"
+    result = run([sys.executable, str(ROOT / "scripts" / "gen_prometheusrule.py"),
+                  "--output", str(out), "--fleet-output", str(fleet)])
     assert result.returncode == 0, result.stderr
     assert out.read_text() == (K8S / "common" / "prometheusrule.yaml").read_text()
+    assert fleet.read_text() == (K8S / "central" / "prometheusrule-fleet.yaml").read_text()
 
 
 def _configmap_files() -> list[Path]:
@@ -173,7 +190,7 @@ def test_configmap_probes_are_the_shipped_probes() -> None:
 
 
 def test_statefulset_reads_the_mounted_directory() -> None:
-    (sts,) = _docs(K8S / "statefulset" / "statefulset.yaml")
+    (sts,) = _docs(K8S / "location" / "statefulset.yaml")
     (container,) = sts["spec"]["template"]["spec"]["containers"]
     (mount,) = [m for m in container["volumeMounts"] if m["name"] == "probes"]
     assert f"synthmon run -c {mount['mountPath']} " in container["args"][0]
@@ -183,8 +200,9 @@ def test_statefulset_reads_the_mounted_directory() -> None:
 def test_location_shards_match_replicas(location: str) -> None:
     doc = load_yaml(K8S / "locations" / location / "kustomization.yaml")
     assert doc["nameSuffix"] == f"-{location}"
-    (patch,) = [yaml.safe_load(p["patch"]) for p in doc["patches"]]
-    spec = patch["spec"]
+    patches = {p["kind"]: p for p in (yaml.safe_load(p["patch"]) for p in doc["patches"])}
+    assert patches["Prometheus"]["spec"]["externalLabels"] == {"location": location}
+    spec = patches["StatefulSet"]["spec"]
     (container,) = spec["template"]["spec"]["containers"]
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["SYNTHMON_LOCATION"] == location
@@ -195,7 +213,7 @@ def test_location_shards_match_replicas(location: str) -> None:
 
 
 def test_statefulset_command_takes_the_shard_from_the_ordinal() -> None:
-    (sts,) = _docs(K8S / "statefulset" / "statefulset.yaml")
+    (sts,) = _docs(K8S / "location" / "statefulset.yaml")
     (container,) = sts["spec"]["template"]["spec"]["containers"]
     (script,) = container["args"]
     assert container["command"] == ["/bin/sh", "-c"]
@@ -226,9 +244,14 @@ def _render() -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(result.stdout) if d]
 
 
+def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return selector.items() <= labels.items()
+
+
 def test_rendered_kustomization() -> None:
     """Render the kustomization as kubectl does (the dev extra ships kubectl, Debian's is
-    too old for it), validate everything and check the cross-references."""
+    too old for it), validate everything and check the cross-references: who selects whom,
+    and that the operator's objects say what deploy/prometheus/fleet/ says."""
     docs = _render()
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for doc in docs:
@@ -236,36 +259,37 @@ def test_rendered_kustomization() -> None:
         assert doc["metadata"]["namespace"] == "monitoring"
         by_kind.setdefault(doc["kind"], []).append(doc)
 
-    (service,) = by_kind["Service"]
-    (monitor,) = by_kind["ServiceMonitor"]
-    (rule,) = by_kind["PrometheusRule"]
-    assert rule["spec"]["groups"] == load_yaml(ALERTS)["groups"]
+    def named(kind: str, name: str) -> dict[str, Any]:
+        (found,) = [d for d in by_kind[kind] if d["metadata"]["name"] == name]
+        return found
+
+    rules = {r["metadata"]["name"]: r for r in by_kind["PrometheusRule"]}
+    assert rules["synthmon"]["spec"]["groups"] == load_yaml(ALERTS)["groups"]
+    assert rules["synthmon-fleet"]["spec"]["groups"] == load_yaml(FLEET_ALERTS)["groups"]
     configmaps = {c["metadata"]["name"] for c in by_kind["ConfigMap"]}
     statefulsets = by_kind["StatefulSet"]
     assert sorted(s["metadata"]["name"] for s in statefulsets) == [
         f"synthmon-{loc}" for loc in LOCATIONS
     ]
-
-    # the ServiceMonitor selects the Service, on a port it has, with job="synthmon"
-    svc_labels = service["metadata"]["labels"]
-    assert monitor["spec"]["selector"]["matchLabels"].items() <= svc_labels.items()
-    assert svc_labels[monitor["spec"]["jobLabel"]] == "synthmon"
-    ports = {p["name"] for p in service["spec"]["ports"]}
-    assert {e["port"] for e in monitor["spec"]["endpoints"]} <= ports
+    governing = named("Service", "synthmon")
+    location_yml, central_yml = load_yaml(FLEET_LOCATION), load_yaml(FLEET_CENTRAL)
+    account = named("ServiceAccount", "synthmon-prometheus")["metadata"]["name"]
 
     selectors = []
+    location_services = []
     for sts in statefulsets:
         spec = sts["spec"]
         location = sts["metadata"]["name"].removeprefix("synthmon-")
         pod = spec["template"]
+        labels = pod["metadata"]["labels"]
         (container,) = pod["spec"]["containers"]
         env = {e["name"]: e.get("value") for e in container["env"]}
         assert env["SYNTHMON_LOCATION"] == location
         assert int(env["SYNTHMON_SHARDS"]) == spec["replicas"]
-        assert spec["serviceName"] == service["metadata"]["name"]
-        assert spec["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
-        assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
-        assert pod["metadata"]["labels"]["synthmon.io/location"] == location
+        assert spec["serviceName"] == governing["metadata"]["name"]
+        assert _selects(spec["selector"]["matchLabels"], labels)
+        assert _selects(governing["spec"]["selector"], labels)
+        assert labels["synthmon.io/location"] == location
         selectors.append(tuple(sorted(spec["selector"]["matchLabels"].items())))
         # every ConfigMap the pod uses is one that is deployed (hash suffixes resolved)
         used = {v["configMap"]["name"] for v in pod["spec"]["volumes"] if "configMap" in v}
@@ -275,4 +299,59 @@ def test_rendered_kustomization() -> None:
         security = container["securityContext"]
         assert security["readOnlyRootFilesystem"] and not security["allowPrivilegeEscalation"]
         assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+
+        # the location's Prometheus scrapes this location's pods, and no other location's,
+        # as location.yml does: job synthmon, its interval, the location as external label
+        prometheus = named("Prometheus", f"synthmon-{location}")["spec"]
+        assert prometheus["externalLabels"] == {"location": location}
+        assert prometheus["serviceAccountName"] == account
+        assert "ruleSelector" not in prometheus  # the rules run centrally
+        monitors = [m for m in by_kind["PodMonitor"]
+                    if _selects(prometheus["podMonitorSelector"]["matchLabels"],
+                                m["metadata"]["labels"])]
+        assert [m["metadata"]["name"] for m in monitors] == [f"synthmon-{location}"]
+        (monitor,) = monitors
+        assert _selects(monitor["spec"]["selector"]["matchLabels"], labels)
+        for other in statefulsets:
+            if other is not sts:
+                assert not _selects(monitor["spec"]["selector"]["matchLabels"],
+                                    other["spec"]["template"]["metadata"]["labels"])
+        assert labels[monitor["spec"]["jobLabel"]] == "synthmon"
+        (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+        assert endpoint["port"] in {p["name"] for p in container["ports"]}
+        assert endpoint["honorLabels"] is True
+        assert endpoint["interval"] == location_yml["global"]["scrape_interval"]
+        assert endpoint["scrapeTimeout"] == location_yml["global"]["scrape_timeout"]
+        # ... and is reachable for federation through its own Service
+        service = named("Service", f"prometheus-synthmon-{location}")
+        assert _selects(service["spec"]["selector"], prometheus["podMetadata"]["labels"])
+        assert service["metadata"]["labels"]["synthmon.io/location"] == location
+        location_services.append(service)
     assert len(set(selectors)) == len(selectors), "StatefulSets must not select each other's pods"
+
+    # the central Prometheus: every rule, and a federation of every location as central.yml
+    central = named("Prometheus", "synthmon-central")["spec"]
+    assert central["serviceAccountName"] == account
+    assert central["evaluationInterval"] == central_yml["global"]["evaluation_interval"]
+    assert all(_selects(central["ruleSelector"]["matchLabels"], r["metadata"]["labels"])
+               for r in rules.values())
+    assert "podMonitorSelector" not in central  # it scrapes no synthmon pod itself
+    (federate,) = [m for m in by_kind["ServiceMonitor"]
+                   if _selects(central["serviceMonitorSelector"]["matchLabels"],
+                               m["metadata"]["labels"])]
+    assert [s for s in by_kind["Service"]
+            if _selects(federate["spec"]["selector"]["matchLabels"],
+                        s["metadata"]["labels"])] == location_services
+    (job,) = central_yml["scrape_configs"]
+    assert {s["metadata"]["labels"][federate["spec"]["jobLabel"]]
+            for s in location_services} == {job["job_name"]}
+    (endpoint,) = federate["spec"]["endpoints"]
+    assert endpoint["path"] == job["metrics_path"]
+    assert endpoint["params"] == job["params"]
+    assert endpoint["honorLabels"] is job["honor_labels"]
+    assert endpoint["honorTimestamps"] is job["honor_timestamps"]
+    assert endpoint["interval"] == central_yml["global"]["scrape_interval"]
+    assert endpoint["relabelings"] == [{
+        "sourceLabels": ["__meta_kubernetes_service_label_synthmon_io_location"],
+        "targetLabel": "location"}]
+
