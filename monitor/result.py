@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from monitor.outcomes import Outcome
+from monitor.runname import run_name
 
 EXCERPT_BYTES = 1024
 
@@ -170,11 +171,13 @@ class Result:
 
     @property
     def key(self) -> str:
-        """``probe``, or ``probe@variant``: what history and series are kept under."""
-        return self.probe if self.variant is None else f"{self.probe}@{self.variant}"
+        """The run's name in every output (monitor.runname): ``probe`` or ``probe@variant``;
+        what history and series are kept under."""
+        return run_name(self.probe, self.variant)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["probe"] = self.key  # the run's one name; ``variant`` stays a field of its own
         data["outcome"] = self.outcome.value
         data["success"] = self.success
         data["phases"] = dict(self.phases)

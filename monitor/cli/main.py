@@ -68,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     once = sub.add_parser("once", help="run every probe once, print the results; exit 0 only "
                                        "if all succeeded (a deploy gate)")
     _config_option(once)
-    once.add_argument("--probe", action="append", default=[], help="only this probe (repeatable)")
+    once.add_argument("--probe", action="append", default=[], metavar="NAME[@VARIANT]",
+                      help="only this probe (repeatable); NAME runs all of a negative probe's "
+                           "variants, NAME@VARIANT one of them")
     once.add_argument("--format", choices=("table", "json", "junit"), default="table",
                       help="table (for people), json (one record a probe), or junit (JUnit "
                            "XML for CI: a testcase per probe, a failure per failed run)")

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -19,7 +20,7 @@ from rich.text import Text
 from monitor import eventloop
 from monitor.cli.check import NO_PROBES
 from monitor.cli.junit import cases, junit_report
-from monitor.config import Config, ConfigError, ConfigPaths, config_name, load_files
+from monitor.config import Config, ConfigError, ConfigPaths, Probe, config_name, load_files
 from monitor.durations import latency
 from monitor.outcomes import Outcome
 from monitor.preload import preload
@@ -37,14 +38,25 @@ async def run_all(config: Config, names: list[str] | None = None,
     redactor = redactor or Redactor()
     for secret in config.secrets:
         redactor.add(secret)
+    chosen = select(config.probes, names)[0] if names else config.probes
     probes = [p if retries is None else replace(p, timing=replace(p.timing, retries=retries))
-              for p in config.probes if not names or p.name in names]
+              for p in chosen]
     preload(config)
     ctx = open_context(redactor)
     try:
         return list(await asyncio.gather(*(run_with_retries(p, ctx) for p in probes)))
     finally:
         await ctx.close()
+
+
+def select(probes: Iterable[Probe], wanted: Iterable[str]) -> tuple[list[Probe], list[str]]:
+    """The runs ``--probe`` asks for, in config order, and the names it gave that match
+    none. ``NAME@VARIANT`` (monitor.runname) is one run; a plain ``NAME`` is the probe's
+    every run: all its variants when it has them."""
+    asked = list(dict.fromkeys(wanted))
+    chosen = [p for p in probes if p.key in asked or p.name in asked]
+    unknown = [n for n in asked if not any(n in (p.key, p.name) for p in chosen)]
+    return chosen, unknown
 
 
 def result_json(r: Result) -> dict[str, Any]:
@@ -93,8 +105,6 @@ def _seen(r: Result) -> Text:
         text.append(f"failed on all {r.attempt} attempts" if not r.success else
                      f"passed on attempt {r.attempt}", style="dim")
     ev = r.evidence
-    if r.variant is not None:
-        text = Text(f"variant {r.variant} · ") + text
     chain = redirect_chain(r, SEEN_REDIRECTS)
     if chain is not None and not r.success:
         text.append("\n")
@@ -136,7 +146,7 @@ def print_table(results: list[Result], console: Console) -> None:
     table.add_column("what was seen", overflow="fold", ratio=1)
     for r in results:
         style = _outcome_style(r)
-        table.add_row(Text(r.probe, style="bold" if not r.success else ""),
+        table.add_row(Text(r.key, style="bold" if not r.success else ""),
                       Text(r.outcome.value, style=style), answer(r),
                       latency(r.duration_seconds), _seen(r))
     console.print(table)
@@ -164,10 +174,12 @@ def run_once(paths: ConfigPaths, names: list[str], fmt: str, color: str = "auto"
     for missing in config.missing_secrets:
         # Those probes report config_error below; say why once, where it is configured.
         print(f"warning: {missing.text}", file=sys.stderr)
-    unknown = [n for n in names if n not in {p.name for p in config.probes}]
+    unknown = select(config.probes, names)[1]
     if unknown:
         print(f"unknown probe(s): {', '.join(unknown)}; configured: "
-              f"{', '.join(p.name for p in config.probes)}", file=sys.stderr)
+              f"{', '.join(p.key for p in config.probes)}"
+              + (" (NAME alone runs all of a probe's variants)"
+                 if any(p.variant for p in config.probes) else ""), file=sys.stderr)
         return 1
     redactor = Redactor()
     started = datetime.now(UTC)

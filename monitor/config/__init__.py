@@ -23,7 +23,7 @@ from monitor.config.errors import ConfigError
 from monitor.config.fields import Duration, StatusSet, status_matches
 from monitor.config.files import ConfigPaths, config_name
 from monitor.config.loader import load_file, load_files, load_text, substituted_data
-from monitor.config.model import Config, MissingSecret, Probe, run_key
+from monitor.config.model import Config, MissingSecret, Probe
 from monitor.config.schema import (
     DEFAULT_REFUSED_WITH,
     PROBE_KINDS,
@@ -98,7 +98,6 @@ __all__ = [
     "load_files",
     "load_text",
     "parse_duration",
-    "run_key",
     "secret_looking",
     "status_matches",
     "substituted_data",

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from monitor.config.fields import retry_budget
 from monitor.config.schema import JwtAuth, ProbeSpec, TokenEndpointAuth
+from monitor.runname import run_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,13 +78,9 @@ class Probe:
 
     @property
     def key(self) -> str:
-        """Unique per scheduled run: the name, or ``name@variant`` (``@`` is not allowed
-        in names)."""
-        return run_key(self.name, self.variant)
-
-
-def run_key(name: str, variant: str | None) -> str:
-    return name if variant is None else f"{name}@{variant}"
+        """Unique per scheduled run, and the run's name in every output (monitor.runname):
+        the name, or ``name@variant``."""
+        return run_name(self.name, self.variant)
 
 
 @dataclass(frozen=True, slots=True)

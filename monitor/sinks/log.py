@@ -80,7 +80,7 @@ class RunLog:
 def log_result(result: Result) -> None:
     ev = result.evidence
     fields: dict[str, Any] = {
-        "probe": result.probe,
+        "probe": result.key,  # NAME@VARIANT on a variant, as in every output
         "type": result.type,
         "target": result.target,
         "outcome": result.outcome.value,

@@ -59,7 +59,7 @@ def records_of(result: Result, method: str = "GET") -> tuple[int, list[SpanRecor
     attrs: dict[str, str | int | bool | float] = {
         "http.request.method": method,
         "url.full": result.target,
-        "synthmon.probe": result.probe,
+        "synthmon.probe": result.key,  # NAME@VARIANT on a variant, as in every output
         "synthmon.probe.type": result.type,
         "synthmon.outcome": result.outcome.value,
     }
@@ -84,7 +84,7 @@ def records_of(result: Result, method: str = "GET") -> tuple[int, list[SpanRecor
         attrs["error.type"] = result.outcome.value
         detail = result.evidence.detail[:STATUS_DESCRIPTION_CHARS]
         error = f"{result.outcome.value}: {detail}" if detail else result.outcome.value
-    spans = [SpanRecord(result.probe, run, None, start, end, attrs, error, events)]
+    spans = [SpanRecord(result.key, run, None, start, end, attrs, error, events)]
 
     def child(name: str, begin: int, took: float,
               extra: dict[str, str | int | bool | float]) -> int:

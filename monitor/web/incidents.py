@@ -53,11 +53,14 @@ class Incident:
     host: str
     outcome: Outcome
     cause: str                  # the shared cause in words: "handshake_rejected, HTTP 403"
-    probes: tuple[str, ...]     # in config order
+    probes: tuple[str, ...]     # their run names (monitor.runname), in config order
     paths: tuple[str, ...]      # the distinct URL paths they fail on, in config order
     verdict: Verdict
     why: str                    # the conclusion, with its reason, in one or two sentences
     evidence: tuple[str, ...]   # each names a probe (or the diagnostic GET) and what it saw
+    # The newest run of the first of them, which the card shows: carried, not looked up
+    # again by name, so that a card can never ask for a run its page does not have.
+    first: Result
 
     @property
     def key(self) -> str:
@@ -108,10 +111,10 @@ def _said(r: Result) -> str:
     where = f"{path_of(r)}"
     if r.upgraded or r.status_code == 101:
         tail = f" then close {r.close_code}" if r.close_code is not None else ""
-        return f"{r.probe} ({where}): upgraded, 101{tail} · {r.outcome.value}"
+        return f"{r.key} ({where}): upgraded, 101{tail} · {r.outcome.value}"
     if r.status_code is not None:
-        return f"{r.probe} ({where}): HTTP {r.status_code} · {r.outcome.value}"
-    return f"{r.probe} ({where}): {r.outcome.value}"
+        return f"{r.key} ({where}): HTTP {r.status_code} · {r.outcome.value}"
+    return f"{r.key} ({where}): {r.outcome.value}"
 
 
 def _same_credentials(a: str, b: str, credentials: Mapping[str, str | None]) -> bool:
@@ -141,17 +144,18 @@ def incidents(lasts: Mapping[str, Result | None],
         paths = tuple(dict.fromkeys(path_of(r) for r in members))
         verdict, why, evidence = _verdict(members, host, by_host[host], creds)
         out.append(Incident(host=host, outcome=members[0].outcome, cause=cause,
-                            probes=tuple(r.probe for r in members), paths=paths,
-                            verdict=verdict, why=why, evidence=tuple(evidence)))
+                            probes=tuple(r.key for r in members), paths=paths,
+                            verdict=verdict, why=why, evidence=tuple(evidence),
+                            first=members[0]))
     return out
 
 
 def _verdict(members: list[Result], host: str, on_host: list[Result],
              creds: Mapping[str, str | None]) -> tuple[Verdict, str, list[str]]:
-    mine = {r.probe for r in members}
+    mine = {r.key for r in members}
     first = members[0]
     outcome = first.outcome
-    others = [r for r in on_host if r.probe not in mine]
+    others = [r for r in on_host if r.key not in mine]
     evidence = [_said(r) for r in members]
     diagnosis = next((r for r in members if r.evidence.diagnosis is not None), None)
     if diagnosis is not None and diagnosis.evidence.diagnosis is not None:
@@ -182,11 +186,11 @@ def _verdict(members: list[Result], host: str, on_host: list[Result],
                 "they loop, and its evidence lists every Location.", evidence)
     if outcome in _AFTER_UPGRADE:
         return (Verdict.CANNOT_TELL,
-                f"Not a route or credentials question: {first.probe} got a 101, so the route "
+                f"Not a route or credentials question: {first.key} got a 101, so the route "
                 "and the credentials work; the failure is after the handshake "
                 f"({outcome.value}), where no other probe can be compared.", evidence)
     if not any(upgrades(r) for r in members):
-        passing = [r.probe for r in others if r.success]
+        passing = [r.key for r in others if r.success]
         nouns = sorted({_noun(r) for r in members})
         reason = (f"the cross-check compares WebSocket paths, and these are "
                   f"{' and '.join(nouns)} probes"
@@ -196,7 +200,7 @@ def _verdict(members: list[Result], host: str, on_host: list[Result],
 
     ws_others = [r for r in others if upgrades(r)]
     got_in = [r for r in ws_others if r.upgraded and r.outcome is not Outcome.AUTH_NOT_ENFORCED
-              and any(_same_credentials(r.probe, m.probe, creds) for m in members)]
+              and any(_same_credentials(r.key, m.key, creds) for m in members)]
     refused = outcome in (Outcome.HANDSHAKE_REJECTED, Outcome.NOT_UPGRADED, Outcome.AUTH_REJECTED)
     paths = tuple(dict.fromkeys(path_of(r) for r in members))
     elsewhere = [r for r in got_in if path_of(r) not in paths]
@@ -206,26 +210,26 @@ def _verdict(members: list[Result], host: str, on_host: list[Result],
     authz = _authz_refusal(first)
     if authz and same_path:
         peer = same_path[0]
-        evidence.append(f"{peer.probe} ({path_of(peer)}): upgraded, 101, same path and "
+        evidence.append(f"{peer.key} ({path_of(peer)}): upgraded, 101, same path and "
                         "credentials")
         return (Verdict.CREDENTIALS,
-                f"Credentials suspected, in how they are sent: {peer.probe} upgraded on the "
+                f"Credentials suspected, in how they are sent: {peer.key} upgraded on the "
                 f"same path with the same credentials, so the route works; these probes "
                 "present the token differently (header or subprotocol).", evidence)
 
     if refused and outcome is not Outcome.AUTH_REJECTED and elsewhere:
         peer = elsewhere[0]
-        evidence.append(f"{peer.probe} ({path_of(peer)}): upgraded, 101, same host and "
+        evidence.append(f"{peer.key} ({path_of(peer)}): upgraded, 101, same host and "
                         "credentials")
         return (Verdict.ROUTE,
-                f"Route suspected: {peer.probe} upgraded on {path_of(peer)} of the same host "
+                f"Route suspected: {peer.key} upgraded on {path_of(peer)} of the same host "
                 "with the same credentials at its last run, so the server accepts WebSocket "
                 f"connections and these credentials; suspect the route of {_names(paths)}.",
                 evidence)
     if authz and len(paths) > 1:
-        ok_http = [r.probe for r in others if not upgrades(r) and r.success
-                   and creds.get(r.probe) is not None
-                   and any(_same_credentials(r.probe, m.probe, creds) for m in members)]
+        ok_http = [r.key for r in others if not upgrades(r) and r.success
+                   and creds.get(r.key) is not None
+                   and any(_same_credentials(r.key, m.key, creds) for m in members)]
         if ok_http:
             evidence.append(f"{_names(ok_http)} (HTTP, same credentials): passing")
         return (Verdict.CREDENTIALS,
@@ -238,7 +242,7 @@ def _verdict(members: list[Result], host: str, on_host: list[Result],
     ws_all = [r for r in on_host if upgrades(r)]
     # A refusal of the token is not the layer being down: it proves the layer answers.
     ws_failing = [r for r in ws_all if r.outcome in _WS_BROKEN and not _authz_refusal(r)]
-    http_ok = [r.probe for r in others if not upgrades(r) and r.success]
+    http_ok = [r.key for r in others if not upgrades(r) and r.success]
     ws_ok = [r for r in ws_all if r.success and r.upgraded]
     layer_paths = {path_of(r) for r in ws_failing}
     if outcome in _WS_BROKEN and not authz and not ws_ok and not got_in and len(layer_paths) > 1:
@@ -280,6 +284,6 @@ def _cannot_tell(members: list[Result], ws_others: list[Result], paths: tuple[st
     failing = [r for r in other_paths if not r.success]
     if failing:
         return (head + "the other path fails too, differently ("
-                + _names([f"{r.probe}: {cause_of(r)}" for r in failing]) + ").")
+                + _names([f"{r.key}: {cause_of(r)}" for r in failing]) + ").")
     return (head + "the probes on other paths that passed use other credentials or did not "
-            "upgrade (" + _names([r.probe for r in other_paths]) + ").")
+            "upgrade (" + _names([r.key for r in other_paths]) + ").")

@@ -19,7 +19,7 @@ from monitor.sinks.metrics import (
     wants_openmetrics,
 )
 from monitor.web.api import results_payload
-from monitor.web.statuspage import render_index, render_probe
+from monitor.web.statuspage import render_index, render_probe, render_variants, variants_of
 from monitor.web.webconfig import BasicAuth
 
 DAEMON_KEY = web.AppKey("daemon", Daemon)
@@ -97,8 +97,13 @@ async def index(request: web.Request) -> web.Response:
 async def probe_page(request: web.Request) -> web.Response:
     daemon = request.app[DAEMON_KEY]
     name = request.match_info["name"]
-    if name not in daemon.history.probes():
+    history = daemon.history
+    if name in history.probes():
+        render = render_probe
+    elif variants_of(history, name):  # NAME of a negative probe: the list of NAME@VARIANT
+        render = render_variants
+    else:
         raise web.HTTPNotFound(text=f"no probe named {name!r}\n")
-    return web.Response(text=await asyncio.to_thread(render_probe, daemon.history, name,
+    return web.Response(text=await asyncio.to_thread(render, history, name,
                                                      daemon.reload_failure),
                         content_type="text/html")

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from html import escape
 from urllib.parse import quote
 
+from monitor import runname
 from monitor.daemon import ReloadFailure
 from monitor.durations import latency as _ms
 from monitor.durations import span as _span
@@ -384,12 +385,10 @@ _VERDICT_CLASS = {Verdict.ROUTE: "route", Verdict.CREDENTIALS: "credentials",
                   Verdict.AUTH_NOT_ENFORCED: "security", Verdict.CANNOT_TELL: "unknown"}
 
 
-def incident_card(incident: Incident, lasts: dict[str, Result | None], history: History,
-                  now: float) -> str:
+def incident_card(incident: Incident, history: History, now: float) -> str:
     """One card for probes failing with one cause on one host: the verdict, its evidence,
     then what the first of them kept."""
-    first = lasts[incident.probes[0]]
-    assert first is not None
+    first = incident.first
     starts = [t for n in incident.probes if (t := history.since(n)) is not None]
     since = min(starts) if starts else None
     when = "" if since is None else f"failing since {_clock(since, now)} ({_span(now - since)})"
@@ -411,8 +410,36 @@ def incident_card(incident: Incident, lasts: dict[str, Result | None], history: 
         f'<div class="verdict {_VERDICT_CLASS[incident.verdict]}"><b>cross-check: '
         f"{escape(incident.verdict.value)}</b>{escape(incident.why)}"
         f'<ul class="evidence">{evidence}</ul></div>'
-        + (f'<div class="muted small">what {escape(first.probe)} saw</div>' if count > 1 else "")
+        + (f'<div class="muted small">what {escape(first.key)} saw</div>' if count > 1 else "")
         + f"{_evidence(first, compact=True)}</section>")
+
+
+def _probe_row(name: str, last: Result | None, history: History, now: float,
+               base: str) -> str:
+    """A row of the probe table; ``base`` is the way from the page to ``/probe/``."""
+    since = history.since(name)
+    row_cls = "fail" if last is not None and not last.success else ""
+    return (
+        f'<tr class="{row_cls}" data-probe="{escape(name)}" '
+        f'data-outcome="{escape(last.outcome.value if last else "pending")}">'
+        f'<td><a href="{base}{quote(name, safe="")}">{escape(name)}</a></td>'
+        f"<td>{escape(last.type if last else '')}</td>"
+        f"<td>{_pill(last)}</td>"
+        f'<td class="when">{"—" if since is None else escape(_clock(since, now))}'
+        f'<div class="muted small">{"" if since is None else _span(now - since)}</div></td>'
+        f'<td class="when">{_ago(last.started_at if last else None, now)}</td>'
+        f'<td class="num">{"" if last is None else _ms(last.duration_seconds)}</td>'
+        f'<td class="spark">{sparkline([r for r in history.runs(name, SPARK_RUNS) if r.final])}'
+        "</td>"
+        f'<td class="seen">{escape(seen(last)) if last else ""}</td>'
+        "</tr>")
+
+
+def _probe_table(rows: list[str]) -> str:
+    return ('<table class="probes"><tr><th>probe</th><th>type</th><th>last outcome</th>'
+            "<th>since</th><th>last run</th><th>latency</th>"
+            "<th>recent runs (outcome, latency log scale; newest right)</th>"
+            f"<th>what was seen</th></tr>{''.join(rows)}</table>")
 
 
 def render_index(history: History, reload_failure: ReloadFailure | None = None) -> str:
@@ -425,27 +452,9 @@ def render_index(history: History, reload_failure: ReloadFailure | None = None) 
     found = incidents(lasts, history.credentials())
     if found and len(found) < len(failing):
         headline += f" · {len(found)} incident{'s' if len(found) > 1 else ''}"
-    cards = [incident_card(i, lasts, history, now) for i in found]
+    cards = [incident_card(i, history, now) for i in found]
 
-    rows = []
-    for name in names:
-        last = lasts[name]
-        since = history.since(name)
-        row_cls = "fail" if last is not None and not last.success else ""
-        rows.append(
-            f'<tr class="{row_cls}" data-probe="{escape(name)}" '
-            f'data-outcome="{escape(last.outcome.value if last else "pending")}">'
-            f'<td><a href="probe/{quote(name, safe="")}">{escape(name)}</a></td>'
-            f"<td>{escape(last.type if last else '')}</td>"
-            f"<td>{_pill(last)}</td>"
-            f'<td class="when">{"—" if since is None else escape(_clock(since, now))}'
-            f'<div class="muted small">{"" if since is None else _span(now - since)}</div></td>'
-            f'<td class="when">{_ago(last.started_at if last else None, now)}</td>'
-            f'<td class="num">{"" if last is None else _ms(last.duration_seconds)}</td>'
-            f'<td class="spark">{sparkline([r for r in history.runs(name, SPARK_RUNS) if r.final])}'
-            "</td>"
-            f'<td class="seen">{escape(seen(last)) if last else ""}</td>'
-            "</tr>")
+    rows = [_probe_row(name, lasts[name], history, now, "probe/") for name in names]
 
     body = (
         f'<header><h1>synthmon</h1><div class="banner {cls}">{escape(headline)}</div>'
@@ -464,6 +473,38 @@ def render_index(history: History, reload_failure: ReloadFailure | None = None) 
     title = (f"✖ {len(failing)} failing · synthmon" if failing else
              "✖ reload failed · synthmon" if reload_failure else "✔ synthmon")
     return _page(title, body, colour if reload_failure is None else "#d93025")
+
+
+def variants_of(history: History, name: str) -> list[str]:
+    """The run names of ``name``'s variants (``NAME@VARIANT``), in config order; empty when
+    ``name`` is not a negative probe with variants."""
+    return [n for n in history.probes()
+            if (parts := runname.split(n))[0] == name and parts[1] is not None]
+
+
+def render_variants(history: History, name: str,
+                    reload_failure: ReloadFailure | None = None) -> str:
+    """``/probe/NAME`` of a negative probe with variants: a row per variant, each a link to
+    its own page (``/probe/NAME@VARIANT``), as on the overview."""
+    now = time.time()
+    lasts = history.latest()
+    keys = variants_of(history, name)
+    failing = sum(1 for k in keys if (r := lasts.get(k)) is not None and not r.success)
+    pending = sum(lasts.get(k) is None for k in keys)
+    cls, _, colour = _banner(failing, len(keys), pending)
+    headline = (f"{failing} of {len(keys)} variants failing" if failing else
+                f"{len(keys) - pending} of {len(keys)} variants passing"
+                + (f", {pending} not run yet" if pending else ""))
+    rows = [_probe_row(k, lasts.get(k), history, now, "") for k in keys]
+    body = (
+        f'<header><a href="../">← all probes</a><h1>{escape(name)}</h1>'
+        f'<div class="banner {cls}">{escape(headline)}</div>'
+        f'<div class="asof">as of {_clock(now, now)}<br>refreshes every {REFRESH_SECONDS}s'
+        f"</div></header>{reload_banner(reload_failure, now)}"
+        f"<h2>Its variants, each run on its own (a negative probe: success means refused)"
+        f"</h2>{_probe_table(rows)}"
+        '<footer><a href="../api/v1/results">results as JSON</a></footer>')
+    return _page(f"{'✖' if failing else '✔'} {name} · synthmon", body, colour)
 
 
 def _attempt(r: Result) -> str:
@@ -523,9 +564,13 @@ def render_probe(history: History, name: str,
             f"<td>{_trace(r.trace_id)}</td></tr>")
 
     type_ = last.type if last else ""
+    probe, variant = runname.split(name)
+    parent = ("" if variant is None else
+              f' <a class="small" href="{quote(probe, safe="")}">all variants of '
+              f"{escape(probe)}</a>")
     body = (
         f'<header><a href="../">← all probes</a><h1>{escape(name)}</h1>'
-        f'<span class="muted">{escape(type_)}</span>'
+        f'<span class="muted">{escape(type_)}</span>{parent}'
         f'<div class="asof" style="flex:1">as of {_clock(now, now)}<br>refreshes every '
         f"{REFRESH_SECONDS}s</div></header>"
         f"{reload_banner(reload_failure, now)}{summary}{latest}"

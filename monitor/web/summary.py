@@ -73,9 +73,9 @@ def cross_check(r: Result, lasts: Mapping[str, Result | None],
     one. The same words as the incident card of the overview (monitor.web.incidents)."""
     if r.success:
         return None
-    for incident in incidents({**lasts, r.probe: r}, credentials):
-        if r.probe in incident.probes:
-            peers = [p for p in incident.probes if p != r.probe]
+    for incident in incidents({**lasts, r.key: r}, credentials):
+        if r.key in incident.probes:
+            peers = [p for p in incident.probes if p != r.key]
             also = f" One incident with {', '.join(peers)}." if peers else ""
             return f"{incident.why}{also}"
     return None

@@ -13,7 +13,7 @@ import pytest
 import xmlschema
 from junitparser import Failure, JUnitXml
 
-from monitor.cli.junit import Case, case_name, cases, junit_report
+from monitor.cli.junit import cases, junit_report
 from monitor.cli.once import result_json
 from monitor.outcomes import Outcome
 from monitor.result import Evidence, Result
@@ -104,27 +104,28 @@ def test_all_green_exits_0(sim_proc: SimProc, tmp_path: Path) -> None:
     assert all(not tc.result for tc in suite)
 
 
-def _result(probe: str, outcome: Outcome, detail: str = "", body: str | None = None) -> Result:
+def _result(probe: str, outcome: Outcome, detail: str = "", body: str | None = None,
+            variant: str | None = None) -> Result:
     return Result(probe=probe, type="http", target="http://127.0.0.1:1/", outcome=outcome,
-                  started_at=0.0, duration_seconds=0.25,
+                  started_at=0.0, duration_seconds=0.25, variant=variant,
                   evidence=Evidence(detail=detail, body_excerpt=body))
 
 
 def test_variants_become_testcases_and_odd_text_stays_valid_xml() -> None:
-    ok = _result("p", Outcome.SUCCESS)
+    ok = _result("p", Outcome.SUCCESS, variant="no_token")
     bad = _result("p", Outcome.ASSERTION_FAILED, "body: \x00\x1b[31m <&> \"quoted\" ]]>",
-                  body="\x07binary\x0b" + "é" * 3)
-    report = junit_report([Case(case_name("p", "eu-west"), ok),
-                           Case(case_name("p", "us-east"), bad)], result_json,
+                  body="\x07binary\x0b" + "é" * 3, variant="expired")
+    report = junit_report(cases([ok, bad]), result_json,
                           lambda text: text.replace("quoted", "<redacted>"))
     XSD.validate(report.decode())
     (suite,) = list(JUnitXml.fromstring(report.decode()))
-    assert [tc.name for tc in suite] == ["p[eu-west]", "p[us-east]"]
+    # One testcase per variant, named as on the page and in the JSON: never folded together.
+    assert [tc.name for tc in suite] == ["p@no_token", "p@expired"]
+    assert [json.loads(tc.system_out)["probe"] for tc in suite] == ["p@no_token", "p@expired"]
     assert suite.failures == 1 and suite.time == pytest.approx(0.5)
     tc = list(suite)[1]
     assert tc.result[0].type == "assertion_failed"
     assert "<redacted>" in tc.result[0].message and "quoted" not in report.decode()
-    assert [c.name for c in cases([ok, bad])] == ["p", "p"]
 
 
 def test_the_schema_is_not_vacuous() -> None:

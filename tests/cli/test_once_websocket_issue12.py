@@ -74,8 +74,7 @@ def once(sim: SimProc, tmp_path: Path, *names: str) -> tuple[int, dict[str, dict
     items = json.loads(proc.stdout)
     out = proc.stdout + proc.stderr
     assert SECRET not in out and "eyJ" not in out  # no secret, no token in any form
-    return proc.returncode, {r["probe"] + (f"@{r['variant']}" if r["variant"] else ""): r
-                             for r in items}, out
+    return proc.returncode, {r["probe"]: r for r in items}, out
 
 
 def test_healthy_refuses_every_variant_each_its_own_object(sim_proc: SimProc,

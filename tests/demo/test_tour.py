@@ -115,8 +115,8 @@ def gate(export: str, once: str, expected: dict[str, str], tries: int = 3) -> No
 
 def failing(proc: subprocess.CompletedProcess[str]) -> dict[str, str]:
     assert "Traceback" not in proc.stderr, proc.stderr
-    # A negative probe's variants are one object each, keyed as the demo's table keys them.
-    return {r["probe"] + (f"@{r['variant']}" if r.get("variant") else ""): r["outcome"]
+    # A negative probe's variants are one object each, named NAME@VARIANT as everywhere.
+    return {r["probe"]: r["outcome"]
             for r in json.loads(proc.stdout) if not r["success"]}
 
 
