@@ -11,10 +11,11 @@ the last runs of one probe (100 by default) with all of their evidence.
 
 from __future__ import annotations
 
+import html
 import math
+import re
 import time
 from datetime import UTC, datetime
-from html import escape
 from urllib.parse import quote
 
 from monitor import runname
@@ -113,6 +114,28 @@ white-space:nowrap}
 
 
 # --------------------------------------------------------------------------- formatting
+
+# What HTML may not carry even escaped (the parser's "control character" and "noncharacter"
+# errors): C0 but tab, newline, form feed and return; DEL; C1; noncharacters; lone
+# surrogates. A target's body, headers or frames may hold any of them (ESC[2J, a NUL).
+_NONCHARACTERS = "".join(chr(plane << 16 | low) for plane in range(17) for low in (0xFFFE, 0xFFFF))
+_NOT_HTML = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef"
+                       + _NONCHARACTERS + "]")
+
+
+def _visible(m: re.Match[str]) -> str:
+    """A C0 control as its Unicode control picture (ESC shows as U+241B, so the reader sees
+    that the target sent one), DEL as U+2421, anything else as the replacement character."""
+    cp = ord(m.group())
+    if cp < 0x20:
+        return chr(0x2400 + cp)
+    return "\u2421" if cp == 0x7F else "\ufffd"
+
+
+def escape(text: str) -> str:
+    """``text`` for the page: HTML-escaped (quotes too, for attributes), and every character
+    HTML cannot carry made visible instead (see _NOT_HTML)."""
+    return html.escape(_NOT_HTML.sub(_visible, text))
 
 
 def _ago(ts: float | None, now: float) -> str:

@@ -624,8 +624,8 @@ def valid_documents(draw: st.DrawFn) -> dict[str, Any]:
     auth = draw(st.dictionaries(tokens, providers, max_size=2))
     if auth:
         doc["auth"] = auth
-    names = draw(st.lists(st.from_regex(r"\A[A-Za-z0-9_.:-]{1,40}\Z"), min_size=1,
-                          max_size=5, unique=True))
+    names = draw(st.lists(st.from_regex(r"\A[A-Za-z0-9_.:-]{1,40}\Z").filter(
+        lambda n: n not in (".", "..")), min_size=1, max_size=5, unique=True))
     probes = []
     for name in names:
         out: dict[str, Any] = {"name": name}

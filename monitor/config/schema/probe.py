@@ -31,7 +31,8 @@ class ProbeSpec(Model):
     model_config = ConfigDict(json_schema_extra=_kinds_one_of)
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,100}$",
-                      description="unique; the probe label of every series")
+                      description="unique; the probe label of every series",
+                      json_schema_extra={"not": {"enum": [".", ".."]}})
     interval: Duration | None = Field(None, description="overrides defaults.interval")
     timeout: Duration | None = Field(None, description="overrides defaults.timeout")
     retries: Retries | None = Field(None, description="overrides defaults.retries")
@@ -50,6 +51,15 @@ class ProbeSpec(Model):
     # the key (monitor.probes.kinds).
     http: HttpSpec | None = None
     websocket: WebSocketSpec | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        # The name is a path segment of the status page (/probe/NAME): "." and ".." would
+        # be read as the page's own folder and its parent, and no spelling escapes that.
+        if v in (".", ".."):
+            raise ValueError(f"{v!r} is not a usable probe name (a URL path segment)")
+        return v
 
     @field_validator("tracestate")
     @classmethod
