@@ -24,7 +24,15 @@ from hypothesis import strategies as st
 from monitor.config import Config, load_text
 from monitor.config.schema.negative import VARIANTS
 from monitor.outcomes import Outcome
-from monitor.result import Diagnosis, Evidence, Frame, FrameTypes, Result, StepTiming
+from monitor.result import (
+    Diagnosis,
+    Evidence,
+    Frame,
+    FrameTypes,
+    Redirect,
+    Result,
+    StepTiming,
+)
 from monitor.runname import run_name
 from monitor.sinks.history import History
 from monitor.web.api import results_payload
@@ -112,7 +120,10 @@ def run_of(draw: st.DrawFn, spec: Spec, key: str, started: float) -> Result:
         hint=draw(st.none() | HOSTILE), retry_after=draw(st.none() | HOSTILE),
         reflected_in=draw(st.none() | HOSTILE),
         frames_seen=tuple(FrameTypes(1.0, ((p, v),)) for p, v in
-                          draw(st.lists(st.tuples(HOSTILE, st.none() | HOSTILE), max_size=2))))
+                          draw(st.lists(st.tuples(HOSTILE, st.none() | HOSTILE), max_size=2))),
+        redirects=tuple(Redirect(c, loc) for c, loc in
+                        draw(st.lists(st.tuples(st.sampled_from([301, 307]), HOSTILE),
+                                      max_size=2))))
     return Result(
         probe=spec.name, type=spec.kind, target=spec.url(),
         outcome=draw(st.sampled_from(list(Outcome))), started_at=started,
