@@ -209,6 +209,13 @@ def validate_semantics(parts: Parts, env: Mapping[str, str],
         # A valid probe: the same rules as shape_problems (equal problems are said once
         # when both see them), then the probe is built.
         spec_kind = spec.kind_spec
+        own_bound = spec_kind.run_timeout
+        if own_bound is not None and timeout is not None and own_bound > timeout:
+            problems.append(((*at, kind, "timeout"),
+                             f"({format_duration(own_bound)}) is longer than the probe's "
+                             f"timeout ({format_duration(timeout)}), which bounds every run: "
+                             f"set timeout: {format_duration(own_bound)} on the probe (or "
+                             "in defaults) too"))
         negative = spec_kind if isinstance(spec_kind, Negative) else None
         variants = negative.variants if negative is not None else ()
         if negative is not None and (negative.variants or negative.bypass_headers):

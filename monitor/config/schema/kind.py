@@ -45,6 +45,12 @@ class KindSpec(Model):
         method = getattr(self, "method", "GET")
         return method if isinstance(method, str) else "GET"
 
+    @property
+    def run_timeout(self) -> float | None:
+        """A bound the section sets on a run of its own (a stream's ``timeout``), which the
+        probe's timeout must leave room for; None: the probe's timeout alone."""
+        return None
+
     def event_keys(self) -> set[tuple[str, str]]:
         """Every (step, event) pair whose timing a run of this spec may report: the label
         values of ``synthmon_probe_event_seconds``, bounded by the config."""
