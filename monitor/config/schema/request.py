@@ -5,7 +5,7 @@ checks; what each expects of the answer is its own."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
@@ -59,7 +59,7 @@ class RequestSpec(KindSpec):
             raise ValueError("body and json_body cannot both be set")
         return self
 
-    CHECKED_KEYS = ("url",)
+    CHECKED_KEYS: ClassVar[tuple[str, ...]] = ("url",)
 
     @classmethod
     def key_problems(cls, get: Callable[[str], Any], *, has_auth: bool | None

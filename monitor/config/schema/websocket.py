@@ -4,7 +4,7 @@ chosen) and the steps over the open connection."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import (
     ConfigDict,
@@ -166,7 +166,7 @@ class WebSocketSpec(Negative, KindSpec):
         return {(step.label(i), kind) for i, step in enumerate(self.steps)
                 if step.expect_events is not None for kind in step.expect_events.types}
 
-    CHECKED_KEYS = ("send_token_as", "steps")
+    CHECKED_KEYS: ClassVar[tuple[str, ...]] = ("send_token_as", "steps")
 
     @classmethod
     def key_problems(cls, get: Callable[[str], Any], *, has_auth: bool | None
