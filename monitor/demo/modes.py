@@ -39,4 +39,11 @@ MODES: tuple[str, ...] = (
     "events_duplicated",
     "agent_dies",
     "agent_slow",
+    # Streams (Server-Sent Events) that stop streaming.
+    "stream_json",
+    "stream_silent",
+    "stream_gap",
+    "stream_cut",
+    "stream_malformed",
+    "stream_buffered",
 )

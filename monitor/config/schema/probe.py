@@ -18,6 +18,7 @@ from monitor.config.schema.auth import AuthSpec
 from monitor.config.schema.base import LABELS, Model, check_tracestate, one_of
 from monitor.config.schema.http import HttpSpec
 from monitor.config.schema.kind import KindSpec
+from monitor.config.schema.sse import SseSpec
 from monitor.config.schema.websocket import WebSocketSpec
 
 
@@ -51,6 +52,7 @@ class ProbeSpec(Model):
     # the key (monitor.probes.kinds).
     http: HttpSpec | None = None
     websocket: WebSocketSpec | None = None
+    sse: SseSpec | None = None
 
     @field_validator("name")
     @classmethod

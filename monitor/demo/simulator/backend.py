@@ -74,6 +74,7 @@ from monitor.demo.simulator.protocol import (
     _test_header,
     _unverified,
 )
+from monitor.demo.simulator.streams import Streams
 
 log = logging.getLogger("synthmon.simulator")
 
@@ -119,6 +120,7 @@ class StagingSimulator:
         app.router.add_get("/api/threads", self._protected_listing)
         app.router.add_get(MAIN_WS_PATH, self._main_ws_path)
         app.router.add_get(ALT_WS_PATH, self._alt_ws_path)
+        Streams(lambda: self._mode).routes(app)
         app.router.add_get(ADMIN_PREFIX + "mode", self._get_mode)
         app.router.add_post(ADMIN_PREFIX + "mode", self._set_mode)
         return app

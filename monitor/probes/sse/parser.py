@@ -1,0 +1,132 @@
+"""The Server-Sent Events stream as the WHATWG HTML standard interprets it (9.2.6, "Event
+stream interpretation"), fed the decoded bytes of a response as they arrive.
+
+Written here rather than taken from a library: the well-kept parsers are tied to another
+client (httpx-sse to httpx, sseclient-py to a blocking iterator), and a monitor needs what
+a browser's EventSource hides: an event without an ``event:`` line keeps no type (the
+standard's default ``message`` is not assumed), heartbeat comments are counted, and every
+buffer is bounded so that a hostile stream costs a fixed amount of memory.
+
+The algorithm, in short: the stream is UTF-8 (a leading BOM is dropped, invalid bytes are
+replaced); lines end with CRLF, LF or CR (a CR at the end of one chunk and an LF at the start
+of the next are one line end); a line starting with ``:`` is a comment; ``field: value``
+(one leading space of the value dropped) or a bare ``field`` (empty value); ``event`` sets
+the type, ``data`` appends a line to the data, ``id`` sets the last event id (unless it
+holds U+0000; it persists across events), ``retry`` takes digits only; an empty line
+dispatches the event, unless its data is empty; the end of the stream discards an event
+not yet dispatched. Pure and table-tested (tests/probes/sse/test_parser.py, with the
+standard's own examples).
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass
+
+_EOL = re.compile(r"\r\n|\r|\n")
+_DIGITS = re.compile(r"[0-9]+")
+BOM = "\ufeff"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One dispatched event. ``type`` is its ``event:`` field (None without one), ``id``
+    the last event id at its dispatch (None when none was ever set)."""
+
+    type: str | None
+    data: str
+    id: str | None = None
+    retry: int | None = None  # the reconnection time the stream last asked for, in ms
+
+
+class TooLarge(Exception):
+    """A line or an event's data beyond the parser's bound: the stream is refused."""
+
+
+class Parser:
+    """Feed it bytes as they come; it returns the events each chunk completes."""
+
+    __slots__ = ("_at_start", "_data", "_data_size", "_decoder", "_event", "_id", "_rest",
+                 "_retry", "comments", "max_bytes")
+
+    def __init__(self, max_bytes: int = 1024 * 1024) -> None:
+        self.max_bytes = max_bytes  # of one line, and of one event's data
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._rest = ""  # the start of a line whose end has not come yet
+        self._at_start = True  # nothing decoded yet: a BOM here is dropped
+        self._data: list[str] = []
+        self._data_size = 0
+        self._event: str | None = None
+        self._id: str | None = None
+        self._retry: int | None = None
+        self.comments = 0  # comment lines seen (heartbeats); they are not events
+
+    def feed(self, chunk: bytes) -> list[Event]:
+        """The events that ``chunk`` completes, in order. Raises :class:`TooLarge`."""
+        text = self._decoder.decode(chunk)
+        if self._at_start and text:
+            self._at_start = False
+            if text.startswith(BOM):
+                text = text[1:]
+        return self._lines(self._rest + text, final=False)
+
+    def close(self) -> list[Event]:
+        """The end of the stream: a CR held back is a line end after all (it may end the
+        empty line that dispatches an event); an event not dispatched by an empty line is
+        then discarded, as the standard says."""
+        events = self._lines(self._rest + self._decoder.decode(b"", final=True), final=True)
+        self._data, self._data_size, self._event = [], 0, None
+        return events
+
+    def _lines(self, text: str, *, final: bool) -> list[Event]:
+        out: list[Event] = []
+        pos = 0
+        # A CR at the very end may be the first half of a CRLF: keep it for the next chunk.
+        end = len(text) - 1 if not final and text.endswith("\r") else len(text)
+        for m in _EOL.finditer(text, 0, end):
+            event = self._line(text[pos:m.start()])
+            if event is not None:
+                out.append(event)
+            pos = m.end()
+        rest = text[pos:]
+        if final:
+            rest = ""  # a last line without its end: not a line (nor an empty one)
+        elif len(rest) > self.max_bytes:
+            raise TooLarge(f"a line longer than {self.max_bytes} characters")
+        self._rest = rest
+        return out
+
+    def _line(self, line: str) -> Event | None:
+        if not line:
+            return self._dispatch()
+        if line[0] == ":":
+            self.comments += 1
+            return None
+        field, colon, value = line.partition(":")
+        if colon and value.startswith(" "):
+            value = value[1:]
+        if field == "data":
+            self._data_size += len(value) + 1
+            if self._data_size > self.max_bytes:
+                raise TooLarge(f"an event whose data is longer than {self.max_bytes} "
+                               "characters")
+            self._data.append(value)
+        elif field == "event":
+            self._event = value
+        elif field == "id" and "\0" not in value:
+            self._id = value
+        elif field == "retry" and _DIGITS.fullmatch(value):
+            self._retry = int(value)
+        return None
+
+    def _dispatch(self) -> Event | None:
+        if not self._data:
+            self._event = None
+            return None
+        event = Event(self._event or None, "\n".join(self._data), self._id, self._retry)
+        self._data, self._data_size, self._event = [], 0, None
+        return event
+
+
+__all__ = ["BOM", "Event", "Parser", "TooLarge"]
