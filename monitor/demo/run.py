@@ -125,11 +125,12 @@ REGRESSIONS: tuple[Regression, ...] = (
     Regression("upgrade_405", {"websocket-info": "unexpected_status",
                                **_all((*_MAIN_PATH, *_NEGATIVE_MAIN), "handshake_rejected")},
                "a REST route answers 405: the negative probes learn nothing about auth"),
-    Regression("not_ready_503", {**_all(_HTTP, "unexpected_status"),
+    Regression("not_ready_503", {**_all((*_HTTP, "chat-stream"), "unexpected_status"),
                                  **_all((*_WS_PATHS, *_NEGATIVE_MAIN), "handshake_rejected")},
                "503 + Retry-After from a readiness gate, everywhere"),
-    Regression("rate_limited_429", _all(_WS_PATHS, "handshake_rejected"),
-               "429 + Retry-After to every upgrade"),
+    Regression("rate_limited_429", {**_all(_WS_PATHS, "handshake_rejected"),
+                                    "chat-stream": "unexpected_status"},
+               "429 + Retry-After to every upgrade and to chat-stream"),
     Regression("close_without_answer",
                _all((*_MAIN_PATH, *_NEGATIVE_MAIN), "connection_reset"),
                "the main path hangs up on the upgrade; the diagnostic GET still answers"),
@@ -150,6 +151,21 @@ REGRESSIONS: tuple[Regression, ...] = (
     Regression("agent_slow", {"ws-golden-path": "slow"},
                "agent_completed 5.5 s late: over the events step's 5 s budget",
                slow_delay=5.5),
+    # A chat whose answer streams (Server-Sent Events), and the ways it stops streaming.
+    Regression("stream_json", {"chat-stream": "not_event_stream"},
+               "chat-stream red, not_event_stream: a JSON error with status 200 instead of "
+               "the stream"),
+    Regression("stream_silent", {"chat-stream": "stream_stalled"},
+               "chat-stream red, stream_stalled: 200 headers, then nothing"),
+    Regression("stream_gap", {"chat-stream": "stream_stalled"},
+               "chat-stream red, stream_stalled: a 3 s silence mid-stream, over its max_gap"),
+    Regression("stream_cut", {"chat-stream": "stream_incomplete"},
+               "chat-stream red, stream_incomplete: cut mid-body before [DONE]"),
+    Regression("stream_malformed", {"chat-stream": "unexpected_message"},
+               "chat-stream red, unexpected_message: a chunk whose data is not JSON"),
+    Regression("stream_buffered", {"chat-stream": "stream_buffered"},
+               "chat-stream red, stream_buffered: nothing for 3 s, then every event at once, "
+               "as a buffering proxy releases it"),
 )
 
 
