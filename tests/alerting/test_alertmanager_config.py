@@ -132,7 +132,7 @@ def test_inhibit_rules_name_existing_alerts_that_fire_first() -> None:
                 ), (source, target)
 
 
-def test_every_specific_websocket_page_inhibits_the_generic_one() -> None:
+def test_every_specific_websocket_or_stream_page_inhibits_the_generic_one() -> None:
     doc = load_yaml(ALERTMANAGER)
     rules = {r["alert"]: r for r in alert_rules()}
     (inhibit,) = [
@@ -143,7 +143,8 @@ def test_every_specific_websocket_page_inhibits_the_generic_one() -> None:
     websocket_pages = {
         name for name, r in rules.items()
         if r["labels"]["severity"] == "page"
-        and ("WebSocket" in name or "GoldenPath" in name or "AuthNot" in name)
+        and ("WebSocket" in name or "GoldenPath" in name or "AuthNot" in name
+             or "Stream" in name)
     }
     assert _alertnames(inhibit["source_matchers"], rules) == websocket_pages
     generic = parse_duration(rules["SynthmonProbeFailing"]["for"])

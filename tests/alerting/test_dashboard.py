@@ -26,9 +26,11 @@ METRICS = {
     "synthmon_probe_interval_seconds", "synthmon_build_info",
     "synthmon_config_last_reload_successful",
     "synthmon_config_last_reload_success_timestamp_seconds", "synthmon_probes_configured",
-    "synthmon_probe_skipped_total",
+    "synthmon_probe_skipped_total", "probe_sse_first_event_seconds",
+    "probe_sse_max_gap_seconds", "probe_sse_events",
     *(f"{h}_{s}" for h in ("synthmon_probe_duration_seconds",
                            "synthmon_probe_step_duration_seconds", "synthmon_probe_event_seconds",
+                           "synthmon_probe_first_event_seconds",
                            "synthmon_scheduler_lag_seconds")
       for s in ("bucket", "sum", "count")),
 }
@@ -108,6 +110,10 @@ def test_the_panels_the_issue_asks_for() -> None:
     assert "synthmon_probe_step_duration_seconds_bucket" in exprs  # event flow steps
     assert "synthmon_scheduler_lag_seconds_bucket" in exprs
     assert "probe_ssl_earliest_cert_expiry" in exprs
+    # streams: p95 time to first event, the largest gap
+    assert "histogram_quantile(0.95, sum by (le, probe, location) (rate(" \
+        "synthmon_probe_first_event_seconds_bucket" in exprs
+    assert "probe_sse_max_gap_seconds" in exprs and "time to first event" in titles
 
 
 def test_every_panel_uses_the_datasource_variable() -> None:
@@ -148,11 +154,13 @@ def test_grafana_provisioning() -> None:
 
 
 def test_latency_panels_show_exemplars() -> None:
-    """Every query of a run or step duration histogram asks Grafana for its exemplars
-    (the runs' trace ids), and no other query does (exemplars of gauges do not exist)."""
+    """Every query of a run or step duration histogram, and of the time to a stream's
+    first event, asks Grafana for its exemplars (the runs' trace ids), and no other query
+    does (exemplars of gauges do not exist)."""
     targets = list(panel_targets(_dashboard()))
     latency = [t for _, t in targets
-               if re.search(r"synthmon_probe_(step_)?duration_seconds_bucket", t["expr"])]
-    assert len(latency) >= 4
+               if re.search(r"synthmon_probe_((step_)?duration|first_event)_seconds_bucket",
+                            t["expr"])]
+    assert len(latency) >= 5
     assert all(t.get("exemplar") is True for t in latency)
     assert all(not t.get("exemplar") for _, t in targets if t not in latency)
