@@ -164,7 +164,7 @@ REGRESSIONS: tuple[Regression, ...] = (
     Regression("stream_malformed", {"chat-stream": "unexpected_message"},
                "chat-stream red, unexpected_message: a chunk whose data is not JSON"),
     Regression("stream_buffered", {"chat-stream": "stream_buffered"},
-               "chat-stream red, stream_buffered: nothing for 3 s, then every event at once, "
+               "chat-stream red, stream_buffered: nothing for 4 s, then every event at once, "
                "as a buffering proxy releases it"),
 )
 
