@@ -57,7 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--web-config", metavar="WEB_YML",
                      help="TLS and basic auth for /metrics, the status page and the API, in "
                           "Prometheus' web config format (tls_server_config, "
-                          "basic_auth_users with bcrypt hashes)")
+                          "basic_auth_users with bcrypt hashes; open_health_endpoints: true "
+                          "leaves /-/healthy and /-/ready open)")
+    run.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                     help="a host name browsers may reach the daemon by, besides IP "
+                          "addresses, localhost and this machine's names (repeatable); "
+                          "a browser's request by any other name is refused (DNS rebinding)")
     _loop_option(run)
 
     check = sub.add_parser(

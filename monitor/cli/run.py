@@ -15,4 +15,4 @@ async def run_daemon(args: argparse.Namespace) -> int:
     json_logs = None if args.log_format == "auto" else args.log_format == "json"
     configure_logging(redactor, json=json_logs)
     return await serve_daemon(config_paths(args), args.listen, args.location, args.shard, redactor,
-                              web_config=args.web_config)
+                              web_config=args.web_config, allowed_hosts=args.allowed_host)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ssl
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import structlog
 from aiohttp import web
@@ -26,16 +26,20 @@ async def serve_daemon(config: ConfigPaths, listen: tuple[str, int], location: s
                        shard: tuple[int, int] | None = None,
                        redactor: Redactor | None = None,
                        web_config: str | None = None,
-                       env: Mapping[str, str] | None = None) -> int:
+                       env: Mapping[str, str] | None = None,
+                       allowed_hosts: Sequence[str] = ()) -> int:
     """Run the daemon until SIGTERM/SIGINT. Exit code 1 if the first config load or the
     web config fails."""
     from monitor.daemon import NO_PROBES_DETAIL, Daemon, DaemonOptions
+    from monitor.web.basicauth import BasicAuth
+    from monitor.web.origin import AllowedHosts
     from monitor.web.server import build_app
-    from monitor.web.webconfig import BasicAuth, WebConfigError, load_web_config
+    from monitor.web.webconfig import WebConfigError, load_web_config
 
     log = structlog.get_logger("synthmon")
     tls: ssl.SSLContext | None = None
     auth: BasicAuth | None = None
+    open_health = False
     if web_config is not None:
         try:
             endpoints = load_web_config(web_config)
@@ -46,6 +50,7 @@ async def serve_daemon(config: ConfigPaths, listen: tuple[str, int], location: s
             return 1
         tls = endpoints.tls
         auth = BasicAuth(endpoints.users) if endpoints.users else None
+        open_health = endpoints.open_health_endpoints
     daemon = Daemon(DaemonOptions(config_path=config, location=location, shard=shard,
                                   env=env),
                     redactor=redactor)
@@ -61,13 +66,15 @@ async def serve_daemon(config: ConfigPaths, listen: tuple[str, int], location: s
         # Logged by the daemon too; said on stderr as well, where whoever started it looks.
         print(f"synthmon: WARNING: {config_name(config)}: {NO_PROBES_DETAIL}", file=sys.stderr)
     try:
-        runner = await start_server(build_app(daemon, auth), *listen, tls=tls)
+        app = build_app(daemon, auth, open_health=open_health,
+                        allowed_hosts=AllowedHosts.for_listen(listen[0], allowed_hosts))
+        runner = await start_server(app, *listen, tls=tls)
     except OSError as exc:
         log.error("listen_failed", address=f"{listen[0]}:{listen[1]}", error=str(exc))
         await daemon.stop()
         return 1
     log.info("listening", address=f"{'https' if tls else 'http'}://{listen[0]}:{listen[1]}/",
-             basic_auth=auth is not None)
+             basic_auth=auth is not None, open_health_endpoints=open_health)
     daemon.install_signal_handlers()
     try:
         await daemon.wait_stopped()
@@ -76,6 +83,8 @@ async def serve_daemon(config: ConfigPaths, listen: tuple[str, int], location: s
         # must not kill the process halfway through its orderly stop.
         try:
             await daemon.stop()
+            if auth is not None:
+                auth.close()  # refuses the password checks still waiting: none holds us up
             await runner.cleanup()
         finally:
             daemon.remove_signal_handlers()

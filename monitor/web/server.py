@@ -1,7 +1,9 @@
 """The daemon's own HTTP server: metrics, health, reload, results and the status page.
 
-With a web config (``--web-config``), basic auth guards every endpoint; TLS is set on the
-listening socket by the CLI."""
+Every request passes :mod:`monitor.web.origin` first (no page of another site changes
+anything, no page reaches the daemon by a name it does not answer to); with a web config
+(``--web-config``), basic auth guards every endpoint but, when the file says so, the health
+endpoints. TLS is set on the listening socket by the CLI."""
 
 from __future__ import annotations
 
@@ -18,15 +20,24 @@ from monitor.sinks.metrics import (
     iter_exposition,
     wants_openmetrics,
 )
+from monitor.web import origin
 from monitor.web.api import results_payload
+from monitor.web.basicauth import BasicAuth
 from monitor.web.statuspage import render_index, render_probe, render_variants, variants_of
-from monitor.web.webconfig import BasicAuth
 
 DAEMON_KEY = web.AppKey("daemon", Daemon)
+# What the kubelet's probes and Docker's HEALTHCHECK ask; the web config may leave them open.
+HEALTH_PATHS = ("/-/healthy", "/-/ready")
 
 
-def build_app(daemon: Daemon, auth: BasicAuth | None = None) -> web.Application:
-    app = web.Application(middlewares=[auth.middleware()] if auth is not None else [])
+def build_app(daemon: Daemon, auth: BasicAuth | None = None, *,
+              open_health: bool = False,
+              allowed_hosts: origin.AllowedHosts | None = None) -> web.Application:
+    allowed = allowed_hosts or origin.AllowedHosts.for_listen("127.0.0.1")
+    middlewares = [origin.middleware(allowed)]
+    if auth is not None:
+        middlewares.append(auth.middleware(HEALTH_PATHS if open_health else ()))
+    app = web.Application(middlewares=middlewares)
     app[DAEMON_KEY] = daemon
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/-/healthy", healthy)

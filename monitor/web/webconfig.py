@@ -13,43 +13,35 @@ so that one file can serve both::
     basic_auth_users:
       prometheus: $2b$12$...                          # bcrypt hashes, never passwords
 
+    # synthmon's own key (Prometheus refuses a file that has it): GET /-/healthy and
+    # /-/ready answer without credentials, for the kubelet's probes and Docker's HEALTHCHECK
+    open_health_endpoints: true
+
 ``synthmon run --web-config web.yml`` applies it to every endpoint (``/metrics``, the
 status page, the API, ``/-/reload``...). A request without valid credentials gets 401 with
-``WWW-Authenticate``. bcrypt is slow by design: verifications run in a thread, a few at a
-time, and a successful one is remembered under an HMAC of the credentials (keyed with a
-random per-process key, so the cache holds nothing that could be checked offline). An
-unknown user costs a bcrypt verification too, against a dummy hash, so that timing does
-not tell which users exist.
+``WWW-Authenticate`` (:mod:`monitor.web.basicauth` says how the check stays cheap and tells
+nothing by its timing). A hash below cost 10 is refused: it answers a guess in a few
+milliseconds, and its quick answers would tell that user apart from the others.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import binascii
-import hashlib
-import hmac
 import re
-import secrets
 import ssl
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import bcrypt
-from aiohttp import web
-from aiohttp.typedefs import Middleware
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from monitor.config.errors import ConfigError, Problem, pydantic_problems, render
 from monitor.config.source import parse
 
 _BCRYPT = re.compile(r"^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$")
-REALM = "synthmon"
-CACHE_SIZE = 1024  # successful verifications remembered
-BCRYPT_CONCURRENCY = 2  # verifications at once (each takes a core for tens of ms)
+# bcrypt's own default and the lowest OWASP accepts; `htpasswd -B` defaults to 5.
+MIN_BCRYPT_COST = 10
+# Each check would hold a core for seconds (cost 12 takes about 0.2 s; each step doubles).
+MAX_BCRYPT_COST = 16
 
 
 class WebConfigError(ConfigError):
@@ -72,6 +64,7 @@ class TlsServerConfig(_Model):
 class WebConfigFile(_Model):
     tls_server_config: TlsServerConfig | None = None
     basic_auth_users: dict[str, str] = Field(default_factory=dict)
+    open_health_endpoints: bool = False
 
 
 @dataclass(frozen=True)
@@ -79,6 +72,7 @@ class WebConfig:
     path: str
     tls: ssl.SSLContext | None
     users: dict[str, bytes] = field(repr=False)  # name → bcrypt hash
+    open_health_endpoints: bool = False  # GET /-/healthy and /-/ready without credentials
 
     @property
     def scheme(self) -> str:
@@ -95,7 +89,8 @@ def load_web_config(path: str | Path) -> WebConfig:
     except (OSError, UnicodeDecodeError) as exc:
         raise WebConfigError([f"{name}: cannot read: {exc}"]) from None
     try:
-        source = parse(text, name, top_keys="tls_server_config and basic_auth_users")
+        source = parse(text, name, top_keys="tls_server_config, basic_auth_users and "
+                                            "open_health_endpoints")
     except ConfigError as exc:
         raise WebConfigError(exc.problems) from None
     try:
@@ -113,6 +108,14 @@ def load_web_config(path: str | Path) -> WebConfig:
             # Never echo the value: it may be a plain password written by mistake.
             problems.append((where, "must be a bcrypt hash ($2b$..., e.g. from "
                                     "`htpasswd -nBC 12 user`), not a password"))
+        elif int(hashed[4:6]) < MIN_BCRYPT_COST:
+            problems.append((where, f"bcrypt cost {int(hashed[4:6])} is too low: at least "
+                                    f"{MIN_BCRYPT_COST}, or a guess is answered in "
+                                    f"milliseconds (`htpasswd -nBC 12 {user}`)"))
+        elif int(hashed[4:6]) > MAX_BCRYPT_COST:
+            problems.append((where, f"bcrypt cost {int(hashed[4:6])} is too high: at most "
+                                    f"{MAX_BCRYPT_COST}, or each check holds a core for "
+                                    f"seconds (`htpasswd -nBC 12 {user}`)"))
         else:
             users[user] = hashed.encode("ascii")
     tls: ssl.SSLContext | None = None
@@ -123,7 +126,8 @@ def load_web_config(path: str | Path) -> WebConfig:
             problems.append((("tls_server_config",), str(exc)))
     if problems:
         raise WebConfigError(render(name, source.line_of, problems))
-    return WebConfig(path=name, tls=tls, users=users)
+    return WebConfig(path=name, tls=tls, users=users,
+                     open_health_endpoints=spec.open_health_endpoints)
 
 
 def _server_context(spec: TlsServerConfig) -> ssl.SSLContext:
@@ -147,80 +151,4 @@ def _server_context(spec: TlsServerConfig) -> ssl.SSLContext:
     return ctx
 
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class BasicAuth:
-    """Checks ``Authorization: Basic`` against bcrypt hashes; see the module docstring."""
-
-    def __init__(self, users: dict[str, bytes]) -> None:
-        self.users = users
-        self._key = secrets.token_bytes(32)
-        self._ok: OrderedDict[bytes, None] = OrderedDict()
-        self._slots = asyncio.Semaphore(BCRYPT_CONCURRENCY)
-        # Same cost as the first configured hash, so an unknown user takes as long.
-        cost = int(next(iter(users.values()))[4:6]) if users else 10
-        self._dummy = bcrypt.hashpw(secrets.token_bytes(16).hex().encode(),
-                                    bcrypt.gensalt(rounds=max(4, min(cost, 16))))
-        self.verifications = 0  # bcrypt computations done (for tests and curiosity)
-
-    def _cache_key(self, user: bytes, password: bytes, hashed: bytes) -> bytes:
-        message = b"\0".join((base64.b64encode(user), base64.b64encode(password), hashed))
-        return hmac.new(self._key, message, hashlib.sha256).digest()
-
-    async def check(self, header: str | None) -> bool:
-        credentials = _parse_basic(header)
-        if credentials is None:
-            return False
-        user, password = credentials
-        known = self.users.get(user.decode("utf-8", "replace"))
-        hashed = known if known is not None else self._dummy
-        key = self._cache_key(user, password, hashed)
-        if known is not None and key in self._ok:
-            self._ok.move_to_end(key)
-            return True
-        async with self._slots:
-            self.verifications += 1
-            ok = await asyncio.to_thread(_checkpw, password, hashed)
-        if not (ok and known is not None):
-            return False
-        self._ok[key] = None
-        while len(self._ok) > CACHE_SIZE:
-            self._ok.popitem(last=False)
-        return True
-
-    def middleware(self) -> Middleware:
-        @web.middleware
-        async def basic_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-            if await self.check(request.headers.get("Authorization")):
-                return await handler(request)
-            return web.Response(
-                status=401, text="401 Unauthorized: synthmon needs credentials\n",
-                headers={"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'})
-        return basic_auth
-
-
-def _checkpw(password: bytes, hashed: bytes) -> bool:
-    try:
-        return bool(bcrypt.checkpw(password, hashed))
-    except ValueError:  # a password over bcrypt's 72 bytes, a malformed hash
-        return False
-
-
-def _parse_basic(header: str | None) -> tuple[bytes, bytes] | None:
-    if not header:
-        return None
-    scheme, _, value = header.strip().partition(" ")
-    if scheme.lower() != "basic" or not value:
-        return None
-    try:
-        decoded = base64.b64decode(value.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    user, sep, password = decoded.partition(b":")
-    if not sep:
-        return None
-    return user, password
-
-
-__all__ = ["BasicAuth", "WebConfig", "WebConfigError", "load_web_config"]
+__all__ = ["MAX_BCRYPT_COST", "MIN_BCRYPT_COST", "WebConfig", "WebConfigError", "load_web_config"]

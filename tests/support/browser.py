@@ -22,15 +22,20 @@ def chromium() -> str:
     return need_tool("chromium", "apt-get install chromium, or `make system-deps`")
 
 
-def browse(url: str, *args: str, size: str = "1280,900") -> str:
-    """Run headless Chromium once on ``url`` in a ``size`` window; returns its stdout."""
+# No name resolves but loopback's: the page must need nothing from outside, and Chromium's
+# own background lookups go nowhere.
+LOOPBACK_ONLY = "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
+
+
+def browse(url: str, *args: str, size: str = "1280,900", resolve: str = "") -> str:
+    """Run headless Chromium once on ``url`` in a ``size`` window; returns its stdout.
+    ``resolve``: host resolver rules before the loopback-only ones (``MAP name 127.0.0.1``,
+    ``EXCLUDE 127.0.0.2``)."""
     with tempfile.TemporaryDirectory(prefix="synthmon-chromium-") as profile:
         cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                "--no-first-run", "--disable-background-networking",
                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-               # no name resolves but loopback's: the page must need nothing from outside,
-               # and Chromium's own background lookups go nowhere
-               "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+               "--host-resolver-rules=" + ", ".join(r for r in (resolve, LOOPBACK_ONLY) if r),
                "--disable-features=DnsOverHttps,OptimizationHints,MediaRouter,Translate",
                "--no-pings", "--disable-domain-reliability",
                f"--user-data-dir={profile}", f"--window-size={size}", "--hide-scrollbars",

@@ -607,12 +607,12 @@ class ThreadedServers:
             return await coro
         return asyncio.run_coroutine_threadsafe(wrap(), self.loop).result(timeout)
 
-    def app(self, app: web.Application) -> int:
+    def app(self, app: web.Application, host: str = "127.0.0.1") -> int:
         async def start() -> int:
             runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
             await runner.setup()
             self._stack.push_async_callback(runner.cleanup)
-            site = web.TCPSite(runner, "127.0.0.1", 0)
+            site = web.TCPSite(runner, host, 0)
             await site.start()
             return int(runner.addresses[-1][1])
         return self.call(start())

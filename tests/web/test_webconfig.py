@@ -24,7 +24,8 @@ import bcrypt
 import pytest
 from aiohttp import web
 
-from monitor.web.webconfig import BasicAuth, WebConfigError, load_web_config
+from monitor.web.basicauth import BasicAuth, Verdict
+from monitor.web.webconfig import WebConfigError, load_web_config
 from tests.support.hostile import ROOT, Cert, ThreadedServers, make_cert
 from tests.support.procs import stop_process
 from tests.support.servers import free_port
@@ -108,36 +109,42 @@ def basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-async def test_basic_auth_verifies_with_bcrypt_and_caches_successes(hashed: str) -> None:
+async def test_basic_auth_verifies_with_bcrypt_and_caches_verdicts(hashed: str) -> None:
     auth = BasicAuth({USER: hashed.encode()})
-    assert await auth.check(basic(USER, PASSWORD))
+    ok, denied = Verdict.OK, Verdict.DENIED
+    assert await auth.check(basic(USER, PASSWORD)) is ok
     assert auth.verifications == 1
     for _ in range(20):  # remembered: no bcrypt again
-        assert await auth.check(basic(USER, PASSWORD))
+        assert await auth.check(basic(USER, PASSWORD)) is ok
     assert auth.verifications == 1
-    for _ in range(3):  # failures are never remembered: each costs a verification
-        assert not await auth.check(basic(USER, PASSWORD + "x"))
+    for i in range(3):  # each new wrong password costs a verification
+        assert await auth.check(basic(USER, f"{PASSWORD}x{i}")) is denied
     assert auth.verifications == 4
-    assert not await auth.check(basic("mallory", PASSWORD))  # unknown users cost one too
+    for _ in range(5):  # the same wrong password again costs nothing
+        assert await auth.check(basic(USER, f"{PASSWORD}x0")) is denied
+    assert auth.verifications == 4
+    assert await auth.check(basic("mallory", PASSWORD)) is denied  # unknown users cost one
     assert auth.verifications == 5
     for header in (None, "", "Bearer x", "Basic", "Basic !!!", "Basic " +
                    base64.b64encode(b"no-colon").decode(), basic(USER, "x" * 100)):
-        assert not await auth.check(header), header
+        assert await auth.check(header) is denied, header
     assert auth.verifications == 6  # only the over-long password reached bcrypt
-    assert await auth.check("basic " + basic(USER, PASSWORD).split(" ", 1)[1])
+    assert await auth.check("basic " + basic(USER, PASSWORD).split(" ", 1)[1]) is ok
 
 
 async def test_an_unknown_user_takes_as_long_as_a_wrong_password(hashed: str) -> None:
     auth = BasicAuth({USER: hashed.encode()})
     await auth.check(basic(USER, "warm-up"))
+    tries = iter(range(100))
 
-    async def timed(header: str) -> float:
+    async def timed(user: str) -> float:
         t0 = time.perf_counter()
-        assert not await auth.check(header)
+        # a new password each time: a repeated one is answered from the cache
+        assert await auth.check(basic(user, f"wrong-{next(tries)}")) is Verdict.DENIED
         return time.perf_counter() - t0
 
-    wrong = sorted([await timed(basic(USER, "wrong")) for _ in range(5)])[2]
-    unknown = sorted([await timed(basic("nobody", "wrong")) for _ in range(5)])[2]
+    wrong = sorted([await timed(USER) for _ in range(5)])[2]
+    unknown = sorted([await timed("nobody") for _ in range(5)])[2]
     assert 0.5 < unknown / wrong < 2.0, (unknown, wrong)
 
 
@@ -356,6 +363,69 @@ tls_server_config:
         assert proc.poll() is None
         with urllib.request.urlopen(url, timeout=5, context=with_cert) as resp:
             assert resp.status == 200  # the daemon lives on, and serves who has a cert
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
+def test_open_health_endpoints_leave_only_health_open(tmp_path: Path, server_cert: Cert,
+                                                      hashed: str) -> None:
+    """`open_health_endpoints: true`: GET/HEAD of /-/healthy and /-/ready answer without
+    credentials (the kubelet's probes, Docker's HEALTHCHECK), over TLS still; everything
+    else, other methods and paths that merely look like them included, needs credentials."""
+    import http.client
+
+    config = tmp_path / "probes.yaml"
+    config.write_text("probes: []\n")
+    web_yml = write(tmp_path, f"""\
+tls_server_config:
+  cert_file: {server_cert.cert_file}
+  key_file: {server_cert.key_file}
+basic_auth_users:
+  {USER}: {hashed}
+open_health_endpoints: true
+""")
+    assert load_web_config(web_yml).open_health_endpoints
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "run", "-c", str(config), "--listen",
+         f"127.0.0.1:{port}", "--web-config", str(web_yml)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    client = ssl.create_default_context(cafile=str(server_cert.cert_file))
+
+    def raw(method: str, path: str, auth: str | None = None) -> tuple[int, str]:
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=client)
+        try:
+            conn.request(method, path, headers={"Authorization": auth} if auth else {})
+            resp = conn.getresponse()
+            return resp.status, resp.read().decode()
+        finally:
+            conn.close()
+
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with contextlib.suppress(OSError):
+                if raw("GET", "/-/healthy")[0] == 200:
+                    break
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        for path in ("/-/healthy", "/-/ready", "/-/ready?verbose=1"):
+            assert raw("GET", path)[0] == 200, path
+            assert raw("HEAD", path)[0] == 200, path
+        for method, path in ENDPOINTS:
+            if path not in ("/-/healthy", "/-/ready"):
+                assert raw(method, path)[0] == 401, (method, path)
+                # (no probes here: /probe/echo is a 404, past the credentials)
+                assert raw(method, path, basic(USER, PASSWORD))[0] in (200, 404), path
+        for method, path in [("POST", "/-/healthy"), ("DELETE", "/-/ready"),
+                             ("GET", "/-/ready/../metrics"), ("GET", "/-/healthy/../"),
+                             ("GET", "/-/healthy%2F..%2Fmetrics"), ("GET", "//-/healthy"),
+                             ("GET", "/-/HEALTHY"), ("GET", "/-/healthy/"),
+                             ("GET", "/-/ready/%2e%2e/metrics")]:
+            status, body = raw(method, path)
+            assert status == 401, (method, path, status)
+            assert "probe_" not in body and "synthmon_" not in body
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
