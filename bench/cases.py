@@ -1,4 +1,4 @@
-"""The seven benchmarks. Each returns a JSON-able dict with ``status`` and ``rows``.
+"""The eight benchmarks. Each returns a JSON-able dict with ``status`` and ``rows``.
 
 A row is one line of the printed table: ``metric``, ``synthmon``, ``baseline`` (with
 ``baseline_name``), ``ratio`` (synthmon / baseline), ``target``, ``pass`` and ``detail``.
@@ -14,7 +14,7 @@ import statistics
 import subprocess
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -88,11 +88,12 @@ def row(metric: str, synthmon: float | None, baseline: float | None = None,
 
 
 def start_synthmon(ctx: Ctx, yaml_text: str, name: str, loop: str = eventloop.DEFAULT,
-                   pin: bool = True, env: dict[str, str] | None = None) -> servers.Synthmon:
+                   pin: bool = True, env: dict[str, str] | None = None,
+                   extra: Sequence[str] = ()) -> servers.Synthmon:
     cfg = ctx.workdir / f"{name}.yaml"
     cfg.write_text(yaml_text)
     return servers.synthmon(cfg, ctx.cores.subject if pin else None, name=name, loop=loop,
-                            env=env)
+                            env=env, extra=extra)
 
 
 def wait_ready(sm: servers.Synthmon, timeout: float) -> float:
@@ -879,6 +880,54 @@ def bench_trace_cpu(ctx: Ctx) -> dict[str, Any]:
     return {"status": "ok", "rows": rows, **out}
 
 
+# --------------------------------------------------------------------------- 8. passwords
+
+
+def bench_password_flood(ctx: Ctx) -> dict[str, Any]:
+    """``synthmon run`` behind basic auth (bcrypt cost 12, 10 in a quick run) under a flood
+    of wrong passwords (bench/flood.py): the time a valid first login waits, from another
+    address and from the flood's own, against the same login with no flood; a scrape with
+    remembered credentials; what the flood got."""
+    import bcrypt
+
+    from bench.flood import measure
+
+    cost = ctx.size(10, 12)
+    connections, samples = ctx.size(10, 50), ctx.size(1, 5)
+    password = "bench-valid-password"
+    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=cost)).decode()
+    users = [f"valid{i}" for i in range(3 * samples)]
+    web = ctx.workdir / "web-flood.yml"
+    web.write_text("basic_auth_users:\n" + "".join(
+        f"  {u}: '{hashed}'\n" for u in ("prometheus", "scraper", *users)))
+    yaml_text = "probes:\n  - {name: idle, http: {url: 'http://127.0.0.1:9/'}}\n"
+    sm = start_synthmon(ctx, yaml_text, "synthmon-flood", extra=["--web-config", str(web)])
+    with running(sm.proc, ctx.workdir):
+        wait_port(sm.port, 60, sm.proc)
+        report = asyncio.run(measure(sm.base + "/metrics", "prometheus", users, password,
+                                     "scraper", connections=connections, samples=samples,
+                                     settle=ctx.size(1.0, 3.0)))
+    out = report.summary()
+    quiet, other = out["quiet_login_median_s"], out["other_address_median_s"]
+    same, cached = out["same_address_median_s"], out["cached_median_s"]
+    assert isinstance(quiet, float) and isinstance(other, float)
+    assert isinstance(same, float) and isinstance(cached, float)
+    rows = [
+        row(f"password flood ({connections} conns): valid first login, other address",
+            other, quiet, "no flood", "<= 3x", other <= 3 * quiet, "s",
+            f"bcrypt cost {cost}; max {out['other_address_max_s']} s; statuses "
+            f"{out['other_address_status']}"),
+        row("  valid first login, the flood's own address", same, quiet, "no flood", "", None,
+            "s", f"max {out['same_address_max_s']} s; statuses {out['same_address_status']} "
+                 "(429: its waiting room was full)"),
+        row("  scrape with remembered credentials", cached * 1000, None, "", "", None, "ms",
+            f"max {(out['cached_max_s'] or 0) * 1000:.1f} ms"),
+        row("  flood answered", out["flood_requests_per_s"], None, "", "", None, "req/s",
+            f"by status {out['flood_answers']}"),
+    ]
+    return {"status": "ok", "rows": rows, "cost": cost, **out}
+
+
 CASES: dict[str, Callable[[Ctx], dict[str, Any]]] = {
     "http_cpu": bench_http_cpu,
     "ws_cpu": bench_ws_cpu,
@@ -887,4 +936,5 @@ CASES: dict[str, Callable[[Ctx], dict[str, Any]]] = {
     "fidelity": bench_fidelity,
     "memory": bench_memory,
     "startup": bench_startup,
+    "password_flood": bench_password_flood,
 }

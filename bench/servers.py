@@ -112,10 +112,11 @@ class Synthmon:
 
 
 def synthmon(config: Path, cpus: Iterable[int] | None, name: str = "synthmon",
-             loop: str = "uvloop", env: Mapping[str, str] | None = None) -> Synthmon:
+             loop: str = "uvloop", env: Mapping[str, str] | None = None,
+             extra: Sequence[str] = ()) -> Synthmon:
     port = free_port()
     argv = [PYTHON, "-m", "monitor", "run", "-c", str(config), "--listen", f"{HOST}:{port}",
-            "--log-format", "json", "--event-loop", loop]
+            "--log-format", "json", "--event-loop", loop, *extra]
     # OTLP export only where a benchmark asks for it (``env``), never inherited by accident.
     full = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     full.update(JWT_SECRET_STAGING=JWT_SECRET, PYTHONUNBUFFERED="0", **(env or {}))

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from tests.support.servers import ROOT
 
-BENCHMARKS = {"http_cpu", "ws_cpu", "trace_cpu", "scheduler", "fidelity", "memory", "startup"}
+BENCHMARKS = {"http_cpu", "ws_cpu", "trace_cpu", "scheduler", "fidelity", "memory", "startup",
+              "password_flood"}
 
 
 def test_quick_bench_runs_and_writes_results(tmp_path: Path) -> None:
@@ -50,6 +51,9 @@ def test_quick_bench_runs_and_writes_results(tmp_path: Path) -> None:
         assert results["trace_cpu"][f"ws_{mode}"]["runs"] > 0
     assert results["trace_cpu"]["otlp_requests"] > 0  # the export really ran
     assert results["startup"]["first_result_seconds"] >= results["startup"]["ready_seconds"]
+    flood = results["password_flood"]
+    assert flood["other_address_status"] and set(flood["other_address_status"]) == {200}
+    assert flood["flood_answers"].get("401", 0) > 0  # the flood's passwords were checked
 
     if doc["meta"]["blackbox"]:
         assert results["http_cpu"]["blackbox"]["runs"] > 0

@@ -8,10 +8,18 @@ from __future__ import annotations
 import fnmatch
 import re
 import shlex
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
-from tests.support.servers import need_tool
+import bcrypt
+
+from monitor.web.hashgate import default_workers
+from monitor.web.origin import AllowedHosts, split_host
+from tests.support.hostile import make_cert
+from tests.support.servers import free_port, need_tool
 
 from .support import DEPLOY, ROOT, load_yaml, run
 
@@ -106,6 +114,21 @@ def test_compose_stack() -> None:
     assert env["JWT_SECRET_STAGING"].startswith("${JWT_SECRET_STAGING")
 
 
+def test_compose_prometheus_reaches_synthmon_by_a_name_it_answers_to() -> None:
+    """Prometheus scrapes synthmon:9115, so Host is `synthmon`: the daemon must answer to
+    that name (it refuses names it does not know, against DNS rebinding)."""
+    command = load_yaml(COMPOSE)["services"]["synthmon"]["command"]
+    names = [command[i + 1] for i, word in enumerate(command) if word == "--allowed-host"]
+    allowed = AllowedHosts.for_listen("0.0.0.0", names)
+    scrape = load_yaml(DEPLOY / "prometheus" / "prometheus.yml")["scrape_configs"]
+    (job,) = [j for j in scrape if j["job_name"] == "synthmon"]
+    targets = [t for c in job["static_configs"] for t in c["targets"]]
+    assert targets
+    for target in targets:
+        host = split_host(target, "http")
+        assert host is not None and allowed.allows(host[0]), target
+
+
 def test_compose_secrets_dir_is_ignored_by_git() -> None:
     result = run(["git", "check-ignore", "-q", "deploy/secrets/pagerduty-routing-key"], cwd=ROOT)
     assert result.returncode == 0
@@ -142,6 +165,23 @@ def test_systemd_unit_is_hardened() -> None:
     assert dict(_unit()["Install"])["WantedBy"] == "multi-user.target"
 
 
+def _bytes(value: str) -> int:
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    return int(value[:-1]) * units[value[-1]] if value[-1] in units else int(value)
+
+
+def test_systemd_unit_bounds_memory_and_tasks() -> None:
+    """MemoryMax above what the daemon takes at 10,000 probes (150 MB, README) and below
+    what would starve a host; TasksMax above the threads the daemon can start (the main
+    one, asyncio's executor at most 32, the password checks at most 4, the OTLP exporter)
+    and far below a fork bomb."""
+    service = dict(_unit()["Service"])
+    memory_max, memory_high = _bytes(service["MemoryMax"]), _bytes(service["MemoryHigh"])
+    assert 256 << 20 <= memory_high < memory_max <= 1 << 30
+    tasks = int(service["TasksMax"])
+    assert 1 + 32 + max(default_workers(), 4) + 1 + 8 <= tasks <= 256
+
+
 def test_systemd_analyze_verify(tmp_path: Path) -> None:
     """`systemd-analyze verify` of the unit, with ExecStart pointed at this venv's synthmon
     (the unit's /opt path does not exist here)."""
@@ -156,3 +196,58 @@ def test_systemd_analyze_verify(tmp_path: Path) -> None:
     # bad values are only warned about ("Failed to parse ..., ignoring"), with exit 0
     warnings = [line for line in result.stderr.splitlines() if unit.name in line]
     assert warnings == [], result.stderr
+
+
+def _healthcheck_script() -> str:
+    (healthcheck,) = [a for i, a in _instructions() if i == "HEALTHCHECK"]
+    command = _json_or_shell(healthcheck.split("CMD", 1)[1].strip())
+    assert command[:2] == ["python", "-c"]
+    return command[2]
+
+
+def test_dockerfile_healthcheck_over_http_and_tls(tmp_path: Path) -> None:
+    """The image's HEALTHCHECK, run as Docker would against real daemons: healthy over plain
+    HTTP, and over TLS with basic auth when the web config leaves the health endpoints open;
+    unhealthy when they need a password, or when nothing listens."""
+    script = _healthcheck_script()
+    assert "127.0.0.1:9115/-/healthy" in script
+    config = tmp_path / "probes.yaml"
+    config.write_text("probes: []\n")
+    cert = make_cert(tmp_path / "tls", ["127.0.0.1"])
+    hashed = bcrypt.hashpw(b"pw", bcrypt.gensalt(rounds=10)).decode()
+
+    def check(port: int) -> int:
+        return subprocess.run([sys.executable, "-c", script.replace("9115", str(port))],
+                              capture_output=True, timeout=30, check=False).returncode
+
+    def daemon(web: str | None) -> tuple[subprocess.Popen[bytes], int]:
+        port = free_port()
+        args = [sys.executable, "-m", "monitor", "run", "-c", str(config), "--listen",
+                f"127.0.0.1:{port}"]
+        if web is not None:
+            web_yml = tmp_path / f"web-{port}.yml"
+            web_yml.write_text(web)
+            args += ["--web-config", str(web_yml)]
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                cwd=ROOT)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 1).close()
+                return proc, port
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+
+    tls = (f"tls_server_config: {{cert_file: {cert.cert_file}, key_file: {cert.key_file}}}\n"
+           f"basic_auth_users: {{prometheus: '{hashed}'}}\n")
+    cases = [(None, 0), (tls + "open_health_endpoints: true\n", 0), (tls, 1),
+             ("basic_auth_users: {prometheus: '" + hashed + "'}\n", 1)]
+    for web, expected in cases:
+        proc, port = daemon(web)
+        try:
+            assert check(port) == expected, web
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    assert check(free_port()) == 1  # nothing listens

@@ -90,7 +90,7 @@ def test_every_resource_file_validates() -> None:
             _validate(doc)
             kinds.add(doc["kind"])
     assert {"Service", "StatefulSet", "ServiceMonitor", "PodMonitor", "Prometheus",
-            "PrometheusRule", "ServiceAccount", "Role", "RoleBinding"} <= kinds
+            "PrometheusRule", "ServiceAccount", "Role", "RoleBinding", "NetworkPolicy"} <= kinds
 
 
 def test_kustomizations_parse_and_reference_existing_files() -> None:
@@ -327,6 +327,14 @@ def test_rendered_kustomization() -> None:
         assert _selects(service["spec"]["selector"], prometheus["podMetadata"]["labels"])
         assert service["metadata"]["labels"]["synthmon.io/location"] == location
         location_services.append(service)
+    # Only a location's own Prometheus reaches its synthmon pods' port: not another
+    # location's, not the central one, not any other pod.
+    policies = by_kind["NetworkPolicy"]
+    prometheus_pods = {d["metadata"]["name"]: _prometheus_pod(d) for d in by_kind["Prometheus"]}
+    for sts in statefulsets:
+        own = prometheus_pods[sts["metadata"]["name"]]
+        only_prometheus_reaches(policies, sts["spec"]["template"], own,
+                                [p for p in prometheus_pods.values() if p is not own])
     assert len(set(selectors)) == len(selectors), "StatefulSets must not select each other's pods"
 
     # the central Prometheus: every rule, and a federation of every location as central.yml
@@ -355,3 +363,70 @@ def test_rendered_kustomization() -> None:
         "sourceLabels": ["__meta_kubernetes_service_label_synthmon_io_location"],
         "targetLabel": "location"}]
 
+
+
+def _prometheus_pod(prometheus: dict[str, Any]) -> dict[str, str]:
+    """The labels of a pod of this Prometheus, as the Prometheus Operator sets them."""
+    name = prometheus["metadata"]["name"]
+    return {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/instance": name,
+            "operator.prometheus.io/name": name, "prometheus": name,
+            **prometheus["spec"].get("podMetadata", {}).get("labels", {})}
+
+
+def _reachable(policies: list[dict[str, Any]], pod: dict[str, Any], source: dict[str, str],
+               port: int) -> bool:
+    """Whether a pod of this namespace with labels ``source`` reaches ``pod``'s ``port``
+    under ``policies``, as the NetworkPolicy API defines it (the parts used here): a pod
+    that no policy of type Ingress selects is open; otherwise what any of them allows."""
+    labels = pod["metadata"]["labels"]
+    (container,) = pod["spec"]["containers"]
+    named = {p["name"]: p["containerPort"] for p in container["ports"]}
+    isolating = [p["spec"] for p in policies
+                 if "Ingress" in p["spec"]["policyTypes"]
+                 and _selects(_match(p["spec"]["podSelector"]), labels)]
+    if not isolating:
+        return True
+    for spec in isolating:
+        for rule in spec.get("ingress", []):
+            peers = rule.get("from")
+            from_ok = peers is None or any(
+                set(peer) == {"podSelector"} and _selects(_match(peer["podSelector"]), source)
+                for peer in peers)
+            ports = rule.get("ports")
+            port_ok = ports is None or any(named.get(p["port"], p["port"]) == port
+                                           and p.get("protocol", "TCP") == "TCP"
+                                           for p in ports)
+            if from_ok and port_ok:
+                return True
+    return False
+
+
+def _match(selector: dict[str, Any]) -> dict[str, str]:
+    assert set(selector) <= {"matchLabels"}, selector  # matchExpressions: not used here
+    return dict(selector.get("matchLabels", {}))
+
+
+def only_prometheus_reaches(policies: list[dict[str, Any]], pod: dict[str, Any],
+                            prometheus: dict[str, str], others: list[dict[str, str]]) -> None:
+    """``prometheus`` (a pod's labels) reaches the metrics port; none of ``others``, nor
+    any pod of no interest, reaches it, and no one reaches another port."""
+    (container,) = pod["spec"]["containers"]
+    metrics = next(p["containerPort"] for p in container["ports"] if p["name"] == "metrics")
+    assert _reachable(policies, pod, prometheus, metrics)
+    for labels in [{}, {"app.kubernetes.io/name": "grafana"}, {"app": "prometheus"},
+                   dict(pod["metadata"]["labels"]), *others]:  # another synthmon pod neither
+        assert not _reachable(policies, pod, labels, metrics), labels
+    assert not _reachable(policies, pod, prometheus, metrics + 1)
+    # probes reach their targets wherever they are: egress is not restricted
+    for policy in policies:
+        assert policy["spec"].get("egress") == [{}]
+
+
+def test_networkpolicy_file() -> None:
+    (policy,) = _docs(K8S / "location" / "networkpolicy.yaml")
+    _validate(policy)
+    (sts,) = _docs(K8S / "location" / "statefulset.yaml")
+    prometheus = next(d for d in _docs(K8S / "location" / "prometheus.yaml")
+                      if d["kind"] == "Prometheus")
+    only_prometheus_reaches([policy], sts["spec"]["template"], _prometheus_pod(prometheus),
+                            [{"app.kubernetes.io/name": "prometheus", "prometheus": "k8s"}])
