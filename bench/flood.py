@@ -197,10 +197,11 @@ class FloodReport:
 
 async def measure(url: str, flood_user: str, users: Sequence[str], password: str,
                   cached_user: str, connections: int = 50, samples: int = 3,
-                  settle: float = 2.0) -> FloodReport:
+                  settle: float = 2.0, scrapes: int = 5) -> FloodReport:
     """The whole scenario. ``users`` are valid users none of which has logged in yet
     (``3 * samples`` of them: quiet, other address, same address); ``cached_user`` logs in
-    first and is then a scraper whose credentials are remembered."""
+    first and is then a scraper whose credentials are remembered (``scrapes`` of its
+    requests timed after each sample)."""
     assert len(users) >= 3 * samples
     quiet = iter(users[:samples])
     other = iter(users[samples:2 * samples])
@@ -218,7 +219,7 @@ async def measure(url: str, flood_user: str, users: Sequence[str], password: str
             status, took = await login(url, next(same), password, source=FLOOD_FROM)
             report.same_address_status.append(status)
             report.same_address_seconds.append(took)
-            for _ in range(5):
+            for _ in range(scrapes):
                 report.cached_seconds.append((await login(url, cached_user, password))[1])
             await asyncio.sleep(0.2)
     report.flood_answers = flood.answers
