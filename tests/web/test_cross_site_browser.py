@@ -15,9 +15,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from tests.support.browser import browse, chromium
 from tests.support.hostile import ThreadedServers
 from tests.support.servers import start_daemon
-from tests.support.browser import browse, chromium
 from tests.web.test_origin import configured, probes_file, request
 
 WAYS = ("form", "nocors", "cors", "beacon")
