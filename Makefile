@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-APT_PACKAGES := prometheus prometheus-alertmanager chromium strace systemd
+APT_PACKAGES := prometheus prometheus-alertmanager chromium strace systemd nginx
 
 .PHONY: run test coverage lint typecheck bench deps system-deps clean
 
@@ -17,7 +17,8 @@ deps: $(STAMP)
 
 # Debian's prometheus, promtool, alertmanager and amtool for the alerting tests; chromium for
 # the status page in a browser; strace and systemd-analyze (systemd) for the tests that use
-# them. Under CI (CI set) a test whose tool is missing fails rather than skips.
+# them; nginx for the stream probe behind a real proxy (tests/probes/sse/test_real_servers.py).
+# Under CI (CI set) a test whose tool is missing fails rather than skips.
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
