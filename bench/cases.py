@@ -29,12 +29,14 @@ from bench.util import (
     Cores,
     Proc,
     bucket_quantile,
+    free_port,
     histogram,
     histogram_delta,
     http_get,
     http_json,
     metric_sum,
     parse_metrics,
+    pinned,
     proc_rss,
     quantile,
     rnd,
@@ -928,9 +930,43 @@ def bench_password_flood(ctx: Ctx) -> dict[str, Any]:
     return {"status": "ok", "rows": rows, "cost": cost, **out}
 
 
+# --------------------------------------------------------------------------- streams
+
+
+def bench_sse_cpu(ctx: Ctx) -> dict[str, Any]:
+    """A stream probe's run (parser, matcher, timeline, transcript, Result) beside a bare
+    aiohttp read of the same stream, in one process by turns (bench/sse.py)."""
+    events = ctx.size(20, 100)
+    runs, batch = ctx.size((20, 5), (200, 10))
+    port = free_port()
+    server = Proc("sse-target", [PYTHON, "-m", "bench.sse", "serve", "--port", str(port),
+                                 "--events", str(events), "--pace", "0.002"],
+                  cpus=ctx.cores.others)
+    with running(server, ctx.workdir):
+        wait_port(port, 15, server)
+        argv = [PYTHON, "-m", "bench.sse", "measure", "--url",
+                f"http://{HOST}:{port}/v1/chat/completions", "--runs", str(runs),
+                "--batch", str(batch), "--events", str(events)]
+        done = subprocess.run(pinned(argv, ctx.cores.subject), capture_output=True,
+                              text=True, timeout=ctx.size(120, 900), check=False)
+    if done.returncode != 0:
+        raise BenchError(f"bench.sse measure failed: {done.stderr[-1500:]}")
+    out: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    ratio = out["ratio"]
+    ratios = sorted(out["ratios"])
+    spread = f"batches {ratios[0]:.2f}-{ratios[-1]:.2f}x" if ratios else ""
+    rows = [row("SSE run: CPU/run", out["sse_ms_per_run"], out["bare_ms_per_run"],
+                "bare aiohttp read", "<= 1.3x", ratio <= 1.3 if ratio else None, "ms",
+                f"{events} events 2 ms apart, {out['runs_per_side']} runs a side; "
+                f"median of the batches' ratios; {spread}; outcomes {out['outcomes']}",
+                ratio=ratio)]
+    return {"status": "ok", "rows": rows, **out}
+
+
 CASES: dict[str, Callable[[Ctx], dict[str, Any]]] = {
     "http_cpu": bench_http_cpu,
     "ws_cpu": bench_ws_cpu,
+    "sse_cpu": bench_sse_cpu,
     "trace_cpu": bench_trace_cpu,
     "scheduler": bench_scheduler,
     "fidelity": bench_fidelity,

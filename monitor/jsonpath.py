@@ -3,6 +3,7 @@ the HTTP and WebSocket expectations and for the token endpoint's answer."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 MISSING: Any = object()  # what lookup() returns when the path is not there (None may be a value)
@@ -10,10 +11,16 @@ MISSING: Any = object()  # what lookup() returns when the path is not there (Non
 
 def lookup(data: Any, path: str) -> Any:
     """The value at a dotted ``path`` (``items.0.name``), or ``MISSING``."""
-    node = data
     if path in ("", "."):
-        return node
-    for part in path.split("."):
+        return data
+    return lookup_parts(data, path.split("."))
+
+
+def lookup_parts(data: Any, parts: Sequence[str]) -> Any:
+    """:func:`lookup` of a path already split at its dots (for a path looked up in every
+    message of a stream)."""
+    node = data
+    for part in parts:
         if isinstance(node, dict):
             if part not in node:
                 return MISSING

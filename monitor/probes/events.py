@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.config import ExpectEvents
-from monitor.jsonpath import MISSING, lookup
+from monitor.jsonpath import MISSING, lookup, lookup_parts
 from monitor.outcomes import Outcome
 from monitor.result import EventMatch, FrameTypes
 
@@ -51,15 +51,22 @@ class Typed:
     event: str | None  # the expected type it stands for (None: not one of them)
 
 
-def classify(data: Any, spec: ExpectEvents) -> Typed:
-    for path in spec.paths:
-        value = lookup(data, path)
+def classify(data: Any, spec: ExpectEvents,
+             split: Sequence[tuple[str, Sequence[str]]] | None = None) -> Typed:
+    """Under which of ``spec.paths`` ``data`` names its type; ``split``: the paths already
+    split at their dots (a matcher splits them once, not once a message)."""
+    for path, parts in split if split is not None else _split(spec.paths):
+        value = lookup_parts(data, parts)
         if value is MISSING or value is None:
             continue
         if not isinstance(value, str):
             return Typed(path, None, None)
         return Typed(path, value, spec.event_of(value))
     return Typed(None, None, None)
+
+
+def _split(paths: Sequence[str]) -> list[tuple[str, Sequence[str]]]:
+    return [(p, p.split(".")) for p in paths]
 
 
 def candidate_paths(spec: ExpectEvents) -> tuple[str, ...]:
@@ -177,7 +184,9 @@ class EventMatcher:
     step: str = ""  # the label event timings are reported under
     seen: list[str] = field(default_factory=list)  # what each message was, as named
     seen_omitted: int = 0
-    frames: list[FrameTypes] = field(default_factory=list)
+    # The first FRAMES_TYPED messages as fed, typed under every candidate path only when a
+    # failed wait asks (:attr:`frames`): a passing stream of thousands of chunks never is.
+    fed: list[tuple[Any, float]] = field(default_factory=list)
     timings: list[tuple[str, float]] = field(default_factory=list)  # (event, offset)
     matches: list[EventMatch] = field(default_factory=list)
     duplicates: dict[str, int] = field(default_factory=dict)
@@ -186,6 +195,8 @@ class EventMatcher:
     order: tuple[str, ...] = ()
     needed: dict[str, int] = field(default_factory=dict)
     paths: tuple[str, ...] = ()
+    short: int = 0  # arrivals still needed in all: 0 is complete
+    split: list[tuple[str, Sequence[str]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         spec = self.spec
@@ -202,10 +213,18 @@ class EventMatcher:
                 order.append(t)
         self.order = tuple(order)
         self.paths = candidate_paths(spec)
+        self.short = sum(self.needed.values())
+        self.split = _split(spec.paths)
 
     @property
     def complete(self) -> bool:
-        return all(self.arrivals[t] >= n for t, n in self.needed.items())
+        return self.short == 0
+
+    @property
+    def frames(self) -> list[FrameTypes]:
+        """What each of the first messages carried under every candidate path."""
+        return [types_under(data, self.paths, round(offset * 1000, 1))
+                for data, offset in self.fed]
 
     def missing(self) -> list[str]:
         """The expected types still short of their count, in the order of ``types``."""
@@ -229,13 +248,14 @@ class EventMatcher:
         return show_types(self.seen) + more
 
     def hint(self) -> str | None:
-        return drift_hint(self.frames, self.spec, self.missing())
+        missing = self.missing()
+        return drift_hint(self.frames, self.spec, missing) if missing else None
 
     def feed(self, data: Any, offset: float) -> Fed:
         spec = self.spec
-        if len(self.frames) < FRAMES_TYPED:
-            self.frames.append(types_under(data, self.paths, round(offset * 1000, 1)))
-        typed = classify(data, spec)
+        if len(self.fed) < FRAMES_TYPED:
+            self.fed.append((data, offset))
+        typed = classify(data, spec, self.split)
         event, spelling = typed.event, typed.spelling
         name = spelling if spelling is not None else f"(no {', '.join(spec.paths)})"
         if len(self.seen) < SEEN_KEPT:
@@ -268,6 +288,8 @@ class EventMatcher:
                            f"{self.seen_words()})")
             return _NOTHING
         if event in spec.count and n > 1:
+            if n <= self.needed[event]:
+                self.short -= 1
             return Fed(matched=True, event=event)
         if spec.in_order:
             expected = self.order[self.position] if self.position < len(self.order) else None
@@ -277,6 +299,7 @@ class EventMatcher:
                            f"{show_types(self.order)}; seen: {self.seen_words()})")
             self.position += 1
         # The first arrival of an expected entry: what the event histogram measures.
+        self.short -= 1
         self.timings.append((event, offset))
         self.matches.append(EventMatch(event, typed.path or "", spelling or event))
         return Fed(matched=True, event=event)

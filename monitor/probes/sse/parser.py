@@ -81,15 +81,31 @@ class Parser:
 
     def _lines(self, text: str, *, final: bool) -> list[Event]:
         out: list[Event] = []
-        pos = 0
         # A CR at the very end may be the first half of a CRLF: keep it for the next chunk.
         end = len(text) - 1 if not final and text.endswith("\r") else len(text)
-        for m in _EOL.finditer(text, 0, end):
-            event = self._line(text[pos:m.start()])
-            if event is not None:
-                out.append(event)
-            pos = m.end()
-        rest = text[pos:]
+        if "\r" in text:
+            lines = _EOL.split(text[:end])
+            rest = lines.pop() + text[end:]
+        else:  # LF only, the common case: one split, no regex
+            lines = text.split("\n")
+            rest = lines.pop()
+        line_of = self._line
+        for line in lines:
+            if line.startswith("data:"):  # the common case, inline: a line of data
+                value = line[6:] if line.startswith("data: ") else line[5:]
+                self._data_size += len(value) + 1
+                if self._data_size > self.max_bytes:
+                    raise TooLarge(f"an event whose data is longer than {self.max_bytes} "
+                                   "characters")
+                self._data.append(value)
+            elif line:
+                line_of(line)
+            elif self._data:
+                out.append(Event(self._event or None, "\n".join(self._data), self._id,
+                                 self._retry))
+                self._data, self._data_size, self._event = [], 0, None
+            else:
+                self._event = None  # an empty line without data dispatches nothing
         if final:
             rest = ""  # a last line without its end: not a line (nor an empty one)
         elif len(rest) > self.max_bytes:

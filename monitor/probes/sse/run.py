@@ -204,47 +204,67 @@ async def _read(spec: SseSpec, ctx: ProbeContext, resp: aiohttp.ClientResponse,
     if spec.events is not None and spec.events.timeout is not None:
         events_by = min(deadline, t_req + spec.events.timeout)
     late = False  # the first event's budget ran out without one: read on to classify
+
+    def bound() -> tuple[float, End | None]:
+        """The nearest bound now, and what it ends in (None: the first event's budget,
+        which only starts the wait for a burst)."""
+        bounds: list[tuple[float, End | None]] = [(deadline, End.TIMEOUT)]
+        if not late:
+            if stream.last is None and first_by is not None:
+                bounds.append((first_by, None))
+            if stream.last is not None and spec.max_gap is not None:
+                bounds.append((stream.last + t_req + spec.max_gap, End.GAP))
+            if events_by is not None and stream.matcher is not None \
+                    and not stream.matcher.complete:
+                bounds.append((events_by, End.EVENTS_TIMEOUT))
+        return min(bounds, key=lambda b: b[0])
+
     content = resp.content
     while True:
-        bounds: list[tuple[float, End | None]] = [(deadline, End.TIMEOUT)]
-        if stream.last is None and first_by is not None and not late:
-            bounds.append((first_by, None))
-        if stream.last is not None and spec.max_gap is not None and not late:
-            bounds.append((stream.last + t_req + spec.max_gap, End.GAP))
-        if events_by is not None and not late and stream.matcher is not None \
-                and not stream.matcher.complete:
-            bounds.append((events_by, End.EVENTS_TIMEOUT))
-        until, why = min(bounds, key=lambda b: b[0])
-        try:
-            async with asyncio.timeout_at(until):
-                chunk = await content.readany()
-        except TimeoutError:
-            if why is None:
-                late = True
-                continue
-            return why
-        except aiohttp.ClientPayloadError:
-            return End.CUT
-        except (aiohttp.ClientConnectionError, ConnectionError):
-            return End.CUT
-        now = loop.time() - t_req
-        if not chunk:
-            parser.close()
-            stream.comments = parser.comments
-            return End.EOF
-        try:
-            events = parser.feed(chunk)
-        except TooLarge as exc:
-            raise _Stop(Outcome.PROTOCOL_ERROR, f"the stream sent {exc} (max_event_bytes)",
-                        "an event this large is not a stream of tokens or progress: the "
-                        "endpoint streams something else, or is hostile") from None
+        # One timer until the nearest bound, not one per read: when it fires, the bounds
+        # are looked at again (an event since has moved the silence's end further).
+        until, why = bound()
+        if until > loop.time():
+            try:
+                async with asyncio.timeout_at(until):
+                    while True:
+                        try:
+                            chunk = await content.readany()
+                        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError,
+                                ConnectionError):
+                            return End.CUT
+                        end = _chunk(spec, stream, parser, chunk, loop.time() - t_req, late)
+                        if end is not None:
+                            return end
+            except TimeoutError:
+                until, why = bound()
+                if until > loop.time():
+                    continue
+        if why is None:
+            late = True
+            continue
+        return why
+
+
+def _chunk(spec: SseSpec, stream: Stream, parser: Parser, chunk: bytes, now: float,
+           late: bool) -> End | None:
+    """Parse one chunk and judge its events; an end when reading stops here."""
+    if not chunk:
+        parser.close()
         stream.comments = parser.comments
-        for event in events:
-            end = _on_event(spec, stream, event, now)
-            if end is not None and not late:
-                return end
-            if end is End.DONE:
-                return end  # late: the burst ends with done, the verdict says which
+        return End.EOF
+    try:
+        events = parser.feed(chunk)
+    except TooLarge as exc:
+        raise _Stop(Outcome.PROTOCOL_ERROR, f"the stream sent {exc} (max_event_bytes)",
+                    "an event this large is not a stream of tokens or progress: the "
+                    "endpoint streams something else, or is hostile") from None
+    stream.comments = parser.comments
+    for event in events:
+        end = _on_event(spec, stream, event, now)
+        if end is End.DONE or (end is not None and not late):
+            return end  # late: only done ends it (the verdict tells burst from stall)
+    return None
 
 
 def _on_event(spec: SseSpec, stream: Stream, event: Event, now: float) -> End | None:

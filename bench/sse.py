@@ -1,0 +1,145 @@
+"""The stream probe's CPU beside a bare aiohttp read of the same stream.
+
+``python -m bench.sse serve --port P --events N --pace S`` serves an OpenAI-style stream of
+N ``chat.completion.chunk`` events S seconds apart, then ``data: [DONE]``.
+``python -m bench.sse measure --url U --runs R`` runs, in one process and by turns in
+batches, the stream probe as the daemon runs it (``run_probe`` with the context every run
+gets: its session, phase timer, parser, matcher, transcript, Result) and a bare read (a
+plain ``aiohttp.ClientSession``: the same POST, every chunk read until the end, nothing
+parsed), and prints the CPU per run of each as JSON. Batches alternate so that a drift of
+the machine's load falls on both sides alike; the ratio is the median of the batches'.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+
+import aiohttp
+from aiohttp import web
+
+from monitor import eventloop
+from monitor.config import load_text
+from monitor.probes.context import open_context
+from monitor.probes.run import run_probe
+from monitor.redact import Redactor
+
+REQUEST = {"model": "bench", "stream": True, "messages": [{"role": "user", "content": "ping"}]}
+
+
+def probe_yaml(url: str, events: int) -> str:
+    return f"""
+probes:
+  - name: bench-stream
+    timeout: 30s
+    retries: 0
+    sse:
+      url: {url}
+      method: POST
+      json_body: {json.dumps(REQUEST)}
+      first_event_within: 5s
+      max_gap: 5s
+      events:
+        field: [event, data.object]
+        types: [chat.completion.chunk]
+        count: {{chat.completion.chunk: {{min: {events}}}}}
+      done: "[DONE]"
+"""
+
+
+def app(events: int, pace: float) -> web.Application:
+    chunk = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "model": "bench",
+             "choices": [{"index": 0, "delta": {"content": " token"}, "finish_reason": None}]}
+    line = f"data: {json.dumps(chunk)}\n\n".encode()
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        for _ in range(events):
+            await resp.write(line)
+            await asyncio.sleep(pace)
+        await resp.write(b"data: [DONE]\n\n")
+        await resp.write_eof()
+        return resp
+
+    application = web.Application()
+    application.router.add_post("/v1/chat/completions", stream)
+    return application
+
+
+async def _bare(session: aiohttp.ClientSession, url: str) -> int:
+    n = 0
+    async with session.post(url, json=REQUEST, headers={"Accept": "text/event-stream"}) as r:
+        async for _ in r.content.iter_any():
+            n += 1
+    return n
+
+
+async def measure(url: str, runs: int, batch: int, events: int) -> dict[str, object]:
+    probe = load_text(probe_yaml(url, events), env={}).probes[0]
+    ctx = open_context(Redactor())
+    bare_session = aiohttp.ClientSession()
+    sse_cpu: list[float] = []
+    bare_cpu: list[float] = []
+    outcomes: dict[str, int] = {}
+    try:
+        # One of each first: imports, the session's setup, the first connection.
+        await run_probe(probe, ctx)
+        await _bare(bare_session, url)
+        for i in range(max(1, runs // batch)):
+            order = ("sse", "bare") if i % 2 == 0 else ("bare", "sse")
+            for side in order:
+                start = time.process_time()
+                for _ in range(batch):
+                    if side == "sse":
+                        result = await run_probe(probe, ctx)
+                        outcomes[result.outcome.value] = outcomes.get(result.outcome.value,
+                                                                      0) + 1
+                    else:
+                        await _bare(bare_session, url)
+                per_run = (time.process_time() - start) / batch
+                (sse_cpu if side == "sse" else bare_cpu).append(per_run)
+    finally:
+        await bare_session.close()
+        await ctx.close()
+    ratios = [s / b for s, b in zip(sse_cpu, bare_cpu, strict=True) if b > 0]
+    return {"sse_ms_per_run": statistics.median(sse_cpu) * 1000,
+            "bare_ms_per_run": statistics.median(bare_cpu) * 1000,
+            "ratio": statistics.median(ratios) if ratios else None,
+            "ratios": [round(r, 3) for r in ratios], "outcomes": outcomes,
+            "runs_per_side": len(sse_cpu) * batch, "events": events}
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.sse")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("serve")
+    s.add_argument("--port", type=int, required=True)
+    s.add_argument("--events", type=int, default=100)
+    s.add_argument("--pace", type=float, default=0.002)
+    m = sub.add_parser("measure")
+    m.add_argument("--url", required=True)
+    m.add_argument("--runs", type=int, default=200)
+    m.add_argument("--batch", type=int, default=10)
+    m.add_argument("--events", type=int, default=100)
+    m.add_argument("--loop", default=eventloop.DEFAULT)
+    args = p.parse_args(argv)
+    if args.cmd == "serve":
+        web.run_app(app(args.events, args.pace), host="127.0.0.1", port=args.port,
+                    print=None, access_log=None)
+        return 0
+    t0 = time.monotonic()
+    out = eventloop.run(measure(args.url, args.runs, args.batch, args.events), args.loop)
+    out["seconds"] = round(time.monotonic() - t0, 1)
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
