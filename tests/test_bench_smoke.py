@@ -15,8 +15,8 @@ from pathlib import Path
 
 from tests.support.servers import ROOT
 
-BENCHMARKS = {"http_cpu", "ws_cpu", "trace_cpu", "scheduler", "fidelity", "memory", "startup",
-              "password_flood"}
+BENCHMARKS = {"http_cpu", "ws_cpu", "sse_cpu", "trace_cpu", "scheduler", "fidelity", "memory",
+              "startup", "password_flood"}
 
 
 def test_quick_bench_runs_and_writes_results(tmp_path: Path) -> None:
@@ -51,6 +51,9 @@ def test_quick_bench_runs_and_writes_results(tmp_path: Path) -> None:
         assert results["trace_cpu"][f"ws_{mode}"]["runs"] > 0
     assert results["trace_cpu"]["otlp_requests"] > 0  # the export really ran
     assert results["startup"]["first_result_seconds"] >= results["startup"]["ready_seconds"]
+    sse = results["sse_cpu"]
+    assert sse["sse_ms_per_run"] > 0 and sse["bare_ms_per_run"] > 0
+    assert sse["outcomes"].get("success", 0) >= 1  # the stream probe really passed
     flood = results["password_flood"]
     assert flood["other_address_status"] and set(flood["other_address_status"]) == {200}
     assert flood["flood_answers"].get("401", 0) > 0  # the flood's passwords were checked
