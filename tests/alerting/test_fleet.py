@@ -45,6 +45,7 @@ from typing import Any
 import pytest
 
 from monitor.config import load_file
+from monitor.runname import split
 from monitor.scheduler import in_shard, phase_after
 from tests.support.servers import (
     ROOT,
@@ -289,7 +290,7 @@ def _is_trigger(event: dict[str, Any], alertname: str) -> bool:
 def _names(payload: dict[str, Any]) -> set[str]:
     """The probes a daemon runs (by their names in probes.yaml: a negative probe's variants
     are one), from its /api/v1/results."""
-    return {p["last"]["probe"] for p in payload["probes"] if p["last"] is not None}
+    return {split(p["last"]["probe"])[0] for p in payload["probes"] if p["last"] is not None}
 
 
 def _story(events: list[dict[str, Any]]) -> str:
