@@ -36,7 +36,10 @@ async def run_with_retries(probe: Probe, ctx: ProbeContext,
     while True:
         result = await run_probe(probe, ctx)
         final = attempt > probe.retries or not retried(result.outcome)
-        result = replace(result, attempt=attempt, final=final)
+        if result.attempt != attempt or result.final is not final:
+            # Not for the common first and final attempt, which a Result is by default: a
+            # copy of a Result is ~70,000 instructions, a tenth of an HTTP run's own cost.
+            result = replace(result, attempt=attempt, final=final)
         if observe is not None:
             observe(result)
         if final:

@@ -8,9 +8,24 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
+# target_of of the URLs seen, as every run labels its result with its target: parsing and
+# rebuilding a URL was ~35,000 instructions a run. Bounded: cleared when it grows past any
+# config's size.
+_KNOWN: dict[str, str] = {}
+_KNOWN_MAX = 100_000
+
 
 def target_of(url: str) -> str:
     """The URL without credentials, query or fragment: the ``target`` label."""
+    target = _KNOWN.get(url)
+    if target is None:
+        if len(_KNOWN) >= _KNOWN_MAX:
+            _KNOWN.clear()
+        target = _KNOWN[url] = _target_of(url)
+    return target
+
+
+def _target_of(url: str) -> str:
     parts = urlsplit(url)
     host = parts.hostname or ""
     if ":" in host:

@@ -41,6 +41,11 @@ class ProbeContext:
         """The span id of the run's client span, for the Result it builds."""
         return None if self.trace is None else self.trace.span_id
 
+    def with_trace(self, trace: TraceContext) -> ProbeContext:
+        """This context for one run with its own trace context (what ``replace`` makes, at
+        a fifth of its cost: it is made for every run)."""
+        return ProbeContext(self.session, self.tokens, self.redactor, trace)
+
     def trace_headers(self) -> dict[str, str]:
         """``traceparent`` (and ``tracestate``) for every request of this run, or nothing."""
         return {} if self.trace is None else self.trace.headers()

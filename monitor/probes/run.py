@@ -32,7 +32,7 @@ async def run_probe(probe: Probe, ctx: ProbeContext,
     if trace is None and probe.trace:
         trace = TraceContext.new(probe.tracestate)
     if trace is not None:
-        ctx = replace(ctx, trace=trace)
+        ctx = ctx.with_trace(trace)
     result = await _run(probe, ctx)
     if trace is not None and result.trace_id is None:
         result = replace(result, trace_id=trace.trace_id, span_id=trace.span_id)
@@ -46,7 +46,9 @@ async def _run(probe: Probe, ctx: ProbeContext) -> Result:
     try:
         async with asyncio.timeout(probe.timeout + HARD_DEADLINE_GRACE):
             result = await runner(probe, ctx)
-        return result if probe.variant is None else replace(result, variant=probe.variant)
+        if probe.variant is None or result.variant == probe.variant:
+            return result
+        return replace(result, variant=probe.variant)
     except TimeoutError:
         detail = f"no result within the probe timeout ({probe.timeout:g}s)"
         outcome = Outcome.TIMEOUT

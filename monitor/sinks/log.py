@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Mapping, MutableMapping
+from json import JSONEncoder, dumps
 from typing import Any, TextIO
 
 import structlog
@@ -34,13 +35,39 @@ def _redacted(value: Any, redactor: Redactor) -> Any:
     return redactor.redact(repr(value))
 
 
+# What _redacted returns as it is.
+_PLAIN = frozenset({type(None), bool, int, float})
+
+
 def _redacting(redactor: Redactor) -> structlog.types.Processor:
     def processor(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        redact = redactor.redact
         for key, value in event.items():
-            event[key] = _redacted(value, redactor)
+            # _redacted for every value, its two commonest cases first: this runs for every
+            # probe run's event, a dozen fields each.
+            kind = type(value)
+            if kind is str:
+                event[key] = redact(value)
+            elif kind not in _PLAIN:
+                event[key] = _redacted(value, redactor)
         return event
 
     return processor
+
+
+_ENCODERS: dict[Any, JSONEncoder] = {}
+
+
+def _encode(obj: Any, **kw: Any) -> str:
+    """``json.dumps(obj, **kw)`` (what JSONRenderer calls, with its ``default=`` only), with
+    one encoder kept for it instead of a new one made for every event."""
+    default = kw.pop("default", None)
+    if kw:
+        return dumps(obj, default=default, **kw)
+    encoder = _ENCODERS.get(default)
+    if encoder is None:
+        encoder = _ENCODERS[default] = JSONEncoder(default=default)
+    return encoder.encode(obj)
 
 
 def configure_logging(redactor: Redactor, stream: TextIO | None = None,
@@ -49,7 +76,7 @@ def configure_logging(redactor: Redactor, stream: TextIO | None = None,
     if json is None:
         json = not stream.isatty()
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer() if json
+        structlog.processors.JSONRenderer(serializer=_encode) if json
         else structlog.dev.ConsoleRenderer(colors=stream.isatty())
     )
     structlog.configure(
@@ -70,14 +97,34 @@ def configure_logging(redactor: Redactor, stream: TextIO | None = None,
 class RunLog:
     """The log as a sink: one ``probe_run`` event per run."""
 
+    def __init__(self) -> None:
+        self._logger: Any = None
+        self._made_for: tuple[Any, ...] = ()
+
     def configure(self, config: Config) -> None:
         pass  # nothing in the event depends on the config
 
     def observe(self, result: Result) -> None:
-        log_result(result)
+        log_result(result, self._bound())
+
+    def _bound(self) -> Any:
+        """structlog's logger as ``get_logger`` would assemble it for this event, assembled
+        again only when structlog's configuration changed: assembling one (a new bound
+        logger and output logger for every event, as structlog does unless told to cache,
+        which would outlive a reconfiguration) was a tenth of what the log sink costs."""
+        config = structlog.get_config()
+        made_for = self._made_for
+        if (not made_for or config["processors"] is not made_for[0]
+                or config["logger_factory"] is not made_for[1]
+                or config["wrapper_class"] is not made_for[2]
+                or config["context_class"] is not made_for[3]):
+            self._logger = structlog.get_logger("synthmon").bind()
+            self._made_for = (config["processors"], config["logger_factory"],
+                              config["wrapper_class"], config["context_class"])
+        return self._logger
 
 
-def log_result(result: Result) -> None:
+def log_result(result: Result, log: Any = None) -> None:
     ev = result.evidence
     fields: dict[str, Any] = {
         "probe": result.key,  # NAME@VARIANT on a variant, as in every output
@@ -105,7 +152,8 @@ def log_result(result: Result) -> None:
         fields["span_id"] = result.span_id
     if ev.hint:
         fields["hint"] = ev.hint
-    log = structlog.get_logger("synthmon")
+    if log is None:
+        log = structlog.get_logger("synthmon")
     if result.success:
         log.info("probe_run", **fields)
     else:

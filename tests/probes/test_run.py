@@ -118,3 +118,23 @@ async def test_a_probe_bug_does_not_take_the_scheduler_down(
     assert len(hung) >= 1 and all(r.outcome is Outcome.TIMEOUT for r in hung)
     assert all(r.duration_seconds < 0.2 + HARD_DEADLINE_GRACE + MARGIN for r in hung)
     assert daemon.in_flight == 0
+
+
+async def test_a_context_with_its_trace_is_the_shared_one_with_that_trace() -> None:
+    """``with_trace`` makes, once a run and cheaply, what ``replace`` would: every field of
+    the shared context kept, the trace set (a field added to ProbeContext must be kept too)."""
+    from dataclasses import fields, replace
+
+    from monitor.probes.context import open_context
+    from monitor.redact import Redactor
+    from monitor.trace import TraceContext
+
+    ctx = open_context(Redactor())
+    try:
+        trace = TraceContext.new("k=v")
+        mine = ctx.with_trace(trace)
+        assert mine == replace(ctx, trace=trace)
+        assert all(getattr(mine, f.name) is getattr(replace(ctx, trace=trace), f.name)
+                   for f in fields(ProbeContext))
+    finally:
+        await ctx.close()

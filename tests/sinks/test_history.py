@@ -147,3 +147,79 @@ def test_a_full_history_of_older_successes_costs_tens_of_bytes_a_run() -> None:
     # a full history holds; the newest run of each probe, kept whole, is counted in too.
     # The run's trace and span ids (unique per run) add 24 bytes.
     assert per_run < 85, per_run
+
+
+def _variations() -> list[Result]:
+    """A run and runs differing from it in one field each: every field of the Result, of
+    the evidence the shape keeps and of the steps."""
+    from dataclasses import fields, replace
+    from typing import Any
+
+    def changed(r: Result, **kw: Any) -> Result:
+        return replace(r, **kw)
+
+    base = Result(probe="p0", type="websocket", target="t", outcome=Outcome.SUCCESS,
+                  started_at=1.0, duration_seconds=0.5, status_code=101, upgraded=True,
+                  steps=(StepTiming(0, "welcome", 0.1), StepTiming(1, "events", 0.2)),
+                  evidence=Evidence(detail="ok", status_code=101, content_type="a/b",
+                                    subprotocol="jwt-auth", headers=(("A", "b"),)),
+                  trace_id="1" * 32, span_id="2" * 16, measures=(("m", 1.0),))
+    other = {str: "other", int: 7, float: 9.5, bool: False}
+    out = [base]
+    for f in fields(Result):
+        value = getattr(base, f.name)
+        if f.name == "outcome":
+            out.append(replace(base, outcome=Outcome.SLOW))
+        elif f.name == "evidence":
+            for name in ("detail", "status_code", "content_type", "close_code", "subprotocol",
+                         "headers", "body_excerpt", "hint"):
+                new: Any = (("X", "y"),) if name == "headers" else other[
+                    str if name not in ("status_code", "close_code") else int]
+                out.append(changed(base, evidence=replace(base.evidence, **{name: new})))
+        elif f.name == "steps":
+            out += [replace(base, steps=base.steps[:1]),
+                    replace(base, steps=(StepTiming(0, "welcome", 0.3), base.steps[1])),
+                    replace(base, steps=(StepTiming(0, "hello", 0.1), base.steps[1])),
+                    replace(base, steps=(StepTiming(5, "welcome", 0.1), base.steps[1]))]
+        elif isinstance(value, tuple):
+            out.append(changed(base, **{f.name: (("x", 1.0),) if f.name != "events" else ()}))
+        elif type(value) in other:
+            out.append(changed(base, **{f.name: other[type(value)]}))
+        else:  # None
+            out.append(changed(base, **{f.name: "v" if f.name in ("variant", "trace_id",
+                                                                  "span_id") else 3}))
+    return out
+
+
+def test_telling_a_shape_without_making_it_agrees_with_making_it() -> None:
+    """The history reuses a probe's shape when a run looks like the last: ``_has_shape``
+    must say exactly what comparing a made shape says, for a run differing in any field."""
+    from monitor.sinks.history import _has_shape, _shape
+
+    runs = _variations()
+    assert len(runs) > 30
+    for a in runs:
+        shape = _shape(a)
+        for b in runs:
+            assert _has_shape(b, shape) == (_shape(b) == shape), (a, b)
+        assert not _has_shape(a, None)
+
+
+def test_older_successes_come_back_as_they_were_kept() -> None:
+    """Runs that look alike share a shape and runs that differ get theirs: rebuilt, every
+    older success equals its slimmed self with the detail and times it had."""
+    from dataclasses import replace
+
+    h = History()
+    h.configure(config(1))
+    runs = [replace(r, probe="p0", started_at=float(i), trace_id=f"{i + 1:032x}",
+                    span_id=f"{i + 1:016x}")
+            for i, r in enumerate(_variations() * 2) if r.variant is None]
+    for r in runs:
+        h.observe(r)
+    kept = list(reversed(h.runs("p0")))
+    assert len(kept) == len(runs)
+    for seen, r in zip(kept[:-1], runs[:-1], strict=True):
+        expect = slim(r) if r.success else r
+        assert seen == replace(expect, phases=(), transcript=(), transcript_omitted=0,
+                               events=()) if r.success else seen == expect, (seen, expect)
