@@ -27,7 +27,7 @@ def result(**kw: object) -> Result:
     base: dict[str, object] = dict(
         probe="p", type="http", target="http://t/", outcome=Outcome.UNEXPECTED_STATUS,
         started_at=1.0, duration_seconds=0.0123, status_code=503, attempt=2, final=False,
-        trace_id="a" * 32, span_id="b" * 16, variant="no_token",
+        trace_id="a" * 32, span_id="b" * 16, variant=None,
         evidence=Evidence(detail="HTTP 503", hint="try later"))
     base.update(kw)
     return Result(**base)  # type: ignore[arg-type]
