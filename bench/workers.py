@@ -16,6 +16,12 @@
     python -m bench.workers sched --probes N --interval I --duration D
         synthmon's ProbeScheduler in-process with a trivial run function that still does
         the real sinks work (metrics, history, log line); prints a JSON summary.
+    python -m bench.workers flood --config C --runs N
+        what one hostile target costs the daemon: the config's probe run N times in
+        process (the daemon's run path and sinks, the log formatted as the daemon's JSON),
+        this process's peak RSS above what it held before the first run (VmHWM, reset
+        after the setup), each run's duration, the longest log line and what the history
+        kept; prints a JSON summary.
 """
 
 from __future__ import annotations
@@ -365,6 +371,84 @@ async def _sched(probes: int, interval: float, duration: float, warmup: float,
             "cpu_seconds": cpu, "wall_seconds": wall, "failed": failed}
 
 
+# --------------------------------------------------------------------------- flood
+
+
+class _LineMeter:
+    """A log stream that keeps nothing but the length of the longest line written."""
+
+    def __init__(self) -> None:
+        self.longest = 0
+        self.lines = 0
+
+    def write(self, text: str) -> int:
+        for line in text.splitlines():
+            self.longest = max(self.longest, len(line.encode("utf-8", "replace")))
+            self.lines += 1
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+def _status_kib() -> dict[str, int]:
+    out: dict[str, int] = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                out[key] = int(value.split()[0])
+    return out
+
+
+async def _flood(config_path: str, runs: int) -> dict[str, Any]:
+    import gc
+
+    from monitor.config import load_file
+    from monitor.probes.context import open_context
+    from monitor.redact import Redactor
+    from monitor.runtime import run_with_retries
+    from monitor.sinks import default_sinks
+    from monitor.sinks.log import configure_logging
+    from monitor.web.api import results_payload
+
+    config = load_file(config_path)
+    probe = config.probes[0]
+    redactor = Redactor(config.secrets)
+    meter = _LineMeter()
+    configure_logging(redactor, stream=meter, json=True)  # type: ignore[arg-type]
+    sinks = default_sinks()
+    sinks.configure(config)
+    ctx = open_context(redactor)
+    gc.collect()
+    # The peak from here on is what the runs cost: the imports and the setup above are not
+    # the target's doing. Linux resets VmHWM to the current RSS on "5" (proc(5)).
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    before = _status_kib()
+    out: list[dict[str, Any]] = []
+    for _ in range(runs):
+        t0 = time.monotonic()
+        result = await run_with_retries(probe, ctx, sinks.observe)
+        took = time.monotonic() - t0
+        out.append({"outcome": result.outcome.value, "seconds": round(took, 3),
+                    "detail_chars": len(result.evidence.detail),
+                    "detail": result.evidence.detail[:300],
+                    "result_json_bytes": len(json.dumps(result.to_dict()))})
+    await ctx.close()
+    after = _status_kib()
+    kept = json.dumps(results_payload(sinks.history))
+    return {"probe": probe.name, "timeout": probe.timeout, "runs": out,
+            "rss_before_mib": before["VmRSS"] / 1024, "hwm_mib": after["VmHWM"] / 1024,
+            "rss_after_mib": after["VmRSS"] / 1024,
+            "peak_cost_mib": (after["VmHWM"] - before["VmRSS"]) / 1024,
+            "longest_log_line_bytes": meter.longest, "log_lines": meter.lines,
+            "history_json_bytes": len(kept)}
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -396,6 +480,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     s.add_argument("--warmup", type=float, default=None)
     s.add_argument("--url", default=None, help="probe this URL for real (path s<i> appended)")
     s.add_argument("--event-loop", choices=eventloop.CHOICES, default=eventloop.DEFAULT)
+    f = sub.add_parser("flood")
+    f.add_argument("--config", required=True)
+    f.add_argument("--runs", type=int, default=1)
+    f.add_argument("--event-loop", choices=eventloop.CHOICES, default=eventloop.DEFAULT)
     args = parser.parse_args(argv)
     if args.cmd == "target":
         with contextlib.suppress(KeyboardInterrupt):
@@ -403,6 +491,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.cmd == "tracectx":
         out = eventloop.run(_tracectx(args.config, args.batch, args.pairs), eventloop.DEFAULT)
+    elif args.cmd == "flood":
+        out = eventloop.run(_flood(args.config, args.runs), args.event_loop)
     elif args.cmd == "otlpsink":
         out = eventloop.run(_otlpsink(args.config, args.runs), eventloop.DEFAULT)
     elif args.cmd == "wsfloor":

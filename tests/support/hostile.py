@@ -436,6 +436,101 @@ async def _ws_deaf_to_close(reader: asyncio.StreamReader, writer: asyncio.Stream
     await _ws_until_close(reader, writer, answer=False)
 
 
+# --------------------------------------------------------------------------- floods
+# One hostile target at full speed (issue 20): what synthmon keeps of it must stay bounded
+# (frames, types, headers, the detail, the log line) and its run must end at its timeout.
+
+FLOOD_BATCH = 512  # frames built and written at once: the socket, not Python, sets the pace
+WIDE_TYPE = 60 * 1024  # the "60 KB frames of new types" flood: each type is this long
+
+
+async def _ws_flood(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    message: Callable[[int], bytes], batch: int) -> None:
+    """Upgrade, the welcome, then text frames as fast as the socket takes them, each one
+    ``message(n)`` (a new type every time), until the client goes or HANG seconds."""
+    headers = await read_request(reader)
+    writer.write(switching_protocols(headers))
+    await _ws_connect_message(writer)
+    gone = asyncio.Event()
+
+    async def until_close() -> None:  # the client's close is never answered
+        end = time.monotonic() + HANG
+        while time.monotonic() < end and (await reader_frame_or_eof(reader))[0] not in (-1, 8):
+            pass
+        gone.set()
+
+    watcher = asyncio.create_task(until_close())
+    n = 0
+    end = time.monotonic() + HANG
+    try:
+        while not gone.is_set() and time.monotonic() < end:
+            writer.write(b"".join(frame(0x1, message(n + i)) for i in range(batch)))
+            n += batch
+            await writer.drain()
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(BaseException):
+            await watcher
+
+
+def _small_event(n: int) -> bytes:
+    return b'{"type": "flood_%d", "seq": %d}' % (n, n)
+
+
+_WIDE_PAD = b"x" * WIDE_TYPE
+
+
+def _wide_event(n: int) -> bytes:
+    return b'{"type": "%d-' % n + _WIDE_PAD + b'"}'
+
+
+async def _ws_flood_small(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await _ws_flood(reader, writer, _small_event, FLOOD_BATCH)
+
+
+async def _ws_flood_wide(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await _ws_flood(reader, writer, _wide_event, 8)
+
+
+MANY_HEADERS = 100  # aiohttp's client refuses more than 128 header lines
+HEADER_BYTES = 8000  # and lines over 8190 bytes
+
+
+async def _http_many_headers(reader: asyncio.StreamReader,
+                             writer: asyncio.StreamWriter) -> None:
+    """A failing answer (500) with 100 headers of 8 KB each: ~800 KB a run."""
+    await read_request(reader)
+    head = b"".join(b"X-Filler-%d: %s\r\n" % (i, (b"%d" % i) * (HEADER_BYTES // len(b"%d" % i)))
+                    for i in range(MANY_HEADERS))
+    writer.write(b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\n" + head
+                 + b"Content-Length: 4\r\nConnection: close\r\n\r\nfail")
+    await writer.drain()
+
+
+_BOMB: list[bytes] = []
+BOMB_BYTES = 256 * MIB  # what the gzip body inflates to
+
+
+def _gzip_bomb() -> bytes:
+    if not _BOMB:
+        import zlib
+        comp = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: the gzip container
+        zeros = bytes(MIB)
+        parts = [comp.compress(zeros) for _ in range(BOMB_BYTES // MIB)]
+        _BOMB.append(b"".join(parts) + comp.flush())
+    return _BOMB[0]
+
+
+async def _http_gzip_bomb(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A gzip body of ~250 KB that inflates to 256 MiB of zeros."""
+    await read_request(reader)
+    body = _gzip_bomb()
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                 b"Content-Encoding: gzip\r\nContent-Length: " + str(len(body)).encode()
+                 + b"\r\nConnection: close\r\n\r\n" + body)
+    await writer.drain()
+
+
 async def _tls_reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """Read the start of the client's TLS hello, then reset: a reset mid TLS handshake."""
     await reader.read(5)
@@ -476,6 +571,10 @@ FAULTS: dict[str, tuple[Handler, str | None]] = {
     "ws/ping_flood": (_ws_ping_flood, None),
     "ws/deaf_to_close": (_ws_deaf_to_close, None),
     "ws/tls_reset": (_tls_reset, None),
+    "ws/flood_small": (_ws_flood_small, None),
+    "ws/flood_wide": (_ws_flood_wide, None),
+    "http/many_headers": (_http_many_headers, None),
+    "http/gzip_bomb": (_http_gzip_bomb, None),
     "ws/tls_self_signed": (_ws_healthy, "self_signed"),
     "ws/tls_expired": (_ws_healthy, "expired"),
     "ws/tls_wrong_host": (_ws_healthy, "wrong_host"),
