@@ -1,4 +1,4 @@
-"""The eight benchmarks. Each returns a JSON-able dict with ``status`` and ``rows``.
+"""The ten benchmarks. Each returns a JSON-able dict with ``status`` and ``rows``.
 
 A row is one line of the printed table: ``metric``, ``synthmon``, ``baseline`` (with
 ``baseline_name``), ``ratio`` (synthmon / baseline), ``target``, ``pass`` and ``detail``.
@@ -963,6 +963,41 @@ def bench_sse_cpu(ctx: Ctx) -> dict[str, Any]:
     return {"status": "ok", "rows": rows, **out}
 
 
+# --------------------------------------------------------------------------- 9. floods
+
+
+def bench_floods(ctx: Ctx) -> dict[str, Any]:
+    """One hostile target at full speed (tests.support.floods, the floods tests/test_floods.py
+    asserts on), each probed in a process of its own: its peak RSS above the setup, each
+    run's duration against its timeout, the longest log line, how long the event loop was
+    held."""
+    from tests.support.floods import FLOODS, MAX_COST_MIB, OVER_TIMEOUT, measure
+    from tests.support.hostile import zoo_process
+
+    runs = ctx.size(1, 3)
+    # Quick (the smoke test): one WebSocket and one HTTP flood, which keeps it a few seconds.
+    floods = ctx.size([f for f in FLOODS if f.fault in ("ws/flood_small", "http/many_headers")],
+                      FLOODS)
+    per: dict[str, Any] = {}
+    rows: list[Row] = []
+    with zoo_process(ctx.workdir / "zoo-tls") as zoo:
+        for flood in floods:
+            got = measure(zoo, flood, ctx.workdir, runs=runs)
+            per[flood.fault] = got
+            longest = max(r["seconds"] for r in got["runs"])
+            outcomes = sorted({r["outcome"] for r in got["runs"]})
+            rows.append(row(f"peak RSS, {flood.name}", got["peak_cost_mib"], None, "",
+                            f"< {MAX_COST_MIB:g} MiB", got["peak_cost_mib"] < MAX_COST_MIB,
+                            "MiB", detail=f"log line <= {got['longest_log_line_bytes']} B, "
+                            f"loop held <= {got['max_loop_stall_ms']} ms"))
+            rows.append(row(f"run time, {flood.name}", longest, None, "",
+                            f"<= {flood.timeout + OVER_TIMEOUT:g} s "
+                            f"(timeout {flood.timeout:g} s)",
+                            longest <= flood.timeout + OVER_TIMEOUT, "s",
+                            detail=f"slowest of {runs}; {', '.join(outcomes)}"))
+    return {"status": "ok", "rows": rows, "runs": runs, "per_flood": per}
+
+
 CASES: dict[str, Callable[[Ctx], dict[str, Any]]] = {
     "http_cpu": bench_http_cpu,
     "ws_cpu": bench_ws_cpu,
@@ -973,4 +1008,5 @@ CASES: dict[str, Callable[[Ctx], dict[str, Any]]] = {
     "memory": bench_memory,
     "startup": bench_startup,
     "password_flood": bench_password_flood,
+    "floods": bench_floods,
 }

@@ -9,18 +9,11 @@ from __future__ import annotations
 
 import base64
 import re
-import sys
 import threading
 from collections import deque
 from collections.abc import Iterable
 
-from monitor.result import EXCERPT_BYTES, excerpt
-
 REDACTED = "<redacted>"
-# Evidence is redacted before it is cut to an excerpt, over a window larger than the
-# excerpt, so that a secret straddling the cut is replaced whole instead of leaving a
-# fragment the pattern no longer recognises.
-REDACT_WINDOW = 8 * EXCERPT_BYTES
 MIN_SECRET_LEN = 4  # shorter values would redact ordinary words
 
 SENSITIVE_HEADERS = frozenset(
@@ -45,13 +38,6 @@ def spellings(secret: str) -> set[str]:
 
 def _forms(secret: str) -> set[str]:
     return {f for f in spellings(secret) if len(f) >= MIN_SECRET_LEN}
-
-
-def _shared(value: str) -> str:
-    """One object for equal header values: the newest run of every probe keeps its headers,
-    and most values (server, content type, length, connection) repeat across probes and
-    runs. Interned strings are freed with their last reference."""
-    return sys.intern(value) if type(value) is str else value
 
 
 class Redactor:
@@ -113,19 +99,9 @@ class Redactor:
             return text
         return pattern.sub(REDACTED, text)
 
-    def excerpt(self, data: str | bytes | bytearray | None) -> str | None:
-        """The redacted first KiB of a body or message, for evidence."""
-        if not data:
-            return None
-        window = data[:REDACT_WINDOW]
-        text = bytes(window).decode("utf-8", "replace") if not isinstance(window, str) \
-            else window
-        redacted = self.redact(text) or ""
-        if len(data) > REDACT_WINDOW:
-            redacted += "…"  # keeps excerpt's "there was more" mark when the cut is ours
-        return excerpt(redacted)
-
     def header(self, name: str, value: str) -> str:
+        """``value`` as it may be shown: a credential header's hidden whole (its scheme
+        kept), the token offer of a subprotocol header hidden, any other redacted."""
         lowered = name.lower()
         if lowered == "sec-websocket-protocol":
             # Keep the negotiated protocol names, hide the token one.
@@ -138,6 +114,3 @@ class Redactor:
             # Whole: the first word of "sid=abc; Path=/" is the cookie itself.
             return REDACTED
         return self.redact(value) or ""
-
-    def headers(self, items: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
-        return tuple((k, _shared(self.header(k, v))) for k, v in items)

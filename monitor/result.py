@@ -1,7 +1,9 @@
 """Immutable records of what one probe run saw.
 
 A probe returns exactly one :class:`Result`; sinks (metrics, log, history) read it and
-never change it. Evidence strings are already redacted and truncated when they get here.
+never change it. Every string a server chose is :data:`~monitor.keep.Kept` here: redacted,
+without control characters and bounded by :mod:`monitor.keep`, the only place that makes
+one, so that the records cannot be built from a raw server string.
 """
 
 from __future__ import annotations
@@ -9,21 +11,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from monitor.keep import EMPTY, Kept, KeptHeaders
+from monitor.limits import EXCERPT_BYTES, LOCATION_CHARS, TRANSCRIPT_BYTES, TRANSCRIPT_FRAMES
 from monitor.outcomes import Outcome
 from monitor.runname import run_name
-
-EXCERPT_BYTES = 1024
-
-
-def excerpt(data: bytes | str | None, limit: int = EXCERPT_BYTES) -> str | None:
-    """The first ``limit`` bytes of a body or message as text, for evidence."""
-    if data is None:
-        return None
-    raw = data.encode("utf-8", "replace") if isinstance(data, str) else data
-    text = raw[:limit].decode("utf-8", "replace")
-    if len(raw) > limit:
-        text += "…"
-    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +22,10 @@ class Diagnosis:
     """The answer to one plain GET of a WebSocket URL after a non-101 handshake."""
 
     status_code: int | None
-    content_type: str | None
-    body_excerpt: str | None
-    hint: str
-    error: str | None = None
+    content_type: Kept | None
+    body_excerpt: Kept | None
+    hint: Kept
+    error: Kept | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +34,7 @@ class FrameTypes:
     candidate path (None: the path is absent), so that a drifted envelope shows."""
 
     offset_ms: float
-    types: tuple[tuple[str, str | None], ...]  # (dotted path, value there)
+    types: tuple[tuple[str, Kept | None], ...]  # (dotted path, value there)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,45 +43,48 @@ class EventMatch:
 
     event: str
     path: str
-    spelling: str
+    spelling: Kept
 
 
 @dataclass(frozen=True, slots=True)
 class Redirect:
-    """One redirect answer of a run: its status and its Location as sent (redacted, at most
-    LOCATION_CHARS characters, control characters replaced)."""
+    """One redirect answer of a run: its status and its Location as sent (kept: redacted,
+    at most LOCATION_CHARS characters, control characters made visible)."""
 
     status: int
-    location: str
-
-
-LOCATION_CHARS = 256
+    location: Kept
 
 
 @dataclass(frozen=True, slots=True)
 class Evidence:
     """What the server actually answered, kept for the status page and the log."""
 
-    detail: str = ""
+    detail: Kept = EMPTY
     status_code: int | None = None
-    headers: tuple[tuple[str, str], ...] = ()
-    content_type: str | None = None
-    body_excerpt: str | None = None
+    headers: KeptHeaders = ()  # at most HEADERS_KEPT, HEADERS_BYTES in all (monitor.limits)
+    headers_omitted: int = 0  # headers of the answer beyond those
+    content_type: Kept | None = None
+    body_excerpt: Kept | None = None  # the first EXCERPT_BYTES
     close_code: int | None = None
-    close_reason: str | None = None
+    close_reason: Kept | None = None
     step: int | None = None
-    step_name: str | None = None
-    last_message: str | None = None
-    subprotocol: str | None = None
-    events_seen: tuple[str, ...] = ()
+    step_name: str | None = None  # from the config
+    last_message: Kept | None = None  # the first EXCERPT_BYTES
+    subprotocol: Kept | None = None
+    events_seen: tuple[Kept, ...] = ()  # in order, at most EVENTS_SEEN_KEPT
+    events_seen_omitted: int = 0  # messages of the step beyond those
     diagnosis: Diagnosis | None = None
     # A plain-words hint on what the answer means (a refusal, a close, an envelope drift).
-    hint: str | None = None
-    retry_after: str | None = None  # kept from a 429 or 503 answer
-    reflected_in: str | None = None  # token_reflected: the header name, never its value
+    hint: Kept | None = None
+    retry_after: Kept | None = None  # kept from a 429 or 503 answer
+    reflected_in: Kept | None = None  # token_reflected: the header name, never its value
     event_matches: tuple[EventMatch, ...] = ()
     duplicates: tuple[tuple[str, int], ...] = ()  # expected event → repeats counted
     frames_seen: tuple[FrameTypes, ...] = ()  # an events step that failed: what did come
+    frames_seen_omitted: int = 0  # messages of that step beyond FRAMES_KEPT
+    # The history dropped the bulk of this run's evidence (headers, bodies, frames, the
+    # transcript) to stay within HISTORY_EVIDENCE_BYTES for its probe.
+    trimmed: bool = False
     # The redirects answered before the final answer, in order (follow_redirects; at most
     # max_redirects + 1 of them): where a redirect loop or an https -> http hop shows.
     redirects: tuple[Redirect, ...] = ()
@@ -112,10 +106,6 @@ class EventTiming:
     seconds: float
 
 
-TRANSCRIPT_FRAMES = 64
-TRANSCRIPT_BYTES = 256
-
-
 @dataclass(frozen=True, slots=True)
 class Frame:
     """One WebSocket frame (or stream event) of a run's transcript; ``data`` is its
@@ -125,7 +115,7 @@ class Frame:
     offset_ms: float  # since the handshake began
     kind: str  # "text" | "binary" | "ping" | "pong" | "close"
     size: int  # bytes of the whole payload
-    data: str  # the first TRANSCRIPT_BYTES bytes, redacted (binary: hex)
+    data: Kept  # the first TRANSCRIPT_BYTES bytes, redacted (binary: hex)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,3 +174,8 @@ class Result:
         data["measures"] = dict(self.measures)
         data["evidence"]["headers"] = dict(self.evidence.headers)
         return data
+
+
+__all__ = ["EXCERPT_BYTES", "LOCATION_CHARS", "TRANSCRIPT_BYTES", "TRANSCRIPT_FRAMES",
+           "Diagnosis", "EventMatch", "EventTiming", "Evidence", "Frame", "FrameTypes",
+           "Redirect", "Result", "StepTiming"]

@@ -16,7 +16,7 @@ from pathlib import Path
 from tests.support.servers import ROOT
 
 BENCHMARKS = {"http_cpu", "ws_cpu", "sse_cpu", "trace_cpu", "scheduler", "fidelity", "memory",
-              "startup", "password_flood"}
+              "startup", "password_flood", "floods"}
 
 
 def test_quick_bench_runs_and_writes_results(tmp_path: Path) -> None:
@@ -57,6 +57,9 @@ def test_quick_bench_runs_and_writes_results(tmp_path: Path) -> None:
     flood = results["password_flood"]
     assert flood["other_address_status"] and set(flood["other_address_status"]) == {200}
     assert flood["flood_answers"].get("401", 0) > 0  # the flood's passwords were checked
+    floods = results["floods"]["per_flood"]
+    assert set(floods) == {"ws/flood_small", "http/many_headers"}
+    assert all(f["peak_cost_mib"] > 0 and f["runs"] for f in floods.values())
 
     if doc["meta"]["blackbox"]:
         assert results["http_cpu"]["blackbox"]["runs"] > 0

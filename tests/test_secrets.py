@@ -5,16 +5,25 @@ Secrets: a JWT secret from the environment, one from a file, a token endpoint pa
 (environment) and client secret (file), a token in a header and one in a URL query
 (``${VAR}``), a password in URL userinfo, an inline wrong secret of a negative probe, every
 token minted or fetched with them, and every token a negative probe's variants make (expired,
-unsigned, signed with a random key, ...), all taken from what the target received. Outputs:
-the daemon's log, ``/metrics`` (classic and OpenMetrics with exemplars), ``/api/v1/results``,
-``/``, ``/probe/NAME`` for every probe, a refused ``POST /-/reload``, the spans the daemon
-exported over OTLP (every request body a loopback OTLP endpoint received, raw and decoded),
-and ``synthmon once`` (table and JSON) and ``synthmon check``.
-Each secret is looked for raw, in base64 and base64url (padded or not).
+unsigned, signed with a random key, ...), all taken from what the target received.
+
+The target echoes them into everything a server can say (issue 20): every header of an
+answer (``Content-Type``, ``Location``, ``Retry-After``, ``Server``, ``Set-Cookie``, ...), the
+reason phrase, the body, a refused upgrade and the diagnostic GET after it, text and binary
+frames and the event types in them, a close reason, and the chosen subprotocol (the
+``jwt.<token>`` offer echoed back).
+
+Outputs: the daemon's log, ``/metrics`` (classic and OpenMetrics with exemplars),
+``/api/v1/results``, ``/``, ``/probe/NAME`` for every probe, a refused ``POST /-/reload``, the
+spans the daemon exported over OTLP (every request body a loopback OTLP endpoint received,
+raw and decoded), and ``synthmon once`` (table, JSON and JUnit) and ``synthmon check``.
+Each secret is looked for raw, in base64 and base64url (padded or not), and so in the
+``jwt.<base64url>`` subprotocol form.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -98,6 +107,7 @@ class Echo:
         app = web.Application()
         app.router.add_post("/auth/token", self.token)
         app.router.add_get("/echo/{status}", self.echo)
+        app.router.add_get("/echo-all/{status}", self.echo_all)
         app.router.add_get("/redirect", self.redirect)
         app.router.add_get("/ws/{mode}", self.ws)
         return app
@@ -122,6 +132,10 @@ class Echo:
                      "X-Echo-Api-Key": request.headers.get("X-Api-Key", ""),
                      "Set-Cookie": f"session={request.headers.get('X-Api-Key', '')}"})
 
+    async def echo_all(self, request: web.Request) -> web.Response:
+        """The credential in every header of the answer, its reason phrase and its body."""
+        return echo_all_answer(request, self.note(request), int(request.match_info["status"]))
+
     async def redirect(self, request: web.Request) -> web.Response:
         seen = self.note(request)
         tokens = seen["tokens"]
@@ -131,12 +145,42 @@ class Echo:
     async def ws(self, request: web.Request) -> web.StreamResponse:
         seen = self.note(request)
         mode = request.match_info["mode"]
+        if mode == "403-all":
+            # The refused upgrade, and the diagnostic GET after it, echo it everywhere.
+            return echo_all_answer(request, seen, 403)
+        if mode == "403-reason":
+            # Only in the reason phrase and the body: the headers do not make it reflected.
+            return web.Response(status=403, reason=f"Echo {request.headers.get('Authorization')}",
+                                body=json.dumps({"echo": seen}).encode())
         if mode == "403" or not request.headers.get("Upgrade"):
             # The refused upgrade, and the diagnostic GET that follows it, echo it all.
             return web.json_response({"error": "forbidden", "echo": seen}, status=403)
+        if mode == "reflect":
+            # The "fix" of the incident: the whole jwt.<token> offer chosen as subprotocol,
+            # and the Authorization value in the upgrade's other headers.
+            offered = [p.strip() for h in request.headers.getall("Sec-WebSocket-Protocol", [])
+                       for p in h.split(",")]
+            ws = web.WebSocketResponse(protocols=tuple(p for p in offered if p.startswith("jwt.")))
+            ws.headers.update(echo_headers(request))
+            await ws.prepare(request)
+            await ws.close()
+            return ws
         ws = web.WebSocketResponse(protocols=("jwt-auth",))
         await ws.prepare(request)
-        if mode == "1008":
+        auth = request.headers.get("Authorization", "")
+        if mode == "frames":
+            # The credential as an event's type, under other candidate paths, in a text
+            # frame's echo, then alone in a binary frame (which ends the step).
+            await ws.send_json({"type": "connect", "echo": seen})
+            await ws.send_json({"type": auth})
+            await ws.send_json({"type": "progress", "event": auth, "data": {"type": auth}})
+            await ws.send_bytes(auth.partition(" ")[2].encode())
+            await asyncio.sleep(1)  # until the probe hangs up
+        elif mode == "close-reason":
+            # The bearer token (an opaque one fits the 123 bytes of a reason) as the reason.
+            await ws.send_json({"type": "connect"})
+            await ws.close(code=1011, message=auth.partition(" ")[2][:123].encode())
+        elif mode == "1008":
             await ws.send_json({"type": "error_message", "error_code": "AUTH_FAILED",
                                 "echo": seen})
             await ws.close(code=1008, message=b"AUTH_FAILED")
@@ -149,6 +193,24 @@ class Echo:
                 await ws.send_json({"type": "agent_started", "echo": seen})
                 await ws.send_json({"type": "agent_failed", "echo": seen})
         return ws
+
+
+def echo_headers(request: web.Request) -> dict[str, str]:
+    auth = request.headers.get("Authorization", "")
+    key = request.headers.get("X-Api-Key", "")
+    return {"Server": auth, "Location": f"/next?auth={auth}&key={key}", "Retry-After": auth,
+            "WWW-Authenticate": f'Bearer error="invalid_token", error_description="{auth}"',
+            "Link": f"</x?t={auth}>; rel=next", "Via": f"1.1 {auth}", "X-Echo-Key": key,
+            "Set-Cookie": f"s={auth}", "Content-Location": f"/{auth}",
+            "X-Request-Id": f"{auth}-{key}"}
+
+
+def echo_all_answer(request: web.Request, seen: dict[str, object], status: int
+                    ) -> web.Response:
+    auth = request.headers.get("Authorization", "")
+    return web.Response(status=status, reason=f"Echo {auth}",
+                        body=json.dumps({"echo": seen}).encode(),
+                        headers={**echo_headers(request), "Content-Type": auth or "x/none"})
 
 
 async def _garbage(reader: object, writer: object) -> None:
@@ -196,6 +258,13 @@ probes:
       expect: {{json: {{status: healthy}}, headers: {{X-Echo-Api-Key: '^nothing$'}}}}
   - name: http-token-endpoint-redirect
     http: {{url: '{base}/redirect{q}', auth: login}}
+  - name: http-echo-all-503
+    http:
+      url: {base}/echo-all/503
+      auth: jwt_env
+      headers: {{X-Api-Key: '${{SYNTHMON_HEADER_TOKEN}}'}}
+  - name: http-echo-all-302
+    http: {{url: '{base}/echo-all/302', auth: login}}
   - name: http-basic-userinfo
     http: {{url: 'http://probe:${{BASIC_PW}}@127.0.0.1:{port}/echo/500{q}'}}
   - name: http-garbage
@@ -250,6 +319,32 @@ probes:
       auth: jwt_env
       headers: {{X-Api-Key: '${{SYNTHMON_HEADER_TOKEN}}'}}
       steps: [{{expect: {{json: {{type: connect}}}}}}]
+  - name: ws-403-echo-all
+    websocket:
+      url: {ws}/ws/403-all
+      auth: jwt_env
+      headers: {{X-Api-Key: '${{SYNTHMON_HEADER_TOKEN}}'}}
+  - name: ws-403-reason
+    websocket: {{url: '{ws}/ws/403-reason', auth: jwt_env, diagnose: false}}
+  - name: ws-reflect-subprotocol
+    websocket:
+      url: {ws}/ws/reflect
+      auth: jwt_file
+      send_token_as: [authorization_header, subprotocol]
+  - name: ws-echo-frames
+    websocket:
+      url: {ws}/ws/frames
+      auth: jwt_env
+      steps:
+        - expect: {{json: {{type: connect}}}}
+        - expect_events: {{types: [agent_completed], timeout: 500ms}}
+  - name: ws-close-reason
+    websocket:
+      url: {ws}/ws/close-reason
+      auth: login
+      steps:
+        - expect: {{json: {{type: connect}}}}
+        - expect: {{json: {{type: never}}}}
   - name: ws-variants
     interval: 3s
     timeout: 2s
@@ -272,14 +367,22 @@ probes:
 HTTP_VARIANTS = ("no_token", "expired", "not_yet_valid", "bad_signature", "alg_none",
                  "wrong_issuer", "wrong_audience", "token_in_query_only", "bypass_headers")
 PROBES = ["http-jwt-env-500", "http-jwt-file-assert", "http-token-endpoint-redirect",
+          "http-echo-all-503", "http-echo-all-302",
           "http-basic-userinfo", "http-garbage", "http-refused", "http-dns",
           "http-missing-secret", *(f"http-variants@{v}" for v in HTTP_VARIANTS),
           "ws-events", "ws-unexpected", "ws-403-diagnose", "ws-1008",
-          "ws-1011-reason", *(f"ws-variants@{v}" for v in HTTP_VARIANTS), "ws-negative"]
+          "ws-1011-reason", "ws-403-echo-all", "ws-403-reason", "ws-reflect-subprotocol",
+          "ws-echo-frames",
+          "ws-close-reason", *(f"ws-variants@{v}" for v in HTTP_VARIANTS), "ws-negative"]
 EXPECTED = {
     # The 500 echoes the Bearer token in a header; the redirect puts it in its Location.
     "http-jwt-env-500": "token_reflected", "http-jwt-file-assert": "assertion_failed",
     "http-token-endpoint-redirect": "token_reflected",
+    # The credential in every header (Content-Type included), the reason and the body.
+    "http-echo-all-503": "token_reflected", "http-echo-all-302": "token_reflected",
+    "ws-403-echo-all": "token_reflected", "ws-403-reason": "handshake_rejected",
+    "ws-reflect-subprotocol": "token_reflected",
+    "ws-echo-frames": "unexpected_message", "ws-close-reason": "closed_by_server",
     # The echo lets every variant in (200): each is auth_not_enforced, and its token is
     # echoed in the body that the evidence keeps.
     **{f"http-variants@{v}": "auth_not_enforced" for v in HTTP_VARIANTS},
@@ -429,9 +532,14 @@ def test_no_secret_in_logs_metrics_pages_once_or_check(
     outputs["OTLP payloads (raw)"] = b"".join(OTLP_BODIES).decode("latin-1")
     outputs["OTLP payloads (decoded)"] = "\n".join(str(req) for req in exported)
 
-    for fmt in ("json", "table"):
+    # once runs every probe at the same moment in one process: on a loaded machine the
+    # daemon's 0.8 s would time some out, and every one must end as its target makes it.
+    once_config = config.with_name("once.yaml")
+    once_config.write_text(good.replace("interval: 1s, timeout: 0.8s",
+                                        "interval: 10s, timeout: 5s"))
+    for fmt in ("json", "table", "junit"):
         proc = subprocess.run(
-            [sys.executable, "-m", "monitor", "once", "-c", str(config), "--format", fmt],
+            [sys.executable, "-m", "monitor", "once", "-c", str(once_config), "--format", fmt],
             capture_output=True, text=True, env={**env, "COLUMNS": "400"}, timeout=60,
             cwd=ROOT)
         assert proc.returncode == 1, proc.stderr
@@ -449,9 +557,54 @@ def test_no_secret_in_logs_metrics_pages_once_or_check(
     page = outputs["/probe/http-jwt-env-500"]
     assert "&lt;redacted&gt;" in page or "<redacted>" in page
     assert re.search(r"X-Echo-Authorization", outputs["/api/v1/results"])
+    assert_echoes_kept_redacted(results_from(outputs["/api/v1/results"]))
+    assert "<testcase" in outputs["once --format junit"]
 
     for what, text in outputs.items():
         assert_clean(what, text, echo)
+
+
+def results_from(api: str) -> dict[str, dict[str, object]]:
+    """The newest run of each probe that ended as the target makes it end, by name."""
+    out: dict[str, dict[str, object]] = {}
+    for p in json.loads(api)["probes"]:
+        runs = [r for r in p["runs"] if r["outcome"] == EXPECTED.get(p["probe"])]
+        if runs:
+            out[p["probe"]] = runs[0]
+    return out
+
+
+def assert_echoes_kept_redacted(runs: dict[str, dict[str, object]]) -> None:
+    """Each echo reached the evidence, as kept strings with the credential redacted (not
+    dropped): the test shows what a hostile target's words become, not their absence."""
+    def ev(name: str) -> dict[str, object]:
+        evidence = runs[name]["evidence"]
+        assert isinstance(evidence, dict)
+        return evidence
+    echo = ev("http-echo-all-503")
+    assert echo["content_type"] == "Bearer <redacted>", echo
+    headers = echo["headers"]
+    assert isinstance(headers, dict)
+    assert headers["Server"] == "Bearer <redacted>" and headers["Retry-After"] == \
+        "Bearer <redacted>" and echo["retry_after"] == "Bearer <redacted>"
+    assert headers["Location"] == "/next?auth=Bearer <redacted>&key=<redacted>"
+    assert '"authorization": "bearer <redacted>"' in str(echo["body_excerpt"]).lower()
+    assert "Location" in ev("http-echo-all-302")["headers"]  # type: ignore[operator]
+    rejected = ev("ws-403-echo-all")
+    assert rejected["content_type"] == "Bearer <redacted>"
+    diagnosis = rejected["diagnosis"]
+    assert isinstance(diagnosis, dict) and diagnosis["content_type"] == "Bearer <redacted>"
+    assert "<redacted>" in str(diagnosis["body_excerpt"])
+    reason = ev("ws-403-reason")
+    assert "HTTP 403 Echo Bearer <redacted>" in str(reason["detail"])  # the reason phrase
+    assert ev("ws-reflect-subprotocol")["subprotocol"] == "jwt.<redacted>"
+    frames = ev("ws-echo-frames")
+    assert "Bearer <redacted>" in frames["events_seen"]  # type: ignore[operator]
+    assert frames["last_message"] == "<redacted>"  # the binary frame: the token alone
+    assert "Bearer <redacted>" in json.dumps(frames["frames_seen"])
+    transcript = runs["ws-echo-frames"]["transcript"]
+    assert isinstance(transcript, list) and len(transcript) >= 4
+    assert ev("ws-close-reason")["close_reason"] == "<redacted>"
 
 
 def test_rule_for_substituted_secrets() -> None:

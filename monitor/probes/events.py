@@ -10,7 +10,9 @@ matched, did not concern the wait, or ended it (and how); after a failed wait,
 under another name. A WebSocket ``expect_events`` step and a stream's ``events`` both feed
 one of these: the I/O around it is theirs.
 
-Pure and table-tested: data in, typed answers out.
+Pure and table-tested: data in, typed answers out. What a wait remembers of its messages
+is bounded (:mod:`monitor.limits`) and kept as it arrives (:mod:`monitor.keep`): a server
+flooding messages of new types costs a fixed amount, however long it floods.
 """
 
 from __future__ import annotations
@@ -18,13 +20,25 @@ from __future__ import annotations
 import difflib
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.config import ExpectEvents
-from monitor.jsonpath import MISSING, lookup, lookup_parts
+from monitor.jsonpath import MISSING, lookup_parts
+from monitor.keep import Keeper, Kept
+from monitor.limits import (
+    EVENTS_SEEN_KEPT,
+    FRAMES_KEPT,
+    FRAMES_TYPED,
+    HELD_BYTES,
+    NEAR_NAMES_KEPT,
+    REDACT_MARGIN,
+    TYPE_CHARS,
+    TYPES_LISTED,
+)
 from monitor.outcomes import Outcome
+from monitor.redact import Redactor
 from monitor.result import EventMatch, FrameTypes
 
 # Where event types are commonly found, besides the configured paths: a failed step's
@@ -32,14 +46,22 @@ from monitor.result import EventMatch, FrameTypes
 # visible without guessing.
 KNOWN_PATHS: tuple[str, ...] = ("type", "event", "event_type", "name", "data.type",
                                 "payload.type", "data.event", "payload.event")
-# Frames kept in a failed step's evidence (the transcript keeps the conversation itself).
-FRAMES_KEPT = 32
-# Messages typed under every candidate path for the drift hint, and names kept in the
-# ``events_seen`` evidence: a stream of thousands of chunks costs no more than this.
-FRAMES_TYPED = 256
-SEEN_KEPT = 64
 _AUTH_CODE = re.compile(r"auth", re.IGNORECASE)
-_TYPE_CHARS = 100  # a "type" longer than this is not a type name; cut it in evidence
+
+Types = tuple[tuple[str, str | None], ...]  # (dotted path, the string there or None)
+# What the keeper reads of a type name (its bound and the redaction margin): held of a value
+# until it is kept, so that a token in it is still redacted whole.
+_TYPE_WINDOW = TYPE_CHARS + REDACT_MARGIN
+
+
+@dataclass(frozen=True, slots=True)
+class Arrived:
+    """One message of a wait, typed under every candidate path, as received (not yet kept:
+    :meth:`Frames.add` keeps the first of them as evidence). Values are whole: a value cut
+    before it is redacted could keep a fragment of a token."""
+
+    offset_ms: float
+    types: Types
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,13 +95,79 @@ def candidate_paths(spec: ExpectEvents) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*spec.paths, *KNOWN_PATHS)))
 
 
-def types_under(data: Any, paths: Sequence[str], offset_ms: float) -> FrameTypes:
-    """The string under each candidate path (None where there is none)."""
+def types_under(data: Any, paths: Sequence[str], offset_ms: float,
+                split: Sequence[tuple[str, Sequence[str]]] | None = None) -> Arrived:
+    """The string under each candidate path (None where there is none); ``split``: the
+    paths already split at their dots."""
     out: list[tuple[str, str | None]] = []
-    for path in paths:
-        value = lookup(data, path)
-        out.append((path, value[:_TYPE_CHARS] if isinstance(value, str) else None))
-    return FrameTypes(offset_ms, tuple(out))
+    for path, parts in split if split is not None else _split(paths):
+        value = lookup_parts(data, parts)
+        out.append((path, value if isinstance(value, str) else None))
+    return Arrived(offset_ms, tuple(out))
+
+
+class Seen:
+    """The types of a wait's messages in order, as its detail and ``events_seen`` show
+    them: the first EVENTS_SEEN_KEPT kept (each cut to TYPE_CHARS after redaction), the
+    rest only counted."""
+
+    __slots__ = ("_keep", "count", "kept")
+
+    def __init__(self, keep: Keeper) -> None:
+        self._keep = keep
+        self.kept: list[Kept] = []
+        self.count = 0
+
+    def add(self, spelling: str) -> None:
+        self.count += 1
+        if len(self.kept) < EVENTS_SEEN_KEPT:
+            self.kept.append(self._keep.type_name(spelling))
+
+    @property
+    def omitted(self) -> int:
+        return self.count - len(self.kept)
+
+    def words(self, listed: int = TYPES_LISTED) -> str:
+        """"a, b, c" or "a, b, … and 9,980 more" (``listed`` named), "nothing" if none."""
+        if not self.count:
+            return "nothing"
+        shown = ", ".join(self.kept[:listed])
+        more = self.count - min(listed, len(self.kept))
+        return f"{shown}, … and {more:,} more" if more > 0 else shown
+
+
+class Frames:
+    """The first FRAMES_KEPT messages of a wait with their types under every candidate
+    path, as evidence; the rest counted. Each value is held as the window the keeper reads
+    (so no more than a kept one costs) and kept only when asked, by a failed wait: a
+    passing one never pays for it."""
+
+    __slots__ = ("_keep", "_window", "count")
+
+    def __init__(self, keep: Keeper) -> None:
+        self._keep = keep
+        self._window: list[Arrived] = []
+        self.count = 0
+
+    def add(self, arrived: Arrived | None) -> None:
+        """One more message; ``arrived`` its types (None: not typed, past FRAMES_TYPED)."""
+        self.count += 1
+        if arrived is not None and len(self._window) < FRAMES_KEPT:
+            self._window.append(Arrived(arrived.offset_ms, tuple(
+                (path, None if value is None else value[:_TYPE_WINDOW])
+                for path, value in arrived.types)))
+
+    @property
+    def kept(self) -> list[FrameTypes]:
+        keep = self._keep
+        return [FrameTypes(a.offset_ms, tuple(
+                    (path, None if value is None else keep.type_name(value))
+                    for path, value in a.types))
+                for a in self._window]
+
+    @property
+    def omitted(self) -> int:
+        return self.count - len(self._window)
 
 
 def _near(value: str, wanted: Iterable[str]) -> str | None:
@@ -93,28 +181,60 @@ def _near(value: str, wanted: Iterable[str]) -> str | None:
     return found[0] if found else None
 
 
-def drift_hint(frames: Sequence[FrameTypes], spec: ExpectEvents,
-               missing: Sequence[str]) -> str | None:
-    """Plain words when the missing events did arrive, under another field or name."""
-    if not missing:
-        return None
-    other_field: dict[str, list[str]] = {}
-    other_name: dict[str, str] = {}
-    for frame in frames:
-        values = dict(frame.types)
+class Drift:
+    """What a wait's messages show of a drifted envelope, gathered as they arrive, in
+    bounded space: expected events seen under another path than the one read (one entry
+    per path and event), and spellings near an expected event (the first NEAR_NAMES_KEPT,
+    each as its first TYPE_CHARS to compare and kept to be shown). :meth:`hint` then words
+    it for the events still missing."""
+
+    __slots__ = ("_keep", "_near", "_other_field", "_spec")
+
+    def __init__(self, spec: ExpectEvents, keep: Keeper) -> None:
+        self._spec = spec
+        self._keep = keep
+        self._other_field: dict[str, list[str]] = {}
+        self._near: dict[str, Kept] = {}  # its start -> the spelling as shown
+
+    def observe(self, types: Types) -> None:
+        spec = self._spec
+        values = dict(types)
         used = next((p for p in spec.paths if values.get(p) is not None), None)
-        for path, value in frame.types:
+        for path, value in types:
             if value is None:
                 continue
             event = spec.event_of(value)
-            if event is not None and event in missing and path != used:
-                seen = other_field.setdefault(path, [])
+            if event is not None and path != used:
+                seen = self._other_field.setdefault(path, [])
                 if event not in seen:
                     seen.append(event)
-            elif event is None and path == used:
-                near = _near(value, missing)
-                if near is not None and value not in other_name:
-                    other_name[value] = near
+            elif event is None and path == used and len(self._near) < NEAR_NAMES_KEPT:
+                start = value[:TYPE_CHARS]
+                # near no expected type means near none of those still missing either
+                if start not in self._near and _near(start, spec.types) is not None:
+                    self._near[start] = self._keep.type_name(value)
+
+    def hint(self, missing: Sequence[str]) -> str | None:
+        if not missing:
+            return None
+        other_field = {path: kept for path, events in self._other_field.items()
+                       if (kept := [e for e in events if e in missing])}
+        other_name = {shown: near for start, shown in self._near.items()
+                      if (near := _near(start, missing)) is not None}
+        return _drift_words(self._spec, other_field, other_name)
+
+
+def drift_hint(frames: Sequence[Arrived], spec: ExpectEvents,
+               missing: Sequence[str], keep: Keeper | None = None) -> str | None:
+    """Plain words when the missing events did arrive, under another field or name."""
+    drift = Drift(spec, keep or Keeper(Redactor()))
+    for frame in frames:
+        drift.observe(frame.types)
+    return drift.hint(missing)
+
+
+def _drift_words(spec: ExpectEvents, other_field: Mapping[str, list[str]],
+                 other_name: Mapping[Kept, str]) -> str | None:
     parts: list[str] = []
     for path, events in other_field.items():
         reads = ", ".join(spec.paths)
@@ -178,15 +298,25 @@ class EventMatcher:
     since the wait began. The wait is :attr:`complete` once every expected type has
     arrived as often as ``count`` says (once, unless said otherwise, or as often as it is
     listed in ``types``). ``in_order`` judges the first arrival of each listed entry.
+
+    What it remembers of the messages is bounded and kept by ``keep`` (:class:`Seen`,
+    :class:`Frames`, :class:`Drift`: the server chose those strings). Only the first
+    FRAMES_TYPED messages are typed under every candidate path, and lazily: while the
+    messages held so far (their ``size`` as received) stay within HELD_BYTES they are only
+    held, and typed if a failed wait asks, so a passing stream of small chunks never pays
+    for it; past that they are typed as they come and not held, so a flood of large
+    messages costs no memory.
     """
 
     spec: ExpectEvents
     step: str = ""  # the label event timings are reported under
-    seen: list[str] = field(default_factory=list)  # what each message was, as named
-    seen_omitted: int = 0
-    # The first FRAMES_TYPED messages as fed, typed under every candidate path only when a
-    # failed wait asks (:attr:`frames`): a passing stream of thousands of chunks never is.
-    fed: list[tuple[Any, float]] = field(default_factory=list)
+    keep: Keeper = field(default_factory=lambda: Keeper(Redactor()))
+    seen: Seen = field(init=False)  # what each message was, as named
+    frames: Frames = field(init=False)
+    drift: Drift = field(init=False)
+    held: list[tuple[Any, float]] = field(default_factory=list)  # (data, offset), untyped
+    held_bytes: int = 0
+    eager: bool = False  # the held budget ran out: type each message as it comes
     timings: list[tuple[str, float]] = field(default_factory=list)  # (event, offset)
     matches: list[EventMatch] = field(default_factory=list)
     duplicates: dict[str, int] = field(default_factory=dict)
@@ -197,9 +327,12 @@ class EventMatcher:
     paths: tuple[str, ...] = ()
     short: int = 0  # arrivals still needed in all: 0 is complete
     split: list[tuple[str, Sequence[str]]] = field(default_factory=list)
+    split_all: list[tuple[str, Sequence[str]]] = field(default_factory=list)  # of paths
 
     def __post_init__(self) -> None:
         spec = self.spec
+        self.seen, self.frames = Seen(self.keep), Frames(self.keep)
+        self.drift = Drift(spec, self.keep)
         listed = Counter(spec.types)
         self.needed = {t: spec.needed(t) if t in spec.count else n for t, n in listed.items()}
         # A counted type is one entry of the order (its first arrival); a type counted
@@ -215,16 +348,11 @@ class EventMatcher:
         self.paths = candidate_paths(spec)
         self.short = sum(self.needed.values())
         self.split = _split(spec.paths)
+        self.split_all = _split(self.paths)
 
     @property
     def complete(self) -> bool:
         return self.short == 0
-
-    @property
-    def frames(self) -> list[FrameTypes]:
-        """What each of the first messages carried under every candidate path."""
-        return [types_under(data, self.paths, round(offset * 1000, 1))
-                for data, offset in self.fed]
 
     def missing(self) -> list[str]:
         """The expected types still short of their count, in the order of ``types``."""
@@ -244,24 +372,45 @@ class EventMatcher:
         return show_types(out)
 
     def seen_words(self) -> str:
-        more = f", … {self.seen_omitted} more" if self.seen_omitted else ""
-        return show_types(self.seen) + more
+        return self.seen.words()
 
     def hint(self) -> str | None:
-        missing = self.missing()
-        return drift_hint(self.frames, self.spec, missing) if missing else None
+        self.type_held()
+        return self.drift.hint(self.missing())
 
-    def feed(self, data: Any, offset: float) -> Fed:
+    def frames_seen(self) -> tuple[list[FrameTypes], int]:
+        """The first messages with their types under every candidate path (kept), and how
+        many more came."""
+        self.type_held()
+        return self.frames.kept, self.frames.omitted
+
+    def type_held(self) -> None:
+        """Type the messages held so far, in order (a failed wait, or the budget ran out)."""
+        held, self.held, self.held_bytes = self.held, [], 0
+        for data, offset in held:
+            self._type(data, offset)
+
+    def _type(self, data: Any, offset: float) -> None:
+        arrived = types_under(data, self.paths, round(offset * 1000, 1), self.split_all)
+        self.drift.observe(arrived.types)
+        self.frames.add(arrived)
+
+    def feed(self, data: Any, offset: float, size: int | None = None) -> Fed:
+        """``size``: the message's length as received, which lets it be held untyped."""
         spec = self.spec
-        if len(self.fed) < FRAMES_TYPED:
-            self.fed.append((data, offset))
+        if self.frames.count + len(self.held) >= FRAMES_TYPED:
+            self.frames.add(None)
+        elif not self.eager and size is not None and self.held_bytes + size <= HELD_BYTES:
+            self.held.append((data, offset))
+            self.held_bytes += size
+        else:
+            if not self.eager:
+                self.eager = True
+                self.type_held()
+            self._type(data, offset)
         typed = classify(data, spec, self.split)
         event, spelling = typed.event, typed.spelling
-        name = spelling if spelling is not None else f"(no {', '.join(spec.paths)})"
-        if len(self.seen) < SEEN_KEPT:
-            self.seen.append(name)
-        else:
-            self.seen_omitted += 1
+        self.seen.add(spelling if spelling is not None else f"(no {', '.join(spec.paths)})")
         listed = spelling in spec.fail_on or (event is not None and event in spec.fail_on)
         if listed or (event is None and is_auth_error(data)):
             if is_auth_error(data):
@@ -301,9 +450,11 @@ class EventMatcher:
         # The first arrival of an expected entry: what the event histogram measures.
         self.short -= 1
         self.timings.append((event, offset))
-        self.matches.append(EventMatch(event, typed.path or "", spelling or event))
+        self.matches.append(EventMatch(event, typed.path or "",
+                                       self.keep.type_name(spelling or event)))
         return Fed(matched=True, event=event)
 
 
-__all__ = ["FRAMES_KEPT", "KNOWN_PATHS", "EventMatcher", "Fed", "Typed", "candidate_paths",
-           "classify", "drift_hint", "is_auth_error", "show_types", "types_under"]
+__all__ = ["FRAMES_KEPT", "KNOWN_PATHS", "Arrived", "Drift", "EventMatcher", "Fed", "Frames",
+           "Seen", "Typed", "Types", "candidate_paths", "classify", "drift_hint",
+           "is_auth_error", "show_types", "types_under"]

@@ -12,8 +12,10 @@ those in one place, the same way for every kind:
   429 or 503;
 - the reflection check: an answer whose headers carry the credential the run sent ends in
   ``token_reflected``, whatever else it showed (only the header's name is kept);
-- redaction: every string of the evidence passes the redactor here, bodies and messages
-  are cut to an excerpt after it.
+- keeping: every string the server chose becomes evidence here, through
+  :class:`~monitor.keep.Keeper` (control characters made visible, secrets redacted, cut to
+  its bound after that); what a wait kept as it went (events and frames seen) arrives
+  kept already. The records take only :data:`~monitor.keep.Kept` strings.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from dataclasses import dataclass, replace
 from typing import Final
 
 from monitor.config import Probe
+from monitor.keep import EMPTY, Keeper, Kept, shared
+from monitor.limits import DETAIL_CHARS
 from monitor.outcomes import Outcome
 from monitor.probes.context import ProbeContext
 from monitor.probes.reflection import reflected_detail, reflected_in
@@ -41,17 +45,29 @@ from monitor.targets import target_of
 
 
 @dataclass(frozen=True, slots=True)
+class DiagnosticGet:
+    """The answer to one plain GET of the URL after a refused upgrade, as received
+    (:func:`build_result` keeps it as a :class:`~monitor.result.Diagnosis`)."""
+
+    status_code: int | None
+    content_type: str | None
+    body: bytes | None
+    hint: str
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Verdict:
-    """An outcome and the answer behind it, before redaction."""
+    """An outcome and the answer behind it, as received (kept by :func:`build_result`)."""
 
     outcome: Outcome
     detail: str
     status_code: int | None = None
-    headers: tuple[tuple[str, str], ...] = ()  # as received: redacted by build_result
+    headers: tuple[tuple[str, str], ...] = ()  # as received: kept by build_result
     content_type: str | None = None  # None: the Content-Type of ``headers``, if any
     body: bytes | bytearray | str | None = None
     subprotocol: str | None = None
-    diagnosis: Diagnosis | None = None
+    diagnosis: DiagnosticGet | None = None
     hint: str | None = None  # what this answer or close means, in plain words
     retry_after: str | None = None  # None: from ``headers`` on a 429 or 503
     reflected_in: str | None = None  # token_reflected: the header name, never its value
@@ -61,15 +77,18 @@ class Verdict:
 @dataclass(frozen=True, slots=True)
 class Found:
     """What the conversation or stream adds to a verdict's evidence: where it stopped, the
-    message and close frame that decided it, the events seen so far."""
+    message and close frame that decided it (as received), the events seen so far (kept
+    already, as they arrived: :class:`~monitor.probes.events.EventMatcher`)."""
 
     step: int | None = None
     step_name: str | None = None
     last_message: str | bytes | None = None
     close_code: int | None = None
     close_reason: str | None = None
-    events_seen: tuple[str, ...] = ()
+    events_seen: tuple[Kept, ...] = ()
+    events_seen_omitted: int = 0
     frames_seen: tuple[FrameTypes, ...] = ()  # a failed events wait: what did arrive
+    frames_seen_omitted: int = 0
     hint: str | None = None  # e.g. the expected events came under another field or name
 
 
@@ -103,7 +122,7 @@ def _header(headers: Sequence[tuple[str, str]], name: str) -> str | None:
 def build_result(probe: Probe, ctx: ProbeContext, verdict: Verdict, measured: Measured,
                  found: Found = NOTHING_FOUND) -> Result:
     """The immutable result of one run (see the module docstring)."""
-    r = ctx.redactor
+    k = Keeper(ctx.redactor)
     reflected = verdict.reflected_in or reflected_in(verdict.headers, measured.token)
     if reflected is not None and verdict.outcome is not Outcome.TOKEN_REFLECTED:
         verdict = replace(verdict, outcome=Outcome.TOKEN_REFLECTED,
@@ -113,37 +132,38 @@ def build_result(probe: Probe, ctx: ProbeContext, verdict: Verdict, measured: Me
     if retry_after is None and status in (429, 503):
         retry_after = _header(verdict.headers, "Retry-After")
     content_type = verdict.content_type or _header(verdict.headers, "Content-Type")
-    diagnosis = verdict.diagnosis
-    if diagnosis is not None:
-        diagnosis = replace(
-            diagnosis,
-            content_type=r.redact(diagnosis.content_type),
-            body_excerpt=r.excerpt(diagnosis.body_excerpt),
-            hint=r.redact(diagnosis.hint) or "",
-            error=r.redact(diagnosis.error),
-        )
+    got = verdict.diagnosis
+    diagnosis = None if got is None else Diagnosis(
+        status_code=got.status_code,
+        content_type=k.text(got.content_type),
+        body_excerpt=k.excerpt(got.body),
+        hint=k.words(got.hint),
+        error=k.text(got.error, DETAIL_CHARS),
+    )
+    headers, omitted = k.headers(verdict.headers)
     evidence = Evidence(
-        detail=r.redact(verdict.detail) or "",
+        detail=k.words(verdict.detail),
         status_code=status,
-        headers=r.headers(verdict.headers),
-        content_type=r.redact(content_type),
-        body_excerpt=r.excerpt(verdict.body),
+        headers=headers,
+        headers_omitted=omitted,
+        content_type=None if content_type is None else shared(k.text(content_type) or EMPTY),
+        body_excerpt=k.excerpt(verdict.body),
         close_code=found.close_code,
-        close_reason=r.redact(found.close_reason),
+        close_reason=k.text(found.close_reason),
         step=found.step,
-        step_name=r.redact(found.step_name),
-        last_message=r.excerpt(found.last_message),
-        subprotocol=r.redact(verdict.subprotocol),
-        events_seen=tuple(r.redact(e) or "" for e in found.events_seen),
+        step_name=found.step_name,
+        last_message=k.excerpt(found.last_message),
+        subprotocol=k.text(verdict.subprotocol),
+        events_seen=found.events_seen,
+        events_seen_omitted=found.events_seen_omitted,
         diagnosis=diagnosis,
-        hint=r.redact("; ".join(h for h in (verdict.hint, found.hint) if h) or None),
-        retry_after=r.redact(retry_after),
-        reflected_in=verdict.reflected_in,
-        event_matches=tuple(replace(m, spelling=r.redact(m.spelling) or "")
-                            for m in measured.matches),
+        hint=k.optional_words("; ".join(h for h in (verdict.hint, found.hint) if h)),
+        retry_after=k.text(retry_after),
+        reflected_in=k.text(verdict.reflected_in),
+        event_matches=measured.matches,
         duplicates=measured.duplicates,
-        frames_seen=tuple(replace(f, types=tuple((p, r.redact(v)) for p, v in f.types))
-                          for f in found.frames_seen),
+        frames_seen=found.frames_seen,
+        frames_seen_omitted=found.frames_seen_omitted,
         redirects=verdict.redirects,
     )
     return Result(
@@ -170,4 +190,4 @@ def build_result(probe: Probe, ctx: ProbeContext, verdict: Verdict, measured: Me
     )
 
 
-__all__ = ["NOTHING_FOUND", "Found", "Measured", "Verdict", "build_result"]
+__all__ = ["NOTHING_FOUND", "DiagnosticGet", "Found", "Measured", "Verdict", "build_result"]

@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from monitor.keep import MORE, Keeper, Kept
+from monitor.limits import LOCATION_CHARS, REDACT_MARGIN
 from monitor.redact import Redactor
-from monitor.result import LOCATION_CHARS, Redirect
+from monitor.result import Redirect
 from monitor.targets import target_of
 
 
@@ -28,19 +30,25 @@ class Hop:
 
 def evidence(hops: Sequence[Hop], redactor: Redactor) -> tuple[Redirect, ...]:
     """The chain as kept in a result: each status and Location, redacted and bounded."""
-    return tuple(Redirect(status=h.status, location=shown_location(h.location, redactor))
+    keep = Keeper(redactor)
+    return tuple(Redirect(status=h.status, location=_kept_location(h.location, keep))
                  for h in hops)
 
 
 def shown_location(location: str | None, redactor: Redactor) -> str:
-    """A Location as evidence: known secrets redacted, a password in it masked, control
-    characters replaced (it is shown in terminals and pages), cut to LOCATION_CHARS."""
+    """A Location as evidence: a password in it masked, then kept (monitor.keep: known
+    secrets redacted, control characters made visible, as it is shown in terminals and
+    pages), at most LOCATION_CHARS characters with the "…" of a cut."""
+    return _kept_location(location, Keeper(redactor))
+
+
+def _kept_location(location: str | None, keep: Keeper) -> Kept:
     if location is None:
-        return "(no Location)"
-    text = redactor.redact(location[:4 * LOCATION_CHARS]) or ""
-    text = _mask_password(text)
-    text = "".join(c if c.isprintable() else "\ufffd" for c in text)
-    return text if len(text) <= LOCATION_CHARS else text[:LOCATION_CHARS - 1] + "…"
+        return keep.words("(no Location)")
+    masked = _mask_password(location[:LOCATION_CHARS + REDACT_MARGIN])
+    kept = keep.words(masked, LOCATION_CHARS)
+    # LOCATION_CHARS in all: a cut one's "…" included.
+    return kept if len(kept) <= LOCATION_CHARS else keep.words(masked, LOCATION_CHARS - len(MORE))
 
 
 def _mask_password(url: str) -> str:

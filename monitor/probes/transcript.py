@@ -1,36 +1,28 @@
 """The bounded transcript of one WebSocket conversation.
 
 Every frame sent or received is noted with its direction, its offset from the start of the
-handshake, its kind and the first 256 bytes of its payload, redacted; after 64 frames only a
-count is kept, so a chatty or hostile server costs a fixed amount of memory per run.
-Redaction happens before the cut (over a wider window), so a token straddling byte 256 is
-replaced whole instead of leaving a recognisable fragment.
+handshake, its kind and the first TRANSCRIPT_BYTES of its payload, kept (:mod:`monitor.keep`:
+redacted over a wider window before the cut, so a token straddling the cut is replaced
+whole; control characters made visible); after TRANSCRIPT_FRAMES frames only a count is
+kept, so a chatty or hostile server costs a fixed amount of memory per run.
 """
 
 from __future__ import annotations
 
-from monitor.redact import Redactor
-from monitor.result import TRANSCRIPT_BYTES, TRANSCRIPT_FRAMES, Frame
+from monitor.keep import EMPTY, Keeper
+from monitor.limits import TRANSCRIPT_BYTES, TRANSCRIPT_FRAMES
+from monitor.result import Frame
 
-# Redact over this much of a payload before cutting it to TRANSCRIPT_BYTES.
-_WINDOW = 4 * TRANSCRIPT_BYTES
 KINDS = ("text", "binary", "ping", "pong", "close")
-
-
-def _cut(text: str, limit: int = TRANSCRIPT_BYTES) -> str:
-    raw = text.encode("utf-8", "replace")
-    if len(raw) <= limit:
-        return text
-    return raw[:limit].decode("utf-8", "ignore") + "…"
 
 
 class Transcript:
     """Collects frames during a run; :meth:`frames` is what the Result keeps."""
 
-    __slots__ = ("_frames", "_omitted", "_redactor", "_t0", "limit")
+    __slots__ = ("_frames", "_keep", "_omitted", "_t0", "limit")
 
-    def __init__(self, redactor: Redactor, t0: float, limit: int = TRANSCRIPT_FRAMES) -> None:
-        self._redactor = redactor
+    def __init__(self, keep: Keeper, t0: float, limit: int = TRANSCRIPT_FRAMES) -> None:
+        self._keep = keep
         self._t0 = t0
         self._frames: list[Frame] = []
         self._omitted = 0
@@ -42,13 +34,9 @@ class Transcript:
             self._omitted += 1
             return
         size = len(payload.encode("utf-8", "replace") if isinstance(payload, str) else payload)
-        if isinstance(payload, str):
-            text = payload[:_WINDOW]
-        elif kind in ("ping", "pong"):
-            text = payload[:TRANSCRIPT_BYTES].hex()
-        else:
-            text = payload[:_WINDOW].decode("utf-8", "replace")
-        shown = _cut(self._redactor.redact(text) or "")
+        if isinstance(payload, bytes) and kind in ("ping", "pong"):
+            payload = payload[:TRANSCRIPT_BYTES].hex()
+        shown = self._keep.excerpt(payload, TRANSCRIPT_BYTES) or EMPTY
         self._frames.append(Frame(direction, round((now - self._t0) * 1000, 1), kind, size,
                                   shown))
 

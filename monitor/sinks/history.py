@@ -6,7 +6,11 @@ million full results (about 1.6 KB each, most of it response headers and phase t
 * every probe keeps at most ``depth`` runs, and all probes together at most
   ``TOTAL_RUNS`` (so 100 each up to 1,000 probes, 10 each at 10,000);
 * only the newest run and failed runs keep their full evidence; an older success keeps its
-  outcome, timings, status and one-line detail, which is all the status page shows of it.
+  outcome, timings, status and one-line detail, which is all the status page shows of it;
+* the full evidence of one probe's failed runs (headers, bodies, frames, the transcript)
+  stays within HISTORY_EVIDENCE_BYTES (monitor.limits): beyond it, the oldest of them keep
+  only their outcome, detail, hint and codes (``trimmed``). Each run's evidence is bounded
+  already (monitor.keep); this bounds what a hostile target makes its probe's history hold.
 
 An older success is stored as two floats in an array (start, duration), its one-line
 detail and a reference to a *shape*: a result without times, shared by the runs of the
@@ -20,7 +24,6 @@ in another array: 24 bytes a run instead of two strings' ~140.
 from __future__ import annotations
 
 import itertools
-import sys
 import threading
 from array import array
 from collections.abc import Iterator
@@ -29,7 +32,9 @@ from typing import TypeAlias
 
 from monitor.config import Config
 from monitor.config.fields import MAX_RETRIES
-from monitor.result import Evidence, Result, StepTiming
+from monitor.keep import Kept, shared
+from monitor.limits import HISTORY_EVIDENCE_BYTES
+from monitor.result import Diagnosis, Evidence, Result, StepTiming
 
 DEFAULT_DEPTH = 100
 TOTAL_RUNS = 100_000
@@ -37,7 +42,7 @@ MIN_DEPTH = 10
 
 # What an older success keeps besides its shape and times: its detail, and with steps the
 # duration of each (the shape has their names).
-_Extra: TypeAlias = str | tuple[str, tuple[float, ...]]
+_Extra: TypeAlias = Kept | tuple[Kept, tuple[float, ...]]
 
 
 def slim(result: Result) -> Result:
@@ -47,6 +52,43 @@ def slim(result: Result) -> Result:
                    evidence=Evidence(detail=ev.detail, status_code=ev.status_code,
                                      content_type=ev.content_type, close_code=ev.close_code,
                                      subprotocol=ev.subprotocol))
+
+
+def _text(value: str | None) -> int:
+    return 0 if value is None else len(value)
+
+
+def _diagnosis_bytes(d: Diagnosis | None) -> int:
+    if d is None:
+        return 0
+    return _text(d.content_type) + _text(d.body_excerpt) + _text(d.hint) + _text(d.error)
+
+
+def evidence_bytes(result: Result) -> int:
+    """What a run's evidence holds, in characters of kept text: the measure of
+    HISTORY_EVIDENCE_BYTES (object overhead aside, which is proportional)."""
+    ev = result.evidence
+    size = (_text(ev.detail) + _text(ev.hint) + _text(ev.body_excerpt)
+            + _text(ev.last_message) + _text(ev.content_type) + _text(ev.close_reason)
+            + _text(ev.subprotocol) + _diagnosis_bytes(ev.diagnosis))
+    size += sum(len(k) + len(v) for k, v in ev.headers)
+    size += sum(len(e) for e in ev.events_seen)
+    size += sum(len(p) + _text(v) for f in ev.frames_seen for p, v in f.types)
+    size += sum(len(f.data) + 16 for f in result.transcript)
+    return size
+
+
+def trim(result: Result) -> Result:
+    """A failed run without the bulk of its evidence (headers, bodies, frames seen, the
+    transcript): its outcome, detail, hint, codes and the diagnosis's words stay."""
+    ev = result.evidence
+    diagnosis = ev.diagnosis
+    if diagnosis is not None:
+        diagnosis = replace(diagnosis, body_excerpt=None)
+    return replace(result, transcript=(), transcript_omitted=0, evidence=replace(
+        ev, headers=(), headers_omitted=0, body_excerpt=None, last_message=None,
+        events_seen=(), events_seen_omitted=0, frames_seen=(), frames_seen_omitted=0,
+        diagnosis=diagnosis, trimmed=True))
 
 
 def _ids(result: Result) -> tuple[int, int, int]:
@@ -110,7 +152,7 @@ class _Ring:
     """One probe's last ``depth`` runs; slot ``i`` is ``times[2i:2i+2]`` (start, duration)
     and ``refs[2i:2i+2]``: a full ``Result`` and None, or a shape and its ``_Extra``."""
 
-    __slots__ = ("count", "depth", "head", "ids", "refs", "shape", "times")
+    __slots__ = ("count", "depth", "evidence", "head", "ids", "refs", "shape", "times")
 
     def __init__(self, depth: int) -> None:
         self.depth = depth
@@ -122,6 +164,9 @@ class _Ring:
         self.ids: array[int] | None = None
         self.refs: list[Result | _Extra | None] = [None] * (2 * depth)
         self.shape: Result | None = None  # the newest shape, reused while runs look alike
+        # Slot -> evidence_bytes of the failed runs kept whole (made at the first failure:
+        # a probe that only succeeds pays nothing for it).
+        self.evidence: dict[int, int] | None = None
 
     def slots(self) -> Iterator[int]:
         """Occupied slots, newest first."""
@@ -157,6 +202,7 @@ class _Ring:
 
     def push(self, result: Result) -> None:
         i = self.head
+        self._forget(i)  # the run this one replaces
         self.times[2 * i], self.times[2 * i + 1] = result.started_at, result.duration_seconds
         if result.trace_id is not None and self.ids is None:
             self.ids = array("Q", bytes(24 * self.depth))
@@ -165,6 +211,38 @@ class _Ring:
         self.refs[2 * i], self.refs[2 * i + 1] = result, None
         self.head = (i + 1) % self.depth
         self.count = min(self.count + 1, self.depth)
+        if not result.success:
+            if self.evidence is None:
+                self.evidence = {}
+            self.evidence[i] = evidence_bytes(result)
+            self._within_budget()
+
+    def _forget(self, slot: int) -> None:
+        if self.evidence is not None:
+            self.evidence.pop(slot, None)
+
+    def evidence_total(self) -> int:
+        return 0 if self.evidence is None else sum(self.evidence.values())
+
+    def _within_budget(self) -> None:
+        """Trim the oldest failed runs until their evidence fits HISTORY_EVIDENCE_BYTES;
+        the newest run keeps all of its evidence, whatever its size."""
+        sizes = self.evidence
+        assert sizes is not None
+        total = sum(sizes.values())
+        if total <= HISTORY_EVIDENCE_BYTES:
+            return
+        for slot in reversed(list(itertools.islice(self.slots(), 1, None))):  # oldest first
+            size = sizes.get(slot)
+            result = self.refs[2 * slot]
+            if size is None or not isinstance(result, Result) or result.evidence.trimmed:
+                continue
+            trimmed = trim(result)
+            self.refs[2 * slot] = trimmed
+            sizes[slot] = evidence_bytes(trimmed)
+            total += sizes[slot] - size
+            if total <= HISTORY_EVIDENCE_BYTES:
+                return
 
     def slim_newest(self) -> None:
         """Keep of the newest run (a success) only its shape, times and detail."""
@@ -173,7 +251,7 @@ class _Ring:
         assert isinstance(result, Result)
         if not _has_shape(result, self.shape):
             self.shape = _shape(result)
-        detail = sys.intern(result.evidence.detail)  # "HTTP 200 in 3ms" comes back often
+        detail = shared(result.evidence.detail)  # "HTTP 200 in 3ms" comes back often
         extra: _Extra = (detail if not result.steps else
                          (detail, tuple(s.duration_seconds for s in result.steps)))
         self.refs[2 * i], self.refs[2 * i + 1] = self.shape, extra
@@ -200,6 +278,10 @@ class _Ring:
                     ring.ids = array("Q", bytes(24 * depth))
                 ring.ids[3 * j:3 * j + 3] = self.ids[3 * slot:3 * slot + 3]
             ring.refs[2 * j:2 * j + 2] = self.refs[2 * slot:2 * slot + 2]
+            if self.evidence is not None and slot in self.evidence:
+                if ring.evidence is None:
+                    ring.evidence = {}
+                ring.evidence[j] = self.evidence[slot]
         ring.count, ring.head = len(kept), len(kept) % depth
         ring.shape = self.shape
         return ring

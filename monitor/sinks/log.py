@@ -2,11 +2,15 @@
 
 JSON lines when stderr is not a terminal (for log shippers), a readable console otherwise.
 A final processor passes every string through the redactor, so a secret that slipped into an
-event by accident is still never written.
+event by accident is still never written, makes its control characters visible (the console
+renderer writes strings as they are, to a terminal) and cuts it to LOG_VALUE_CHARS, all of a
+line's strings to LOG_LINE_CHARS, each list or mapping to LOG_ITEMS (monitor.limits): no log
+line outgrows what a log shipper takes.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import sys
 from collections.abc import Mapping, MutableMapping
@@ -16,40 +20,69 @@ from typing import Any, TextIO
 import structlog
 
 from monitor.config import Config
+from monitor.keep import Keeper
+from monitor.limits import LOG_ITEMS, LOG_LINE_CHARS, LOG_TRACEBACK_CHARS, LOG_VALUE_CHARS
 from monitor.redact import Redactor
 from monitor.result import Result
 
 
-def _redacted(value: Any, redactor: Redactor) -> Any:
-    """``value`` with every secret scrubbed: strings redacted, containers walked, anything
-    else (bytes, exceptions, objects) as the redacted text of its repr, which is how the
-    renderers would have shown it."""
-    if isinstance(value, str):
-        return redactor.redact(value)
-    if value is None or isinstance(value, bool | int | float):
-        return value
-    if isinstance(value, Mapping):
-        return {_redacted(k, redactor): _redacted(v, redactor) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_redacted(v, redactor) for v in value]
-    return redactor.redact(repr(value))
+class _Line:
+    """One log event made fit for a line: its string values share LOG_LINE_CHARS, each at
+    most LOG_VALUE_CHARS; its traceback has LOG_TRACEBACK_CHARS of its own."""
+
+    __slots__ = ("keep", "left")
+
+    def __init__(self, keep: Keeper) -> None:
+        self.keep = keep
+        self.left = LOG_LINE_CHARS
+
+    def text(self, value: str) -> str:
+        shown = self.keep.words(value, max(0, min(LOG_VALUE_CHARS, self.left)))
+        self.left -= len(shown)
+        return shown
+
+    def value(self, value: Any) -> Any:
+        """Strings kept (redacted, printable, cut), containers walked (LOG_ITEMS of each,
+        then how many more), anything else (bytes, exceptions, objects) as the kept text of
+        its repr, which is how the renderers would have shown it."""
+        if isinstance(value, str):
+            return self.text(value)
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        if isinstance(value, Mapping):
+            items = list(itertools.islice(value.items(), LOG_ITEMS))
+            out = {self.value(k): self.value(v) for k, v in items}
+            if len(value) > LOG_ITEMS:
+                out["…"] = f"{len(value) - LOG_ITEMS} more"
+            return out
+        if isinstance(value, list | tuple | set | frozenset):
+            kept = [self.value(v) for v in itertools.islice(value, LOG_ITEMS)]
+            if len(value) > LOG_ITEMS:
+                kept.append(f"… {len(value) - LOG_ITEMS} more")
+            return kept
+        return self.text(repr(value))
 
 
-# What _redacted returns as it is.
+# What a log value is kept as, as it is.
 _PLAIN = frozenset({type(None), bool, int, float})
 
 
 def _redacting(redactor: Redactor) -> structlog.types.Processor:
+    keep = Keeper(redactor)
+
     def processor(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-        redact = redactor.redact
+        line = _Line(keep)
         for key, value in event.items():
-            # _redacted for every value, its two commonest cases first: this runs for every
-            # probe run's event, a dozen fields each.
+            # Its two commonest cases first: this runs for every probe run's event, a dozen
+            # fields each.
             kind = type(value)
+            if kind in _PLAIN:
+                continue
             if kind is str:
-                event[key] = redact(value)
-            elif kind not in _PLAIN:
-                event[key] = _redacted(value, redactor)
+                event[key] = (keep.words(value, LOG_TRACEBACK_CHARS) if key == "exception"
+                              else line.text(value))
+            else:
+                event[key] = line.value(value)
         return event
 
     return processor

@@ -22,6 +22,7 @@ from monitor import runname
 from monitor.daemon import ReloadFailure
 from monitor.durations import latency as _ms
 from monitor.durations import span as _span
+from monitor.limits import HISTORY_EVIDENCE_BYTES
 from monitor.outcomes import MEANING, Outcome
 from monitor.result import Result
 from monitor.sinks.history import History
@@ -277,7 +278,8 @@ def _evidence(r: Result, lasts: dict[str, Result | None] | None = None,
         rows.append(("steps done", escape(", ".join(
             f"{s.name} {_ms(s.duration_seconds)}" for s in r.steps))))
     if ev.events_seen:
-        rows.append(("events seen", escape(", ".join(ev.events_seen))))
+        more = f" … and {ev.events_seen_omitted:,} more" if ev.events_seen_omitted else ""
+        rows.append(("events seen", escape(", ".join(ev.events_seen) + more)))
     if ev.event_matches:
         rows.append(("matched", escape(", ".join(
             f"{m.event} at {m.path}" + (f" as {m.spelling}" if m.spelling != m.event else "")
@@ -321,15 +323,23 @@ def _evidence(r: Result, lasts: dict[str, Result | None] | None = None,
             f"+{f.offset_ms:.0f}ms " + ", ".join(f"{path}={'-' if v is None else v}"
                                                   for path, v in f.types)
             for f in ev.frames_seen)
+        total = len(ev.frames_seen) + ev.frames_seen_omitted
+        count = (f"the first {len(ev.frames_seen)} of {total:,}" if ev.frames_seen_omitted
+                 else str(total))
         out.append(f'<details><summary class="small">frames that arrived '
-                   f"({len(ev.frames_seen)}), their types under every candidate path"
+                   f"({count}), their types under every candidate path"
                    f"</summary><pre>{escape(lines)}</pre></details>")
     if (r.transcript or r.transcript_omitted) and not compact and not r.success:
         out.append(_transcript(r))
     if ev.headers and not compact:
         hdrs = "\n".join(f"{k}: {v}" for k, v in ev.headers)
-        out.append(f"<details><summary class=\"small\">response headers ({len(ev.headers)})"
-                   f"</summary><pre>{escape(hdrs)}</pre></details>")
+        more = f", {ev.headers_omitted} more not kept" if ev.headers_omitted else ""
+        out.append(f"<details><summary class=\"small\">response headers ({len(ev.headers)}"
+                   f"{more})</summary><pre>{escape(hdrs)}</pre></details>")
+    if ev.trimmed and not compact:
+        out.append('<div class="small muted">headers, bodies and frames of this older run '
+                   f"were not kept: the history keeps {HISTORY_EVIDENCE_BYTES >> 20} MiB of "
+                   "them per probe</div>")
     return "".join(out)
 
 

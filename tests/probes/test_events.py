@@ -7,7 +7,24 @@ from typing import Any
 import pytest
 
 from monitor.config import ExpectEventsStep
-from monitor.probes.events import candidate_paths, classify, drift_hint, types_under
+from monitor.keep import Keeper
+from monitor.limits import (
+    EVENTS_SEEN_KEPT,
+    FRAMES_KEPT,
+    NEAR_NAMES_KEPT,
+    TYPE_CHARS,
+    TYPES_LISTED,
+)
+from monitor.probes.events import (
+    Drift,
+    Frames,
+    Seen,
+    candidate_paths,
+    classify,
+    drift_hint,
+    types_under,
+)
+from monitor.redact import REDACTED, Redactor
 
 TYPES = ("agent_started", "agent_thinking", "agent_completed")
 
@@ -80,7 +97,37 @@ def test_no_hint_when_they_did_not_come_at_all() -> None:
     assert drift_hint(got, spec, []) is None
 
 
-def test_types_under_cuts_long_values_and_marks_absent_paths() -> None:
-    [f] = frames(step(), {"type": "x" * 500})
-    types = dict(f.types)
-    assert types["type"] == "x" * 100 and types["event"] is None
+def test_long_values_are_kept_cut_after_redaction_and_absent_paths_marked() -> None:
+    """A value is cut to TYPE_CHARS only as it is kept, after redaction: cut before, a
+    token's start would no longer be recognised as the token."""
+    token = "eyJ" + "t" * 200
+    redactor = Redactor()
+    redactor.add_token("p", token)
+    spec = step()
+    [arrived] = frames(spec, {"type": "x" * 500, "event": token})
+    assert dict(arrived.types)["type"] == "x" * 500  # as received, until kept
+    kept = Frames(Keeper(redactor))
+    kept.add(arrived)
+    kept.add(arrived)
+    types = dict(kept.kept[0].types)
+    assert types["type"] == "x" * TYPE_CHARS + "…" and types["event"] == REDACTED
+    assert types["payload.type"] is None and len(kept.kept) == 2 and kept.omitted == 0
+
+
+def test_what_a_step_remembers_is_bounded_however_many_messages_come() -> None:
+    spec = step()
+    keep = Keeper(Redactor())
+    seen, kept, drift = Seen(keep), Frames(keep), Drift(spec, keep)
+    for i in range(20_000):
+        value = f"agent_start_{i}" if i % 2 else f"{i}-" + "x" * 1000  # near, and long
+        arrived = types_under({"type": value}, candidate_paths(spec), float(i))
+        seen.add(str(dict(arrived.types)["type"]))
+        kept.add(arrived)
+        drift.observe(arrived.types)
+    assert len(seen.kept) == EVENTS_SEEN_KEPT and seen.omitted == 20_000 - EVENTS_SEEN_KEPT
+    assert all(len(t) <= TYPE_CHARS + 1 for t in seen.kept)
+    assert seen.words().endswith(f"… and {20_000 - TYPES_LISTED:,} more")
+    assert len(kept.kept) == FRAMES_KEPT and kept.omitted == 20_000 - FRAMES_KEPT
+    hint = drift.hint(["agent_started"])
+    assert hint is not None and hint.count("(for agent_started)") == 1
+    assert hint.count("agent_start") <= 2 * NEAR_NAMES_KEPT + 3 and len(hint) < 6000

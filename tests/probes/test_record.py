@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from monitor.config import PROBE_KINDS, Probe, load_text
+from monitor.keep import Keeper
 from monitor.outcomes import Outcome
 from monitor.probes.context import ProbeContext
 from monitor.probes.record import Found, Measured, Verdict, build_result
@@ -48,8 +49,10 @@ def test_every_string_is_redacted(kind: str, redactor: Redactor) -> None:
     verdict = Verdict(Outcome.UNEXPECTED_STATUS, f"got {SECRET}", status_code=500,
                       headers=(("X-Debug", SECRET), ("Content-Type", "text/plain")),
                       body=f"body with {TOKEN}".encode(), hint=f"hint {SECRET}")
+    # The events seen come kept already (the matcher keeps them as they arrive; Found takes
+    # only Kept strings): kept here by the same keeper.
     found = Found(step=1, step_name="s", last_message=f"message {TOKEN}",
-                  close_reason=SECRET, events_seen=(SECRET,))
+                  close_reason=SECRET, events_seen=(Keeper(redactor).type_name(SECRET),))
     result = build_result(_probe(kind), ctx, verdict,
                           Measured(started_at=0.0, duration_seconds=0.1), found)
     text = repr(result.to_dict())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from monitor.keep import Keeper
 from monitor.probes.transcript import Transcript
 from monitor.redact import REDACTED, Redactor
 from monitor.result import TRANSCRIPT_BYTES, TRANSCRIPT_FRAMES
@@ -10,7 +11,7 @@ TOKEN = "tok-" + "A1b2C3d4" * 8
 
 
 def test_bounded_in_count_and_size() -> None:
-    t = Transcript(Redactor(), t0=10.0)
+    t = Transcript(Keeper(Redactor()), t0=10.0)
     for i in range(TRANSCRIPT_FRAMES + 36):
         t.add("received", "text", "x" * 5000, now=10.0 + i / 1000)
     frames, omitted = t.frames()
@@ -22,7 +23,7 @@ def test_bounded_in_count_and_size() -> None:
 def test_redacted_before_the_cut() -> None:
     redactor = Redactor()
     redactor.add_token("p", TOKEN)
-    t = Transcript(redactor, t0=0.0)
+    t = Transcript(Keeper(redactor), t0=0.0)
     # The token straddles byte 256: redacted whole, no fragment left.
     t.add("sent", "text", "y" * 230 + TOKEN, now=0.0)
     t.add("received", "binary", TOKEN.encode(), now=0.001)
@@ -35,6 +36,6 @@ def test_redacted_before_the_cut() -> None:
 
 
 def test_pings_are_hex() -> None:
-    t = Transcript(Redactor(), t0=0.0)
+    t = Transcript(Keeper(Redactor()), t0=0.0)
     t.add("received", "ping", b"\x01\x02", now=0.0)
     assert t.frames()[0][0].data == "0102"

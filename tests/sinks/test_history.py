@@ -6,9 +6,19 @@ import gc
 import tracemalloc
 
 from monitor.config import Config, load_text
+from monitor.keep import Keeper
+from monitor.limits import (
+    EVENTS_SEEN_KEPT,
+    FRAMES_KEPT,
+    HISTORY_EVIDENCE_BYTES,
+    TRANSCRIPT_BYTES,
+    TRANSCRIPT_FRAMES,
+)
 from monitor.outcomes import Outcome
-from monitor.result import Evidence, Result, StepTiming
-from monitor.sinks.history import DEFAULT_DEPTH, MIN_DEPTH, History, slim
+from monitor.probes.events import KNOWN_PATHS
+from monitor.redact import Redactor
+from monitor.result import Diagnosis, Evidence, Frame, FrameTypes, Result, StepTiming
+from monitor.sinks.history import DEFAULT_DEPTH, MIN_DEPTH, History, evidence_bytes, slim
 
 
 def config(n: int) -> Config:
@@ -223,3 +233,76 @@ def test_older_successes_come_back_as_they_were_kept() -> None:
         expect = slim(r) if r.success else r
         assert seen == replace(expect, phases=(), transcript=(), transcript_omitted=0,
                                events=()) if r.success else seen == expect, (seen, expect)
+
+
+def hostile_run(i: int) -> Result:
+    """A failed run whose every piece of evidence is as large as the keeper lets it be: what
+    a target flooding headers, frames and types makes a run keep."""
+    keep = Keeper(Redactor())
+    headers, omitted = keep.headers([(f"X-Filler-{n}", "v" * 8000) for n in range(100)])
+    types = [(path, keep.type_name(f"{path}-{i}-" + "t" * 200)) for path in KNOWN_PATHS]
+    return Result(
+        probe="p0", type="websocket", target="ws://t/ws", outcome=Outcome.MESSAGE_TIMEOUT,
+        started_at=float(i), duration_seconds=3.0, status_code=101, upgraded=True,
+        transcript=tuple(Frame("received", float(n), "text", 60_000,
+                               keep.excerpt("f" * 60_000, TRANSCRIPT_BYTES) or keep.words(""))
+                         for n in range(TRANSCRIPT_FRAMES)),
+        transcript_omitted=100_000,
+        evidence=Evidence(
+            detail=keep.words("d" * 100_000), hint=keep.optional_words("h" * 100_000),
+            status_code=101, headers=headers, headers_omitted=omitted,
+            body_excerpt=keep.excerpt(b"b" * 1_000_000),
+            last_message=keep.excerpt("m" * 1_000_000),
+            events_seen=tuple(keep.type_name("e" * 60_000) for _ in range(EVENTS_SEEN_KEPT)),
+            events_seen_omitted=100_000,
+            frames_seen=tuple(FrameTypes(float(n), tuple(types)) for n in range(FRAMES_KEPT)),
+            frames_seen_omitted=100_000, close_code=1006, close_reason=keep.text("r" * 500),
+            step=1, step_name="events",
+            diagnosis=Diagnosis(200, keep.text("c" * 500), keep.excerpt("g" * 100_000),
+                                keep.words("w" * 100_000), None)))
+
+
+def test_a_hostile_probes_history_keeps_a_bounded_amount_of_evidence() -> None:
+    """A hundred failed runs, each with all the evidence a run can keep (~100 KB), keep
+    HISTORY_EVIDENCE_BYTES of it besides the newest run's; the older ones keep their
+    outcome, detail, hint and codes, marked trimmed."""
+    h = History()
+    h.configure(config(1))
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        for i in range(DEFAULT_DEPTH):
+            h.observe(hostile_run(i))
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+    runs = h.runs("p0")
+    assert len(runs) == DEFAULT_DEPTH
+    newest, *older = runs
+    one = evidence_bytes(newest)
+    assert one > 50_000  # the worst case really is large: the bound is not vacuous
+    assert not newest.evidence.trimmed and newest.transcript and newest.evidence.headers
+    total = sum(evidence_bytes(r) for r in runs)
+    assert total <= HISTORY_EVIDENCE_BYTES + one, total
+    full = [r for r in older if not r.evidence.trimmed]
+    assert 3 <= len(full) <= HISTORY_EVIDENCE_BYTES // one, len(full)
+    assert full == older[:len(full)]  # the newest kept whole, the oldest trimmed
+    oldest = runs[-1]
+    assert oldest.evidence.trimmed and not oldest.evidence.headers and not oldest.transcript
+    assert oldest.evidence.detail == newest.evidence.detail and oldest.evidence.hint
+    assert oldest.evidence.close_code == 1006 and oldest.evidence.diagnosis is not None
+    # What the history holds for it, objects and all: a few MB, not 100 x 100 KB (nor, as
+    # before each run was bounded, 100 x 800 KB of headers alone).
+    assert held < 4 * HISTORY_EVIDENCE_BYTES, held
+
+
+def test_ordinary_failures_all_keep_their_evidence() -> None:
+    h = History()
+    h.configure(config(1))
+    for i in range(DEFAULT_DEPTH):
+        h.observe(run(i, Outcome.UNEXPECTED_STATUS))
+    runs = h.runs("p0")
+    assert len(runs) == DEFAULT_DEPTH and not any(r.evidence.trimmed for r in runs)
+    assert all(r.evidence.headers and r.evidence.body_excerpt for r in runs)

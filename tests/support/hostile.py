@@ -508,23 +508,27 @@ async def _http_many_headers(reader: asyncio.StreamReader,
 
 
 _BOMB: list[bytes] = []
+_BOMB_LOCK = threading.Lock()
 BOMB_BYTES = 256 * MIB  # what the gzip body inflates to
 
 
-def _gzip_bomb() -> bytes:
-    if not _BOMB:
-        import zlib
-        comp = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: the gzip container
-        zeros = bytes(MIB)
-        parts = [comp.compress(zeros) for _ in range(BOMB_BYTES // MIB)]
-        _BOMB.append(b"".join(parts) + comp.flush())
-    return _BOMB[0]
+def gzip_bomb() -> bytes:
+    """~250 KB of gzip inflating to 256 MiB of zeros, made once (about a second: the zoo
+    starts making it in a thread as it starts, so that no answer waits for it)."""
+    with _BOMB_LOCK:
+        if not _BOMB:
+            import zlib
+            comp = zlib.compressobj(6, zlib.DEFLATED, 31)  # 31: the gzip container
+            zeros = bytes(MIB)
+            parts = [comp.compress(zeros) for _ in range(BOMB_BYTES // MIB)]
+            _BOMB.append(b"".join(parts) + comp.flush())
+        return _BOMB[0]
 
 
 async def _http_gzip_bomb(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """A gzip body of ~250 KB that inflates to 256 MiB of zeros."""
     await read_request(reader)
-    body = _gzip_bomb()
+    body = await asyncio.to_thread(gzip_bomb)
     writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                  b"Content-Encoding: gzip\r\nContent-Length: " + str(len(body)).encode()
                  + b"\r\nConnection: close\r\n\r\n" + body)
@@ -633,6 +637,9 @@ async def zoo(tls_dir: Path, names: list[str] | None = None) -> AsyncIterator[di
     """Every fault server in this loop; yields name → port (with "refused")."""
     certs = zoo_certs(tls_dir)
     async with contextlib.AsyncExitStack() as stack:
+        if names is None or "http/gzip_bomb" in names:
+            bomb = asyncio.ensure_future(asyncio.to_thread(gzip_bomb))
+            stack.push_async_callback(asyncio.wait_for, bomb, 30)
         ports: dict[str, int] = {}
         for name, (handler, cert) in FAULTS.items():
             if names is not None and name not in names:

@@ -438,3 +438,25 @@ probes:
     # A passing run keeps no transcript on the page.
     history.observe(replace(failing, outcome=Outcome.SUCCESS, started_at=now + 1))
     assert "transcript (" not in render_probe(history, "neg@no_token").split("Last 2 runs")[0]
+
+
+def test_the_page_says_what_a_flooding_target_sent_beyond_what_was_kept() -> None:
+    """Counted, not kept: the headers, event types and frames beyond the bounds, and the
+    bulk of an older run's evidence the history trimmed, are said to be missing."""
+    h = history()
+    now = time.time()
+    frame = FrameTypes(1.0, (("type", "flood_0"),))
+    flood = run("ws-main", Outcome.MESSAGE_TIMEOUT, now, status_code=101, upgraded=True,
+                evidence=Evidence(detail="step 1: events still missing", status_code=101,
+                                  headers=(("Server", "x"),), headers_omitted=36,
+                                  events_seen=("flood_0", "flood_1"),
+                                  events_seen_omitted=41_230, frames_seen=(frame,),
+                                  frames_seen_omitted=41_231))
+    h.observe(replace(flood, started_at=now - 10,
+                      evidence=replace(flood.evidence, trimmed=True, headers=())))
+    h.observe(flood)
+    page = render_probe(h, "ws-main")
+    assert "response headers (1, 36 more not kept)" in page
+    assert "flood_0, flood_1 … and 41,230 more" in page
+    assert "frames that arrived (the first 1 of 41,232)" in page
+    assert page.count("were not kept: the history keeps 1 MiB of them per probe") == 1

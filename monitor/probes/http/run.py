@@ -13,7 +13,6 @@ fetching a token (cached, rarely slow, and not the target's fault) is left out.
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from dataclasses import dataclass, field
 
@@ -23,6 +22,7 @@ from multidict import CIMultiDict
 from monitor.auth import AuthError
 from monitor.config import HttpSpec, Probe
 from monitor.durations import format_duration
+from monitor.limits import READ_CHUNK
 from monitor.outcomes import Outcome
 from monitor.probes import redirects
 from monitor.probes.context import ProbeContext
@@ -35,8 +35,6 @@ from monitor.probes.record import Measured, Verdict, build_result
 from monitor.probes.request import NO_TIMEOUT, prepare
 from monitor.probes.tls import TlsConfigError, cert_expiry
 from monitor.result import Result
-
-READ_CHUNK = 64 * 1024
 
 
 @dataclass
@@ -144,10 +142,9 @@ async def _exchange(probe: Probe, spec: HttpSpec, ctx: ProbeContext, seen: _Seen
                 seen.version = f"HTTP/{resp.version.major}.{resp.version.minor}"
             seen.final_url = str(resp.url)
             seen.status = resp.status
+            # As received: build_result keeps them (redacted, printable, bounded, shared).
             seen.headers = tuple(resp.headers.items())
-            content_type = resp.headers.get("Content-Type")
-            # One object per distinct type: the newest result of every probe keeps it.
-            seen.content_type = None if content_type is None else sys.intern(content_type)
+            seen.content_type = resp.headers.get("Content-Type")
             body, truncated = await _read_capped(resp, spec.max_body_bytes, seen)
             # Closing (rather than releasing) does not wait for the rest of a long body.
             resp.close()

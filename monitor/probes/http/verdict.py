@@ -15,6 +15,7 @@ from multidict import CIMultiDict
 
 from monitor.config import HttpExpect, HttpSpec, status_matches
 from monitor.durations import format_duration, ms
+from monitor.keep import Keeper
 from monitor.outcomes import Outcome
 from monitor.probes.jsonmatch import check_json_paths
 from monitor.probes.refusal import http_reading
@@ -121,7 +122,8 @@ def _location(status: int, headers: CIMultiDict[str], redactor: Redactor) -> str
     # A redirect nobody expected is diagnosed by where it points.
     loc = headers.get("Location")
     if 300 <= status < 400 and loc:
-        return f" (Location: {redactor.redact(loc[:300])})"
+        # Kept (redacted before it is cut, so a token in it is replaced whole).
+        return f" (Location: {Keeper(redactor).text(loc, 300)})"
     return ""
 
 

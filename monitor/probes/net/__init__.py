@@ -24,8 +24,17 @@ websockets ``ClientConnection`` subclass           passed as ``create_connection
                                                    connection whose verdict is already known
 websockets ``Protocol.parser_exc`` /               read after each slice: a refused frame or an
 ``handshake_exc`` (:mod:`.wsconn`)                 unreadable answer ends the wait at once
+websockets ``Protocol.close_rcvd`` /               a finished close handshake closes TCP from
+``close_sent`` (:mod:`.wsconn`)                    this side (RFC 6455 7.1.1 allows it): a
+                                                   server that never does held the run to its
+                                                   timeout with its close frame unread
 websockets ``Connection.process_event``            counts pings to catch a ping flood
 (:mod:`.wsconn`)
+websockets ``Assembler.paused`` / ``.resume``      the receive queue's flow control: the rest
+(``connection.recv_messages``; :mod:`.wsconn`)     of a read is held while the queue is full
+                                                   and fed as it drains, so that a flood is not
+                                                   parsed a whole read (thousands of frames) at
+                                                   a time while every other probe waits
 websockets ``connect.process_redirect``            a redirected upgrade is a finding, not a
 (:mod:`.wsconn`)                                   detour to follow
 ``ssl.SSLContext.wrap_bio`` (:mod:`.tls`)          the moment the TLS handshake starts, which

@@ -15,6 +15,7 @@ from aiohttp.client_proto import ResponseHandler
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.resolver import DefaultResolver
 
+from monitor.limits import HTTP_MAX_FIELD_SIZE, HTTP_MAX_HEADERS
 from monitor.probes.net.cookies import PerRunCookieJar
 from monitor.probes.net.phases import trace_config
 from monitor.probes.net.watch import WATCHER
@@ -75,7 +76,9 @@ def new_session() -> aiohttp.ClientSession:
                                     cookie_jar=PerRunCookieJar(),
                                     skip_auto_headers=("User-Agent",),
                                     headers={"User-Agent": "synthmon"},
-                                    trace_configs=[trace_config()])
+                                    trace_configs=[trace_config()],
+                                    max_headers=HTTP_MAX_HEADERS,
+                                    max_field_size=HTTP_MAX_FIELD_SIZE)
     # aiohttp silently repeats an idempotent request once after a reset or disconnect.
     # A monitor must report the first failure, not hide it; there is no public switch
     # (aiohttp's own test client flips the same attribute).

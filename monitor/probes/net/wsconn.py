@@ -1,7 +1,8 @@
 """The websockets connection the WebSocket probe drives, with the websockets internals it
 relies on: the ``create_connection`` class (a :class:`ClientConnection` subclass that
-overrides ``connection_made``, ``data_received`` and ``process_event`` and reads
-``protocol.parser_exc`` / ``protocol.handshake_exc``), and ``connect.process_redirect``.
+overrides ``connection_made``, ``data_received``, ``connection_lost`` and ``process_event``,
+reads ``protocol.parser_exc`` / ``protocol.handshake_exc`` and takes over the receive queue's
+``resume`` callback), and ``connect.process_redirect``.
 """
 
 from __future__ import annotations
@@ -15,18 +16,8 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.frames import Close, Frame, Opcode
 
+from monitor.limits import FEED_SLICE, HEAD_CAPTURE, PING_FLOOD
 from monitor.probes.tls import cert_expiry, peer_certificate
-
-# The start of the answer to the upgrade is kept raw, up to this many bytes: when websockets
-# gives up on a non-101 answer because of its body (over 1 MiB, or an endless chunked body),
-# the status line and headers still say what the server answered.
-HEAD_CAPTURE = 16 * 1024
-# More pings than this within one second is a flood, not a heartbeat: answering each costs
-# this process CPU that every other probe would pay for in latency, so the probe hangs up
-# and reports it. Data is fed to websockets in slices so that a flood is caught after one
-# slice (about a hundred frames) rather than after a whole 256 KiB read.
-PING_FLOOD = 100
-FEED_SLICE = 16 * 1024
 
 
 @dataclass(slots=True)
@@ -68,16 +59,31 @@ class TracedConnection(ClientConnection):
         super().__init__(*args, **kwargs)
         self.trace = trace
         trace.connection = self
+        # The rest of a read not yet fed to websockets: the receive queue was full. At
+        # most one read of the transport (256 KiB), fed as the probe catches up.
+        self.held = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.trace.made_at = asyncio.get_running_loop().time()
         self.trace.cert_expiry = _cert_expiry(transport)
         super().connection_made(transport)
+        # websockets pauses the transport when its queue of received frames is full, and
+        # resumes it when the queue has drained; but the read in hand is parsed whole
+        # first, which for a flood of small frames is thousands of messages (100-150 ms
+        # of parsing in one callback, while every other probe waits). The rest of such a
+        # read is held instead, and fed when the queue has drained, before reading more.
+        self.recv_messages.resume = self._resume
 
     def data_received(self, data: bytes) -> None:
         trace = self.trace
         if self.response is None and len(trace.head) < HEAD_CAPTURE:
             trace.head += data[:HEAD_CAPTURE - len(trace.head)]
+        if self.held:  # not expected (the transport is paused while data is held)
+            data, self.held = self.held + data, b""
+        self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
+        trace = self.trace
         for start in range(0, len(data), FEED_SLICE):
             super().data_received(data if len(data) <= FEED_SLICE
                                   else data[start:start + FEED_SLICE])
@@ -87,11 +93,42 @@ class TracedConnection(ClientConnection):
                 # end, and websockets would wait for that until the probe timeout.
                 self.transport.abort()
                 return
+            if self.recv_messages.paused and start + FEED_SLICE < len(data):
+                self.held = data[start + FEED_SLICE:]
+                return
+        if self.protocol.close_rcvd is not None and self.protocol.close_sent is not None:
+            # The close handshake is done on this side (websockets has answered the
+            # server's close, or the server has answered ours). The client waits for the
+            # server to close TCP, which a hostile one never does, holding the run to its
+            # timeout with the close unread; RFC 6455 (7.1.1) lets the client close it.
+            self.transport.close()
+            return
         if self.response is None and self.protocol.handshake_exc is not None:
             # websockets gave up on the answer (not HTTP, or a body it will not read) and
             # then waits for the server to close the connection, which a hostile server
             # never does: the verdict is known, end the wait now.
             self.transport.abort()
+
+    def _resume(self) -> None:
+        """The receive queue has drained (called from inside ``recv``): feed what is
+        held, on the next loop iteration, before the transport reads more."""
+        if self.held:
+            self.loop.call_soon(self._feed_held)
+        else:
+            self.transport.resume_reading()
+
+    def _feed_held(self) -> None:
+        held, self.held = self.held, b""
+        if held and not self.transport.is_closing():
+            self._feed(held)
+        if not self.held and not self.recv_messages.paused:
+            self.transport.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.held:  # what the server sent before it went, its close frame included
+            held, self.held = self.held, b""
+            super().data_received(held)
+        super().connection_lost(exc)
 
     def process_event(self, event: Any) -> None:
         if isinstance(event, Frame) and self.trace.on_frame is not None:

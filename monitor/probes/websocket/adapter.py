@@ -21,6 +21,7 @@ from websockets.typing import Subprotocol
 
 from monitor import __version__
 from monitor.config import TokenPlacement, WebSocketSpec
+from monitor.limits import WS_MAX_QUEUE
 from monitor.probes.net.wsconn import NoRedirectConnect, Trace, TracedConnection
 
 USER_AGENT = f"synthmon/{__version__}"
@@ -109,6 +110,7 @@ async def open_connection(request: Request, family: socket.AddressFamily,
         ping_timeout=None,
         close_timeout=CLOSE_TIMEOUT,
         max_size=max_size,
+        max_queue=WS_MAX_QUEUE,
         create_connection=cast(type[ClientConnection],
                                partial(TracedConnection, trace=trace)),
         **tls,

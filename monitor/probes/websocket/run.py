@@ -23,11 +23,14 @@ import aiohttp
 
 from monitor.auth import AuthError
 from monitor.config import Probe
+from monitor.keep import Keeper
+from monitor.limits import EXCERPT_BYTES, REDACT_MARGIN
 from monitor.outcomes import Outcome
 from monitor.probes.context import ProbeContext
 from monitor.probes.errors import classify_exception
 from monitor.probes.net.watch import watching
 from monitor.probes.net.wsconn import Trace, TracedConnection
+from monitor.probes.record import DiagnosticGet
 from monitor.probes.tls import TlsConfigError, client_context
 from monitor.probes.transcript import Transcript
 from monitor.probes.websocket.adapter import Request, build_request, http_url, open_connection
@@ -43,13 +46,12 @@ from monitor.probes.websocket.verdicts import (
     refused_as_expected,
     subprotocol_verdict,
 )
-from monitor.redact import REDACT_WINDOW
-from monitor.result import Diagnosis, Result
+from monitor.result import Result
 
 # The diagnostic GET gets at most this long (and never more than what is left).
 DIAGNOSE_TIMEOUT = 3.0
 # The diagnostic GET reads this much of the body: enough for the redacted excerpt.
-DIAGNOSE_BODY = REDACT_WINDOW
+DIAGNOSE_BODY = EXCERPT_BYTES + REDACT_MARGIN
 
 
 async def run_websocket(probe: Probe, ctx: ProbeContext) -> Result:
@@ -60,7 +62,7 @@ async def run_websocket(probe: Probe, ctx: ProbeContext) -> Result:
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     run = Run(probe=probe, ctx=ctx, spec=spec, loop=loop, started_at=time.time(), t0=t0,
-              deadline=t0 + probe.timeout, transcript=Transcript(ctx.redactor, t0))
+              deadline=t0 + probe.timeout, transcript=Transcript(Keeper(ctx.redactor), t0))
     try:
         return await _run(run)
     except Failure as failed:
@@ -244,12 +246,12 @@ async def _after_refusal(run: Run, verdict: Verdict, request: Request,
 
 
 async def _diagnose(run: Run, request: Request, ssl_context: ssl.SSLContext | None,
-                    upgrade_status: int | None, upgrade_type: str | None) -> Diagnosis:
+                    upgrade_status: int | None, upgrade_type: str | None) -> DiagnosticGet:
     """One plain GET of the same URL, with the same headers, bounded by the deadline."""
     timeout = min(DIAGNOSE_TIMEOUT, run.remaining())
     if timeout <= 0:
-        return Diagnosis(None, None, None, "no time was left for the diagnostic GET",
-                         error="probe timeout reached")
+        return DiagnosticGet(None, None, None, "no time was left for the diagnostic GET",
+                             error="probe timeout reached")
     kwargs: dict[str, Any] = {}
     if ssl_context is not None:
         kwargs["ssl"] = ssl_context
@@ -265,18 +267,17 @@ async def _diagnose(run: Run, request: Request, ssl_context: ssl.SSLContext | No
         ) as resp:
             body = await _read_capped(resp.content, DIAGNOSE_BODY + 1)
             ctype = resp.headers.get("Content-Type")
-            return Diagnosis(
+            return DiagnosticGet(
                 status_code=resp.status,
                 content_type=ctype,
-                # Cut to an excerpt in Run.result, after redaction.
-                body_excerpt=body.decode("utf-8", "replace"),
+                body=body,  # cut to an excerpt in Run.result, after redaction
                 hint=diagnosis_words(upgrade_status, upgrade_type, resp.status, ctype),
             )
     except Exception as exc:
         _, detail = classify_exception(exc, "diagnose")
-        return Diagnosis(None, None, None,
-                         diagnosis_words(upgrade_status, upgrade_type, None, None),
-                         error=detail)
+        return DiagnosticGet(None, None, None,
+                             diagnosis_words(upgrade_status, upgrade_type, None, None),
+                             error=detail)
 
 
 async def _read_capped(stream: aiohttp.StreamReader, limit: int) -> bytes:

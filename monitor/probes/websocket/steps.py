@@ -14,8 +14,10 @@ from websockets.frames import CloseCode
 
 from monitor.config import ExpectEventsStep, ExpectStep, SendStep, Step
 from monitor.durations import ms
+from monitor.keep import Keeper
+from monitor.limits import YIELD_EVERY
 from monitor.outcomes import Outcome
-from monitor.probes.events import FRAMES_KEPT, EventMatcher
+from monitor.probes.events import EventMatcher
 from monitor.probes.net.wsconn import TracedConnection
 from monitor.probes.refusal import close_reading, got_in
 from monitor.probes.websocket.adapter import CLOSE_TIMEOUT
@@ -41,8 +43,14 @@ LINGER_FOR_CLOSE = 0.3
 
 
 async def _recv(run: Run, ws: TracedConnection, until: float) -> str | bytes:
-    """The next message; ConnectionClosed and TimeoutError propagate."""
-    async with asyncio.timeout_at(min(until, run.deadline)):
+    """The next message; ConnectionClosed and TimeoutError propagate.
+
+    The deadline is checked here as well as by the timer: a message already queued is
+    returned without waiting, and a timer only fires while the task waits."""
+    until = min(until, run.deadline)
+    if run.now() >= until:
+        raise TimeoutError
+    async with asyncio.timeout_at(until):
         return await ws.recv()
 
 
@@ -201,19 +209,30 @@ async def _expect_events(run: Run, ws: TracedConnection, index: int, label: str,
     follows an auth error message."""
     until = run.until(spec.timeout)
     start = run.now()
-    matcher = EventMatcher(spec, label)
+    # What the step remembers of the messages is bounded and kept as they arrive
+    # (monitor.limits, monitor.keep), whatever and however fast the server sends.
+    matcher = EventMatcher(spec, label, keep=Keeper(run.ctx.redactor))
+    handled = 0  # messages handled since the step last let the event loop run
 
     def fail(outcome: Outcome, detail: str, message: str | bytes | None,
              code: int | None = None, reason: str | None = None) -> Failure:
+        frames, omitted = matcher.frames_seen()
         return Failure(Verdict(outcome, f"step {label}: {detail}"),
                        Found(step=index, step_name=label, last_message=message,
                              close_code=code, close_reason=reason,
-                             events_seen=tuple(matcher.seen),
-                             frames_seen=tuple(matcher.frames[:FRAMES_KEPT]),
+                             events_seen=tuple(matcher.seen.kept),
+                             events_seen_omitted=matcher.seen.omitted,
+                             frames_seen=tuple(frames), frames_seen_omitted=omitted,
                              hint=matcher.hint()))
 
     try:
         while not matcher.complete:
+            if handled >= YIELD_EVERY:
+                # Messages queued back to back are read without waiting: let the other
+                # probes (and this run's timers) have the loop now and then.
+                handled = 0
+                await asyncio.sleep(0)
+            handled += 1
             try:
                 message = await _recv(run, ws, until)
             except TimeoutError:
@@ -232,7 +251,7 @@ async def _expect_events(run: Run, ws: TracedConnection, index: int, label: str,
             if not ok:
                 raise fail(Outcome.UNEXPECTED_MESSAGE, "expected JSON events, got text that "
                            "is not JSON", message)
-            fed = matcher.feed(data, run.now() - start)
+            fed = matcher.feed(data, run.now() - start, len(message))
             if fed.outcome is not None:
                 if fed.auth:
                     code, close_reason = await _linger_for_close(run, ws)

@@ -196,6 +196,7 @@ def status_verdict(response: Response, note: str = "") -> Verdict:
                    f"the server answered the upgrade with HTTP {code}, not 101{note}")
 
 
+_NOT_IN_A_VALUE = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
 _STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([1-5][0-9][0-9])(?: ([^\r\n]*))?\r\n")
 
 
@@ -213,7 +214,11 @@ def response_from_head(head: bytes) -> Response | None:
         name, sep, value = line.partition(b":")
         if not sep or not name.strip():
             return None
-        headers[name.decode("latin-1").strip()] = value.decode("latin-1").strip()
+        # websockets refuses a value with control characters (which is why it could not
+        # read this answer): they are written as \xNN, the status and the rest still tell.
+        text = _NOT_IN_A_VALUE.sub(lambda m: f"\\x{ord(m.group()):02x}",
+                                   value.decode("latin-1").strip())
+        headers[name.decode("latin-1").strip()] = text
     return Response(int(match.group(1)), (match.group(2) or b"").decode("latin-1"), headers,
                     bytes(head[end + 4:]))
 

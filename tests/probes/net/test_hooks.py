@@ -180,6 +180,7 @@ def test_websockets_create_connection() -> None:
 @pytest.mark.parametrize(("method", "expected"), [
     ("connection_made", ["self", "transport"]),
     ("data_received", ["self", "data"]),
+    ("connection_lost", ["self", "exc"]),
     ("process_event", ["self", "event"]),
 ])
 def test_websockets_connection_methods(method: str, expected: list[str]) -> None:
@@ -193,12 +194,49 @@ def test_websockets_connection_methods(method: str, expected: list[str]) -> None
     assert method in vars(TracedConnection)
 
 
+async def test_websockets_receive_queue_flow_control() -> None:
+    """TracedConnection holds the rest of a read while the receive queue is full: it reads
+    ``recv_messages.paused`` after each slice and takes over ``recv_messages.resume``, which
+    websockets calls when the queue has drained."""
+    conn = TracedConnection(ClientProtocol(parse_uri("ws://example.invalid/ws")),
+                            trace=Trace(), max_queue=4)
+    paused: list[str] = []
+
+    class _Transport(asyncio.Transport):
+        def pause_reading(self) -> None:
+            paused.append("pause")
+
+        def resume_reading(self) -> None:
+            paused.append("resume")
+
+        def set_write_buffer_limits(self, high: int | None = None,
+                                    low: int | None = None) -> None:
+            pass
+
+        def get_extra_info(self, name: str, default: object = None) -> object:
+            return default
+
+    conn.connection_made(_Transport())
+    assembler = conn.recv_messages
+    assert hasattr(assembler, "paused") and assembler.paused is False, (
+        f"{WEBSOCKETS}: Assembler.paused is gone; TracedConnection reads it after each slice "
+        "(monitor/probes/net/wsconn.py)")
+    assert getattr(assembler, "resume", None) == conn._resume, (
+        f"{WEBSOCKETS}: Assembler.resume is gone or no longer set in connection_made; "
+        "TracedConnection replaces it to feed held data first")
+    assert assembler.high == 4 and callable(getattr(assembler, "maybe_resume", None)), (
+        f"{WEBSOCKETS}: the Assembler's high-water mark or maybe_resume changed")
+    assembler.paused = True
+    assembler.maybe_resume()  # empty queue: websockets calls resume, which is ours
+    assert paused == ["resume"] and assembler.paused is False
+
+
 def test_websockets_protocol_parser_and_handshake_errors() -> None:
     protocol = ClientProtocol(parse_uri("ws://example.invalid/ws"))
-    for name in ("parser_exc", "handshake_exc"):
+    for name in ("parser_exc", "handshake_exc", "close_rcvd", "close_sent"):
         assert hasattr(protocol, name), (
             f"{WEBSOCKETS}: ClientProtocol.{name} is gone; TracedConnection.data_received "
-            "reads it to abort a connection whose verdict is known")
+            "reads it to end a connection whose verdict is known")
         assert getattr(protocol, name) is None, (
             f"{WEBSOCKETS}: ClientProtocol.{name} no longer starts as None")
     source = inspect.getsource(Connection) + inspect.getsource(ClientConnection)

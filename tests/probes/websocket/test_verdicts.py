@@ -137,6 +137,12 @@ def test_the_head_of_an_answer_parses_to_status_headers_and_body() -> None:
     assert parsed.body == b"partial"
     assert response_from_head(b"HTTP/1.1 404 Not Found\r\nbroken line\r\n\r\n") is None
     assert response_from_head(b"HTTP/2 404\r\n\r\n") is None
+    # A value websockets refuses (control characters: why it could not read the answer)
+    # still leaves the status to decide, the characters written out.
+    hostile = response_from_head(b"HTTP/1.1 403 No\x1b[2J\r\nContent-Type: text/\x1b]0;t\x07"
+                                 b"\r\n\r\n")
+    assert hostile is not None and hostile.status_code == 403
+    assert hostile.headers["Content-Type"] == "text/\\x1b]0;t\\x07"
 
 
 # --------------------------------------------------------------------------- 101 answers

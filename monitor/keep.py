@@ -1,0 +1,200 @@
+"""The one place where what a target sent becomes kept evidence.
+
+Every string a server chose (headers, reason phrase, content type, ``Location``, body,
+frames, close reason, subprotocol, event types, the diagnostic GET's answer) reaches a
+:class:`~monitor.result.Result` only as :data:`Kept`, and a ``Kept`` is made only here, by
+a :class:`Keeper`, in four steps:
+
+1. cut to a window a little wider than what is kept (:data:`~monitor.limits.REDACT_MARGIN`),
+   which bounds the work on a string of any size;
+2. control characters made visible, one character for one (C0 as the Unicode control
+   pictures, ``ESC`` as ``␛``; C1, DEL and the bidirectional overrides as ``�``; tab and
+   newline kept): a terminal reading ``once``'s table, a CI log or a console log line never
+   receives an escape sequence from a target (clear screen, window title, OSC 8 links,
+   colours). One for one, so the redaction window and the cut below stay where they were;
+3. every secret redacted (:class:`~monitor.redact.Redactor`: raw, base64, base64url),
+   credential headers hidden whole;
+4. cut to its bound (:mod:`monitor.limits`), with "…" when something was cut.
+
+:data:`Kept` is a distinct type for the type checker: the evidence records only take kept
+strings, so a server string that skipped this module is a type error (``mypy --strict``),
+not a leak found later. ``tests/test_keep.py`` checks that nothing else makes one.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterable
+from typing import Final, NewType
+
+from monitor.limits import (
+    DETAIL_CHARS,
+    EXCERPT_BYTES,
+    HEADER_VALUE_CHARS,
+    HEADERS_BYTES,
+    HEADERS_KEPT,
+    REDACT_MARGIN,
+    TEXT_CHARS,
+    TYPE_CHARS,
+)
+from monitor.redact import Redactor
+
+Kept = NewType("Kept", str)
+"""A string fit to show anywhere: redacted, without control characters, bounded."""
+
+EMPTY: Final = Kept("")
+MORE: Final = "…"  # marks a string that was cut
+
+KeptHeaders = tuple[tuple[Kept, Kept], ...]
+
+# One for one: C0 controls as their Unicode control pictures (U+2400 + code), DEL as its
+# picture, C1 controls and the characters that reorder or hide text (bidirectional
+# overrides and isolates, as in "Trojan Source") as the replacement character. Tab and
+# newline are text; a carriage return is kept only before a newline (see printable).
+_VISIBLE: Final = {
+    **{c: 0x2400 + c for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)},
+    0x7F: 0x2421,
+    **dict.fromkeys(range(0x80, 0xA0), 0xFFFD),
+    **dict.fromkeys((0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F),
+                     *range(0x2066, 0x206A)), 0xFFFD),
+}
+_LONE_CR: Final = re.compile(r"\r(?!\n)")
+_CONTROL: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f"
+                             "\u202a-\u202e\u2066-\u2069]|\r(?!\n)")
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character made visible, one character for one. A
+    carriage return survives only as part of a CRLF line end (harmless anywhere); alone it
+    would move a terminal's cursor back over what was printed, so it becomes ``␍``."""
+    if _CONTROL.search(text) is None:  # nearly always: a scan in C, no copy
+        return text
+    text = text.translate(_VISIBLE)
+    return _LONE_CR.sub("\u240d", text) if "\r" in text else text
+
+
+def has_control(text: str) -> bool:
+    """Whether ``text`` holds a character :func:`printable` would change."""
+    return _CONTROL.search(text) is not None
+
+
+def _cut_chars(text: str, limit: int, more: bool) -> str:
+    if more or len(text) > limit:
+        return text[:limit] + MORE
+    return text
+
+
+def _cut_bytes(text: str, limit: int, more: bool) -> str:
+    raw = text.encode("utf-8", "replace")
+    if len(raw) <= limit and not more:
+        return text
+    return raw[:limit].decode("utf-8", "ignore") + MORE
+
+
+def _window(value: str | bytes | bytearray | memoryview, size: int) -> tuple[str, bool]:
+    """The start of ``value`` as text, and whether there was more."""
+    more = len(value) > size
+    if isinstance(value, str):
+        return value[:size], more
+    return bytes(value[:size]).decode("utf-8", "replace"), more
+
+
+def _interned(value: str) -> Kept:
+    # Only a str itself can be interned: aiohttp's header names are a subclass (istr).
+    return Kept(sys.intern(value if type(value) is str else str(value)))
+
+
+def shared(value: Kept) -> Kept:
+    """One object for equal kept strings: the newest run of every probe keeps its headers,
+    content type and detail, and most of them repeat across probes and runs. Interned
+    strings are freed with their last reference."""
+    return _interned(value)
+
+
+class Keeper:
+    """Turns what a target sent into :data:`Kept` strings, with ``redactor``'s secrets."""
+
+    __slots__ = ("redactor",)
+
+    def __init__(self, redactor: Redactor) -> None:
+        self.redactor = redactor
+
+    def _clean(self, text: str) -> str:
+        return self.redactor.redact(printable(text)) or ""
+
+    def text(self, value: str | bytes | bytearray | None, limit: int = TEXT_CHARS
+             ) -> Kept | None:
+        """A short string a server sent (content type, close reason, subprotocol, ...),
+        at most ``limit`` characters; None stays None."""
+        if value is None:
+            return None
+        window, more = _window(value, limit + REDACT_MARGIN)
+        return Kept(_cut_chars(self._clean(window), limit, more))
+
+    def words(self, value: str | None, limit: int = DETAIL_CHARS) -> Kept:
+        """A detail or hint: synthmon's words around strings a server chose."""
+        return self.text(value, limit) or EMPTY
+
+    def optional_words(self, value: str | None, limit: int = DETAIL_CHARS) -> Kept | None:
+        """A hint that may be absent: None or empty stays None."""
+        return self.text(value, limit) if value else None
+
+    def excerpt(self, data: str | bytes | bytearray | memoryview | None,
+                limit: int = EXCERPT_BYTES) -> Kept | None:
+        """The first ``limit`` bytes (UTF-8) of a body or message; None when empty."""
+        if not data:
+            return None
+        window, more = _window(data, limit + REDACT_MARGIN)
+        return Kept(_cut_bytes(self._clean(window), limit, more))
+
+    def type_name(self, value: str) -> Kept:
+        """An event type a message carried, as kept in events seen and frames seen."""
+        return Kept(_cut_chars(self._clean(value[:TYPE_CHARS + REDACT_MARGIN]), TYPE_CHARS,
+                               len(value) > TYPE_CHARS + REDACT_MARGIN))
+
+    def header(self, name: str, value: str) -> tuple[Kept, Kept]:
+        """One header: its name, and its value with credentials hidden whole."""
+        if (len(name) <= TEXT_CHARS and len(value) <= HEADER_VALUE_CHARS
+                and _CONTROL.search(name) is None and _CONTROL.search(value) is None):
+            # Nearly every header of every run: nothing to make visible, nothing to cut
+            # before redacting; a run's headers are kept this way (a few µs for all).
+            shown_name = self.redactor.redact(name) or ""
+            shown = self.redactor.header(name, value)
+            if len(shown_name) <= TEXT_CHARS and len(shown) <= HEADER_VALUE_CHARS:
+                return _interned(shown_name), _interned(shown)
+        window, more = _window(value, HEADER_VALUE_CHARS + REDACT_MARGIN)
+        shown = self.redactor.header(name, printable(window))
+        return (shared(self.text(name) or EMPTY),
+                shared(Kept(_cut_chars(shown, HEADER_VALUE_CHARS, more))))
+
+    def headers(self, items: Iterable[tuple[str, str]]) -> tuple[KeptHeaders, int]:
+        """The headers of one answer, in order, as many as fit :data:`HEADERS_KEPT` and
+        :data:`HEADERS_BYTES`; and how many were left out. A header too big for what is
+        left is skipped, not the ones after it: a short ``Location`` after a padded one is
+        still kept."""
+        kept: list[tuple[Kept, Kept]] = []
+        size = omitted = 0
+        for name, value in items:
+            if len(kept) >= HEADERS_KEPT:
+                omitted += 1
+                continue
+            pair = self.header(name, value)
+            cost = len(pair[0]) + len(pair[1])
+            if size + cost > HEADERS_BYTES:
+                omitted += 1
+                continue
+            size += cost
+            kept.append(pair)
+        return tuple(kept), omitted
+
+
+def ours(text: str) -> Kept:
+    """A string synthmon wrote itself from the config alone (a fallback detail with no
+    server string in it): only bounded and cleaned, for the odd path that has no redactor
+    at hand. Never for anything a target sent."""
+    return Kept(_cut_chars(printable(text), DETAIL_CHARS, False))
+
+
+__all__ = ["EMPTY", "MORE", "Keeper", "Kept", "KeptHeaders", "has_control", "ours",
+           "printable", "shared"]
