@@ -163,7 +163,8 @@ def test_only_monitor_keep_makes_a_kept_string() -> None:
 
 # Fields whose strings come from the config or from synthmon itself, never from a target
 # (``measures``: the names of a kind's numbers).
-FROM_CONFIG = {("Result", "measures"), ("Evidence", "step_name"), ("EventMatch", "event"), ("EventMatch", "path"),
+FROM_CONFIG = {("Result", "measures"), ("Evidence", "step_name"), ("EventMatch", "event"),
+               ("EventMatch", "path"),
                ("Evidence", "duplicates"), ("FrameTypes", "types"), ("Frame", "direction"),
                ("Frame", "kind"), ("StepTiming", "name"), ("EventTiming", "step"),
                ("EventTiming", "event"), ("Result", "probe"), ("Result", "type"),
