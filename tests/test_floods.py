@@ -62,18 +62,14 @@ def test_one_hostile_target_costs_a_bounded_amount_and_ends_on_time(
     assert got["log_lines"] >= runs, summary  # each run was logged: the bound is not vacuous
     assert got["history_json_bytes"] <= MAX_HISTORY_JSON, summary
     assert got["max_loop_stall_ms"] < MAX_LOOP_STALL_MS, summary
+    if flood.fault == "ws/flood_small":
+        # The step really read a flood (thousands of messages), which the bounds held to a
+        # few kept: these are not the numbers of a quiet server.
+        detail = got["runs"][0]["detail"]
+        assert "seen: flood_0, flood_1, flood_2" in detail, detail
+        more = int(detail.rsplit("… and ", 1)[1].split(" more")[0].replace(",", ""))
+        assert more > 5_000, detail
     print(f"{flood.name} [{loop}]: peak {got['peak_cost_mib']:.1f} MiB, runs "
           f"{[r['seconds'] for r in got['runs']]} s (timeout {flood.timeout:g} s), longest "
           f"log line {got['longest_log_line_bytes']} B, loop held at most "
           f"{got['max_loop_stall_ms']} ms")
-
-
-def test_the_websocket_floods_were_floods(zoo: ZooProc, tmp_path: Path) -> None:
-    """The step really read a flood (thousands of messages), which the bounds then held to
-    a few kept: the numbers above are not those of a quiet server."""
-    small = next(f for f in FLOODS if f.fault == "ws/flood_small")
-    got = measure(zoo, small, tmp_path, runs=1)
-    detail = got["runs"][0]["detail"]
-    assert "seen: flood_0, flood_1, flood_2" in detail, detail
-    more = int(detail.rsplit("… and ", 1)[1].split(" more")[0].replace(",", ""))
-    assert more > 5_000, detail
