@@ -25,10 +25,12 @@ from monitor.auth import AuthError
 from monitor.config import Probe
 from monitor.config.schema.sse import STREAM_STEP, SseSpec
 from monitor.durations import format_duration, ms
+from monitor.keep import Keeper
+from monitor.limits import EXCERPT_BYTES, REDACT_MARGIN
 from monitor.outcomes import Outcome
 from monitor.probes.context import ProbeContext
 from monitor.probes.errors import classify_exception, stage_words, why_unbuildable
-from monitor.probes.events import FRAMES_KEPT, EventMatcher
+from monitor.probes.events import EventMatcher, Seen
 from monitor.probes.net.phases import PhaseTimer
 from monitor.probes.net.watch import watching
 from monitor.probes.record import Found, Measured, Verdict, build_result
@@ -37,11 +39,11 @@ from monitor.probes.sse.parser import Event, Parser, TooLarge
 from monitor.probes.sse.verdicts import End, Timeline, judge_head, judge_stream
 from monitor.probes.tls import TlsConfigError, cert_expiry
 from monitor.probes.transcript import Transcript
-from monitor.redact import REDACT_WINDOW
 from monitor.result import EventTiming, Result, StepTiming
 
 STREAM_HEADERS = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
-SEEN_KEPT = 64  # event types kept as evidence when no events are expected
+# The start of a body that is not a stream: enough for its redacted excerpt.
+BODY_READ = EXCERPT_BYTES + REDACT_MARGIN
 # Past the stream's own deadline, the time its reading has to stop and say why.
 CLOSE_GRACE = 0.2
 
@@ -65,7 +67,7 @@ class Stream:
     max_gap: float = 0.0
     done_seen: bool = False
     last_event: Event | None = None
-    seen: list[str] = field(default_factory=list)
+    seen: Seen | None = None  # the event types, when no events are expected (kept)
     matcher: EventMatcher | None = None
     transcript: Transcript | None = None
     comments: int = 0
@@ -171,8 +173,8 @@ async def _excerpt(resp: aiohttp.ClientResponse, deadline: float) -> bytes:
     size = 0
     try:
         async with asyncio.timeout_at(deadline):
-            while size < REDACT_WINDOW:
-                chunk = await resp.content.read(REDACT_WINDOW - size)
+            while size < BODY_READ:
+                chunk = await resp.content.read(BODY_READ - size)
                 if not chunk:
                     break
                 chunks.append(chunk)
@@ -196,9 +198,12 @@ async def _read(spec: SseSpec, ctx: ProbeContext, resp: aiohttp.ClientResponse,
     loop = asyncio.get_running_loop()
     t_req = stream.t_request
     parser = Parser(spec.max_event_bytes)
-    stream.transcript = Transcript(ctx.redactor, t_req)
+    # What the stream sends is kept as it arrives, bounded (monitor.keep, monitor.limits).
+    keep = Keeper(ctx.redactor)
+    stream.transcript = Transcript(keep, t_req)
+    stream.seen = Seen(keep)
     if spec.events is not None:
-        stream.matcher = EventMatcher(spec.events, STREAM_STEP)
+        stream.matcher = EventMatcher(spec.events, STREAM_STEP, keep=keep)
     first_by = None if spec.first_event_within is None else t_req + spec.first_event_within
     events_by = None
     if spec.events is not None and spec.events.timeout is not None:
@@ -279,8 +284,8 @@ def _on_event(spec: SseSpec, stream: Stream, event: Event, now: float) -> End | 
     if stream.transcript is not None:
         stream.transcript.add("received", event.type or "data", event.data,
                               stream.t_request + now)
-    if len(stream.seen) < SEEN_KEPT:
-        stream.seen.append(event.type or "(no event field)")
+    if stream.seen is not None:
+        stream.seen.add(event.type or "(no event field)")
     done = spec.done
     if done is not None and (event.data == done or event.type == done):
         stream.done_seen = True
@@ -316,6 +321,7 @@ def _on_event(spec: SseSpec, stream: Stream, event: Event, now: float) -> End | 
 def _result(probe: Probe, ctx: ProbeContext, stream: Stream, verdict: Verdict,
             started_at: float, duration: float) -> Result:
     matcher = stream.matcher
+    seen = matcher.seen if matcher is not None else stream.seen
     measures: list[tuple[str, float]] = []
     steps: tuple[StepTiming, ...] = ()
     if stream.opened:
@@ -329,9 +335,12 @@ def _result(probe: Probe, ctx: ProbeContext, stream: Stream, verdict: Verdict,
         step_name=STREAM_STEP if stream.opened and verdict.outcome is not Outcome.SUCCESS
         else None,
         last_message=None if stream.last_event is None else stream.last_event.data,
-        events_seen=tuple(matcher.seen if matcher is not None else stream.seen),
-        frames_seen=tuple(matcher.frames[:FRAMES_KEPT]) if matcher is not None
+        events_seen=tuple(seen.kept) if seen is not None else (),
+        events_seen_omitted=seen.omitted if seen is not None else 0,
+        frames_seen=tuple(matcher.frames.kept) if matcher is not None
         and verdict.outcome is not Outcome.SUCCESS else (),
+        frames_seen_omitted=matcher.frames.omitted if matcher is not None
+        and verdict.outcome is not Outcome.SUCCESS else 0,
         hint=matcher.hint() if matcher is not None and verdict.outcome in (
             Outcome.MESSAGE_TIMEOUT, Outcome.STREAM_INCOMPLETE, Outcome.UNEXPECTED_MESSAGE)
         else None)
