@@ -300,7 +300,7 @@ def _on_event(spec: SseSpec, stream: Stream, event: Event, now: float) -> End | 
     except ValueError:
         parsed = False
     message = {"event": event.type, "data": data, "id": event.id}
-    fed = matcher.feed(message, now)
+    fed = matcher.feed(message, now, len(event.data))
     if fed.outcome is not None:
         raise _Stop(fed.outcome, f"event {stream.count}: {fed.detail}")
     if not fed.matched and not parsed and any(p.startswith("data.") for p in matcher.spec.paths):
@@ -330,6 +330,9 @@ def _result(probe: Probe, ctx: ProbeContext, stream: Stream, verdict: Verdict,
         measures += [("max_gap_seconds", stream.max_gap), ("events", float(stream.count)),
                      ("comments", float(stream.comments))]
         steps = (StepTiming(0, STREAM_STEP, stream.last or 0.0),)
+    # The messages a failed wait saw, typed only now (a passing stream never pays for it).
+    typed, more = matcher.frames_seen() if matcher is not None \
+        and verdict.outcome is not Outcome.SUCCESS else ([], 0)
     found = Found(
         step=0 if stream.opened and verdict.outcome is not Outcome.SUCCESS else None,
         step_name=STREAM_STEP if stream.opened and verdict.outcome is not Outcome.SUCCESS
@@ -337,10 +340,7 @@ def _result(probe: Probe, ctx: ProbeContext, stream: Stream, verdict: Verdict,
         last_message=None if stream.last_event is None else stream.last_event.data,
         events_seen=tuple(seen.kept) if seen is not None else (),
         events_seen_omitted=seen.omitted if seen is not None else 0,
-        frames_seen=tuple(matcher.frames.kept) if matcher is not None
-        and verdict.outcome is not Outcome.SUCCESS else (),
-        frames_seen_omitted=matcher.frames.omitted if matcher is not None
-        and verdict.outcome is not Outcome.SUCCESS else 0,
+        frames_seen=tuple(typed), frames_seen_omitted=more,
         hint=matcher.hint() if matcher is not None and verdict.outcome in (
             Outcome.MESSAGE_TIMEOUT, Outcome.STREAM_INCOMPLETE, Outcome.UNEXPECTED_MESSAGE)
         else None)
