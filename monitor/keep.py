@@ -60,7 +60,7 @@ _VISIBLE: Final = {
                      *range(0x2066, 0x206A)), 0xFFFD),
 }
 _LONE_CR: Final = re.compile(r"\r(?!\n)")
-_CONTROL: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f"
+CONTROL: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f"
                              "\u202a-\u202e\u2066-\u2069]|\r(?!\n)")
 
 
@@ -68,7 +68,7 @@ def printable(text: str) -> str:
     """``text`` with every control character made visible, one character for one. A
     carriage return survives only as part of a CRLF line end (harmless anywhere); alone it
     would move a terminal's cursor back over what was printed, so it becomes ``␍``."""
-    if _CONTROL.search(text) is None:  # nearly always: a scan in C, no copy
+    if CONTROL.search(text) is None:  # nearly always: a scan in C, no copy
         return text
     text = text.translate(_VISIBLE)
     return _LONE_CR.sub("\u240d", text) if "\r" in text else text
@@ -76,7 +76,7 @@ def printable(text: str) -> str:
 
 def has_control(text: str) -> bool:
     """Whether ``text`` holds a character :func:`printable` would change."""
-    return _CONTROL.search(text) is not None
+    return CONTROL.search(text) is not None
 
 
 def _cut_chars(text: str, limit: int, more: bool) -> str:
@@ -129,6 +129,12 @@ class Keeper:
         at most ``limit`` characters; None stays None."""
         if value is None:
             return None
+        if type(value) is str and len(value) <= limit and CONTROL.search(value) is None:
+            # Nearly always (every log value, most evidence): nothing to make visible,
+            # nothing to cut before redacting.
+            shown = self.redactor.redact(value)
+            if shown is not None and len(shown) <= limit:
+                return Kept(shown)
         window, more = _window(value, limit + REDACT_MARGIN)
         return Kept(_cut_chars(self._clean(window), limit, more))
 
@@ -156,7 +162,7 @@ class Keeper:
     def header(self, name: str, value: str) -> tuple[Kept, Kept]:
         """One header: its name, and its value with credentials hidden whole."""
         if (len(name) <= TEXT_CHARS and len(value) <= HEADER_VALUE_CHARS
-                and _CONTROL.search(name) is None and _CONTROL.search(value) is None):
+                and CONTROL.search(name) is None and CONTROL.search(value) is None):
             # Nearly every header of every run: nothing to make visible, nothing to cut
             # before redacting; a run's headers are kept this way (a few µs for all).
             shown_name = self.redactor.redact(name) or ""
@@ -196,5 +202,5 @@ def ours(text: str) -> Kept:
     return Kept(_cut_chars(printable(text), DETAIL_CHARS, False))
 
 
-__all__ = ["EMPTY", "MORE", "Keeper", "Kept", "KeptHeaders", "has_control", "ours",
+__all__ = ["CONTROL", "EMPTY", "MORE", "Keeper", "Kept", "KeptHeaders", "has_control", "ours",
            "printable", "shared"]
