@@ -94,14 +94,16 @@ async def reload(request: web.Request) -> web.Response:
 
 async def results(request: web.Request) -> web.Response:
     history = request.app[DAEMON_KEY].history
-    text = await asyncio.to_thread(lambda: json.dumps(results_payload(history)))
+    links = request.app[DAEMON_KEY].options.links
+    text = await asyncio.to_thread(lambda: json.dumps(results_payload(history, links)))
     return web.Response(text=text, content_type="application/json")
 
 
 async def index(request: web.Request) -> web.Response:
     daemon = request.app[DAEMON_KEY]
     return web.Response(text=await asyncio.to_thread(render_index, daemon.history,
-                                                     daemon.reload_failure),
+                                                     daemon.reload_failure,
+                                                     daemon.options.links),
                         content_type="text/html")
 
 
@@ -116,5 +118,6 @@ async def probe_page(request: web.Request) -> web.Response:
     else:
         raise web.HTTPNotFound(text=f"no probe named {name!r}\n")
     return web.Response(text=await asyncio.to_thread(render, history, name,
-                                                     daemon.reload_failure),
+                                                     daemon.reload_failure,
+                                                     daemon.options.links),
                         content_type="text/html")

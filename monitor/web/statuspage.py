@@ -22,6 +22,7 @@ from monitor import runname
 from monitor.daemon import ReloadFailure
 from monitor.durations import latency as _ms
 from monitor.durations import span as _span
+from monitor.links import NO_LINKS, Links
 from monitor.outcomes import MEANING, Outcome
 from monitor.result import Result
 from monitor.sinks.history import History
@@ -237,7 +238,8 @@ def sparkline(runs: list[Result], width: int = 160, height: int = 30,
 
 
 def _evidence(r: Result, lasts: dict[str, Result | None] | None = None,
-              compact: bool = False, credentials: dict[str, str | None] | None = None) -> str:
+              compact: bool = False, credentials: dict[str, str | None] | None = None,
+              links: Links = NO_LINKS) -> str:
     """What a run kept, as a definition list, the diagnosis first.
 
     ``compact`` (the cards of the overview) leaves out the phases and the headers and cuts
@@ -291,7 +293,7 @@ def _evidence(r: Result, lasts: dict[str, Result | None] | None = None,
         rows.append(("phases", escape(", ".join(f"{k} {_ms(v)}" for k, v in r.phases))))
     rows.append(("target", escape(r.target)))
     if r.trace_id:
-        rows.append(("trace id", _trace(r.trace_id)))
+        rows.append(("trace id", _trace(r.trace_id, links)))
     d = ev.diagnosis
     if d is not None:
         got = " ".join(x for x in (f"HTTP {d.status_code}" if d.status_code else "",
@@ -333,13 +335,19 @@ def _evidence(r: Result, lasts: dict[str, Result | None] | None = None,
     return "".join(out)
 
 
-def _trace(trace_id: str | None) -> str:
+def _trace(trace_id: str | None, links: Links = NO_LINKS) -> str:
     """The run's trace id, selected whole by one click (no script: ``user-select: all``),
-    to paste into the backend's log or trace search."""
+    to paste into the backend's log or trace search; with ``--trace-url``, also the link to
+    the trace itself."""
     if not trace_id:
         return ""
-    return (f'<code class="tid" title="W3C trace id of this run: click to select, then '
+    code = (f'<code class="tid" title="W3C trace id of this run: click to select, then '
             f'search the backend&#39;s logs and traces for it">{escape(trace_id)}</code>')
+    url = links.trace(trace_id)
+    if url is None:
+        return code
+    return (f'{code} <a class="trace" href="{escape(url)}" rel="noopener noreferrer" '
+            f'target="_blank">open trace</a>')
 
 
 def _transcript(r: Result) -> str:
@@ -408,7 +416,8 @@ _VERDICT_CLASS = {Verdict.ROUTE: "route", Verdict.CREDENTIALS: "credentials",
                   Verdict.AUTH_NOT_ENFORCED: "security", Verdict.CANNOT_TELL: "unknown"}
 
 
-def incident_card(incident: Incident, history: History, now: float) -> str:
+def incident_card(incident: Incident, history: History, now: float,
+                  links: Links = NO_LINKS) -> str:
     """One card for probes failing with one cause on one host: the verdict, its evidence,
     then what the first of them kept."""
     first = incident.first
@@ -434,7 +443,7 @@ def incident_card(incident: Incident, history: History, now: float) -> str:
         f"{escape(incident.verdict.value)}</b>{escape(incident.why)}"
         f'<ul class="evidence">{evidence}</ul></div>'
         + (f'<div class="muted small">what {escape(first.key)} saw</div>' if count > 1 else "")
-        + f"{_evidence(first, compact=True)}</section>")
+        + f"{_evidence(first, compact=True, links=links)}</section>")
 
 
 def _probe_row(name: str, last: Result | None, history: History, now: float,
@@ -465,7 +474,8 @@ def _probe_table(rows: list[str]) -> str:
             f"<th>what was seen</th></tr>{''.join(rows)}</table>")
 
 
-def render_index(history: History, reload_failure: ReloadFailure | None = None) -> str:
+def render_index(history: History, reload_failure: ReloadFailure | None = None,
+                 links: Links = NO_LINKS) -> str:
     now = time.time()
     lasts = history.latest()
     names = list(lasts)
@@ -475,7 +485,7 @@ def render_index(history: History, reload_failure: ReloadFailure | None = None) 
     found = incidents(lasts, history.credentials())
     if found and len(found) < len(failing):
         headline += f" · {len(found)} incident{'s' if len(found) > 1 else ''}"
-    cards = [incident_card(i, history, now) for i in found]
+    cards = [incident_card(i, history, now, links) for i in found]
 
     rows = [_probe_row(name, lasts[name], history, now, "probe/") for name in names]
 
@@ -506,7 +516,8 @@ def variants_of(history: History, name: str) -> list[str]:
 
 
 def render_variants(history: History, name: str,
-                    reload_failure: ReloadFailure | None = None) -> str:
+                    reload_failure: ReloadFailure | None = None,
+                    links: Links = NO_LINKS) -> str:
     """``/probe/NAME`` of a negative probe with variants: a row per variant, each a link to
     its own page (``/probe/NAME@VARIANT``), as on the overview."""
     now = time.time()
@@ -539,7 +550,7 @@ def _attempt(r: Result) -> str:
 
 
 def render_probe(history: History, name: str,
-                 reload_failure: ReloadFailure | None = None) -> str:
+                 reload_failure: ReloadFailure | None = None, links: Links = NO_LINKS) -> str:
     now = time.time()
     lasts = history.latest()
     names = list(lasts)
@@ -561,7 +572,8 @@ def render_probe(history: History, name: str,
             f'<h3>{_pill(last)}<span>{escape(when)}</span></h3>'
             f'<div class="muted small">{escape(MEANING.get(last.outcome, ""))} · last run '
             f"{_ago(last.started_at, now)} · {ok_runs} of {len(runs)} kept runs succeeded</div>"
-            f"{_evidence(last, lasts, credentials=history.credentials())}</section>")
+            f"{_evidence(last, lasts, credentials=history.credentials(), links=links)}"
+            "</section>")
         latest = (f'<h2>The kept runs <span class="muted small">(outcome on top, latency '
                   f"below on a log scale; newest right, hover a bar for its run)</span></h2>"
                   f"{sparkline(runs, 1000, 84, limit=max(history.depth, len(runs)), wide=True)}")
@@ -583,8 +595,8 @@ def render_probe(history: History, name: str,
             f'<td class="num">{"" if r.close_code is None else r.close_code}</td>'
             f"<td>{escape(r.evidence.step_name or '') if r.evidence.step is not None else ''}</td>"
             f'<td class="seen"><details><summary>{escape(seen(r)) or "evidence"}</summary>'
-            f"{_evidence(r)}</details></td>"
-            f"<td>{_trace(r.trace_id)}</td></tr>")
+            f"{_evidence(r, links=links)}</details></td>"
+            f"<td>{_trace(r.trace_id, links)}</td></tr>")
 
     type_ = last.type if last else ""
     probe, variant = runname.split(name)

@@ -378,15 +378,17 @@ def scaled_probe_env(factor: float, src: Path = SHIPPED_PROBES) -> dict[str, str
 
     The timeout is not a hop of the alerting path but a bound on a hung run: it gets the
     largest value the load-time budget (timeout x (retries + 1) + retry_delay x retries <
-    interval) allows with a margin, at least the scaled one. Under load a healthy run then
-    does not time out, and a regression that ends in a timeout is measured slower than at
-    the real settings, never faster."""
+    interval) allows with a margin, at least the scaled one and at most the shipped one. Under
+    load a healthy run then does not time out, and a regression that ends in a timeout is
+    measured slower than at the real settings, never faster; ``factor=1`` is the shipped
+    settings exactly."""
     shipped = shipped_probe_timings(src)
     interval = parse_duration(shipped["PROBE_INTERVAL"]) / factor
     delay = parse_duration(shipped["PROBE_RETRY_DELAY"]) / factor
     retries = int(shipped["PROBE_RETRIES"])
-    timeout = max(parse_duration(shipped["PROBE_TIMEOUT"]) / factor,
-                  0.8 * (interval - delay * retries) / (retries + 1))
+    shipped_timeout = parse_duration(shipped["PROBE_TIMEOUT"])
+    timeout = min(shipped_timeout, max(shipped_timeout / factor,
+                                       0.8 * (interval - delay * retries) / (retries + 1)))
     return {"PROBE_INTERVAL": f"{interval:.3f}s", "PROBE_RETRY_DELAY": f"{delay:.3f}s",
             "PROBE_RETRIES": str(retries), "PROBE_TIMEOUT": f"{timeout:.3f}s"}
 
