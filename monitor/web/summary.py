@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from monitor.outcomes import MEANING, Outcome
+from monitor.outcomes import MEANING
+from monitor.outcomes import NOT_RUN as NOT_RUN_OUTCOMES
 from monitor.probes.kind import NOT_RUN
 from monitor.probes.kinds import kind_of
 from monitor.result import Result
@@ -28,7 +29,7 @@ def answer_label(r: Result) -> str:
 def seen(r: Result) -> str:
     """One line of what the server answered, for the overview and the API."""
     ev = r.evidence
-    if r.outcome is Outcome.CONFIG_ERROR:
+    if r.outcome in NOT_RUN_OUTCOMES:
         return f"{NOT_RUN}: {ev.detail or 'nothing was sent'}"
     parts: list[str] = []
     hs = handshake(r)
