@@ -64,8 +64,7 @@ def measure(stack: Stack, scenario: Scenario, after_run: float) -> dict[str, Any
     f = stack.factor
     stack.wait_quiet(f"before {scenario.mode}", timeout=4 * stack.interval + 120 / f)
     start = len(stack.pagerduty.snapshot())
-    stack.sleep_until_just_after_the_next_run(scenario.probe, after_run)
-    onset = time.time()
+    onset = stack.sleep_until_just_after_the_next_run(scenario.probe, after_run)
     stack.set_mode(scenario.mode)
     deadline = 3 * BUDGET / f
     try:

@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from monitor.scheduler import phase_after
+from monitor.config import Probe, load_text
+from monitor.scheduler import next_run
 from tests.support.servers import (
     ROOT,
     DaemonProc,
@@ -100,6 +101,12 @@ class Stack:
     factor: float
     interval: float  # the probes' interval, scaled
     retry_delay: float
+    specs: dict[str, Probe]  # the probes the daemons run, by key
+
+    def next_run(self, key: str, after: float) -> float:
+        """When the daemons next run probe ``key``, at or after ``after`` (wall clock):
+        every location in the same second, on the probe's phase (monitor.scheduler)."""
+        return next_run(self.specs[key], after)
 
     # ------------------------------------------------------------------ the simulators
 
@@ -109,18 +116,17 @@ class Stack:
                 loc.sim.set_mode(mode)
 
     def sleep_until_just_before_the_next_run(self, probe: str, ahead: float = 0.05) -> None:
-        """The daemons run each probe (key) on its epoch-aligned phase (monitor.scheduler),
-        every location in the same second: wait until ``ahead`` seconds before the next."""
-        at = phase_after(probe, self.interval, time.time() + 2 * ahead) - ahead
+        """Wait until ``ahead`` seconds before the next run of probe (key) ``probe``."""
+        at = self.next_run(probe, time.time() + 2 * ahead) - ahead
         time.sleep(max(0.0, at - time.time()))
 
     def sleep_until_just_after_the_next_run(self, probe: str, after: float) -> float:
         """Wait until ``after`` seconds past the start of the probe's next run (its attempt
         has an answer by then): the onset that waits longest for the probe's next run.
-        Returns that run's planned start."""
-        at = phase_after(probe, self.interval, time.time() + 0.1)
+        Returns the time of the onset (wall clock)."""
+        at = self.next_run(probe, time.time() + 0.1)
         time.sleep(max(0.0, at + after - time.time()))
-        return at
+        return time.time()
 
     # ------------------------------------------------------------------ the daemons
 
@@ -129,14 +135,18 @@ class Stack:
         return payload
 
     def first_failing_run(self, since: float, until: float,
-                          locations: Sequence[Location] | None = None) -> FailedRun:
-        """The first run that failed after ``since`` (wall clock), over every probe and
-        location (or ``locations``): a run whose first attempt failed (one whose first
-        attempt passed did not fail). The earliest is taken, whichever probe and location
-        triggered the page, so the measured delay is never shorter than the real one."""
+                          locations: Sequence[Location] | None = None,
+                          probe_key: str | None = None) -> FailedRun:
+        """The first run that failed after ``since`` (wall clock), over every probe (or the
+        one ``probe_key``) and location (or ``locations``): a run whose first attempt failed
+        (one whose first attempt passed did not fail). The earliest is taken, whichever
+        probe and location triggered the page, so the measured delay is never shorter than
+        the real one."""
         found: list[FailedRun] = []
         for loc in locations or self.locations:
             for probe in self.results(loc)["probes"]:
+                if probe_key is not None and probe["probe"] != probe_key:
+                    continue
                 runs = probe["runs"]  # newest first: a run's later attempts come before it
                 for i, run in enumerate(runs):
                     if (run["attempt"] == 1 and not run["success"] and run["started_at"] <= until
@@ -262,10 +272,12 @@ def alerting_stack(workdir: Path, factor: float, locations: Sequence[str] = LOCA
             alertmanager_target=_hostport(alertmanager), rule_files=[rules])
         prometheus = stack_.enter_context(running_prometheus(prom_config, workdir))
         payload: dict[str, Any] = json.loads(http_get(locs[0].daemon.url + "/api/v1/results")[1])
+        specs = {p.key: p for p in load_text(PROBES.read_text(encoding="utf-8"),
+                                             env=locs[0].sim.env(**env)).probes}
         result = Stack(locs, prometheus, alertmanager, pagerduty, tickets,
                        len(payload["probes"]), factor,
                        float(env["PROBE_INTERVAL"].removesuffix("s")),
-                       float(env["PROBE_RETRY_DELAY"].removesuffix("s")))
+                       float(env["PROBE_RETRY_DELAY"].removesuffix("s")), specs)
         result.wait_quiet("startup", startup_timeout)
         yield result
 
@@ -335,9 +347,9 @@ def is_trigger(event: dict[str, Any], alertname: str | None = None) -> bool:
 
 
 def probe_summaries(events: Sequence[dict[str, Any]], probe: str) -> list[str]:
-    """The summaries of ``probe`` (a key) that the PagerDuty triggers carried."""
-    name, _, variant = probe.partition("@")
-    wanted = f" {name}@{variant}" if variant else f" {name}"
+    """The summaries of ``probe`` (a key: NAME or NAME@VARIANT) that the PagerDuty triggers
+    carried: each says "probe KEY" (another probe may be named as its evidence)."""
+    pattern = re.compile(rf"(?i)\bprobe {re.escape(probe)}(?![\w@-])")
     return [s for e in events if is_trigger(e)
             for s in e["payload"]["custom_details"]["summaries"].split("; ")
-            if re.search(re.escape(wanted) + r"(?![\w@-])", s)]
+            if pattern.search(s)]
