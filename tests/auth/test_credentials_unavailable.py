@@ -69,7 +69,7 @@ def _config(base: str, kind: str, probe_kind: str, token_url: str | None = None)
 
 
 @pytest.mark.parametrize("probe_kind", ["http", "websocket"])
-@pytest.mark.parametrize("kind", list(ENDPOINTS) + ["unreachable"])
+@pytest.mark.parametrize("kind", [*ENDPOINTS, "unreachable"])
 async def test_no_token_is_credentials_unavailable_with_a_hint(
         ctx: ProbeContext, kind: str, probe_kind: str) -> None:
     async with serving(await _token_app()) as base:
