@@ -45,7 +45,8 @@ def results_payload(history: History, links: Links = NO_LINKS) -> dict[str, Any]
         })
     found = [{"host": i.host, "cause": i.cause, "outcome": i.outcome.value,
               "probes": list(i.probes), "paths": list(i.paths), "verdict": i.verdict.value,
-              "why": i.why, "evidence": list(i.evidence)}
-             for i in incidents(lasts, history.credentials())]
+              "why": i.why, "evidence": list(i.evidence), "moot": list(i.moot)}
+             for i in incidents(lasts, history.credentials(), since=history.since,
+                                negative=history.negative())]
     return {"probes": probes, "failing": failing, "incidents": found,
             "generated_at": time.time()}

@@ -26,7 +26,7 @@ from monitor.links import NO_LINKS, Links
 from monitor.outcomes import MEANING, Outcome
 from monitor.result import Result
 from monitor.sinks.history import History
-from monitor.web.incidents import Incident, Verdict, incidents
+from monitor.web.incidents import Incident, Since, Verdict, incidents
 from monitor.web.summary import answer_label, cross_check, handshake, redirect_chain, seen
 
 REFRESH_SECONDS = 10
@@ -34,6 +34,9 @@ SPARK_RUNS = 40
 CARD_EXCERPT_CHARS = 300
 CARD_REDIRECTS = 4  # hops of a redirect chain on a card; the probe page shows them all
 _CHANGED = '<div class="small muted">outcome changed</div>'
+# A negative probe "refused" on a path that refuses valid credentials too (see the card).
+_UNVERIFIED = ('<span class="pill wait" title="refused, but the path refuses valid '
+               'credentials too: this says nothing about auth now">unverified</span>')
 
 _CSS = """
 :root{--bg:#f6f7f9;--fg:#1d1f23;--card:#fff;--line:#e1e4e8;--muted:#6a717b;--head:#eef0f3;
@@ -239,7 +242,7 @@ def sparkline(runs: list[Result], width: int = 160, height: int = 30,
 
 def _evidence(r: Result, lasts: dict[str, Result | None] | None = None,
               compact: bool = False, credentials: dict[str, str | None] | None = None,
-              links: Links = NO_LINKS) -> str:
+              links: Links = NO_LINKS, since: Since | None = None) -> str:
     """What a run kept, as a definition list, the diagnosis first.
 
     ``compact`` (the cards of the overview) leaves out the phases and the headers and cuts
@@ -304,7 +307,7 @@ def _evidence(r: Result, lasts: dict[str, Result | None] | None = None,
     if ev.hint and not (compact and d is not None):  # on a card the diagnosis says it
         out.append(f'<div class="hint"><b>hint</b>{escape(ev.hint)}</div>')
     if lasts is not None:
-        check = cross_check(r, lasts, credentials)
+        check = cross_check(r, lasts, credentials, since)
         if check:
             out.append(f'<div class="hint info"><b>cross-check</b>{escape(check)}</div>')
     out.append('<dl class="kv">' + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
@@ -447,8 +450,9 @@ def incident_card(incident: Incident, history: History, now: float,
 
 
 def _probe_row(name: str, last: Result | None, history: History, now: float,
-               base: str) -> str:
-    """A row of the probe table; ``base`` is the way from the page to ``/probe/``."""
+               base: str, unverified: bool = False) -> str:
+    """A row of the probe table; ``base`` is the way from the page to ``/probe/``;
+    ``unverified``: a negative probe whose refusal an incident puts in doubt."""
     since = history.since(name)
     row_cls = "fail" if last is not None and not last.success else ""
     return (
@@ -456,7 +460,7 @@ def _probe_row(name: str, last: Result | None, history: History, now: float,
         f'data-outcome="{escape(last.outcome.value if last else "pending")}">'
         f'<td><a href="{base}{quote(name, safe="")}">{escape(name)}</a></td>'
         f"<td>{escape(last.type if last else '')}</td>"
-        f"<td>{_pill(last)}</td>"
+        f"<td>{_UNVERIFIED if unverified else _pill(last)}</td>"
         f'<td class="when">{"—" if since is None else escape(_clock(since, now))}'
         f'<div class="muted small">{"" if since is None else _span(now - since)}</div></td>'
         f'<td class="when">{_ago(last.started_at if last else None, now)}</td>'
@@ -482,12 +486,15 @@ def render_index(history: History, reload_failure: ReloadFailure | None = None,
     failing = [n for n in names if (r := lasts[n]) is not None and not r.success]
     pending = sum(lasts[n] is None for n in names)
     cls, headline, colour = _banner(len(failing), len(names), pending)
-    found = incidents(lasts, history.credentials())
+    found = incidents(lasts, history.credentials(), since=history.since,
+                      negative=history.negative())
+    moot = {key for i in found for key in i.moot}
     if found and len(found) < len(failing):
         headline += f" · {len(found)} incident{'s' if len(found) > 1 else ''}"
     cards = [incident_card(i, history, now, links) for i in found]
 
-    rows = [_probe_row(name, lasts[name], history, now, "probe/") for name in names]
+    rows = [_probe_row(name, lasts[name], history, now, "probe/",
+                       unverified=name in moot) for name in names]
 
     body = (
         f'<header><h1>synthmon</h1><div class="banner {cls}">{escape(headline)}</div>'
@@ -566,14 +573,15 @@ def render_probe(history: History, name: str,
         latest = ""
     else:
         streak = "passing" if last.success else "failing"
+        evidence = _evidence(last, lasts, credentials=history.credentials(), links=links,
+                             since=history.since)
         when = "" if since is None else f"{streak} since {_iso(since)} ({_span(now - since)})"
         summary = (
             f'<section class="card {_kind(last)}" data-probe="{escape(name)}">'
             f'<h3>{_pill(last)}<span>{escape(when)}</span></h3>'
             f'<div class="muted small">{escape(MEANING.get(last.outcome, ""))} · last run '
             f"{_ago(last.started_at, now)} · {ok_runs} of {len(runs)} kept runs succeeded</div>"
-            f"{_evidence(last, lasts, credentials=history.credentials(), links=links)}"
-            "</section>")
+            f"{evidence}</section>")
         latest = (f'<h2>The kept runs <span class="muted small">(outcome on top, latency '
                   f"below on a log scale; newest right, hover a bar for its run)</span></h2>"
                   f"{sparkline(runs, 1000, 84, limit=max(history.depth, len(runs)), wide=True)}")

@@ -10,7 +10,7 @@ from monitor.outcomes import NOT_RUN as NOT_RUN_OUTCOMES
 from monitor.probes.kind import NOT_RUN
 from monitor.probes.kinds import kind_of
 from monitor.result import Result
-from monitor.web.incidents import incidents
+from monitor.web.incidents import Since, incidents
 
 
 def handshake(r: Result) -> str | None:
@@ -69,12 +69,13 @@ def hint(r: Result | None) -> str | None:
 
 
 def cross_check(r: Result, lasts: Mapping[str, Result | None],
-                credentials: Mapping[str, str | None] | None = None) -> str | None:
+                credentials: Mapping[str, str | None] | None = None,
+                since: Since | None = None) -> str | None:
     """The verdict of the incident ``r`` belongs to, for a failing run; None for a passing
     one. The same words as the incident card of the overview (monitor.web.incidents)."""
     if r.success:
         return None
-    for incident in incidents({**lasts, r.key: r}, credentials):
+    for incident in incidents({**lasts, r.key: r}, credentials, since=since):
         if r.key in incident.probes:
             peers = [p for p in incident.probes if p != r.key]
             also = f" One incident with {', '.join(peers)}." if peers else ""
