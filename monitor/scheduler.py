@@ -11,7 +11,7 @@
   regression within the same minute). The phase comes no sooner than one run's budget
   (timeout and retries) after the first run, so that the two never overlap.
 * Probes that are compared with each other run in the same round: those that send the same
-  credentials to the same host (``round_of``) share the place of their round in the interval
+  credentials to the same host name (``round_of``) share the place of their round in the interval
   and start within ``ROUND_SPREAD`` (2 s) of each other. A 403 on one path is told from
   refused credentials by another path that accepts the same token (the status page's
   cross-check, SynthmonWebSocketRouteLikelyMissing); compared a whole interval apart, one of
@@ -71,12 +71,14 @@ def first_run(name: str, interval: float, now: float) -> float:
 
 
 def round_of(probe: Probe) -> str | None:
-    """The round of probes compared with this one: the host it asks and the credentials it
-    sends (its auth provider, or its own inline auth); None without credentials."""
+    """The round of probes compared with this one: the host name it asks (not the port: a
+    round may hold more than the probes compared, and the same name is the same staging for
+    every location, whatever a test's ports) and the credentials it sends (its auth
+    provider, or its own inline auth); None without credentials."""
     if probe.auth is None:
         return None
     credentials = probe.auth_name or f"inline:{probe.name}"
-    return f"{urlsplit(probe.spec.url).netloc}|{credentials}"
+    return f"{urlsplit(probe.spec.url).hostname or ''}|{credentials}"
 
 
 def phase_offset(name: str, interval: float, round_key: str | None = None) -> float:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config import Probe, load_text
-from monitor.scheduler import next_run
+from monitor.scheduler import ROUND_SPREAD, next_run, round_of
 from tests.support.servers import (
     ROOT,
     DaemonProc,
@@ -121,11 +121,15 @@ class Stack:
         time.sleep(max(0.0, at - time.time()))
 
     def sleep_until_just_after_the_next_run(self, probe: str, after: float) -> float:
-        """Wait until ``after`` seconds past the start of the probe's next run (its attempt
-        has an answer by then): the onset that waits longest for the probe's next run.
-        Returns the time of the onset (wall clock)."""
-        at = self.next_run(probe, time.time() + 0.1)
-        time.sleep(max(0.0, at + after - time.time()))
+        """Wait until ``after`` seconds past the start of the next run of the probe and of
+        every probe of its round (their answers are in by then): the onset that waits
+        longest for those probes' next runs. Returns the time of the onset (wall clock)."""
+        at = self.next_run(probe, time.time() + ROUND_SPREAD + 0.2)
+        key = round_of(self.specs[probe])
+        last = max([at] + [self.next_run(k, at - ROUND_SPREAD - 0.01)
+                           for k, p in self.specs.items()
+                           if key is not None and round_of(p) == key])
+        time.sleep(max(0.0, last + after - time.time()))
         return time.time()
 
     # ------------------------------------------------------------------ the daemons
