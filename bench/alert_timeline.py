@@ -1,6 +1,6 @@
 """The alert timeline measured in real time, at the shipped settings, with the real binaries.
 
-    .venv/bin/python -m bench.alert_timeline              # every page alert, ~45 minutes
+    .venv/bin/python -m bench.alert_timeline              # every page alert, ~35 minutes
     .venv/bin/python -m bench.alert_timeline --only token_echo --only close_1008
 
 Stands up the stack of the end-to-end test (tests/alerting/stack.py: two locations, each a
