@@ -303,6 +303,10 @@ class Scenario:
     # fire too in Prometheus for the probe, held back by Alertmanager (none: the generic
     # and the bare-403 alerts leave out what a specific one covers)
     inhibited: tuple[str, ...] = ()
+    # False: the regression lasts a fixed time that time compression cannot shorten (the
+    # simulator holds a buffered stream 4 s, longer than a compressed probe's timeout), so
+    # only the real-time measurement can show it.
+    compressible: bool = True
 
     @property
     def name(self) -> str:
@@ -334,6 +338,12 @@ SCENARIOS: tuple[Scenario, ...] = (
     # One variant of the security matrix got in: named PROBE@VARIANT.
     Scenario("auth_query_token", "SynthmonAuthNotEnforced", "ws-fails-closed@token_in_query_only",
              ("SECURITY", "variant token_in_query_only"), (("category", "security"),)),
+    # A stream answered with JSON instead of text/event-stream, and one held back and
+    # released whole (issue 22's stream pages).
+    Scenario("stream_json", "SynthmonStreamBroken", "chat-stream", ("does not stream",
+                                                                     "not_event_stream")),
+    Scenario("stream_buffered", "SynthmonStreamBuffered", "chat-stream",
+             ("buffered on the way",), compressible=False),
     # The jwt.<token> offer echoed back as the subprotocol (and a header on /api/threads).
     Scenario("token_echo", "SynthmonTokenReflected", "ws-golden-path",
              ("SECURITY", "in a response header"), (("category", "security"),)),

@@ -1,5 +1,5 @@
 """One cause pages once, under its own name, for EVERY outcome (monitor.outcomes, the one
-home of the names) on a WebSocket and on an HTTP probe: exactly one page alert's
+home of the names) on a WebSocket, a stream (sse) and an HTTP probe: exactly one page alert's
 expression holds (the specific one when there is one, else the generic
 SynthmonProbeFailing), or none for the outcomes that are tickets (``slow``,
 ``credentials_unavailable``).
@@ -28,6 +28,10 @@ TICKETS = {Outcome.SLOW, Outcome.CREDENTIALS_UNAVAILABLE}
 AFTER_UPGRADE = {Outcome.SUBPROTOCOL_MISMATCH, Outcome.AUTH_REJECTED, Outcome.CLOSED_BY_SERVER,
                  Outcome.UNEXPECTED_MESSAGE, Outcome.MESSAGE_TIMEOUT, Outcome.AUTH_NOT_ENFORCED,
                  Outcome.TOKEN_REFLECTED, Outcome.SLOW}
+STREAM = {Outcome.NOT_EVENT_STREAM: "SynthmonStreamBroken",
+          Outcome.STREAM_STALLED: "SynthmonStreamBroken",
+          Outcome.STREAM_INCOMPLETE: "SynthmonStreamBroken",
+          Outcome.STREAM_BUFFERED: "SynthmonStreamBuffered"}
 NO_ANSWER = {Outcome.DNS_ERROR, Outcome.CONNECT_REFUSED, Outcome.CONNECT_TIMEOUT,
              Outcome.TLS_ERROR, Outcome.CONNECTION_RESET, Outcome.TIMEOUT,
              Outcome.PROTOCOL_ERROR, Outcome.CONFIG_ERROR, Outcome.CREDENTIALS_UNAVAILABLE}
@@ -49,6 +53,8 @@ def expected_page(kind: str, outcome: Outcome, status: int) -> str | None:
     }
     if outcome in specific:
         return specific[outcome]
+    if kind == "sse" and outcome in STREAM:
+        return STREAM[outcome]
     if kind == "websocket":
         if status == 403:
             return "SynthmonWebSocketHandshakeForbidden"  # no other path upgrades here
@@ -74,7 +80,11 @@ def _cases() -> list[tuple[str, Outcome, int]]:
             cases.append(("websocket", outcome, 0))
         else:
             cases.append(("websocket", outcome, 101 if outcome in AFTER_UPGRADE else 200))
-        if outcome not in (Outcome.HANDSHAKE_REJECTED, Outcome.NOT_UPGRADED):
+        if outcome in STREAM or outcome in (Outcome.UNEXPECTED_MESSAGE, Outcome.TIMEOUT,
+                                            Outcome.SLOW):
+            cases.append(("sse", outcome, 0 if outcome is Outcome.TIMEOUT else 200))
+        if outcome not in (Outcome.HANDSHAKE_REJECTED, Outcome.NOT_UPGRADED) \
+                and outcome not in STREAM:
             status = 0 if outcome in NO_ANSWER else 503 if outcome is Outcome.UNEXPECTED_STATUS \
                 else 200
             cases.append(("http", outcome, status))
@@ -82,7 +92,8 @@ def _cases() -> list[tuple[str, Outcome, int]]:
 
 
 def _series(kind: str, outcome: Outcome, status: int, location: str) -> list[dict[str, str]]:
-    path = "/api/v1/websocket" if kind == "websocket" else "/api/health"
+    path = {"websocket": "/api/v1/websocket", "sse": "/v1/chat/completions"}.get(
+        kind, "/api/health")
     scheme = "wss" if kind == "websocket" else "https"
     labels = (f'probe="p", type="{kind}", target="{scheme}://{HOST}{path}", '
               f'environment="staging", location="{location}", job="synthmon", '
