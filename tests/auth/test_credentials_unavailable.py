@@ -6,7 +6,7 @@ Every way of not getting a token, from a real token endpoint on loopback: a refu
 probe's own credentials (401, 403, 400), a failure (500), no answer in time, nothing
 listening, an answer that is not JSON or has no token; a key file that cannot be read at
 run time. An environment variable that is not set stays ``config_error`` (the contract's
-"a secret missing at run time"). Through the HTTP and the WebSocket probe alike.
+"a secret missing at run time"). Through the HTTP, the WebSocket and the stream probe alike.
 """
 
 from __future__ import annotations
@@ -60,15 +60,17 @@ async def _token_app(base_delay: float = 3.0) -> web.Application:
 
 def _config(base: str, kind: str, probe_kind: str, token_url: str | None = None) -> str:
     url = token_url or f"{base}/token/{kind}"
-    target = (f'http: {{url: "{base}/api/health", auth: login}}' if probe_kind == "http" else
-              f'websocket: {{url: "{base.replace("http", "ws", 1)}/ws", auth: login}}')
+    target = {"http": f'http: {{url: "{base}/api/health", auth: login}}',
+              "sse": f'sse: {{url: "{base}/stream", auth: login}}',
+              "websocket": f'websocket: {{url: "{base.replace("http", "ws", 1)}/ws", '
+                           'auth: login}'}[probe_kind]
     return (f"defaults: {{interval: 10s, timeout: 1s, retries: 0}}\n"
             f"auth:\n  login: {{type: token_endpoint, url: \"{url}\", "
             f"fields: {{username: e2e, password: wrong}}}}\n"
             f"probes:\n  - name: p\n    {target}\n")
 
 
-@pytest.mark.parametrize("probe_kind", ["http", "websocket"])
+@pytest.mark.parametrize("probe_kind", ["http", "websocket", "sse"])
 @pytest.mark.parametrize("kind", [*ENDPOINTS, "unreachable"])
 async def test_no_token_is_credentials_unavailable_with_a_hint(
         ctx: ProbeContext, kind: str, probe_kind: str) -> None:
