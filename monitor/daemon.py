@@ -18,6 +18,7 @@ import structlog
 from monitor import eventloop
 from monitor.auth import TokenSource
 from monitor.config import Config, ConfigError, ConfigPaths, Probe, config_name, load_file
+from monitor.links import NO_LINKS, Links
 from monitor.preload import preload
 from monitor.probes.context import ProbeContext, open_context
 from monitor.redact import Redactor
@@ -52,6 +53,8 @@ class DaemonOptions:
     # Where ${VAR}s and *_env secrets come from (the process environment when None): the
     # demo runs the shipped file against its simulator without touching os.environ.
     env: Mapping[str, str] | None = None
+    # Where people reach this daemon and its runs' traces (--external-url, --trace-url).
+    links: Links = NO_LINKS
 
 
 class Daemon:
@@ -59,7 +62,8 @@ class Daemon:
         self.options = options
         self.redactor = redactor or Redactor()
         self.tokens = TokenSource(self.redactor, env=options.env)
-        self.sinks = default_sinks(options.location, shard=options.shard)
+        self.sinks = default_sinks(options.location, shard=options.shard,
+                                   external_url=options.links.external_url)
         self.config: Config | None = None
         self.config_loaded_at: float | None = None
         self.reload_failure: ReloadFailure | None = None

@@ -40,6 +40,9 @@ class Outcome(StrEnum):
     STREAM_STALLED = "stream_stalled"
     STREAM_BUFFERED = "stream_buffered"
     STREAM_INCOMPLETE = "stream_incomplete"
+    # The probe's auth provider gave no token (a token endpoint that refuses, times out or
+    # answers without the token; a key file that cannot be read): the target was not asked.
+    CREDENTIALS_UNAVAILABLE = "credentials_unavailable"
 
     @property
     def success(self) -> bool:
@@ -80,6 +83,9 @@ MEANING: dict[Outcome, str] = {
                              "jwt.<token> offer echoed as the subprotocol): it leaks into "
                              "proxies and logs",
     Outcome.CONFIG_ERROR: "the probe could not run as configured (e.g. a secret is missing)",
+    Outcome.CREDENTIALS_UNAVAILABLE: "the probe could not obtain its credentials (token "
+                                     "endpoint refused or did not answer, key file "
+                                     "unreadable): the target was not asked",
     Outcome.NOT_EVENT_STREAM: "a 2xx answer that is not text/event-stream (e.g. JSON) where a "
                               "stream was expected",
     Outcome.STREAM_STALLED: "no first event in time, or a silence between two events longer "
@@ -89,3 +95,6 @@ MEANING: dict[Outcome, str] = {
     Outcome.STREAM_INCOMPLETE: "the stream ended (cleanly or cut) before done or an expected "
                                "event",
 }
+
+# Runs that never reached the target: nothing was judged about it.
+NOT_RUN: frozenset[Outcome] = frozenset({Outcome.CONFIG_ERROR, Outcome.CREDENTIALS_UNAVAILABLE})

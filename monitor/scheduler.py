@@ -10,6 +10,12 @@
   locations run a probe at about the same moment (a quorum of locations then confirms a
   regression within the same minute). The phase comes no sooner than one run's budget
   (timeout and retries) after the first run, so that the two never overlap.
+* Probes that are compared with each other run in the same round: those that send the same
+  credentials to the same host name (``round_of``) share the place of their round in the interval
+  and start within ``ROUND_SPREAD`` (2 s) of each other. A 403 on one path is told from
+  refused credentials by another path that accepts the same token (the status page's
+  cross-check, SynthmonWebSocketRouteLikelyMissing); compared a whole interval apart, one of
+  the two answers could be from before the change.
 * A probe never overlaps itself. APScheduler's ``max_instances=1`` refuses the overlap inside
   one job; our own guard covers the gap a reload opens (a replaced job starts counting anew
   while the old run may still be in flight). Both count as ``skipped{reason="overlap"}``.
@@ -26,6 +32,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -36,6 +43,7 @@ from monitor.config import Probe
 
 RunFn = Callable[[Probe], Awaitable[None]]
 FIRST_RUN_WINDOW = 10.0
+ROUND_SPREAD = 2.0  # the probes of one round start within this (or 5 % of the interval)
 
 # APScheduler logs every run at INFO and every skip at WARNING through stdlib logging; the
 # skips are counted and logged by us in structured form, so only its errors get through.
@@ -62,12 +70,38 @@ def first_run(name: str, interval: float, now: float) -> float:
     return now + stable_fraction(name) * min(FIRST_RUN_WINDOW, interval)
 
 
-def phase_after(name: str, interval: float, after: float) -> float:
-    """The first point of the probe's phase (``k * interval + fraction * interval`` since
-    the epoch) at or after ``after``."""
-    offset = stable_fraction(name) * interval
+def round_of(probe: Probe) -> str | None:
+    """The round of probes compared with this one: the host name it asks (not the port: a
+    round may hold more than the probes compared, and the same name is the same staging for
+    every location, whatever a test's ports) and the credentials it sends (its auth
+    provider, or its own inline auth); None without credentials."""
+    if probe.auth is None:
+        return None
+    credentials = probe.auth_name or f"inline:{probe.name}"
+    return f"{urlsplit(probe.spec.url).hostname or ''}|{credentials}"
+
+
+def phase_offset(name: str, interval: float, round_key: str | None = None) -> float:
+    """Where in its interval a probe runs: spread by its name over the whole interval, or,
+    in a round, at the round's place plus a spread by name of at most ROUND_SPREAD."""
+    if round_key is None:
+        return stable_fraction(name) * interval
+    spread = min(ROUND_SPREAD, interval * 0.05)
+    return stable_fraction(round_key) * (interval - spread) + stable_fraction(name) * spread
+
+
+def phase_after(name: str, interval: float, after: float, round_key: str | None = None
+                ) -> float:
+    """The first point of the probe's phase (``k * interval + offset`` since the epoch, the
+    offset of :func:`phase_offset`) at or after ``after``."""
+    offset = phase_offset(name, interval, round_key)
     k = math.ceil((after - offset) / interval)
     return k * interval + offset
+
+
+def next_run(probe: Probe, after: float) -> float:
+    """When the daemons next run ``probe`` (by its key) on its phase, at or after ``after``."""
+    return phase_after(probe.key, probe.interval, after, round_of(probe))
 
 
 class _FirstRuns:
@@ -149,13 +183,13 @@ class ProbeScheduler:
             if old is None:
                 if probe.interval <= FIRST_RUN_WINDOW:
                     # The phase itself comes within the window: the first run is on it.
-                    anchor = phase_after(name, probe.interval, now)
+                    anchor = next_run(probe, now)
                 else:
                     first = first_run(name, probe.interval, now)
-                    anchor = phase_after(name, probe.interval, first + probe.budget)
+                    anchor = next_run(probe, first + probe.budget)
                     batch.names.append(name)
             else:
-                anchor = now + stable_fraction(name) * probe.interval
+                anchor = now + phase_offset(name, probe.interval, round_of(probe))
             previous = self._anchor.get(name)
             if old is not None and previous is not None:
                 # A new interval for a scheduled probe: keep its rhythm. The next run comes

@@ -32,11 +32,31 @@ VARIANT_REUSE = 1200.0
 
 
 class AuthError(Exception):
-    """A token could not be produced. ``outcome`` is what the probe run reports."""
+    """A token could not be produced. ``outcome`` is what the probe run reports: a
+    configuration that cannot work (``config_error``, e.g. a secret variable not set) or
+    credentials that could not be obtained this time (``credentials_unavailable``); ``hint``
+    says in plain words what it means for the run."""
 
-    def __init__(self, message: str, outcome: Outcome = Outcome.CONFIG_ERROR) -> None:
+    def __init__(self, message: str, outcome: Outcome = Outcome.CONFIG_ERROR,
+                 hint: str | None = None) -> None:
         super().__init__(message)
         self.outcome = outcome
+        self.hint = hint
+
+
+def _unavailable(message: str, hint: str) -> AuthError:
+    return AuthError(message, Outcome.CREDENTIALS_UNAVAILABLE,
+                     f"{hint} The probe did not reach its target, so this says nothing "
+                     "about the target itself.")
+
+
+# What each way of not getting a token from an endpoint means, for the hint.
+_ENDPOINT_REFUSED = ("The token endpoint refused the probe's own credentials (a wrong or "
+                     "rotated password or client secret in the provider's secret fields).")
+_ENDPOINT_FAILED = "The token endpoint failed to issue a token."
+_ENDPOINT_UNREACHABLE = "The token endpoint did not answer (down, or not reachable from here)."
+_ENDPOINT_ANSWER = ("The token endpoint answered without a token where the provider's "
+                    "token_field looks (a changed answer, or token_field set wrong).")
 
 
 def read_secret(env_var: str | None, file: str | None, what: str,
@@ -50,7 +70,10 @@ def read_secret(env_var: str | None, file: str | None, what: str,
         try:
             return Path(file).read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise AuthError(f"{what}: cannot read {file}: {exc.strerror or exc}") from None
+            # A file that `check` found is gone or unreadable now (a Secret no longer
+            # mounted, its permissions changed): the credentials cannot be had this time.
+            raise _unavailable(f"{what}: cannot read {file}: {exc.strerror or exc}",
+                               f"synthmon cannot read {file} now.") from None
     raise AuthError(f"{what}: no secret configured")
 
 
@@ -213,28 +236,27 @@ class TokenSource:
             ) as resp:
                 body = await resp.content.read(64 * 1024)
                 if resp.status >= 400:
-                    raise AuthError(f"token endpoint answered HTTP {resp.status}",
-                                    Outcome.AUTH_REJECTED if resp.status in (401, 403)
-                                    else Outcome.UNEXPECTED_STATUS)
+                    raise _unavailable(
+                        f"token endpoint answered HTTP {resp.status}",
+                        _ENDPOINT_REFUSED if resp.status in (400, 401, 403)
+                        else _ENDPOINT_FAILED)
                 try:
                     import json
 
                     data = json.loads(body)
                 except ValueError:
-                    raise AuthError("token endpoint answered something that is not JSON",
-                                    Outcome.PROTOCOL_ERROR) from None
+                    raise _unavailable("token endpoint answered something that is not JSON",
+                                       _ENDPOINT_ANSWER) from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise AuthError(f"token endpoint unreachable: {type(exc).__name__}",
-                            Outcome.CONNECT_REFUSED if isinstance(
-                                exc, aiohttp.ClientConnectorError) else Outcome.TIMEOUT
-                            ) from None
+            raise _unavailable(f"token endpoint unreachable: {type(exc).__name__}",
+                               _ENDPOINT_UNREACHABLE) from None
         finally:
             if own:
                 await client.close()
         token = _json_path(data, spec.token_field)
         if not isinstance(token, str) or not token:
-            raise AuthError(f"token endpoint answer has no string at '{spec.token_field}'",
-                            Outcome.ASSERTION_FAILED)
+            raise _unavailable(f"token endpoint answer has no string at '{spec.token_field}'",
+                               _ENDPOINT_ANSWER)
         expires_in = _json_path(data, spec.expires_in_field)
         ttl = float(expires_in) if isinstance(expires_in, int | float) and expires_in > 0 \
             else spec.default_ttl

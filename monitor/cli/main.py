@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Sequence
 
 from monitor import __version__, eventloop
 from monitor.config import json_schema
 from monitor.config.fields import parse_retries
 from monitor.demo.modes import MODES
+from monitor.links import (
+    EXTERNAL_URL_ENV,
+    TRACE_ID,
+    TRACE_URL_ENV,
+    LinkError,
+    Links,
+    links_from,
+)
 
 DEFAULT_CONFIG = "probes.yaml"
 DEFAULT_LISTEN = "127.0.0.1:9115"
@@ -63,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a host name browsers may reach the daemon by, besides IP "
                           "addresses, localhost and this machine's names (repeatable); "
                           "a browser's request by any other name is refused (DNS rebinding)")
+    _links_options(run, external=True)
     _loop_option(run)
 
     check = sub.add_parser(
@@ -84,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "retries; 0 turns them off)")
     once.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                       help="colour the table (auto: on a terminal; NO_COLOR/FORCE_COLOR honoured)")
+    _links_options(once, external=False)
 
     demo = sub.add_parser("demo", help="simulator + daemon with the shipped probes, on loopback")
     demo.add_argument("--listen", type=parse_listen, default=parse_listen(DEFAULT_LISTEN),
@@ -93,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--mode", default="healthy", choices=MODES, metavar="MODE",
                       help="start the simulator in this mode (healthy); one of: " + MODES_HELP)
     demo.add_argument("--interval", default="10s", help="probe interval in the demo (10s)")
+    _links_options(demo, external=False)
     _loop_option(demo)
 
     sim = sub.add_parser("simulator", help="run only the staging simulator")
@@ -118,6 +130,30 @@ def config_paths(args: argparse.Namespace) -> tuple[str, ...]:
     return tuple(args.config or (DEFAULT_CONFIG,))
 
 
+def _links_options(parser: argparse.ArgumentParser, external: bool) -> None:
+    if external:
+        parser.add_argument(
+            "--external-url", metavar="URL",
+            help="the URL people reach this daemon at, as Prometheus' --web.external-url "
+                 f"(default ${EXTERNAL_URL_ENV}); exported as synthmon_external_url_info so "
+                 "that every page and ticket links to URL/probe/NAME")
+    parser.add_argument(
+        "--trace-url", metavar="TEMPLATE",
+        help=f"your tracing backend's URL for one trace, with {TRACE_ID} where the id goes "
+             f"(default ${TRACE_URL_ENV}), e.g. https://tempo.example.com/trace/{TRACE_ID}: "
+             "every run's trace id becomes that link")
+
+
+def links_of(args: argparse.Namespace) -> Links:
+    """The links of a command's flags (or their environment variables); a bad value
+    exits 2 with the reason, as argparse does."""
+    try:
+        return links_from(getattr(args, "external_url", None), args.trace_url)
+    except LinkError as exc:
+        print(f"synthmon {args.command}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def _loop_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--event-loop", choices=eventloop.CHOICES, default=eventloop.DEFAULT,
                         help=f"event loop to run on ({eventloop.DEFAULT})")
@@ -137,15 +173,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             from monitor.cli.once import run_once
 
             return run_once(config_paths(args), args.probe, args.format, args.color,
-                            retries=args.retries)
+                            retries=args.retries, links=links_of(args))
         if args.command == "run":
             from monitor.cli.run import run_daemon
 
-            return eventloop.run(run_daemon(args), args.event_loop)
+            return eventloop.run(run_daemon(args, links_of(args)), args.event_loop)
         if args.command == "demo":
             from monitor.demo.run import run_demo
 
-            return eventloop.run(run_demo(args), args.event_loop)
+            return eventloop.run(run_demo(args, links_of(args)), args.event_loop)
         if args.command == "simulator":
             from monitor.cli.simulator import run_simulator
 

@@ -22,6 +22,7 @@ from monitor.cli.check import NO_PROBES
 from monitor.cli.junit import cases, junit_report
 from monitor.config import Config, ConfigError, ConfigPaths, Probe, config_name, load_files
 from monitor.durations import latency
+from monitor.links import NO_LINKS, Links
 from monitor.outcomes import Outcome
 from monitor.preload import preload
 from monitor.probes.context import open_context
@@ -71,11 +72,12 @@ def select(probes: Iterable[Probe], wanted: Iterable[str]) -> tuple[list[Probe],
     return chosen, unknown
 
 
-def result_json(r: Result) -> dict[str, Any]:
+def result_json(r: Result, links: Links = NO_LINKS) -> dict[str, Any]:
     data = r.to_dict()
     # The documented top-level keys first; the rest of the record follows.
     head = {k: data.pop(k) for k in ("probe", "type", "outcome", "success", "duration_seconds",
                                      "status_code", "close_code", "trace_id", "evidence")}
+    head["trace_url"] = links.trace(r.trace_id)
     return {**head, **data}
 
 
@@ -109,7 +111,7 @@ def answer(r: Result) -> str:
     return " ".join(p for p in parts if p) or "-"
 
 
-def _seen(r: Result) -> Text:
+def _seen(r: Result, links: Links = NO_LINKS) -> Text:
     """What the server answered; the diagnosis of a refused upgrade on a line of its own."""
     text = Text(seen(r))
     if r.attempt > 1:  # the retries of `once` (--retries), as the daemon makes them
@@ -138,6 +140,10 @@ def _seen(r: Result) -> Text:
         # What to search the backend's logs for.
         text.append("\n")
         text.append(f"trace id: {r.trace_id}", style="dim")
+        url = links.trace(r.trace_id)
+        if url is not None:
+            text.append("\n")
+            text.append(f"trace: {url}", style=f"dim link {url}")
     return text
 
 
@@ -147,7 +153,7 @@ def _outcome_style(r: Result) -> str:
     return "bold yellow" if r.outcome is Outcome.SLOW else "bold red"
 
 
-def print_table(results: list[Result], console: Console) -> None:
+def print_table(results: list[Result], console: Console, links: Links = NO_LINKS) -> None:
     """probe, outcome, status/close code, latency, what was seen; a summary line below."""
     table = Table(box=box.HEAVY_HEAD if console.is_terminal else box.ASCII2,
                   show_lines=console.is_terminal and any(not r.success for r in results))
@@ -160,7 +166,7 @@ def print_table(results: list[Result], console: Console) -> None:
         style = _outcome_style(r)
         table.add_row(Text(r.key, style="bold" if not r.success else ""),
                       Text(r.outcome.value, style=style), answer(r),
-                      latency(r.duration_seconds), _seen(r))
+                      latency(r.duration_seconds), _seen(r, links))
     console.print(table)
     failed = sum(not r.success for r in results)
     summary = f"{len(results) - failed} passed, {failed} failed"
@@ -171,7 +177,7 @@ FORMATS = ("table", "json", "junit")
 
 
 def run_once(paths: ConfigPaths, names: list[str], fmt: str, color: str = "auto",
-             retries: int | None = None) -> int:
+             retries: int | None = None, links: Links = NO_LINKS) -> int:
     path = config_name(paths)
     try:
         config = load_files(paths)
@@ -202,15 +208,15 @@ def run_once(paths: ConfigPaths, names: list[str], fmt: str, color: str = "auto"
     except eventloop.Interrupted:
         return 130
     if fmt == "json":
-        json.dump([result_json(r) for r in results], sys.stdout, indent=2)
+        json.dump([result_json(r, links) for r in results], sys.stdout, indent=2)
         sys.stdout.write("\n")
     elif fmt == "junit":
         sys.stdout.flush()
-        sys.stdout.buffer.write(junit_report(cases(results), result_json,
+        sys.stdout.buffer.write(junit_report(cases(results), lambda r: result_json(r, links),
                                              lambda text: redactor.redact(text) or "",
                                              wall_seconds=time.monotonic() - clock,
                                              started=started))
         sys.stdout.buffer.flush()
     else:
-        print_table(results, make_console(color))
+        print_table(results, make_console(color), links)
     return 0 if all(r.success for r in results) else 1

@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from monitor.config.errors import Path_, Problem, display
 from monitor.config.facts import TIMING_KEYS, UNKNOWN, ProbeFacts, _Unknown
@@ -167,6 +168,7 @@ def validate_semantics(parts: Parts, env: Mapping[str, str],
     used: list[str] = []  # shared providers in use, each checked for its secrets once
     budget_reported = False
     timings: dict[Timing, Timing] = {}  # one instance for the probes that time alike
+    compared: list[tuple[int, Probe]] = []  # valid WebSocket probes, for the route check
     for facts in sorted(parts.probes, key=lambda f: f.index):
         i = facts.index
         at: Path_ = ("probes", i)
@@ -236,11 +238,46 @@ def validate_semantics(parts: Parts, env: Mapping[str, str],
                                 if spec.trace is None else spec.trace,
                                 tracestate=spec.tracestate
                                 or (defaults.tracestate if defaults is not None else None)))
+            if variant is None:
+                compared.append((i, probes[-1]))
     for name in used:
         missing += [(("auth", name, *key), msg)
                     for key, msg in missing_secrets(parts.auth[name], env)]
+    warnings += _route_comparison_warnings(compared)
     return Checked(probes=probes, label_names=sorted(label_names), warnings=warnings,
                    missing=missing)
+
+
+def _route_comparison_warnings(probes: list[tuple[int, Probe]]) -> list[Problem]:
+    """A probe that diagnoses a refused answer (``diagnose: true``, a WebSocket probe's
+    default) with credentials, and no probe to compare it with: a probe of its kind, not a
+    negative one, on another path of the same host with the same credentials. Without one,
+    a 403 there cannot be told from refused credentials (the status page's cross-check and
+    the alert SynthmonWebSocketRouteLikelyMissing compare with such a probe)."""
+    def creds(p: Probe) -> str | None:
+        return p.auth_name or (f"inline:{p.spec.name}" if p.auth is not None else None)
+
+    def negative(p: Probe) -> bool:
+        section = p.spec.kind_spec
+        return isinstance(section, Negative) and section.expect_rejected
+
+    positive = [(i, p) for i, p in probes if not negative(p)]
+    out: list[Problem] = []
+    for i, p in positive:
+        if not getattr(p.spec.kind_spec, "diagnose", False) or creds(p) is None:
+            continue
+        here = urlsplit(p.spec.url)
+        if any(q.spec.type == p.spec.type and creds(q) == creds(p)
+               and (there := urlsplit(q.spec.url)).netloc == here.netloc
+               and there.path != here.path for _, q in positive):
+            continue
+        out.append((("probes", i, p.spec.type, "url"),
+                    f"no {p.spec.type} probe on another path of {here.netloc} with the same "
+                    f"credentials ({p.auth_name or 'inline'}): a 403 here cannot be told from "
+                    "refused credentials; add one (like the shipped ws-alternate-path on /ws) "
+                    "for the status page's cross-check and the alert "
+                    "SynthmonWebSocketRouteLikelyMissing to compare with"))
+    return out
 
 
 def _timing(facts: ProbeFacts, defaults: Defaults | None) -> dict[str, float]:

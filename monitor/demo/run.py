@@ -9,13 +9,14 @@ import os
 import shlex
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.console import Console
 from rich.text import Text
 
 from monitor.config import SHIPPED_CONFIG, VARIANTS, parse_duration
+from monitor.links import NO_LINKS, Links
 from monitor.redact import Redactor
 from monitor.sinks.log import configure_logging
 from monitor.web.serve import serve_daemon
@@ -275,7 +276,7 @@ def banner(daemon_url: str, sim_url: str, interval: float = 10.0, mode: str = "h
     return banner_text(daemon_url, sim_url, interval, mode, sim_ws_url, synthmon).plain
 
 
-async def run_demo(args: argparse.Namespace) -> int:
+async def run_demo(args: argparse.Namespace, links: Links = NO_LINKS) -> int:
     from monitor.demo.simulator import MODES, start_simulator
 
     if args.mode not in MODES:
@@ -302,6 +303,11 @@ async def run_demo(args: argparse.Namespace) -> int:
                               sim.ws_url, self_command()), end="")
     sys.stderr.flush()
     try:
-        return await serve_daemon(str(SHIPPED_CONFIG), args.listen, redactor=redactor, env=env)
+        # The demo's own address is where its pages are.
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        shown = f"[{shown}]" if ":" in shown else shown
+        links = replace(links, external_url=f"http://{shown}:{port}/")
+        return await serve_daemon(str(SHIPPED_CONFIG), args.listen, redactor=redactor, env=env,
+                                  links=links)
     finally:
         await sim.stop()

@@ -68,8 +68,9 @@ class Sinks:
 
 def default_sinks(location: str | None = None,
                   environ: Mapping[str, str] | None = None,
-                  shard: tuple[int, int] | None = None) -> Sinks:
-    surfacer = Surfacer(location=location, shard=shard)
+                  shard: tuple[int, int] | None = None,
+                  external_url: str | None = None) -> Sinks:
+    surfacer = Surfacer(location=location, shard=shard, external_url=external_url)
     more: list[Sink] = []
     environ = os.environ if environ is None else environ
     if any(environ.get(v) for v in ("OTEL_EXPORTER_OTLP_ENDPOINT",

@@ -295,6 +295,7 @@ class History:
         self._since: dict[str, float] = {}  # start of the current streak of the last outcome
         self._order: list[str] = []
         self._credentials: dict[str, str | None] = {}
+        self._negative: frozenset[str] = frozenset()
 
     def configure(self, config: Config) -> None:
         with self._lock:
@@ -303,6 +304,11 @@ class History:
             # proves credentials fine only when it uses the same ones. Inline auth is its own.
             self._credentials = {p.key: p.auth_name or (f"inline:{p.name}" if p.auth else None)
                                  for p in config.probes}
+            # Negative probes (expect_rejected): their refusal is their success, which a
+            # path that refuses everyone makes meaningless (the status page says so).
+            self._negative = frozenset(
+                p.key for p in config.probes
+                if (kind := p.spec.http or p.spec.websocket) is not None and kind.expect_rejected)
             self.depth = max(MIN_DEPTH, min(DEFAULT_DEPTH, TOTAL_RUNS // max(len(self._order), 1)))
             old = self._rings
             self._rings = {}
@@ -337,6 +343,11 @@ class History:
         """Probe -> auth provider name (``inline:NAME`` for inline auth, None without)."""
         with self._lock:
             return dict(self._credentials)
+
+    def negative(self) -> frozenset[str]:
+        """The keys of the negative probes (and of their variants)."""
+        with self._lock:
+            return self._negative
 
     def runs(self, probe: str, limit: int | None = None) -> list[Result]:
         """Newest first; the newest ``limit`` only, when given (older ones are not rebuilt)."""

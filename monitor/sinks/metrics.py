@@ -134,16 +134,20 @@ class Snapshot:
     configured: int
     otlp: tuple[int, dict[str, int]] | None = None  # spans exported, dropped by reason
     shard: tuple[int, int] | None = None  # --shard I/N
+    external_url: str | None = None
 
 
 class Surfacer:
     """Holds the per-probe state and writes it out. Updates come from the event loop."""
 
     def __init__(self, location: str | None = None,
-                 shard: tuple[int, int] | None = None) -> None:
+                 shard: tuple[int, int] | None = None,
+                 external_url: str | None = None) -> None:
         self._lock = threading.Lock()
         self.location = location
         self.shard = shard
+        # The alert rules read it to link each page to the probe's page here.
+        self.external_url = external_url
         self._series: dict[str, _ProbeSeries] = {}
         self.lag = Buckets(LAG_BUCKETS)
         self.skipped: dict[str, int] = dict.fromkeys(SKIP_REASONS, 0)
@@ -250,7 +254,7 @@ class Surfacer:
             snap = Snapshot([s.snapshot() for s in self._series.values()],
                             self._daemon_labels, self.lag.copy(), dict(self.skipped),
                             self.reload_ok, self.reload_ok_at, self._configured,
-                            shard=self.shard)
+                            shard=self.shard, external_url=self.external_url)
         if self.otlp_stats is not None:
             snap.otlp = self.otlp_stats()
         return snap
@@ -441,6 +445,10 @@ def iter_exposition(snap: Snapshot, chunk_lines: int = CHUNK_LINES,
     sep = "," if dl else ""
     head("synthmon_build_info", "gauge", "synthmon version")
     add(f'synthmon_build_info{{version="{_escape(__version__)}"{sep}{dl}}} 1.0\n')
+    if snap.external_url is not None:
+        head("synthmon_external_url_info", "gauge",
+             "where people reach this synthmon (--external-url): the alerts link to it")
+        add(f'synthmon_external_url_info{{url="{_escape(snap.external_url)}"{sep}{dl}}} 1.0\n')
     yield from gauge("synthmon_config_last_reload_successful",
                      "1 if the last config (re)load succeeded", [(dl, float(snap.reload_ok))])
     yield from gauge("synthmon_config_last_reload_success_timestamp_seconds",

@@ -5,12 +5,18 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from monitor.links import NO_LINKS, Links
+from monitor.result import Result
 from monitor.sinks.history import History
 from monitor.web.incidents import incidents
 from monitor.web.summary import handshake, hint, seen
 
 
-def results_payload(history: History) -> dict[str, Any]:
+def _run(r: Result, links: Links) -> dict[str, Any]:
+    return {**r.to_dict(), "trace_url": links.trace(r.trace_id)}
+
+
+def results_payload(history: History, links: Links = NO_LINKS) -> dict[str, Any]:
     """``/api/v1/results``: {"probes": [{"probe", "last", "since", "runs", ...}],
     "incidents": [{"host", "cause", "probes", "verdict", "why", "evidence", ...}], ...}.
 
@@ -26,9 +32,10 @@ def results_payload(history: History) -> dict[str, Any]:
             failing += 1
         probes.append({
             "probe": name,
-            "last": last.to_dict() if last else None,
+            "last": _run(last, links) if last else None,
             "since": history.since(name),
-            "runs": [r.to_dict() for r in history.runs(name)],
+            "runs": [_run(r, links) for r in history.runs(name)],
+            "url": links.probe(name),
             "type": last.type if last else None,
             "outcome": last.outcome.value if last else None,
             "success": last.success if last else None,
@@ -38,7 +45,8 @@ def results_payload(history: History) -> dict[str, Any]:
         })
     found = [{"host": i.host, "cause": i.cause, "outcome": i.outcome.value,
               "probes": list(i.probes), "paths": list(i.paths), "verdict": i.verdict.value,
-              "why": i.why, "evidence": list(i.evidence)}
-             for i in incidents(lasts, history.credentials())]
+              "why": i.why, "evidence": list(i.evidence), "moot": list(i.moot)}
+             for i in incidents(lasts, history.credentials(), since=history.since,
+                                negative=history.negative())]
     return {"probes": probes, "failing": failing, "incidents": found,
             "generated_at": time.time()}

@@ -10,20 +10,32 @@ probe on another path of the same host, with the same credentials, that did upgr
 that the server accepts WebSocket connections and those credentials, so a refusal on this
 path points at its route; refusals on every path point at the credentials; every WebSocket
 probe failing at the connection while plain HTTP passes points at the WebSocket layer.
-A probe is never compared with itself nor with another probe of its own incident.
+A probe is never compared with itself nor with another probe of its own incident, and
+only with an answer of the same moment: the peer's run after the failure began, the failure
+after the peer's streak began (probes that send the same credentials to the same host run
+in one round, seconds apart: monitor.scheduler). A refusal of a negative probe on a path
+that refuses valid credentials too (a plain route there) proves nothing about auth: the
+incident names such probes (``moot``) so that the page does not show them as passing.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import urlsplit
 
-from monitor.outcomes import Outcome
+from monitor.outcomes import NOT_RUN, Outcome
 from monitor.probes.kinds import kind_of
 from monitor.result import Result
+from monitor.scheduler import ROUND_SPREAD
+
+# Two answers of one round are at most this far apart (its spread, and a margin for the
+# start lag of a loaded machine).
+SAME_MOMENT = ROUND_SPREAD + 1.0
+Since = Callable[[str], float | None]
 
 
 class Verdict(StrEnum):
@@ -61,6 +73,9 @@ class Incident:
     # The newest run of the first of them, which the card shows: carried, not looked up
     # again by name, so that a card can never ask for a run its page does not have.
     first: Result
+    # Negative probes on these paths whose refusal proves nothing while valid credentials
+    # are refused there too (no WebSocket route): not "refused as expected".
+    moot: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -122,11 +137,15 @@ def _same_credentials(a: str, b: str, credentials: Mapping[str, str | None]) -> 
 
 
 def incidents(lasts: Mapping[str, Result | None],
-              credentials: Mapping[str, str | None] | None = None) -> list[Incident]:
+              credentials: Mapping[str, str | None] | None = None, *,
+              since: Since | None = None,
+              negative: Collection[str] = ()) -> list[Incident]:
     """Failing probes (newest runs in config order) as incidents, in the order of their
     first probe. ``credentials`` maps a probe to what it authenticates with (its auth
     provider's name, or a key of its own for inline auth); a peer only proves the
-    credentials fine when it uses the same ones. Unknown probes compare as unauthenticated."""
+    credentials fine when it uses the same ones. Unknown probes compare as unauthenticated.
+    ``since`` gives the start of a probe's current streak (History.since): with it, a peer
+    counts only with an answer of the same moment. ``negative``: the negative probes."""
     creds: Mapping[str, str | None] = credentials or {}
     groups: dict[tuple[str, str], list[Result]] = {}
     # Each incident is judged against the other probes of its host only: indexed once, so
@@ -142,16 +161,58 @@ def incidents(lasts: Mapping[str, Result | None],
     out = []
     for (host, cause), members in groups.items():
         paths = tuple(dict.fromkeys(path_of(r) for r in members))
-        verdict, why, evidence = _verdict(members, host, by_host[host], creds)
+        verdict, why, evidence = _verdict(members, host, by_host[host], creds, since)
+        moot = _moot(members, by_host[host], negative, verdict)
+        if moot:
+            where = _names(sorted({path_of(r) for r in moot}))
+            evidence.append(f"{_names([r.key for r in moot])} ({where}): refused, but this "
+                            "path refuses valid credentials too: their refusal says nothing "
+                            "about auth now")
         out.append(Incident(host=host, outcome=members[0].outcome, cause=cause,
                             probes=tuple(r.key for r in members), paths=paths,
                             verdict=verdict, why=why, evidence=tuple(evidence),
-                            first=members[0]))
+                            first=members[0], moot=tuple(r.key for r in moot)))
     return out
 
 
+def _moot(members: list[Result], on_host: list[Result], negative: Collection[str],
+          verdict: Verdict) -> list[Result]:
+    """Negative probes that pass on a path that looks like a plain route while a valid probe
+    there is refused: its upgrade answered 2xx/3xx, or the route is suspected, or a plain
+    GET there answers 2xx (unless the credentials are the suspect). The path refuses
+    everyone, so their refusal is no evidence of auth."""
+    if verdict is Verdict.CREDENTIALS:
+        return []
+    refused = [r for r in members if _authz_refusal(r) or r.outcome is Outcome.NOT_UPGRADED]
+    plain = {path_of(r) for r in refused if r.outcome is Outcome.NOT_UPGRADED
+             or verdict is Verdict.ROUTE
+             or (r.evidence.diagnosis is not None
+                 and r.evidence.diagnosis.status_code is not None
+                 and 200 <= r.evidence.diagnosis.status_code < 300)}
+    return [r for r in on_host if r.key in negative and r.success and path_of(r) in plain]
+
+
+def _comparable(peer: Result, members: list[Result], since: Since | None) -> bool:
+    """Whether ``peer``'s answer and a member's failure are of the same moment: the peer's
+    last run started after that member's failure began, and the peer's streak (its answer
+    unchanged) began before the member's last run. One answer from before a change and
+    one from after it say nothing about each other."""
+    if since is None:
+        return True
+    peer_since = since(peer.key)
+    for m in members:
+        failing_since = since(m.key)
+        if failing_since is None or peer_since is None:
+            return True
+        if (peer.started_at >= failing_since - SAME_MOMENT
+                and peer_since <= m.started_at + SAME_MOMENT):
+            return True
+    return False
+
+
 def _verdict(members: list[Result], host: str, on_host: list[Result],
-             creds: Mapping[str, str | None]) -> tuple[Verdict, str, list[str]]:
+             creds: Mapping[str, str | None],
+             since: Since | None = None) -> tuple[Verdict, str, list[str]]:
     mine = {r.key for r in members}
     first = members[0]
     outcome = first.outcome
@@ -184,6 +245,18 @@ def _verdict(members: list[Result], host: str, on_host: list[Result],
                 "Not a route or credentials question: the server answers, with redirects "
                 f"that do not end ({_names(sorted(mine))}); the probe's hint says whether "
                 "they loop, and its evidence lists every Location.", evidence)
+    if outcome in NOT_RUN:
+        return (Verdict.CANNOT_TELL,
+                f"Nothing to compare: {first.probe} did not reach the target "
+                f"({outcome.value}: {first.evidence.detail or 'not run'}); the target was not "
+                "asked.", evidence)
+    if first.upgraded and outcome is Outcome.CLOSED_BY_SERVER:
+        close = f"close {first.close_code}" if first.close_code is not None else "a close"
+        return (Verdict.CANNOT_TELL,
+                f"Not a route or credentials question, and the WebSocket layer answers: "
+                f"{first.probe} got a 101, then the server ended the connection ({close}); "
+                "the failure is after the handshake, where no other probe can be compared.",
+                evidence)
     if outcome in _AFTER_UPGRADE:
         return (Verdict.CANNOT_TELL,
                 f"Not a route or credentials question: {first.key} got a 101, so the route "
@@ -199,8 +272,10 @@ def _verdict(members: list[Result], host: str, on_host: list[Result],
         return Verdict.CANNOT_TELL, f"Cannot tell route from credentials: {reason}.", evidence
 
     ws_others = [r for r in others if upgrades(r)]
-    got_in = [r for r in ws_others if r.upgraded and r.outcome is not Outcome.AUTH_NOT_ENFORCED
-              and any(_same_credentials(r.key, m.key, creds) for m in members)]
+    upgraded = [r for r in ws_others if r.upgraded and r.outcome is not Outcome.AUTH_NOT_ENFORCED
+                and any(_same_credentials(r.key, m.key, creds) for m in members)]
+    got_in = [r for r in upgraded if _comparable(r, members, since)]
+    stale = [r for r in upgraded if r not in got_in]
     refused = outcome in (Outcome.HANDSHAKE_REJECTED, Outcome.NOT_UPGRADED, Outcome.AUTH_REJECTED)
     paths = tuple(dict.fromkeys(path_of(r) for r in members))
     elsewhere = [r for r in got_in if path_of(r) not in paths]
@@ -239,9 +314,20 @@ def _verdict(members: list[Result], host: str, on_host: list[Result],
                 + (f" ({_names(ok_http)} accepts them over plain HTTP: suspect the WebSocket "
                    "side's check of the token)." if ok_http else "."), evidence)
 
+    if stale:
+        peer = stale[0]
+        return (Verdict.CANNOT_TELL,
+                f"Cannot tell yet: {peer.key} upgraded on {path_of(peer)} of the same host "
+                f"with the same credentials at {_clock(peer.started_at)}, but that answer and "
+                f"the failure of {first.probe} ({_clock(first.started_at)}) are not of the "
+                "same moment (one is from before a change); the next runs will tell.",
+                evidence)
+
     ws_all = [r for r in on_host if upgrades(r)]
-    # A refusal of the token is not the layer being down: it proves the layer answers.
-    ws_failing = [r for r in ws_all if r.outcome in _WS_BROKEN and not _authz_refusal(r)]
+    # A refusal of the token is not the layer being down: it proves the layer answers; nor
+    # is a close after a 101.
+    ws_failing = [r for r in ws_all if r.outcome in _WS_BROKEN and not _authz_refusal(r)
+                  and not r.upgraded]
     http_ok = [r.key for r in others if not upgrades(r) and r.success]
     ws_ok = [r for r in ws_all if r.success and r.upgraded]
     layer_paths = {path_of(r) for r in ws_failing}
@@ -261,6 +347,10 @@ def _verdict(members: list[Result], host: str, on_host: list[Result],
 def _noun(r: Result) -> str:
     kind = kind_of(r.type)
     return r.type if kind is None else kind.words.noun
+
+
+def _clock(ts: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(ts)) + " UTC"
 
 
 def _authz_refusal(r: Result) -> bool:

@@ -10,6 +10,7 @@ import structlog
 from aiohttp import web
 
 from monitor.config import ConfigError, ConfigPaths, config_name
+from monitor.links import NO_LINKS, Links
 from monitor.redact import Redactor
 
 
@@ -27,7 +28,8 @@ async def serve_daemon(config: ConfigPaths, listen: tuple[str, int], location: s
                        redactor: Redactor | None = None,
                        web_config: str | None = None,
                        env: Mapping[str, str] | None = None,
-                       allowed_hosts: Sequence[str] = ()) -> int:
+                       allowed_hosts: Sequence[str] = (),
+                       links: Links = NO_LINKS) -> int:
     """Run the daemon until SIGTERM/SIGINT. Exit code 1 if the first config load or the
     web config fails."""
     from monitor.daemon import NO_PROBES_DETAIL, Daemon, DaemonOptions
@@ -52,7 +54,7 @@ async def serve_daemon(config: ConfigPaths, listen: tuple[str, int], location: s
         auth = BasicAuth(endpoints.users) if endpoints.users else None
         open_health = endpoints.open_health_endpoints
     daemon = Daemon(DaemonOptions(config_path=config, location=location, shard=shard,
-                                  env=env),
+                                  env=env, links=links),
                     redactor=redactor)
     try:
         await daemon.start()

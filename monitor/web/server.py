@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 from aiohttp import web
@@ -28,6 +29,7 @@ from monitor.web.statuspage import render_index, render_probe, render_variants, 
 DAEMON_KEY = web.AppKey("daemon", Daemon)
 # What the kubelet's probes and Docker's HEALTHCHECK ask; the web config may leave them open.
 HEALTH_PATHS = ("/-/healthy", "/-/ready")
+TRACE_ID_RE = re.compile(r"[0-9a-f]{32}")
 
 
 def build_app(daemon: Daemon, auth: BasicAuth | None = None, *,
@@ -46,6 +48,7 @@ def build_app(daemon: Daemon, auth: BasicAuth | None = None, *,
     app.router.add_get("/api/v1/results", results)
     app.router.add_get("/", index)
     app.router.add_get("/probe/{name}", probe_page)
+    app.router.add_get("/trace/{trace_id}", trace)
     return app
 
 
@@ -94,15 +97,30 @@ async def reload(request: web.Request) -> web.Response:
 
 async def results(request: web.Request) -> web.Response:
     history = request.app[DAEMON_KEY].history
-    text = await asyncio.to_thread(lambda: json.dumps(results_payload(history)))
+    links = request.app[DAEMON_KEY].options.links
+    text = await asyncio.to_thread(lambda: json.dumps(results_payload(history, links)))
     return web.Response(text=text, content_type="application/json")
 
 
 async def index(request: web.Request) -> web.Response:
     daemon = request.app[DAEMON_KEY]
     return web.Response(text=await asyncio.to_thread(render_index, daemon.history,
-                                                     daemon.reload_failure),
+                                                     daemon.reload_failure,
+                                                     daemon.options.links),
                         content_type="text/html")
+
+
+async def trace(request: web.Request) -> web.Response:
+    """``/trace/ID``: to the run's trace in the tracing backend (``--trace-url``), so that a
+    link needs only this daemon's address (the dashboard's exemplars link here)."""
+    trace_id = request.match_info["trace_id"]
+    if not TRACE_ID_RE.fullmatch(trace_id):
+        raise web.HTTPBadRequest(text="a trace id is 32 lowercase hex digits\n")
+    url = request.app[DAEMON_KEY].options.links.trace(trace_id)
+    if url is None:
+        raise web.HTTPNotFound(text="no tracing backend configured: start synthmon with "
+                                    "--trace-url (or SYNTHMON_TRACE_URL)\n")
+    raise web.HTTPFound(url)
 
 
 async def probe_page(request: web.Request) -> web.Response:
@@ -116,5 +134,6 @@ async def probe_page(request: web.Request) -> web.Response:
     else:
         raise web.HTTPNotFound(text=f"no probe named {name!r}\n")
     return web.Response(text=await asyncio.to_thread(render, history, name,
-                                                     daemon.reload_failure),
+                                                     daemon.reload_failure,
+                                                     daemon.options.links),
                         content_type="text/html")

@@ -23,10 +23,11 @@ from monitor.daemon import ReloadFailure
 from monitor.durations import latency as _ms
 from monitor.durations import span as _span
 from monitor.limits import HISTORY_EVIDENCE_BYTES
+from monitor.links import NO_LINKS, Links
 from monitor.outcomes import MEANING, Outcome
 from monitor.result import Result
 from monitor.sinks.history import History
-from monitor.web.incidents import Incident, Verdict, incidents
+from monitor.web.incidents import Incident, Since, Verdict, incidents
 from monitor.web.summary import answer_label, cross_check, handshake, redirect_chain, seen
 
 REFRESH_SECONDS = 10
@@ -34,6 +35,9 @@ SPARK_RUNS = 40
 CARD_EXCERPT_CHARS = 300
 CARD_REDIRECTS = 4  # hops of a redirect chain on a card; the probe page shows them all
 _CHANGED = '<div class="small muted">outcome changed</div>'
+# A negative probe "refused" on a path that refuses valid credentials too (see the card).
+_UNVERIFIED = ('<span class="pill wait" title="refused, but the path refuses valid '
+               'credentials too: this says nothing about auth now">unverified</span>')
 
 _CSS = """
 :root{--bg:#f6f7f9;--fg:#1d1f23;--card:#fff;--line:#e1e4e8;--muted:#6a717b;--head:#eef0f3;
@@ -238,7 +242,8 @@ def sparkline(runs: list[Result], width: int = 160, height: int = 30,
 
 
 def _evidence(r: Result, lasts: dict[str, Result | None] | None = None,
-              compact: bool = False, credentials: dict[str, str | None] | None = None) -> str:
+              compact: bool = False, credentials: dict[str, str | None] | None = None,
+              links: Links = NO_LINKS, since: Since | None = None) -> str:
     """What a run kept, as a definition list, the diagnosis first.
 
     ``compact`` (the cards of the overview) leaves out the phases and the headers and cuts
@@ -293,7 +298,7 @@ def _evidence(r: Result, lasts: dict[str, Result | None] | None = None,
         rows.append(("phases", escape(", ".join(f"{k} {_ms(v)}" for k, v in r.phases))))
     rows.append(("target", escape(r.target)))
     if r.trace_id:
-        rows.append(("trace id", _trace(r.trace_id)))
+        rows.append(("trace id", _trace(r.trace_id, links)))
     d = ev.diagnosis
     if d is not None:
         got = " ".join(x for x in (f"HTTP {d.status_code}" if d.status_code else "",
@@ -304,7 +309,7 @@ def _evidence(r: Result, lasts: dict[str, Result | None] | None = None,
     if ev.hint and not (compact and d is not None):  # on a card the diagnosis says it
         out.append(f'<div class="hint"><b>hint</b>{escape(ev.hint)}</div>')
     if lasts is not None:
-        check = cross_check(r, lasts, credentials)
+        check = cross_check(r, lasts, credentials, since)
         if check:
             out.append(f'<div class="hint info"><b>cross-check</b>{escape(check)}</div>')
     out.append('<dl class="kv">' + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
@@ -343,13 +348,19 @@ def _evidence(r: Result, lasts: dict[str, Result | None] | None = None,
     return "".join(out)
 
 
-def _trace(trace_id: str | None) -> str:
+def _trace(trace_id: str | None, links: Links = NO_LINKS) -> str:
     """The run's trace id, selected whole by one click (no script: ``user-select: all``),
-    to paste into the backend's log or trace search."""
+    to paste into the backend's log or trace search; with ``--trace-url``, also the link to
+    the trace itself."""
     if not trace_id:
         return ""
-    return (f'<code class="tid" title="W3C trace id of this run: click to select, then '
+    code = (f'<code class="tid" title="W3C trace id of this run: click to select, then '
             f'search the backend&#39;s logs and traces for it">{escape(trace_id)}</code>')
+    url = links.trace(trace_id)
+    if url is None:
+        return code
+    return (f'{code} <a class="trace" href="{escape(url)}" rel="noopener noreferrer" '
+            f'target="_blank">open trace</a>')
 
 
 def _transcript(r: Result) -> str:
@@ -418,7 +429,8 @@ _VERDICT_CLASS = {Verdict.ROUTE: "route", Verdict.CREDENTIALS: "credentials",
                   Verdict.AUTH_NOT_ENFORCED: "security", Verdict.CANNOT_TELL: "unknown"}
 
 
-def incident_card(incident: Incident, history: History, now: float) -> str:
+def incident_card(incident: Incident, history: History, now: float,
+                  links: Links = NO_LINKS) -> str:
     """One card for probes failing with one cause on one host: the verdict, its evidence,
     then what the first of them kept."""
     first = incident.first
@@ -444,12 +456,13 @@ def incident_card(incident: Incident, history: History, now: float) -> str:
         f"{escape(incident.verdict.value)}</b>{escape(incident.why)}"
         f'<ul class="evidence">{evidence}</ul></div>'
         + (f'<div class="muted small">what {escape(first.key)} saw</div>' if count > 1 else "")
-        + f"{_evidence(first, compact=True)}</section>")
+        + f"{_evidence(first, compact=True, links=links)}</section>")
 
 
 def _probe_row(name: str, last: Result | None, history: History, now: float,
-               base: str) -> str:
-    """A row of the probe table; ``base`` is the way from the page to ``/probe/``."""
+               base: str, unverified: bool = False) -> str:
+    """A row of the probe table; ``base`` is the way from the page to ``/probe/``;
+    ``unverified``: a negative probe whose refusal an incident puts in doubt."""
     since = history.since(name)
     row_cls = "fail" if last is not None and not last.success else ""
     return (
@@ -457,7 +470,7 @@ def _probe_row(name: str, last: Result | None, history: History, now: float,
         f'data-outcome="{escape(last.outcome.value if last else "pending")}">'
         f'<td><a href="{base}{quote(name, safe="")}">{escape(name)}</a></td>'
         f"<td>{escape(last.type if last else '')}</td>"
-        f"<td>{_pill(last)}</td>"
+        f"<td>{_UNVERIFIED if unverified else _pill(last)}</td>"
         f'<td class="when">{"—" if since is None else escape(_clock(since, now))}'
         f'<div class="muted small">{"" if since is None else _span(now - since)}</div></td>'
         f'<td class="when">{_ago(last.started_at if last else None, now)}</td>'
@@ -475,19 +488,23 @@ def _probe_table(rows: list[str]) -> str:
             f"<th>what was seen</th></tr>{''.join(rows)}</table>")
 
 
-def render_index(history: History, reload_failure: ReloadFailure | None = None) -> str:
+def render_index(history: History, reload_failure: ReloadFailure | None = None,
+                 links: Links = NO_LINKS) -> str:
     now = time.time()
     lasts = history.latest()
     names = list(lasts)
     failing = [n for n in names if (r := lasts[n]) is not None and not r.success]
     pending = sum(lasts[n] is None for n in names)
     cls, headline, colour = _banner(len(failing), len(names), pending)
-    found = incidents(lasts, history.credentials())
+    found = incidents(lasts, history.credentials(), since=history.since,
+                      negative=history.negative())
+    moot = {key for i in found for key in i.moot}
     if found and len(found) < len(failing):
         headline += f" · {len(found)} incident{'s' if len(found) > 1 else ''}"
-    cards = [incident_card(i, history, now) for i in found]
+    cards = [incident_card(i, history, now, links) for i in found]
 
-    rows = [_probe_row(name, lasts[name], history, now, "probe/") for name in names]
+    rows = [_probe_row(name, lasts[name], history, now, "probe/",
+                       unverified=name in moot) for name in names]
 
     body = (
         f'<header><h1>synthmon</h1><div class="banner {cls}">{escape(headline)}</div>'
@@ -516,7 +533,8 @@ def variants_of(history: History, name: str) -> list[str]:
 
 
 def render_variants(history: History, name: str,
-                    reload_failure: ReloadFailure | None = None) -> str:
+                    reload_failure: ReloadFailure | None = None,
+                    links: Links = NO_LINKS) -> str:
     """``/probe/NAME`` of a negative probe with variants: a row per variant, each a link to
     its own page (``/probe/NAME@VARIANT``), as on the overview."""
     now = time.time()
@@ -549,7 +567,7 @@ def _attempt(r: Result) -> str:
 
 
 def render_probe(history: History, name: str,
-                 reload_failure: ReloadFailure | None = None) -> str:
+                 reload_failure: ReloadFailure | None = None, links: Links = NO_LINKS) -> str:
     now = time.time()
     lasts = history.latest()
     names = list(lasts)
@@ -565,13 +583,15 @@ def render_probe(history: History, name: str,
         latest = ""
     else:
         streak = "passing" if last.success else "failing"
+        evidence = _evidence(last, lasts, credentials=history.credentials(), links=links,
+                             since=history.since)
         when = "" if since is None else f"{streak} since {_iso(since)} ({_span(now - since)})"
         summary = (
             f'<section class="card {_kind(last)}" data-probe="{escape(name)}">'
             f'<h3>{_pill(last)}<span>{escape(when)}</span></h3>'
             f'<div class="muted small">{escape(MEANING.get(last.outcome, ""))} · last run '
             f"{_ago(last.started_at, now)} · {ok_runs} of {len(runs)} kept runs succeeded</div>"
-            f"{_evidence(last, lasts, credentials=history.credentials())}</section>")
+            f"{evidence}</section>")
         latest = (f'<h2>The kept runs <span class="muted small">(outcome on top, latency '
                   f"below on a log scale; newest right, hover a bar for its run)</span></h2>"
                   f"{sparkline(runs, 1000, 84, limit=max(history.depth, len(runs)), wide=True)}")
@@ -593,8 +613,8 @@ def render_probe(history: History, name: str,
             f'<td class="num">{"" if r.close_code is None else r.close_code}</td>'
             f"<td>{escape(r.evidence.step_name or '') if r.evidence.step is not None else ''}</td>"
             f'<td class="seen"><details><summary>{escape(seen(r)) or "evidence"}</summary>'
-            f"{_evidence(r)}</details></td>"
-            f"<td>{_trace(r.trace_id)}</td></tr>")
+            f"{_evidence(r, links=links)}</details></td>"
+            f"<td>{_trace(r.trace_id, links)}</td></tr>")
 
     type_ = last.type if last else ""
     probe, variant = runname.split(name)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from monitor.outcomes import MEANING, Outcome
+from monitor.outcomes import MEANING
+from monitor.outcomes import NOT_RUN as NOT_RUN_OUTCOMES
 from monitor.probes.kind import NOT_RUN
 from monitor.probes.kinds import kind_of
 from monitor.result import Result
-from monitor.web.incidents import incidents
+from monitor.web.incidents import Since, incidents
 
 
 def handshake(r: Result) -> str | None:
@@ -28,7 +29,7 @@ def answer_label(r: Result) -> str:
 def seen(r: Result) -> str:
     """One line of what the server answered, for the overview and the API."""
     ev = r.evidence
-    if r.outcome is Outcome.CONFIG_ERROR:
+    if r.outcome in NOT_RUN_OUTCOMES:
         return f"{NOT_RUN}: {ev.detail or 'nothing was sent'}"
     parts: list[str] = []
     hs = handshake(r)
@@ -68,12 +69,13 @@ def hint(r: Result | None) -> str | None:
 
 
 def cross_check(r: Result, lasts: Mapping[str, Result | None],
-                credentials: Mapping[str, str | None] | None = None) -> str | None:
+                credentials: Mapping[str, str | None] | None = None,
+                since: Since | None = None) -> str | None:
     """The verdict of the incident ``r`` belongs to, for a failing run; None for a passing
     one. The same words as the incident card of the overview (monitor.web.incidents)."""
     if r.success:
         return None
-    for incident in incidents({**lasts, r.key: r}, credentials):
+    for incident in incidents({**lasts, r.key: r}, credentials, since=since):
         if r.key in incident.probes:
             peers = [p for p in incident.probes if p != r.key]
             also = f" One incident with {', '.join(peers)}." if peers else ""

@@ -2,9 +2,8 @@
 
 - :func:`binary` finds promtool, amtool, prometheus, alertmanager or fails the test with how
   to install them (never skips).
-- :func:`write_fast_rules` copies deploy/prometheus/alerts.yml with only the ``for:``
-  durations scaled (``for * scale``: their order is kept, so the specific WebSocket alerts
-  still fire before the generic one they inhibit).
+- :func:`write_fast_rules` copies deploy/prometheus/alerts.yml with its durations scaled:
+  every ``for:`` and every range of an expression (``[20s]``), ``* scale``.
 - :func:`write_test_alertmanager_config` copies deploy/alertmanager/alertmanager.yml with
   the PagerDuty ``url`` and the ticket webhook pointed at local receivers, the routing key
   written to a temporary file, and the grouping timers either fixed or, with ``factor``,
@@ -160,6 +159,9 @@ def alert_names(path: Path = ALERTS) -> list[str]:
     return [rule["alert"] for rule in alert_rules(path)]
 
 
+_RANGE = re.compile(r"\[(\d+(?:ms|s|m|h|d|w|y))\]")
+
+
 def write_fast_rules(
     dst_dir: Path,
     *,
@@ -168,10 +170,11 @@ def write_fast_rules(
     src: Path = ALERTS,
     name: str = "alerts.yml",
 ) -> Path:
-    """Copy a rules file changing only the ``for:`` durations: ``for * scale``.
+    """Copy a rules file with its durations ``* scale``: every ``for:`` and every range in
+    an expression (``min_over_time(x[20s])``); the rest is as shipped.
 
     ``minimum`` (seconds) keeps a ``for`` from vanishing; a missing or ``0s`` ``for`` stays
-    absent. ``scale=1/factor`` is the time compression of the end-to-end test. Returns the
+    as it is. ``scale=1/factor`` is the time compression of the end-to-end test. Returns the
     written path.
     """
     doc = load_yaml(src)
@@ -181,6 +184,9 @@ def write_fast_rules(
                 seconds = parse_duration(rule["for"])
                 if seconds > 0:
                     rule["for"] = format_duration(max(minimum, seconds * scale))
+            rule["expr"] = _RANGE.sub(
+                lambda m: f"[{format_duration(parse_duration(m.group(1)) * scale)}]",
+                rule["expr"])
     dst_dir.mkdir(parents=True, exist_ok=True)
     out = dst_dir / name
     out.write_text(yaml.safe_dump(doc, sort_keys=False, width=1000), encoding="utf-8")
@@ -378,15 +384,17 @@ def scaled_probe_env(factor: float, src: Path = SHIPPED_PROBES) -> dict[str, str
 
     The timeout is not a hop of the alerting path but a bound on a hung run: it gets the
     largest value the load-time budget (timeout x (retries + 1) + retry_delay x retries <
-    interval) allows with a margin, at least the scaled one. Under load a healthy run then
-    does not time out, and a regression that ends in a timeout is measured slower than at
-    the real settings, never faster."""
+    interval) allows with a margin, at least the scaled one and at most the shipped one. Under
+    load a healthy run then does not time out, and a regression that ends in a timeout is
+    measured slower than at the real settings, never faster; ``factor=1`` is the shipped
+    settings exactly."""
     shipped = shipped_probe_timings(src)
     interval = parse_duration(shipped["PROBE_INTERVAL"]) / factor
     delay = parse_duration(shipped["PROBE_RETRY_DELAY"]) / factor
     retries = int(shipped["PROBE_RETRIES"])
-    timeout = max(parse_duration(shipped["PROBE_TIMEOUT"]) / factor,
-                  0.8 * (interval - delay * retries) / (retries + 1))
+    shipped_timeout = parse_duration(shipped["PROBE_TIMEOUT"])
+    timeout = min(shipped_timeout, max(shipped_timeout / factor,
+                                       0.8 * (interval - delay * retries) / (retries + 1)))
     return {"PROBE_INTERVAL": f"{interval:.3f}s", "PROBE_RETRY_DELAY": f"{delay:.3f}s",
             "PROBE_RETRIES": str(retries), "PROBE_TIMEOUT": f"{timeout:.3f}s"}
 

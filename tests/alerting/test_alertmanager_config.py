@@ -21,6 +21,7 @@ import pytest
 
 from .support import (
     ALERTMANAGER,
+    ALERTS,
     ALERTS_TEST,
     EventSink,
     alert_rules,
@@ -132,7 +133,10 @@ def test_inhibit_rules_name_existing_alerts_that_fire_first() -> None:
                 ), (source, target)
 
 
-def test_every_specific_websocket_or_stream_page_inhibits_the_generic_one() -> None:
+def test_every_specific_page_inhibits_the_generic_one() -> None:
+    """Every page about a target with a name of its own holds the generic one back for the
+    same probe and location (its expression leaves them out too:
+    test_every_outcome_pages_once.py), TokenReflected included."""
     doc = load_yaml(ALERTMANAGER)
     rules = {r["alert"]: r for r in alert_rules()}
     (inhibit,) = [
@@ -140,15 +144,10 @@ def test_every_specific_websocket_or_stream_page_inhibits_the_generic_one() -> N
         if _alertnames(i["target_matchers"], rules) == {"SynthmonProbeFailing"}
     ]
     assert inhibit["equal"] == ["probe", "location"]
-    websocket_pages = {
-        name for name, r in rules.items()
-        if r["labels"]["severity"] == "page"
-        and ("WebSocket" in name or "GoldenPath" in name or "AuthNot" in name
-             or "Stream" in name)
-    }
-    assert _alertnames(inhibit["source_matchers"], rules) == websocket_pages
-    generic = parse_duration(rules["SynthmonProbeFailing"]["for"])
-    assert all(parse_duration(rules[n]["for"]) < generic for n in websocket_pages)
+    (group,) = [g for g in load_yaml(ALERTS)["groups"] if g["name"] == "synthmon-probe-failures"]
+    specific = {r["alert"] for r in group["rules"]} - {"SynthmonProbeFailing"}
+    assert "SynthmonTokenReflected" in specific
+    assert _alertnames(inhibit["source_matchers"], rules) == specific
 
 
 # --------------------------------------------------------------------------- real Alertmanager
@@ -158,7 +157,6 @@ PROBE_LABELS = {
     "type": "websocket",
     "target": "wss://staging.example.com/api/v1/websocket",
     "environment": "staging",
-    "ws_route": "primary",
     "job": "synthmon",
     "instance": "127.0.0.1:9115",
 }
@@ -332,3 +330,39 @@ def test_route_missing_pages_instead_of_the_403(stack) -> None:  # type: ignore[
     _wait_inhibited(alertmanager, "SynthmonProbeFailing")
     pages, _ = _barrier(alertmanager, pagerduty, tickets)
     assert [e["payload"]["class"] for e in pages] == ["SynthmonWebSocketRouteLikelyMissing"]
+
+
+def test_a_page_names_firing_alerts_only(stack) -> None:  # type: ignore[no-untyped-def]
+    """One incident per cause keeps the group's resolved alerts until its next notification:
+    a page about what fires now must not carry them. Three probes page, two of them
+    recover, a fourth starts failing: its page says "+1 more firing" (not "+3", which counted
+    the resolved ones and the first), and names the two that fire, not the two that healed.
+    The resolve that ends the incident carries what recovered."""
+    alertmanager, pagerduty, _ = stack
+    name = "SynthmonWebSocketNotUpgraded"
+    t0 = datetime.now(UTC)
+
+    def alert(probe: str, ends: datetime | None = None) -> dict[str, Any]:
+        return _alert(name, "page", f"WebSocket probe {probe}: answered 200", starts=t0,
+                      ends=ends, probe=probe)
+
+    post_alerts(alertmanager, [alert(p) for p in ("p1", "p2", "p3")])
+    first = pagerduty.wait_for(lambda e: e.get("event_action") == "trigger"
+                               and e["payload"]["custom_details"]["firing"] == "3")
+    assert first["payload"]["summary"].endswith("(+2 more firing in this incident)")
+    healed = datetime.now(UTC)
+    post_alerts(alertmanager, [alert("p2", healed), alert("p3", healed)])
+    post_alerts(alertmanager, [alert("p4")])
+    update = pagerduty.wait_for(
+        lambda e: e.get("event_action") == "trigger" and "p4" in json.dumps(e))
+    details = update["payload"]["custom_details"]
+    assert update["dedup_key"] == first["dedup_key"]
+    assert details["firing"] == "2"
+    assert update["payload"]["summary"].endswith("(+1 more firing in this incident)"), update
+    assert "p2" not in details["summaries"] and "p3" not in details["summaries"], details
+    assert details["probes"].split("; ")[:2] == ["p1", "p4"], details
+    gone = datetime.now(UTC)
+    post_alerts(alertmanager, [alert("p1", gone), alert("p4", gone)])
+    resolve = pagerduty.wait_for(lambda e: e.get("event_action") == "resolve")
+    assert resolve["dedup_key"] == first["dedup_key"]
+    assert resolve["payload"]["summary"].startswith("resolved: WebSocket probe ")

@@ -32,6 +32,7 @@ import functools
 import itertools
 import json
 import os
+import re
 import signal
 import time
 import urllib.parse
@@ -44,9 +45,9 @@ from typing import Any
 
 import pytest
 
-from monitor.config import load_file
+from monitor.config import load_file, load_text
 from monitor.runname import split
-from monitor.scheduler import in_shard, phase_after
+from monitor.scheduler import in_shard, next_run
 from tests.support.servers import (
     ROOT,
     DaemonProc,
@@ -278,7 +279,12 @@ def _record(name: str, **times: Any) -> None:
 
 
 def _sleep_until_just_before_the_next_run(probe: str, ahead: float = 0.05) -> None:
-    at = phase_after(probe, INTERVAL, time.time() + 2 * ahead) - ahead
+    # The probe's phase (its round's: the same host name and credentials) is the same in
+    # every location whatever the simulator's port.
+    env = {**PROBE_ENV, "STAGING_URL": "http://127.0.0.1:1", "STAGING_WS_URL": "ws://127.0.0.1:1",
+           "JWT_SECRET_STAGING": "fleet-phase-only-0123456789abcdef"}
+    spec = {p.key: p for p in load_text(PROBES.read_text(), env=env).probes}[probe]
+    at = next_run(spec, time.time() + 2 * ahead) - ahead
     time.sleep(max(0.0, at - time.time()))
 
 
@@ -306,7 +312,10 @@ def _is_resolve(event: dict[str, Any], key: str) -> bool:
 
 
 def _probes_of(event: dict[str, Any]) -> set[str]:
-    return set(event["payload"]["custom_details"]["probes"].split())
+    """The firing probes an event names, as PROBE@LOCATION (the details say
+    "PROBE (LOCATION); ...")."""
+    found = re.findall(r"(\S+) \(([^)]+)\)", event["payload"]["custom_details"]["probes"])
+    return {f"{probe}@{location}" for probe, location in found}
 
 
 def _series_per_location(fleet: Fleet) -> dict[str, dict[tuple[str, str], int]]:

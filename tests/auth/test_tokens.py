@@ -148,7 +148,7 @@ async def test_token_endpoint_posts_credentials_and_caches(
         server.status = 401
         with pytest.raises(AuthError) as info:
             await source.token("login", spec, session)
-        assert info.value.outcome is Outcome.AUTH_REJECTED
+        assert info.value.outcome is Outcome.CREDENTIALS_UNAVAILABLE
 
 
 async def test_token_endpoint_without_expiry_uses_default_ttl(

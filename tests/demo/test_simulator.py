@@ -317,6 +317,15 @@ async def test_admin_switches_and_validates(running: RunningSimulator,
     async with http.post(admin, json={"mode": "slow", "slow_delay": 0.05}) as r:
         assert await r.json() == {"mode": "slow", "slow_delay": 0.05}
     assert running.sim.slow_delay == 0.05
+    # A slow_delay is the switch's own: it does not stick to the next mode (the tour's
+    # agent_slow at 5.5 s used to make the next `slow` 5.5 s late instead of its 0.3 s).
+    base = running.sim.base_slow_delay
+    async with http.post(admin, json={"mode": "agent_slow", "slow_delay": 5.5}) as r:
+        assert await r.json() == {"mode": "agent_slow", "slow_delay": 5.5}
+    async with http.post(admin, json={"mode": "slow"}) as r:
+        assert await r.json() == {"mode": "slow", "slow_delay": base}
+    async with http.get(admin) as r:
+        assert (await r.json())["slow_delay"] == base
 
 
 async def test_mode_is_validated() -> None:

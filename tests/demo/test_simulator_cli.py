@@ -90,9 +90,11 @@ def test_start_message_and_every_way_to_switch(simulator: tuple[str, list[str]])
         status, answer = _post(endpoint, body, ctype)
         assert status == 200 and answer["mode"] == mode, (body, answer)
         assert _mode(url) == mode
+    assert answer["slow_delay"] == pytest.approx(0.01)  # the form's slow_delay
+    # ... for that switch only: the next mode has the start's delay again.
     status, answer = _post(endpoint + "?mode=healthy")
     assert status == 200 and _mode(url) == "healthy"
-    assert answer["slow_delay"] == pytest.approx(0.01)
+    assert answer["slow_delay"] == pytest.approx(0.3)
 
 
 @pytest.mark.parametrize(("suffix", "body", "ctype", "said"), [

@@ -172,7 +172,7 @@ async def test_each_run_is_a_client_span_with_phase_children_in_the_targets_trac
         else:
             assert paths == {"/token"}  # refused before the request itself was sent
             assert root.status.code == Status.STATUS_CODE_ERROR
-            assert a["synthmon.outcome"] == a["error.type"] == "auth_rejected"
+            assert a["synthmon.outcome"] == a["error.type"] == "credentials_unavailable"
     children = [s for _, s in got if s.parent_span_id]
     assert children, "no phase spans"
     for child in children:

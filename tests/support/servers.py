@@ -129,9 +129,13 @@ class DaemonProc:
 
 
 def start_daemon(config: Path, env: dict[str, str], tmp_path: Path,
-                 *extra: str, port: int | None = None) -> DaemonProc:
-    """``synthmon run`` on loopback (on ``port``, or a free one), once it is ready."""
-    port = port or free_port()
+                 *extra: str, port: int | None = None,
+                 external_url: str | None = None) -> DaemonProc:
+    """``synthmon run`` in a child process on ``port`` (a free one by default), ready.
+    ``external_url`` is its --external-url."""
+    port = free_port() if port is None else port
+    if external_url is not None:
+        extra = (*extra, "--external-url", external_url)
     log_path = tmp_path / f"daemon-{port}.log"
     log = log_path.open("w")
     proc = subprocess.Popen(

@@ -95,10 +95,21 @@ CASES: list[tuple[str, dict[str, Seen], tuple[str, ...],
      every(WS_ALL, Seen(Outcome.AUTH_REJECTED, 101, 1008, True)), (),
      [(WS_ALL, Verdict.CREDENTIALS, "no WebSocket probe")],
      ("ws-alternate-path (/ws): upgraded, 101 then close 1008 · auth_rejected",)),
-    ("close 1011 everywhere while HTTP answers",
-     every(WS_ALL, Seen(Outcome.CLOSED_BY_SERVER, 101, 1011, True)), (),
+    # Upgraded, then closed: the layer answers, whatever the close (issue 21: it used to say
+    # "whole WebSocket layer down" above evidence saying "upgraded, 101 then close 1011").
+    *[(f"close {code} after the 101 everywhere: not the layer",
+       every(WS_ALL, Seen(Outcome.CLOSED_BY_SERVER, 101, code, True)), (),
+       [(WS_ALL, Verdict.CANNOT_TELL, f"got a 101, then the server ended the connection "
+                                      f"(close {code})")],
+       (f"ws-golden-path (/api/v1/websocket): upgraded, 101 then close {code}",))
+      for code in (1011, 1003, 1000, 1013, 1006)],
+    ("no answer to the upgrade anywhere while HTTP answers",
+     every(WS_ALL, Seen(Outcome.CONNECTION_RESET)), (),
      [(WS_ALL, Verdict.WEBSOCKET_DOWN, "while plain HTTP answers (health, api-health")],
      ("health, api-health, threads-with-token (HTTP): passing",)),
+    ("a token that could not be obtained: nothing to compare",
+     every(WS_ALL, Seen(Outcome.CREDENTIALS_UNAVAILABLE)), (),
+     [(WS_ALL, Verdict.CANNOT_TELL, "did not reach the target (credentials_unavailable")], ()),
     ("connection refused on every probe of the host",
      every(tuple(SHIPPED), NET), (),
      [(tuple(SHIPPED), Verdict.HOST_DOWN, "every probe on staging:443 with a run (8)")], ()),
@@ -111,8 +122,8 @@ CASES: list[tuple[str, dict[str, Seen], tuple[str, ...],
      {**every(WS_MAIN, REFUSED), "ws-alternate-path": Seen(Outcome.CLOSED_BY_SERVER, 101, 1011,
                                                            True)}, (),
      [(WS_MAIN, Verdict.ROUTE, "ws-alternate-path upgraded on /ws"),
-      (("ws-alternate-path",), Verdict.CANNOT_TELL, "the other path fails too, differently "
-       "(ws-golden-path: handshake_rejected, HTTP 403")], ()),
+      (("ws-alternate-path",), Verdict.CANNOT_TELL, "got a 101, then the server ended the "
+       "connection (close 1011)")], ()),
     ("one main-path probe refused while the golden path gets in",
      {"ws-subprotocol-only": REFUSED}, (),
      [(("ws-subprotocol-only",), Verdict.CREDENTIALS, "in how they are sent")], ()),
@@ -182,3 +193,67 @@ def test_other_credentials_prove_nothing() -> None:
 def test_everything_passing_is_no_incident() -> None:
     assert incidents(lasts({}), CREDS) == []
     assert incidents({"x": None}) == []
+
+
+# --------------------------------------------------------------------------- the same moment
+
+def _at(failing: dict[str, tuple[Seen, float, float]]) -> tuple[dict[str, Result | None],
+                                                                dict[str, float]]:
+    """Every shipped probe, each with its run's start and its streak's start."""
+    base = lasts({k: v[0] for k, v in failing.items()})
+    out: dict[str, Result | None] = {}
+    since: dict[str, float] = {}
+    for name, r in base.items():
+        assert r is not None
+        start, streak = failing[name][1:] if name in failing else (1000.0, 0.0)
+        out[name] = Result(**{**{f: getattr(r, f) for f in r.__dataclass_fields__},
+                              "started_at": start})
+        since[name] = streak
+    return out, since
+
+
+def test_a_peer_answer_from_before_the_change_is_not_compared() -> None:
+    """The credentials break on every path; /ws runs first. ws-golden-path's upgrade is from
+    the round before (12:00 s), /ws's 403 from after the change (60 s): not "route
+    suspected" (what the page said), but "cannot tell yet", until the golden path runs."""
+    ok_before = Seen(Outcome.SUCCESS, 101, upgraded=True)
+    probes, since = _at({"ws-alternate-path": (REFUSED, 60.0, 60.0),
+                         **{n: (ok_before, 12.0, 0.0) for n in WS_MAIN}})
+    found = incidents(probes, CREDS, since=since.get)
+    assert [(i.probes, i.verdict) for i in found] == [(("ws-alternate-path",),
+                                                        Verdict.CANNOT_TELL)]
+    assert "Cannot tell yet" in found[0].why and "not of the same moment" in found[0].why
+    # The same answers of one round (golden path a second after /ws): the route.
+    probes, since = _at({"ws-alternate-path": (REFUSED, 60.0, 60.0),
+                         **{n: (ok_before, 61.0, 0.0) for n in WS_MAIN}})
+    (incident,) = incidents(probes, CREDS, since=since.get)
+    assert incident.verdict is Verdict.ROUTE
+
+
+def test_a_stale_refusal_is_not_compared_with_a_fresh_recovery() -> None:
+    """Healing: the golden path upgrades again (its streak began at 120 s) while /ws still
+    shows its 403 from 70 s: that 403 is from before the change."""
+    probes, since = _at({"ws-alternate-path": (REFUSED, 70.0, 10.0),
+                         **{n: (Seen(Outcome.SUCCESS, 101, upgraded=True), 121.0, 120.0)
+                            for n in WS_MAIN}})
+    (incident,) = incidents(probes, CREDS, since=since.get)
+    assert incident.verdict is Verdict.CANNOT_TELL and "Cannot tell yet" in incident.why
+
+
+def test_a_refusal_on_a_plain_route_proves_nothing_about_auth() -> None:
+    """The route is gone (403 to a valid token, a plain GET answers 200): the negative
+    probe's 403 there is no longer "refused as expected"; the incident names it."""
+    negative = {"ws-rejects-bad-token"}
+    (incident,) = incidents(lasts(every(WS_MAIN, REFUSED)), CREDS, negative=negative)
+    assert incident.verdict is Verdict.ROUTE
+    assert incident.moot == ("ws-rejects-bad-token",)
+    assert any(line.startswith("ws-rejects-bad-token (/api/v1/websocket): refused, but")
+               for line in incident.evidence)
+    # The upgrade answered like a plain GET (200 JSON): the same, even undiagnosed.
+    found = incidents(lasts(every(WS_MAIN, Seen(Outcome.NOT_UPGRADED, 200))), CREDS,
+                      negative=negative)
+    assert found[0].moot == ("ws-rejects-bad-token",)
+    # Tokens refused on every path: a credentials question, where the negative probe's
+    # refusal is not put in doubt (a plain GET answering 200 there changes nothing).
+    (incident,) = incidents(lasts(every(WS_ALL, REFUSED)), CREDS, negative=negative)
+    assert incident.verdict is Verdict.CREDENTIALS and incident.moot == ()

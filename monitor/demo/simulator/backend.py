@@ -87,6 +87,9 @@ class StagingSimulator:
         self.jwt_secret = jwt_secret
         self._mode = "healthy"
         self.mode = mode
+        # What `slow` and `agent_slow` wait: the start's value, unless a mode switch gives
+        # its own, which lasts until the next switch (it does not stick to the next mode).
+        self.base_slow_delay = slow_delay
         self.slow_delay = slow_delay
         self.received: collections.deque[dict[str, Any]] = collections.deque(
             maxlen=RECEIVED_MAXLEN)
@@ -218,10 +221,10 @@ class StagingSimulator:
                 delay = float(delay)
             except ValueError:
                 delay = -1.0
-        if delay is not None:
-            if isinstance(delay, bool) or not isinstance(delay, int | float) or not delay >= 0:
-                return _mode_error("slow_delay must be a non-negative number of seconds")
-            self.slow_delay = float(delay)
+        if delay is not None and (isinstance(delay, bool) or not isinstance(delay, int | float)
+                                  or not delay >= 0):
+            return _mode_error("slow_delay must be a non-negative number of seconds")
+        self.slow_delay = self.base_slow_delay if delay is None else float(delay)
         self.mode = mode
         return web.json_response({"mode": self._mode, "slow_delay": self.slow_delay})
 

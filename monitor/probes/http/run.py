@@ -86,7 +86,7 @@ async def run_http(probe: Probe, ctx: ProbeContext) -> Result:
         outcome = Outcome.TOO_MANY_REDIRECTS
         detail, hint = redirects.too_many(seen.hops, spec.max_redirects)
     except AuthError as exc:
-        outcome, detail = exc.outcome, f"auth: {exc}"
+        outcome, detail, hint = exc.outcome, f"auth: {exc}", exc.hint
     except TlsConfigError as exc:
         outcome, detail = Outcome.CONFIG_ERROR, str(exc)
     except TimeoutError as exc:
@@ -94,6 +94,12 @@ async def run_http(probe: Probe, ctx: ProbeContext) -> Result:
         outcome, _ = classify_exception(exc, where)
         detail = (f"no answer within the probe timeout ({format_duration(probe.timeout)}) "
                   f"while {stage_words(where)}")
+        if where == "auth":
+            # The token endpoint took the whole run: the target was never asked.
+            outcome = Outcome.CREDENTIALS_UNAVAILABLE
+            hint = ("The auth provider's token endpoint did not answer within the probe's "
+                    "timeout. The probe did not reach its target, so this says nothing "
+                    "about the target itself.")
     except (ValueError, TypeError) as exc:
         if seen.where() in ("auth", "prepare"):
             # aiohttp refuses what it cannot send (a bad header value, an unencodable

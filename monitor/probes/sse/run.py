@@ -103,7 +103,7 @@ async def run_sse(probe: Probe, ctx: ProbeContext) -> Result:
     except _Stop as stop:
         outcome, detail, hint = stop.outcome, stop.detail, stop.hint
     except AuthError as exc:
-        outcome, detail = exc.outcome, f"auth: {exc}"
+        outcome, detail, hint = exc.outcome, f"auth: {exc}", exc.hint
     except TlsConfigError as exc:
         outcome, detail = Outcome.CONFIG_ERROR, str(exc)
     except TimeoutError as exc:
@@ -111,6 +111,12 @@ async def run_sse(probe: Probe, ctx: ProbeContext) -> Result:
         outcome, _ = classify_exception(exc, where)
         detail = (f"no answer within the timeout ({format_duration(bound)}) while "
                   f"{stage_words(where)}")
+        if where == "auth":
+            # The token endpoint took the whole run: the target was never asked.
+            outcome = Outcome.CREDENTIALS_UNAVAILABLE
+            hint = ("The auth provider's token endpoint did not answer within the probe's "
+                    "timeout. The probe did not reach its target, so this says nothing "
+                    "about the target itself.")
     except (ValueError, TypeError) as exc:
         if stream.where() in ("auth", "prepare"):
             outcome = Outcome.CONFIG_ERROR

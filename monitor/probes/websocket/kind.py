@@ -16,6 +16,8 @@ def handshake(r: Result) -> str | None:
     if r.outcome is Outcome.CONFIG_ERROR:
         # Not a network failure: the run stopped before anything was sent.
         return NOT_RUN + ": nothing was sent"
+    if r.outcome is Outcome.CREDENTIALS_UNAVAILABLE:
+        return NOT_RUN + ": no credentials to send"
     ev = r.evidence
     if r.upgraded or r.status_code == 101:
         sub = f", subprotocol {ev.subprotocol}" if ev.subprotocol else ", no subprotocol"

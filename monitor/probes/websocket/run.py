@@ -78,9 +78,15 @@ async def _run(run: Run) -> Result:
         credential = await asyncio.wait_for(
             ctx.tokens.credential(run.probe, ctx.session, ctx.trace), run.remaining())
     except AuthError as exc:
-        return run.result(Verdict(exc.outcome, str(exc)))
+        return run.result(Verdict(exc.outcome, str(exc), hint=exc.hint))
     except TimeoutError:
-        return run.result(Verdict(Outcome.TIMEOUT, "no token before the probe timeout"))
+        # Fetching the token took the whole run: the target was never asked.
+        return run.result(Verdict(Outcome.CREDENTIALS_UNAVAILABLE,
+                                  "no token before the probe timeout",
+                                  hint="The auth provider's token endpoint did not answer "
+                                       "within the probe's timeout. The probe did not reach "
+                                       "its target, so this says nothing about the target "
+                                       "itself."))
     run.token = credential.token
     request = build_request(spec, credential.token, credential.placements,
                             credential.headers, ctx.trace_headers())
