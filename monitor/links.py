@@ -20,6 +20,10 @@ EXTERNAL_URL_ENV = "SYNTHMON_EXTERNAL_URL"
 TRACE_URL_ENV = "SYNTHMON_TRACE_URL"
 
 
+# The schemes a link may use (a browser opens them), not probe kinds.
+_WEB_SCHEMES = frozenset({"http", "https"})
+
+
 class LinkError(ValueError):
     """A link setting that cannot be used; the message says why, for the command line."""
 
@@ -27,7 +31,7 @@ class LinkError(ValueError):
 def parse_external_url(value: str) -> str:
     """An absolute http(s) URL, normalised to end with ``/`` (paths are appended)."""
     parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts.scheme not in _WEB_SCHEMES or not parts.netloc:
         raise LinkError(f"must be an http:// or https:// URL like https://synthmon.example.com/; "
                         f"got {value!r}")
     if parts.query or parts.fragment or "@" in parts.netloc:
@@ -39,7 +43,7 @@ def parse_trace_url(value: str) -> str:
     """A URL template with ``{trace_id}`` (once or more) and no other ``{...}``."""
     text = value.strip()
     parts = urlsplit(text.replace(TRACE_ID, "0" * 32))
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts.scheme not in _WEB_SCHEMES or not parts.netloc:
         raise LinkError(f"must be an http:// or https:// URL template; got {value!r}")
     if TRACE_ID not in text:
         raise LinkError(f"must contain {TRACE_ID} where the trace id goes, like "

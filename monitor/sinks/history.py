@@ -32,6 +32,7 @@ from typing import TypeAlias
 
 from monitor.config import Config
 from monitor.config.fields import MAX_RETRIES
+from monitor.config.schema.negative import Negative
 from monitor.keep import Kept, shared
 from monitor.limits import HISTORY_EVIDENCE_BYTES
 from monitor.result import Diagnosis, Evidence, Result, StepTiming
@@ -308,7 +309,7 @@ class History:
             # path that refuses everyone makes meaningless (the status page says so).
             self._negative = frozenset(
                 p.key for p in config.probes
-                if (kind := p.spec.http or p.spec.websocket) is not None and kind.expect_rejected)
+                if isinstance(kind := p.spec.kind_spec, Negative) and kind.expect_rejected)
             self.depth = max(MIN_DEPTH, min(DEFAULT_DEPTH, TOTAL_RUNS // max(len(self._order), 1)))
             old = self._rings
             self._rings = {}
