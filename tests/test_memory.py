@@ -90,7 +90,10 @@ print((rss() - before) / n)
     # before the load move the heap's layout; six runs each, 2026-12-02), and under the
     # suite's load 4,615 twice. The regression this guards against, the YAML node tree's
     # pools pinned by a few strings, left 5,400 or more: the bound sits between the two.
-    assert float(done.stdout) < 5000, done.stdout
+    # 2026-12-07: issues 20, 21, 22 and 25 each passed under 5,000 alone; together (the TLS
+    # block, the kind seam's fields, kept evidence, links) they measure 5,023-5,187 here,
+    # still clear of the pinned pools' 5,400.
+    assert float(done.stdout) < 5300, done.stdout
 
 
 async def test_a_scheduled_probe_costs_under_a_kilobyte() -> None:
