@@ -11,11 +11,13 @@
   regression within the same minute). The phase comes no sooner than one run's budget
   (timeout and retries) after the first run, so that the two never overlap.
 * Probes that are compared with each other run in the same round: those that send the same
-  credentials to the same host name (``round_of``) share the place of their round in the interval
-  and start within ``ROUND_SPREAD`` (2 s) of each other. A 403 on one path is told from
-  refused credentials by another path that accepts the same token (the status page's
-  cross-check, SynthmonWebSocketRouteLikelyMissing); compared a whole interval apart, one of
-  the two answers could be from before the change.
+  credentials to the same host name (``round_of``), on more than one path between them
+  (``rounds``), share the place of their round in the interval and start within
+  ``ROUND_SPREAD`` (2 s) of each other. A 403 on one path is told from refused credentials
+  by another path that accepts the same token (the status page's cross-check,
+  SynthmonWebSocketRouteLikelyMissing); compared a whole interval apart, one of the two
+  answers could be from before the change. Probes of one path alone (many probes of one
+  URL) stay spread over the interval.
 * A probe never overlaps itself. APScheduler's ``max_instances=1`` refuses the overlap inside
   one job; our own guard covers the gap a reload opens (a replaced job starts counting anew
   while the old run may still be in flight). Both count as ``skipped{reason="overlap"}``.
@@ -30,7 +32,7 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -81,6 +83,18 @@ def round_of(probe: Probe) -> str | None:
     return f"{urlsplit(probe.spec.url).hostname or ''}|{credentials}"
 
 
+def rounds(probes: Iterable[Probe]) -> dict[str, str]:
+    """The probes (by key) that run in a round, and their round: those whose round, as
+    :func:`round_of` names it, asks more than one path."""
+    paths: dict[str, set[str]] = {}
+    for p in probes:
+        key = round_of(p)
+        if key is not None:
+            paths.setdefault(key, set()).add(urlsplit(p.spec.url).path)
+    return {p.key: key for p in probes
+            if (key := round_of(p)) is not None and len(paths[key]) > 1}
+
+
 def phase_offset(name: str, interval: float, round_key: str | None = None) -> float:
     """Where in its interval a probe runs: spread by its name over the whole interval, or,
     in a round, at the round's place plus a spread by name of at most ROUND_SPREAD."""
@@ -99,9 +113,10 @@ def phase_after(name: str, interval: float, after: float, round_key: str | None 
     return k * interval + offset
 
 
-def next_run(probe: Probe, after: float) -> float:
-    """When the daemons next run ``probe`` (by its key) on its phase, at or after ``after``."""
-    return phase_after(probe.key, probe.interval, after, round_of(probe))
+def next_run(probe: Probe, after: float, round_key: str | None = None) -> float:
+    """When the daemons next run ``probe`` (by its key) on its phase, at or after ``after``;
+    ``round_key`` its round (:func:`rounds`), if it has one."""
+    return phase_after(probe.key, probe.interval, after, round_key)
 
 
 class _FirstRuns:
@@ -175,6 +190,7 @@ class ProbeScheduler:
                 self._anchor.pop(name, None)
         now = time.time()
         batch = _FirstRuns(now)
+        in_round = rounds(probes)
         for name, probe in wanted.items():
             old = self._probes.get(name)
             self._probes[name] = probe  # a running job picks up the new spec next time
@@ -183,13 +199,13 @@ class ProbeScheduler:
             if old is None:
                 if probe.interval <= FIRST_RUN_WINDOW:
                     # The phase itself comes within the window: the first run is on it.
-                    anchor = next_run(probe, now)
+                    anchor = next_run(probe, now, in_round.get(name))
                 else:
                     first = first_run(name, probe.interval, now)
-                    anchor = next_run(probe, first + probe.budget)
+                    anchor = next_run(probe, first + probe.budget, in_round.get(name))
                     batch.names.append(name)
             else:
-                anchor = now + phase_offset(name, probe.interval, round_of(probe))
+                anchor = now + phase_offset(name, probe.interval, in_round.get(name))
             previous = self._anchor.get(name)
             if old is not None and previous is not None:
                 # A new interval for a scheduled probe: keep its rhythm. The next run comes

@@ -185,3 +185,28 @@ async def test_new_probes_run_within_the_first_10s_at_60s_intervals() -> None:
         assert abs(offset - stable_fraction(name) * FIRST_RUN_WINDOW) < 0.5, (name, offset)
     offsets = sorted(s[0] - started for s in rec.starts.values())
     assert offsets[-1] - offsets[0] > 1.0, offsets  # spread, not all at once
+
+
+def test_probes_compared_with_each_other_run_in_one_round() -> None:
+    """The probes that send the same credentials to one host, on several paths, start within
+    ROUND_SPREAD of each other (their answers are compared); probes of one path alone, or
+    without credentials, stay spread over the interval by name."""
+    from monitor.config import load_text
+    from monitor.scheduler import ROUND_SPREAD, next_run, rounds
+
+    text = ("auth:\n  a: {type: jwt, secret_env: S}\nprobes:\n"
+            + "".join(f'  - name: ws{i}\n    websocket: {{url: "ws://h:1/p{i % 2}", auth: a}}\n'
+                      for i in range(6))
+            + "".join(f'  - name: one{i}\n    websocket: {{url: "ws://g:1/only", auth: a}}\n'
+                      for i in range(6))
+            + "".join(f'  - name: open{i}\n    http: {{url: "http://h:1/x{i}"}}\n'
+                      for i in range(6)))
+    probes = load_text(text, env={"S": "s-0123456789abcdef0123456789"}).probes
+    grouped = rounds(probes)
+    assert set(grouped) == {f"ws{i}" for i in range(6)}
+    starts = {p.key: next_run(p, 1_000_000.0, grouped.get(p.key)) % 60.0 for p in probes}
+    ws = [starts[f"ws{i}"] for i in range(6)]
+    assert max(ws) - min(ws) <= ROUND_SPREAD
+    for prefix in ("one", "open"):  # spread by name: not all within one round's seconds
+        spread = [starts[f"{prefix}{i}"] for i in range(6)]
+        assert max(spread) - min(spread) > ROUND_SPREAD

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config import Probe, load_text
-from monitor.scheduler import ROUND_SPREAD, next_run, round_of
+from monitor.scheduler import ROUND_SPREAD, next_run, rounds
 from tests.support.servers import (
     ROOT,
     DaemonProc,
@@ -106,7 +106,7 @@ class Stack:
     def next_run(self, key: str, after: float) -> float:
         """When the daemons next run probe ``key``, at or after ``after`` (wall clock):
         every location in the same second, on the probe's phase (monitor.scheduler)."""
-        return next_run(self.specs[key], after)
+        return next_run(self.specs[key], after, rounds(self.specs.values()).get(key))
 
     # ------------------------------------------------------------------ the simulators
 
@@ -125,10 +125,10 @@ class Stack:
         every probe of its round (their answers are in by then): the onset that waits
         longest for those probes' next runs. Returns the time of the onset (wall clock)."""
         at = self.next_run(probe, time.time() + ROUND_SPREAD + 0.2)
-        key = round_of(self.specs[probe])
+        in_round = rounds(self.specs.values())
+        key = in_round.get(probe)
         last = max([at] + [self.next_run(k, at - ROUND_SPREAD - 0.01)
-                           for k, p in self.specs.items()
-                           if key is not None and round_of(p) == key])
+                           for k in self.specs if key is not None and in_round.get(k) == key])
         time.sleep(max(0.0, last + after - time.time()))
         return time.time()
 

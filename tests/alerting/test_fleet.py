@@ -47,7 +47,7 @@ import pytest
 
 from monitor.config import load_file, load_text
 from monitor.runname import split
-from monitor.scheduler import in_shard, next_run
+from monitor.scheduler import in_shard, next_run, rounds
 from tests.support.servers import (
     ROOT,
     DaemonProc,
@@ -283,8 +283,9 @@ def _sleep_until_just_before_the_next_run(probe: str, ahead: float = 0.05) -> No
     # every location whatever the simulator's port.
     env = {**PROBE_ENV, "STAGING_URL": "http://127.0.0.1:1", "STAGING_WS_URL": "ws://127.0.0.1:1",
            "JWT_SECRET_STAGING": "fleet-phase-only-0123456789abcdef"}
-    spec = {p.key: p for p in load_text(PROBES.read_text(), env=env).probes}[probe]
-    at = next_run(spec, time.time() + 2 * ahead) - ahead
+    probes = load_text(PROBES.read_text(), env=env).probes
+    spec = {p.key: p for p in probes}[probe]
+    at = next_run(spec, time.time() + 2 * ahead, rounds(probes).get(probe)) - ahead
     time.sleep(max(0.0, at - time.time()))
 
 
