@@ -15,8 +15,8 @@ from pathlib import Path
 
 from tests.support.servers import ROOT
 
-BENCHMARKS = {"http_cpu", "ws_cpu", "sse_cpu", "trace_cpu", "scheduler", "fidelity", "memory",
-              "startup", "password_flood", "floods"}
+BENCHMARKS = {"http_cpu", "http_at_once", "ws_cpu", "sse_cpu", "trace_cpu", "scheduler",
+              "fidelity", "memory", "startup", "password_flood", "floods"}
 
 
 def test_quick_bench_runs_and_writes_results(tmp_path: Path) -> None:
@@ -42,6 +42,8 @@ def test_quick_bench_runs_and_writes_results(tmp_path: Path) -> None:
 
     assert results["http_cpu"]["synthmon"]["cpu_per_run_ms"] > 0
     assert results["http_cpu"]["synthmon"]["runs"] > 0
+    at_once = results["http_at_once"]["per_window"]
+    assert at_once and any(w["synthmon_runs"] > 0 for w in at_once)
     assert results["ws_cpu"]["synthmon"]["runs"] > 0
     assert results["ws_cpu"]["floor"]["ok"] > 0
     assert results["scheduler"]["scheduler_only"] and results["scheduler"]["daemon"]
