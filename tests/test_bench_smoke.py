@@ -16,7 +16,7 @@ from pathlib import Path
 from tests.support.servers import ROOT
 
 BENCHMARKS = {"http_cpu", "http_at_once", "ws_cpu", "sse_cpu", "trace_cpu", "scheduler",
-              "fidelity", "memory", "startup", "password_flood", "floods"}
+              "shards", "fidelity", "memory", "startup", "password_flood", "floods"}
 
 
 def test_quick_bench_runs_and_writes_results(tmp_path: Path) -> None:
@@ -47,6 +47,7 @@ def test_quick_bench_runs_and_writes_results(tmp_path: Path) -> None:
     assert results["ws_cpu"]["synthmon"]["runs"] > 0
     assert results["ws_cpu"]["floor"]["ok"] > 0
     assert results["scheduler"]["scheduler_only"] and results["scheduler"]["daemon"]
+    assert all(r["runs"] > 0 for r in results["shards"]["per_level"].values())
     assert results["fidelity"]["synthmon"]["samples"] > 0
     assert all(r["rss_warm_mib"] > 0 for r in results["memory"]["per_size"].values())
     assert results["startup"]["ready_seconds"] > 0
