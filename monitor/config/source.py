@@ -95,6 +95,34 @@ class _Resolver(BaseResolver):
     loaded these files before) resolves them: ``yes``/``on`` stay strings, ``017`` is
     decimal, ``1e3`` is a float, ``1:30`` a string; ``<<`` is a merge key."""
 
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        # libyaml's composer asks for every scalar (140,000 of them in 10,000 probes), and
+        # most plain ones come back again and again (keys, 200, true): their tag is kept
+        # rather than matched against the regular expressions anew each time. A scalar
+        # that is not plain is a string (there are no path resolvers). The answers are
+        # BaseResolver's.
+        if kind is ScalarNode:
+            if not implicit[0]:
+                return self.DEFAULT_SCALAR_TAG
+            tag = _PLAIN_TAGS.get(value)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+                if len(_PLAIN_TAGS) >= _PLAIN_TAGS_MAX:
+                    _PLAIN_TAGS.clear()
+                _PLAIN_TAGS[value] = tag
+            return tag
+        return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        pass  # only path resolvers need it, and there are none: one call less a node
+
+    def ascend_resolver(self) -> None:
+        pass
+
+
+_PLAIN_TAGS: dict[str, str] = {}
+_PLAIN_TAGS_MAX = 50_000
+
 
 for _tag, _regexp, _first in [
     (_BOOL, r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),

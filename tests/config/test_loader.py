@@ -318,3 +318,23 @@ def test_an_error_at_the_end_of_the_file_names_its_last_line() -> None:
     with pytest.raises(ConfigError) as info:
         load_text(text, env={})
     assert info.value.problems == ["probes.yaml:4: invalid YAML: could not find expected ':'"]
+
+
+def test_the_kept_tags_of_plain_scalars_are_the_resolvers_answers() -> None:
+    """source._Resolver keeps the tag of a plain scalar once matched: asked again (from the
+    kept tags) or anew, it answers as PyYAML's BaseResolver does with the same resolvers."""
+    from yaml.nodes import MappingNode, ScalarNode
+    from yaml.resolver import BaseResolver
+
+    from monitor.config.source import _Resolver
+
+    values = ["", "~", "null", "Null", "true", "False", "yes", "on", "017", "0o17", "0x1F",
+              "0b101", "1_000", "-12", "+3", "1.5", "1e3", "-.inf", ".NaN", "1:30",
+              "2024-01-02", "2024-1-2 3:04:05", "<<", "http://x", "p000001", "200", "60s"]
+    resolver = _Resolver()
+    for implicit in ((True, False), (False, True), (False, False)):
+        for value in values * 2:  # the second time from the kept tags
+            assert resolver.resolve(ScalarNode, value, implicit) == \
+                BaseResolver.resolve(resolver, ScalarNode, value, implicit), (value, implicit)
+    assert resolver.resolve(MappingNode, None, (True, False)) == \
+        BaseResolver.resolve(resolver, MappingNode, None, (True, False))
