@@ -208,7 +208,8 @@ class _Ring:
         if result.trace_id is not None and self.ids is None:
             self.ids = array("Q", bytes(24 * self.depth))
         if self.ids is not None:
-            self.ids[3 * i:3 * i + 3] = array("Q", _ids(result))
+            ids, j = self.ids, 3 * i
+            ids[j], ids[j + 1], ids[j + 2] = _ids(result)  # no array made a run to copy from
         self.refs[2 * i], self.refs[2 * i + 1] = result, None
         self.head = (i + 1) % self.depth
         self.count = min(self.count + 1, self.depth)
