@@ -382,8 +382,10 @@ def _loop_label(loop: str) -> str:
 
 def bench_ws_cpu(ctx: Ctx) -> dict[str, Any]:
     rate = ctx.size(10.0, 25.0)
-    seconds = ctx.size(0.5, 20.0)
     interval = ctx.size(1.0, 2.0)
+    # A quick window as long as the interval: in a shorter one every probe's phase may fall
+    # outside it (0 runs counted).
+    seconds = ctx.size(interval, 20.0)
     count = max(1, round(rate * interval))
     sim, port = servers.simulator(ctx.cores.others)
     ws_url = f"ws://{HOST}:{port}/ws"
@@ -896,7 +898,9 @@ def _traced_window(ctx: Ctx, yaml_text: str, name: str, interval: float, mode: s
     with running(sm.proc, ctx.workdir):
         wait_ready(sm, 60)
         time.sleep(ctx.settle(interval))
-        w = measure_window(sm, ctx.size(0.5, 10.0))
+        # A quick window as long as the interval: the probes' runs keep to their phases, and
+        # in a shorter one all of them may fall outside it (0 runs counted).
+        w = measure_window(sm, ctx.size(interval, 10.0))
         seen = outcomes(sm)
         samples = scrape(sm.base + "/metrics")
     if not ctx.enough(w.success, w.runs):

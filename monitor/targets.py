@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 # rebuilding a URL was ~35,000 instructions a run. Bounded: cleared when it grows past any
 # config's size.
 _KNOWN: dict[str, str] = {}
-_KNOWN_MAX = 100_000
+_KNOWN_MAX = 20_000
 
 
 def target_of(url: str) -> str:

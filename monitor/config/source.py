@@ -107,9 +107,8 @@ class _Resolver(BaseResolver):
             tag = _PLAIN_TAGS.get(value)
             if tag is None:
                 tag = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
-                if len(_PLAIN_TAGS) >= _PLAIN_TAGS_MAX:
-                    _PLAIN_TAGS.clear()
-                _PLAIN_TAGS[value] = tag
+                if len(_PLAIN_TAGS) < _PLAIN_TAGS_MAX:
+                    _PLAIN_TAGS[value] = tag
             return tag
         return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
 
@@ -120,7 +119,7 @@ class _Resolver(BaseResolver):
         pass
 
 
-_PLAIN_TAGS: dict[str, str] = {}
+_PLAIN_TAGS: dict[str, str] = {}  # for one composition: _compose empties it
 _PLAIN_TAGS_MAX = 50_000
 
 
@@ -187,6 +186,9 @@ def _compose(text: str) -> Node | None:
         return node
     finally:
         loader.dispose()
+        # The kept tags hold the node tree's strings: kept past the load, they would pin
+        # its pools (see _fresh).
+        _PLAIN_TAGS.clear()
 
 
 _BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False,
