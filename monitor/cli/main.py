@@ -115,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
                           + "; switch later with POST /-/simulator/mode")
     sim.add_argument("--jwt-secret-env", default="JWT_SECRET_STAGING",
                      help="environment variable with the HS256 secret the simulator accepts")
+    sim.add_argument("--password-env", default="E2E_PASSWORD",
+                     help="environment variable with the password of the e2e user "
+                          "(e2e@example.com) at POST /auth/login; unset, the demo's published "
+                          "one")
 
     sub.add_parser("schema", help="print the JSON Schema of probes.yaml")
     return parser

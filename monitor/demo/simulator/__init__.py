@@ -1,6 +1,7 @@
 """A built-in imitation of the staging backend (``synthmon demo``, the test suite and the
 end-to-end alerting test probe it): :mod:`.protocol` holds what it reads and answers on the
-wire, :mod:`.backend` the aiohttp application, its modes and how it is started."""
+wire, :mod:`.rest` its REST side (login, threads), :mod:`.backend` the aiohttp application,
+its modes and how it is started."""
 
 from monitor.demo.modes import MODES
 from monitor.demo.simulator.backend import (
@@ -31,6 +32,14 @@ from monitor.demo.simulator.protocol import (
     Handler,
     encode_token_subprotocol,
 )
+from monitor.demo.simulator.rest import (
+    DEMO_PASSWORD,
+    E2E_EMAIL,
+    E2E_USER,
+    LOGIN_PATH,
+    THREADS_PATH,
+    TOKEN_HEADER,
+)
 
 __all__ = [
     "ADMIN_PREFIX",
@@ -38,11 +47,15 @@ __all__ = [
     "ALT_WS_PATH",
     "AUDIENCE",
     "DEFAULT_SLOW_DELAY",
+    "DEMO_PASSWORD",
+    "E2E_EMAIL",
+    "E2E_USER",
     "EVENTS_WITHOUT_TOOLS",
     "EVENT_ALIASES",
     "EVENT_GAP_SECONDS",
     "ISSUER",
     "JWT_AUTH_SUBPROTOCOL",
+    "LOGIN_PATH",
     "MAIN_WS_PATH",
     "MODES",
     "PLAIN_GET_CHANGED",
@@ -50,6 +63,8 @@ __all__ = [
     "RETRY_AFTER_429",
     "RETRY_AFTER_503",
     "SHUTDOWN_TIMEOUT",
+    "THREADS_PATH",
+    "TOKEN_HEADER",
     "TOKEN_SUBPROTOCOL_PREFIX",
     "WS_CLOSE_TIMEOUT",
     "Handler",

@@ -74,17 +74,30 @@ from monitor.demo.simulator.protocol import (
     _test_header,
     _unverified,
 )
+from monitor.demo.simulator.rest import (
+    DEMO_PASSWORD,
+    THREADS_PATH,
+    RestApi,
+    Thread,
+    ThreadStore,
+)
 from monitor.demo.simulator.streams import Streams
 
 log = logging.getLogger("synthmon.simulator")
+# events_never_complete: a beat every quarter second, for at most a minute.
+NEVER_COMPLETE_GAP = 0.25
+NEVER_COMPLETE_BEATS = 240
 
 
 class StagingSimulator:
     """State and handlers of the simulated backend; ``mode`` may be switched at any time."""
 
     def __init__(self, *, jwt_secret: str, mode: str = "healthy",
-                 slow_delay: float = DEFAULT_SLOW_DELAY) -> None:
+                 slow_delay: float = DEFAULT_SLOW_DELAY,
+                 e2e_password: str = DEMO_PASSWORD) -> None:
         self.jwt_secret = jwt_secret
+        self.e2e_password = e2e_password
+        self.threads = ThreadStore()
         self._mode = "healthy"
         self.mode = mode
         # What `slow` and `agent_slow` wait: the start's value, unless a mode switch gives
@@ -120,7 +133,8 @@ class StagingSimulator:
         app.router.add_get("/api/mcp/servers", self._mcp_servers)
         app.router.add_get("/api/messages", self._messages_redirect)
         app.router.add_get("/api/messages/", self._protected_listing)
-        app.router.add_get("/api/threads", self._protected_listing)
+        app.router.add_get(THREADS_PATH, self._protected_listing)
+        RestApi(self).routes(app)
         app.router.add_get(MAIN_WS_PATH, self._main_ws_path)
         app.router.add_get(ALT_WS_PATH, self._alt_ws_path)
         Streams(lambda: self._mode).routes(app)
@@ -191,8 +205,11 @@ class StagingSimulator:
         if self._mode == "token_echo" and tokens:
             # A debugging middleware that hands the caller's credential back.
             headers["X-Auth-Echo"] = base64.b64encode(tokens[0].encode()).decode()
-        key = "threads" if request.path == "/api/threads" else "messages"
-        return web.json_response({key: [], "total": 0, "user_id": claims.get("sub")},
+        owner = str(claims.get("sub", "anonymous"))
+        items = [{"id": t.id, "title": t.title} for t in self.threads.of(owner)] \
+            if request.path == THREADS_PATH else []
+        key = "threads" if request.path == THREADS_PATH else "messages"
+        return web.json_response({key: items, "total": len(items), "user_id": owner},
                                  headers=headers)
 
     # -- admin -------------------------------------------------------------------------------
@@ -410,14 +427,14 @@ class StagingSimulator:
             "connection_id": connection_id, "user_id": user_id, "server_time": time.time()}})
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
-                await self._on_text(ws, msg.data)
+                await self._on_text(ws, msg.data, str(user_id))
             elif msg.type == WSMsgType.BINARY:
                 await ws.send_json({"type": "error", "data": {
                     "message": "binary frames are not supported"}})
             elif msg.type == WSMsgType.ERROR:
                 return
 
-    async def _on_text(self, ws: web.WebSocketResponse, text: str) -> None:
+    async def _on_text(self, ws: web.WebSocketResponse, text: str, user_id: str) -> None:
         try:
             message = json.loads(text)
         except ValueError:
@@ -426,17 +443,35 @@ class StagingSimulator:
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "ping":
             await ws.send_json({"type": "pong", "data": {"server_time": time.time()}})
+        elif kind == "user_message" and "thread_id" in message:
+            thread = self.threads.owned(message["thread_id"], user_id)
+            if thread is None:
+                # As staging does: the message names no thread of this user's; the error,
+                # then the connection closed as a policy violation.
+                shown = str(message["thread_id"])[:100]
+                await ws.send_json({"type": "error_message", "error_code": "THREAD_NOT_FOUND",
+                                    "message": f"Thread {shown} not found"})
+                await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"Thread not found")
+                return
+            await self._run_agent(ws, message, thread)
         elif kind == "user_message":
             await self._run_agent(ws, message)
         else:
             await ws.send_json({"type": "error", "data": {
                 "message": f"unsupported message type {kind!r}"}})
 
-    async def _run_agent(self, ws: web.WebSocketResponse, message: dict[str, Any]) -> None:
+    async def _run_agent(self, ws: web.WebSocketResponse, message: dict[str, Any],
+                         thread: Thread | None = None) -> None:
         payload = message.get("payload") or message.get("data") or {}
         content = payload.get("content") if isinstance(payload, dict) else None
         run_id = f"run_{uuid.uuid4().hex[:12]}"
         mode = self._mode
+        if thread is not None:
+            thread.messages.append({"role": "user", "content": str(content)[:200],
+                                    "run_id": run_id})
+            if mode == "events_never_complete":
+                await self._never_complete(ws, run_id)
+                return
         events: tuple[str, ...] = EVENTS_WITHOUT_TOOLS if mode == "events_missing" else ALL_EVENTS
         if mode == "agent_dies":
             events = events[:-1]  # the agent crashes: no agent_completed, no error either
@@ -466,6 +501,21 @@ class StagingSimulator:
             await ws.send_json(frame)
             if mode == "events_duplicated":
                 await ws.send_json(frame)  # a second emitter of the same event
+        if thread is not None and events[-1:] == ("agent_completed",):
+            thread.messages.append({"role": "assistant", "run_id": run_id,
+                                    **details["agent_completed"]["result"]})
+
+    async def _never_complete(self, ws: web.WebSocketResponse, run_id: str) -> None:
+        """events_never_complete: an agent stuck on a thread, thinking aloud until the client
+        gives up (at most NEVER_COMPLETE_BEATS beats)."""
+        await ws.send_json({"type": "agent_started", "data": {
+            "run_id": run_id, "timestamp": time.time(), "agent_name": "supervisor"}})
+        for _ in range(NEVER_COMPLETE_BEATS):
+            await asyncio.sleep(NEVER_COMPLETE_GAP)
+            if ws.closed:
+                return
+            await ws.send_json({"type": "agent_thinking", "data": {
+                "run_id": run_id, "timestamp": time.time(), "thought": "Still thinking"}})
 
 
 @dataclass
@@ -480,8 +530,10 @@ class RunningSimulator:
 
 
 async def _start(host: str, port: int, *, jwt_secret: str, mode: str,
-                 access_log: bool, slow_delay: float = DEFAULT_SLOW_DELAY) -> RunningSimulator:
-    sim = StagingSimulator(jwt_secret=jwt_secret, mode=mode, slow_delay=slow_delay)
+                 access_log: bool, slow_delay: float = DEFAULT_SLOW_DELAY,
+                 e2e_password: str = DEMO_PASSWORD) -> RunningSimulator:
+    sim = StagingSimulator(jwt_secret=jwt_secret, mode=mode, slow_delay=slow_delay,
+                           e2e_password=e2e_password)
     kwargs: dict[str, Any] = {} if access_log else {"access_log": None}
     runner = web.AppRunner(sim.app(), shutdown_timeout=SHUTDOWN_TIMEOUT, **kwargs)
     await runner.setup()
@@ -499,17 +551,20 @@ async def _start(host: str, port: int, *, jwt_secret: str, mode: str,
 
 async def start_simulator(host: str = "127.0.0.1", port: int = 0, *, jwt_secret: str,
                           mode: str = "healthy",
-                          slow_delay: float = DEFAULT_SLOW_DELAY) -> RunningSimulator:
+                          slow_delay: float = DEFAULT_SLOW_DELAY,
+                          e2e_password: str = DEMO_PASSWORD) -> RunningSimulator:
     """Start the simulator on ``host:port`` (0 = an ephemeral port, reported in ``url``)."""
     return await _start(host, port, jwt_secret=jwt_secret, mode=mode, access_log=False,
-                        slow_delay=slow_delay)
+                        slow_delay=slow_delay, e2e_password=e2e_password)
 
 
 async def serve_forever(host: str, port: int, *, jwt_secret: str, mode: str,
-                        on_ready: Callable[[RunningSimulator], None] | None = None) -> None:
+                        on_ready: Callable[[RunningSimulator], None] | None = None,
+                        e2e_password: str = DEMO_PASSWORD) -> None:
     """Run the simulator until cancelled; for a CLI subcommand. ``on_ready`` is called once
     it listens (with the real port, when ``port`` is 0)."""
-    running = await _start(host, port, jwt_secret=jwt_secret, mode=mode, access_log=True)
+    running = await _start(host, port, jwt_secret=jwt_secret, mode=mode, access_log=True,
+                           e2e_password=e2e_password)
     log.info("staging simulator listening on %s (mode %s); switch with POST %s/-/simulator/mode",
              running.url, mode, running.url)
     if on_ready is not None:
