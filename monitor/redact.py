@@ -21,6 +21,12 @@ SENSITIVE_HEADERS = frozenset(
      "x-auth-token", "sec-websocket-protocol"}
 )
 
+# A header whose name says it carries a credential (X-Access-Token, X-Session-Id,
+# X-Api-Key, ...) is hidden whole too: a token an answer hands over in a header of its own
+# (a login moved its token out of the body) is no secret the redactor knows yet.
+_SENSITIVE_WORDS = ("token", "secret", "session", "cookie", "password", "apikey", "api-key",
+                    "credential")
+
 # "Bearer <token>": the scheme is kept, it says what kind of credential went.
 _SCHEMED = frozenset({"authorization", "proxy-authorization"})
 
@@ -110,7 +116,7 @@ class Redactor:
         if lowered in _SCHEMED:
             scheme = value.split(" ", 1)[0] if " " in value else ""
             return f"{scheme} {REDACTED}".strip()
-        if lowered in SENSITIVE_HEADERS:
+        if lowered in SENSITIVE_HEADERS or any(w in lowered for w in _SENSITIVE_WORDS):
             # Whole: the first word of "sid=abc; Path=/" is the cookie itself.
             return REDACTED
         return self.redact(value) or ""

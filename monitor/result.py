@@ -90,6 +90,9 @@ class Evidence:
     redirects: tuple[Redirect, ...] = ()
 
 
+_NO_EVIDENCE = Evidence()
+
+
 @dataclass(frozen=True, slots=True)
 class StepTiming:
     index: int
@@ -104,6 +107,31 @@ class EventTiming:
     step: str
     event: str
     seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """One step of a run made of steps of other kinds (a flow): what it did and what it
+    saw. ``outcome`` is None for a step that did not run (``detail`` says why)."""
+
+    index: int
+    name: str
+    type: str  # the step's kind
+    outcome: Outcome | None
+    duration_seconds: float = 0.0
+    always: bool = False
+    status_code: int | None = None
+    close_code: int | None = None
+    evidence: Evidence = field(default_factory=lambda: _NO_EVIDENCE)  # redacted, bounded
+    values: tuple[str, ...] = ()  # the names of the values it extracted (never the values)
+
+    @property
+    def ran(self) -> bool:
+        return self.outcome is not None
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome is Outcome.SUCCESS
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +175,10 @@ class Result:
     # Numbers a kind measures beyond phases and steps, by name (e.g. a stream's time to its
     # first event): what its gauges and histograms are made of (monitor.probes.kind).
     measures: tuple[tuple[str, float], ...] = ()
+    # A run made of steps (a flow): the name of the step whose failure is the outcome, and
+    # what every step did (monitor.probes.flow).
+    step: str | None = None
+    step_results: tuple[StepResult, ...] = ()
 
     @property
     def success(self) -> bool:
@@ -173,6 +205,8 @@ class Result:
         data["phases"] = dict(self.phases)
         data["measures"] = dict(self.measures)
         data["evidence"]["headers"] = dict(self.evidence.headers)
+        for step in data["step_results"]:
+            step["evidence"]["headers"] = dict(step["evidence"]["headers"])
         return data
 
 

@@ -64,6 +64,9 @@ class Reference:
         """Find the objects below a property: refs, list items, map values, unions."""
         if "$ref" in node:
             name = self._ref_name(node["$ref"])
+            if self.defs[name].get("type") == "array":  # a section written as a list (flow)
+                self._children(path, self.defs[name])
+                return
             self._visit(path, self.defs[name], name)
             return
         options = node.get("anyOf") or node.get("oneOf") or []

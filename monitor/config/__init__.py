@@ -23,7 +23,7 @@ from monitor.config.errors import ConfigError
 from monitor.config.fields import Duration, StatusSet, status_matches
 from monitor.config.files import ConfigPaths, config_name
 from monitor.config.loader import load_file, load_files, load_text, substituted_data
-from monitor.config.model import Config, MissingSecret, Probe
+from monitor.config.model import Config, MissingSecret, Probe, Timing
 from monitor.config.schema import (
     DEFAULT_REFUSED_WITH,
     PROBE_KINDS,
@@ -35,6 +35,8 @@ from monitor.config.schema import (
     ExpectEvents,
     ExpectEventsStep,
     ExpectStep,
+    FlowSpec,
+    FlowStepBase,
     HttpExpect,
     HttpSpec,
     JwtAuth,
@@ -74,6 +76,8 @@ __all__ = [
     "ExpectEvents",
     "ExpectEventsStep",
     "ExpectStep",
+    "FlowSpec",
+    "FlowStepBase",
     "HttpExpect",
     "HttpSpec",
     "JwtAuth",
@@ -87,6 +91,7 @@ __all__ = [
     "SendStep",
     "StatusSet",
     "Step",
+    "Timing",
     "TlsSpec",
     "TokenEndpointAuth",
     "TokenPlacement",

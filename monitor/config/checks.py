@@ -88,8 +88,8 @@ def shape_problems(data: Any) -> list[Problem]:
         if msg:
             out.append((("probes", i), msg))
         for kind, model in KIND_MODELS.items():
-            section = probe.get(kind)
-            if not isinstance(section, dict):
+            section = model.section_data(probe.get(kind))
+            if section is None:
                 continue
             if issubclass(model, Negative):
                 out += _negative_problems(i, kind, section)
@@ -135,10 +135,12 @@ def _bad_labels(labels: Mapping[str, str], at: Path_) -> list[Problem]:
             if not _LABEL_NAME.match(key) or key in RESERVED_LABELS]
 
 
-def _budget_problem(timeout: float, retries: int, retry_delay: float, interval: float) -> str:
+def _budget_problem(timeout: float, retries: int, retry_delay: float, interval: float,
+                    overrun: float = 0.0) -> str:
     budget = retry_budget(timeout, retries, retry_delay)
+    after = f", the always steps' {format_duration(overrun)} included" if overrun else ""
     return (f"a run with its retries may take {format_duration(budget)} (timeout "
-            f"{format_duration(timeout)} x {retries + 1} attempts + retry_delay "
+            f"{format_duration(timeout)}{after} x {retries + 1} attempts + retry_delay "
             f"{format_duration(retry_delay)} x {retries}), which must be shorter than the "
             f"interval ({format_duration(interval)}) so that retries never overlap the next "
             "run; lower retries (0 turns them off), retry_delay or timeout, or raise the interval")
@@ -181,19 +183,25 @@ def validate_semantics(parts: Parts, env: Mapping[str, str],
                if isinstance(facts.timing.get(k), (int, float))]
         # With invalid values (here or in the defaults) the timing is unknown; that error
         # is reported already.
-        if interval is not None and timeout is not None and timeout >= interval:
+        # A kind that goes on after the timeout (a flow's cleanup steps) is bounded by both.
+        overrun = facts.spec.kind_spec.overrun(timeout) \
+            if facts.spec is not None and timeout is not None else 0.0
+        if interval is not None and timeout is not None and timeout + overrun >= interval:
+            after = f" and the always steps' {format_duration(overrun)} after it" \
+                if overrun else ""
             problems.append(((*at, "timeout" if "timeout" in own else "interval"),
-                             f"timeout ({format_duration(timeout)}) must be shorter than the "
-                             f"interval ({format_duration(interval)})"))
+                             f"timeout ({format_duration(timeout)}){after} must be shorter "
+                             f"than the interval ({format_duration(interval)})"))
         if (interval is not None and timeout is not None and retries is not None
-                and retry_delay is not None and timeout < interval
-                and retry_budget(timeout, int(retries), retry_delay) >= interval
+                and retry_delay is not None and timeout + overrun < interval
+                and retry_budget(timeout + overrun, int(retries), retry_delay) >= interval
                 and (own or not budget_reported)):
             # Inherited from defaults alone: one error for the whole file, not per probe.
-            budget_reported = budget_reported or not own
-            where: Path_ = (*at, own[0]) if own else ("defaults", "retries")
-            problems.append((where, _budget_problem(timeout, int(retries), retry_delay,
-                                                    interval)))
+            budget_reported = budget_reported or not (own or overrun)
+            where: Path_ = (*at, own[0]) if own else (*at, "retries") if overrun \
+                else ("defaults", "retries")
+            problems.append((where, _budget_problem(timeout + overrun, int(retries),
+                                                    retry_delay, interval, overrun)))
         auth_name, auth = _auth_problems(facts, parts, env, problems, missing, used)
         kind = facts.kind
         if kind is None:
@@ -228,7 +236,8 @@ def validate_semantics(parts: Parts, env: Mapping[str, str],
         warnings += [((*at, kind, *sub), msg) for sub, msg in spec_kind.warnings()]
         labels = {**(defaults.labels if defaults else {}), **spec.labels}
         label_names.update(labels)
-        shared = Timing(interval or 0.0, timeout or 0.0, int(retries or 0), retry_delay or 0.0)
+        shared = Timing(interval or 0.0, timeout or 0.0, int(retries or 0), retry_delay or 0.0,
+                        overrun)
         # A negative probe's variants: each its own run (Probe.key is name@variant).
         for variant in variants or (None,):
             probes.append(Probe(spec=spec, timing=timings.setdefault(shared, shared),
@@ -299,7 +308,7 @@ def _auth_problems(facts: ProbeFacts, parts: Parts, env: Mapping[str, str],
     """The probe's auth reference checked: an unknown provider, an inline secret where it
     is not allowed, the secrets it reads. Returns the provider's name and the provider."""
     ref = facts.auth
-    at: Path_ = ("probes", facts.index, facts.kind or "", "auth")
+    at: Path_ = ("probes", facts.index, facts.kind or "", *facts.auth_path)
     if isinstance(ref, str):
         if ref not in parts.auth_names:
             known = ", ".join(parts.auth_names) or "none defined"

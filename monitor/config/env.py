@@ -30,9 +30,11 @@ class Sub:
 
 
 def substitute(text: str, path: Path_, env: Mapping[str, str],
-               problems: list[Problem], subs: list[Sub] | None = None) -> str:
+               problems: list[Problem], subs: list[Sub] | None = None,
+               unset: list[tuple[Path_, str, str]] | None = None) -> str:
     """``text`` with its ``${VAR}``s replaced (``$$`` is a literal ``$``). An unset variable
-    without a default is a problem at ``path``."""
+    without a default is a problem at ``path``; one with a default is noted in ``unset``
+    as (path, name, default)."""
     out: list[str] = []
     size = pos = 0
     for m in _VAR.finditer(text):
@@ -51,6 +53,8 @@ def substitute(text: str, path: Path_, env: Mapping[str, str],
                     problems.append(
                         (path, f"environment variable {name} is not set "
                                f"(set it, or give a default: ${{{name}:-value}})"))
+                elif unset is not None:
+                    unset.append((path, name, default))
                 piece = default or ""
             else:
                 piece = value
@@ -63,15 +67,16 @@ def substitute(text: str, path: Path_, env: Mapping[str, str],
 
 
 def substitute_all(data: Any, env: Mapping[str, str], problems: list[Problem],
-                   subs: list[Sub], path: Path_ = ()) -> Any:
+                   subs: list[Sub], path: Path_ = (),
+                   unset: list[tuple[Path_, str, str]] | None = None) -> Any:
     """``data`` with :func:`substitute` applied to every string value (not to keys), in
     document order. Values YAML built otherwise (timestamps, sets, pairs) stay as they are."""
     if isinstance(data, str):
-        return substitute(data, path, env, problems, subs)
+        return substitute(data, path, env, problems, subs, unset)
     if isinstance(data, dict):
-        return {key: substitute_all(value, env, problems, subs, (*path, key))
+        return {key: substitute_all(value, env, problems, subs, (*path, key), unset)
                 for key, value in data.items()}
     if isinstance(data, list):
-        return [substitute_all(item, env, problems, subs, (*path, i))
+        return [substitute_all(item, env, problems, subs, (*path, i), unset)
                 for i, item in enumerate(data)]
     return data

@@ -56,6 +56,7 @@ class ProbeFacts:
     # (KindSpec.CHECKED_KEYS), each validated alone: a kind's model judges them
     # (KindSpec.key_problems) without the checks knowing which kind it is.
     section: dict[str, Any]
+    auth_path: tuple[str | int, ...] = ("auth",)  # where auth is written in the section
 
     def section_value(self, key: str) -> Any:
         """The kind's ``key``, or None when it did not validate on its own."""
@@ -70,15 +71,19 @@ def from_spec(index: int, spec: ProbeSpec) -> ProbeFacts:
         timing={k: getattr(spec, k) for k in TIMING_KEYS}, auth=kind.auth_ref,
         expect_rejected=getattr(kind, "expect_rejected", False),
         variants=getattr(kind, "variants", ()),
-        section={key: getattr(kind, key) for key in kind.CHECKED_KEYS})
+        section={key: getattr(kind, key) for key in kind.CHECKED_KEYS},
+        auth_path=kind.auth_path)
 
 
 def from_data(index: int, item: Any, context: dict[str, Any]) -> ProbeFacts:
     """The facts of a probe that did not validate, each key validated alone."""
     raw = item if isinstance(item, dict) else {}
     present = [k for k in PROBE_KINDS if raw.get(k) is not None]
-    kind = present[0] if len(present) == 1 and isinstance(raw[present[0]], dict) else None
-    body: dict[str, Any] = raw[kind] if kind is not None else {}
+    body: dict[str, Any] | None = None
+    if len(present) == 1:  # a section its model can read (a mapping, or a flow's list)
+        body = KIND_MODELS[present[0]].section_data(raw[present[0]])
+    kind = present[0] if body is not None else None
+    body = body or {}
     timing = {key: _field(ProbeSpec, key, raw, context) for key in TIMING_KEYS}
     model: type[KindSpec] | None = KIND_MODELS[kind] if kind is not None else None
 

@@ -22,7 +22,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from monitor.config.checks import Parts, shape_problems, validate_semantics
 from monitor.config.env import Sub, substitute_all
-from monitor.config.errors import ConfigError, Problem, display, pydantic_problems
+from monitor.config.errors import ConfigError, Path_, Problem, display, pydantic_problems
 from monitor.config.facts import ProbeFacts, from_data, from_spec
 from monitor.config.files import (
     ConfigPaths,
@@ -42,7 +42,7 @@ from monitor.config.schema import (
     ProbeSpec,
     TokenEndpointAuth,
 )
-from monitor.config.secrets import find_secrets
+from monitor.config.secrets import find_secrets, secret_looking
 from monitor.config.source import Source, parse
 from monitor.redact import Redactor
 
@@ -96,7 +96,8 @@ def load_sources(sources: list[Source], name: str, env: Mapping[str, str] | None
     data, origin, located = combine(sources)
     problems: list[Problem] = []
     subs: list[Sub] = []
-    data = substitute_all(data, env, problems, subs)
+    unset: list[tuple[Path_, str, str]] = []
+    data = substitute_all(data, env, problems, subs, unset=unset)
     secrets = find_secrets(data, subs)
     # An error may quote a value (a URL, say) with a secret substituted into it.
     redactor = Redactor(secrets)
@@ -122,6 +123,10 @@ def load_sources(sources: list[Source], name: str, env: Mapping[str, str] | None
         raise ConfigError([f"{name}:?: the document is nested too deeply"]) from None
     parts.where = origin.where
     checked = validate_semantics(parts, env, problems)
+    # A secret-looking variable left to an empty default (a flow's login password): a
+    # missing secret, as an auth provider's is (check fails, the daemon warns).
+    checked.missing += [(at, f"secret environment variable {var} is not set")
+                        for at, var, default in unset if default == "" and secret_looking(var)]
     if require_secrets:
         problems += checked.missing
     if problems or located:

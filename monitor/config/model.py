@@ -23,12 +23,19 @@ class Timing:
     timeout: float
     retries: int = 0  # extra attempts after a failed one (see monitor.runtime)
     retry_delay: float = 0.0
+    # How long a run may go on after its timeout (a flow's always steps, each bounded).
+    overrun: float = 0.0
+
+    @property
+    def run_bound(self) -> float:
+        """The longest one attempt may take."""
+        return self.timeout + self.overrun
 
     @property
     def budget(self) -> float:
         """The longest a run may take with all its retries: under the interval, so that
         retries never overlap the next scheduled run."""
-        return retry_budget(self.timeout, self.retries, self.retry_delay)
+        return retry_budget(self.run_bound, self.retries, self.retry_delay)
 
 
 @dataclass(frozen=True, slots=True)

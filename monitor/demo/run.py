@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.text import Text
 
 from monitor.config import SHIPPED_CONFIG, VARIANTS, parse_duration
+from monitor.demo.simulator.rest import DEMO_PASSWORD
 from monitor.links import NO_LINKS, Links
 from monitor.redact import Redactor
 from monitor.sinks.log import configure_logging
@@ -48,6 +49,7 @@ _WS_PATHS = ("ws-golden-path", "ws-alternate-path", "ws-subprotocol-only", "ws-h
 _MAIN_PATH = ("ws-golden-path", "ws-subprotocol-only", "ws-header-only")
 _OFFERS_TOKEN = ("ws-golden-path", "ws-alternate-path", "ws-subprotocol-only")
 _NEGATIVE_MAIN = ("ws-rejects-bad-token", *(f"ws-fails-closed@{v}" for v in VARIANTS))
+_FLOW = "e2e-chat"
 _HTTP = ("health", "api-health", "discovery-services", "mcp-config", "mcp-servers",
          "messages-redirects", "threads-requires-auth", "threads-with-token", "websocket-info")
 
@@ -65,21 +67,21 @@ def _got_in(*variants: str) -> dict[str, str]:
 INCIDENT = Regression(
     "ws_route_missing",
     {"ws-golden-path": "handshake_rejected", "ws-subprotocol-only": "handshake_rejected",
-     "ws-header-only": "handshake_rejected"},
+     "ws-header-only": "handshake_rejected", "e2e-chat": "handshake_rejected"},
     "ws-golden-path red, 403 to the upgrade, a plain GET of the path answers 200 JSON; "
     "ws-alternate-path (/ws) stays green")
 REGRESSIONS: tuple[Regression, ...] = (
     INCIDENT,
-    Regression("upgrade_json", _all((*_MAIN_PATH, *_NEGATIVE_MAIN), "not_upgraded"),
+    Regression("upgrade_json", _all((*_MAIN_PATH, *_NEGATIVE_MAIN, _FLOW), "not_upgraded"),
                "the ws-* probes of /api/v1/websocket red, not_upgraded: 200 JSON instead of "
                "101, as when a proxy drops Upgrade; the negative probes learn nothing"),
-    Regression("auth_rejected_before_accept", _all(_WS_PATHS, "handshake_rejected"),
+    Regression("auth_rejected_before_accept", _all((*_WS_PATHS, _FLOW), "handshake_rejected"),
                "the ws-* probes with the token red, one incident card, handshake_rejected, "
                "403 on both paths: credentials suspected"),
-    Regression("close_1008", _all(_WS_PATHS, "auth_rejected"),
+    Regression("close_1008", _all((*_WS_PATHS, _FLOW), "auth_rejected"),
                "the ws-* probes with the token red, auth_rejected: 101, then AUTH_FAILED "
                "and close 1008"),
-    Regression("close_1011", _all(_WS_PATHS, "closed_by_server"),
+    Regression("close_1011", _all((*_WS_PATHS, _FLOW), "closed_by_server"),
                "the ws-* probes with the token red, closed_by_server: 101, then close 1011 "
                "(not ready)"),
     Regression("events_missing", {"ws-golden-path": "unexpected_message"},
@@ -89,9 +91,11 @@ REGRESSIONS: tuple[Regression, ...] = (
                {"ws-rejects-bad-token": "auth_not_enforced", **_got_in(*VARIANTS)},
                "ws-rejects-bad-token and ws-fails-closed@* red, auth_not_enforced: a wrong "
                "token, or none, gets in"),
-    Regression("slow", {"api-health": "slow", "ws-golden-path": "slow"},
+    Regression("slow", {"api-health": "slow", "ws-golden-path": "slow",
+                        "e2e-chat": "message_timeout"},
                f"api-health and ws-golden-path amber, slow: answers {DEMO_SLOW_DELAY:g} s late, "
-               "over their 1 s budgets", slow_delay=DEMO_SLOW_DELAY),
+               "over their 1 s budgets; e2e-chat red, message_timeout: its agent's five "
+               "events take longer than its 5 s", slow_delay=DEMO_SLOW_DELAY),
     # The incident's aftermath: the server answers jwt-auth whatever the client offered.
     # Clients that offer jwt-auth (the golden path) do not notice; ws-header-only offers no
     # subprotocol, as a server-side client does, and fails the negotiation.
@@ -124,34 +128,36 @@ REGRESSIONS: tuple[Regression, ...] = (
                               **_all(_OFFERS_TOKEN, "token_reflected")},
                "the jwt.<token> offer echoed as the subprotocol; an X-Auth-Echo header"),
     Regression("upgrade_405", {"websocket-info": "unexpected_status",
-                               **_all((*_MAIN_PATH, *_NEGATIVE_MAIN), "handshake_rejected")},
+                               **_all((*_MAIN_PATH, *_NEGATIVE_MAIN, _FLOW),
+                                      "handshake_rejected")},
                "a REST route answers 405: the negative probes learn nothing about auth"),
-    Regression("not_ready_503", {**_all((*_HTTP, "chat-stream"), "unexpected_status"),
+    Regression("not_ready_503", {**_all((*_HTTP, "chat-stream", _FLOW), "unexpected_status"),
                                  **_all((*_WS_PATHS, *_NEGATIVE_MAIN), "handshake_rejected")},
                "503 + Retry-After from a readiness gate, everywhere"),
-    Regression("rate_limited_429", {**_all(_WS_PATHS, "handshake_rejected"),
+    Regression("rate_limited_429", {**_all((*_WS_PATHS, _FLOW), "handshake_rejected"),
                                     "chat-stream": "unexpected_status"},
                "429 + Retry-After to every upgrade and to chat-stream"),
     Regression("close_without_answer",
-               _all((*_MAIN_PATH, *_NEGATIVE_MAIN), "connection_reset"),
+               _all((*_MAIN_PATH, *_NEGATIVE_MAIN, _FLOW), "connection_reset"),
                "the main path hangs up on the upgrade; the diagnostic GET still answers"),
-    Regression("close_1003", _all(_WS_PATHS, "closed_by_server"),
+    Regression("close_1003", _all((*_WS_PATHS, _FLOW), "closed_by_server"),
                "101, then 1003 No supported subprotocols"),
-    Regression("close_1000_before_welcome", _all(_WS_PATHS, "closed_by_server"),
+    Regression("close_1000_before_welcome", _all((*_WS_PATHS, _FLOW), "closed_by_server"),
                "101, then a clean 1000 'cleanup' before the welcome"),
-    Regression("close_1013", _all(_WS_PATHS, "closed_by_server"),
+    Regression("close_1013", _all((*_WS_PATHS, _FLOW), "closed_by_server"),
                "101, then 1013 try again later"),
-    Regression("drop_after_accept", _all(_WS_PATHS, "closed_by_server"),
+    Regression("drop_after_accept", _all((*_WS_PATHS, _FLOW), "closed_by_server"),
                "101, then the TCP connection dropped (1006)"),
     Regression("events_wrapped", {}, "events as {type: system_message, event: ...}; the "
                "golden path reads [event, type] and passes"),
     Regression("events_aliased", {}, "agent_start, tool_execute, ...; the aliases pass"),
     Regression("events_duplicated", {}, "every event twice; counted, the golden path passes"),
-    Regression("agent_dies", {"ws-golden-path": "message_timeout"},
+    Regression("agent_dies", {"ws-golden-path": "message_timeout",
+                              "e2e-chat": "message_timeout"},
                "no agent_completed; the evidence times the events that came"),
-    Regression("agent_slow", {"ws-golden-path": "slow"},
-               "agent_completed 5.5 s late: over the events step's 5 s budget",
-               slow_delay=5.5),
+    Regression("agent_slow", {"ws-golden-path": "slow", "e2e-chat": "message_timeout"},
+               "agent_completed 5.5 s late: over the events step's 5 s budget (slow), and "
+               "past e2e-chat's 5 s wait (message_timeout)", slow_delay=5.5),
     # A chat whose answer streams (Server-Sent Events), and the ways it stops streaming.
     Regression("stream_json", {"chat-stream": "not_event_stream"},
                "chat-stream red, not_event_stream: a JSON error with status 200 instead of "
@@ -167,6 +173,28 @@ REGRESSIONS: tuple[Regression, ...] = (
     Regression("stream_buffered", {"chat-stream": "stream_buffered"},
                "chat-stream red, stream_buffered: nothing for 4 s, then every event at once, "
                "as a buffering proxy releases it"),
+    # The end-to-end suite's steps, each broken on its own (issue 23): e2e-chat names the
+    # failing step.
+    Regression("login_refused", {"e2e-chat": "unexpected_status"},
+               "e2e-chat red at step login, unexpected_status: 401 to the right password"),
+    Regression("token_in_header", {"e2e-chat": "assertion_failed"},
+               "e2e-chat red at step login, assertion_failed: the token came in a header, "
+               "not in the body it is extracted from"),
+    Regression("login_echoes_password", {"e2e-chat": "assertion_failed"},
+               "e2e-chat red at step login, assertion_failed: the answer carries the "
+               "password back (shown <redacted>)"),
+    Regression("thread_create_fails", {"e2e-chat": "unexpected_status"},
+               "e2e-chat red at step create-thread, unexpected_status: 500; the cleanup is "
+               "skipped, no thread to delete"),
+    Regression("thread_create_200", {"e2e-chat": "unexpected_status"},
+               "e2e-chat red at step create-thread, unexpected_status: 200 instead of 201; "
+               "the thread it made is still deleted"),
+    Regression("events_never_complete", {"e2e-chat": "message_timeout"},
+               "e2e-chat red at step chat, message_timeout: the agent on the thread thinks "
+               "aloud and never completes (ws-golden-path, without a thread, stays green)"),
+    Regression("thread_delete_fails", {},
+               "e2e-chat stays green: its cleanup failing (500) is evidence in its detail, "
+               "never the outcome"),
 )
 
 
@@ -174,15 +202,19 @@ def demo_env(secret: str, sim_url: str, sim_ws_url: str, interval: float) -> dic
     """The environment the shipped probes.yaml runs with in the demo."""
     timeout = min(10.0, interval * 0.8)
     delay = min(5.0, interval * 0.1)
+    # e2e-chat's cleanup runs after its timeout, within the interval.
+    cleanup = min(2.0, interval * 0.15)
     # The retry only where it fits the interval (a run and its retry must end before the
     # next run); at the demo's 10 s interval the 8 s timeout leaves no room for it.
-    retries = 1 if timeout * 2 + delay < interval else 0
+    retries = 1 if (timeout + cleanup) * 2 + delay < interval else 0
     return {
         "JWT_SECRET_STAGING": secret,
+        "E2E_PASSWORD": DEMO_PASSWORD,
         "STAGING_URL": sim_url,
         "STAGING_WS_URL": sim_ws_url,
         "PROBE_INTERVAL": f"{interval:g}s",
         "PROBE_TIMEOUT": f"{timeout:g}s",
+        "PROBE_CLEANUP_TIMEOUT": f"{cleanup:g}s",
         "PROBE_RETRIES": str(retries),
         "PROBE_RETRY_DELAY": f"{delay:g}s",
     }
@@ -206,7 +238,7 @@ def self_command(argv0: str | None = None) -> str:
 
 def export_line(env: dict[str, str]) -> str:
     """The ``export`` that lets a second terminal run the shipped probes against the demo."""
-    keys = ("JWT_SECRET_STAGING", "STAGING_URL", "STAGING_WS_URL")
+    keys = ("JWT_SECRET_STAGING", "E2E_PASSWORD", "STAGING_URL", "STAGING_WS_URL")
     return "export " + " ".join(f"{k}={shlex.quote(env[k])}" for k in keys)
 
 

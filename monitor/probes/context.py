@@ -12,6 +12,7 @@ import aiohttp
 
 from monitor.auth import AuthError, TokenSource
 from monitor.config import Probe
+from monitor.probes.answer import Answer, OnAnswer
 from monitor.probes.net.phases import PHASES, PhaseTimer
 from monitor.probes.net.session import new_session
 from monitor.redact import Redactor
@@ -30,6 +31,9 @@ class ProbeContext:
     # The run's trace context; set per run (see :func:`monitor.probes.run.run_probe`), None
     # in the shared context and when the probe has ``trace: false``.
     trace: TraceContext | None = None
+    # A flow's step (monitor.probes.flow) takes its values from the answers its runner
+    # receives: set per step, None otherwise.
+    on_answer: OnAnswer | None = None
 
     @property
     def trace_id(self) -> str | None:
@@ -45,6 +49,12 @@ class ProbeContext:
         """This context for one run with its own trace context (what ``replace`` makes, at
         a fifth of its cost: it is made for every run)."""
         return ProbeContext(self.session, self.tokens, self.redactor, trace)
+
+    def answered(self, answer: Answer) -> None:
+        """Hand an answer to the flow step being run (before it is judged and its evidence
+        redacted, so that a value it extracts as secret is redacted there too)."""
+        if self.on_answer is not None:
+            self.on_answer(answer)
 
     def trace_headers(self) -> dict[str, str]:
         """``traceparent`` (and ``tracestate``) for every request of this run, or nothing."""

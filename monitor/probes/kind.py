@@ -13,7 +13,7 @@ Everything here is plain data and pure functions of a :class:`~monitor.result.Re
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from monitor.config import Probe
@@ -43,6 +43,18 @@ class PhaseGauge:
     name: str
     doc: str
     phases: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledGauge:
+    """A gauge of the last run with one label of its own (a flow's ``step``):
+    ``rows(result)`` gives (label value, value) for every value the probe's config can
+    produce, so that the label stays bounded and series stable."""
+
+    name: str
+    doc: str
+    label: str
+    rows: Callable[[Result], Iterable[tuple[str, float]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +103,7 @@ class ProbeKind:
     name: str  # the key in probes.yaml and the ``type`` label
     runner: Runner
     phases: tuple[str, ...]  # the ``phase`` label values of its runs, in order
-    gauges: tuple[Gauge | PhaseGauge, ...] = ()
+    gauges: tuple[Gauge | PhaseGauge | LabelledGauge, ...] = ()
     histograms: tuple[Histogram, ...] = ()
     span_attributes: Callable[[Result], dict[str, SpanValue]] = _no_attributes
     span_events: Callable[[Result], tuple[SpanEvent, ...]] = _no_events
@@ -101,5 +113,5 @@ class ProbeKind:
     upgrades: bool = False
 
 
-__all__ = ["NOT_RUN", "Gauge", "Histogram", "PhaseGauge", "ProbeKind", "Runner", "SpanEvent",
-           "SpanValue", "Wording"]
+__all__ = ["NOT_RUN", "Gauge", "Histogram", "LabelledGauge", "PhaseGauge", "ProbeKind",
+           "Runner", "SpanEvent", "SpanValue", "Wording"]

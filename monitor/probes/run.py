@@ -44,7 +44,7 @@ async def _run(probe: Probe, ctx: ProbeContext) -> Result:
     t0 = time.perf_counter()
     runner = RUNNERS[probe.type]
     try:
-        async with asyncio.timeout(probe.timeout + HARD_DEADLINE_GRACE):
+        async with asyncio.timeout(probe.timing.run_bound + HARD_DEADLINE_GRACE):
             result = await runner(probe, ctx)
         if probe.variant is None or result.variant == probe.variant:
             return result

@@ -5,13 +5,31 @@ handshake, its kind and the first TRANSCRIPT_BYTES of its payload, kept (:mod:`m
 redacted over a wider window before the cut, so a token straddling the cut is replaced
 whole; control characters made visible); after TRANSCRIPT_FRAMES frames only a count is
 kept, so a chatty or hostile server costs a fixed amount of memory per run.
+
+The frames are kept when the run ends (:meth:`Transcript.frames`), each from the window
+noted as it came: a secret the run learns from a later frame (a flow step's extracted
+token) is redacted in the frames before it too.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from monitor.keep import EMPTY, Keeper
-from monitor.limits import TRANSCRIPT_BYTES, TRANSCRIPT_FRAMES
+from monitor.limits import REDACT_MARGIN, TRANSCRIPT_BYTES, TRANSCRIPT_FRAMES
 from monitor.result import Frame
+
+# What is noted of a frame until the run ends: enough to keep its start and to tell that
+# there was more.
+_WINDOW = TRANSCRIPT_BYTES + REDACT_MARGIN + 1
+
+
+class _Noted(NamedTuple):
+    direction: str
+    offset_ms: float
+    kind: str
+    size: int
+    window: str | bytes
 
 KINDS = ("text", "binary", "ping", "pong", "close")
 
@@ -24,7 +42,7 @@ class Transcript:
     def __init__(self, keep: Keeper, t0: float, limit: int = TRANSCRIPT_FRAMES) -> None:
         self._keep = keep
         self._t0 = t0
-        self._frames: list[Frame] = []
+        self._frames: list[_Noted] = []
         self._omitted = 0
         self.limit = limit
 
@@ -36,12 +54,15 @@ class Transcript:
         size = len(payload.encode("utf-8", "replace") if isinstance(payload, str) else payload)
         if isinstance(payload, bytes) and kind in ("ping", "pong"):
             payload = payload[:TRANSCRIPT_BYTES].hex()
-        shown = self._keep.excerpt(payload, TRANSCRIPT_BYTES) or EMPTY
-        self._frames.append(Frame(direction, round((now - self._t0) * 1000, 1), kind, size,
-                                  shown))
+        self._frames.append(_Noted(direction, round((now - self._t0) * 1000, 1), kind, size,
+                                   payload[:_WINDOW]))
 
     def frames(self) -> tuple[tuple[Frame, ...], int]:
-        return tuple(self._frames), self._omitted
+        """The frames, kept with every secret known now."""
+        keep = self._keep.excerpt
+        return tuple(Frame(n.direction, n.offset_ms, n.kind, n.size,
+                           keep(n.window, TRANSCRIPT_BYTES) or EMPTY)
+                     for n in self._frames), self._omitted
 
 
 __all__ = ["KINDS", "Transcript"]

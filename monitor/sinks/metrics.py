@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from monitor import __version__
 from monitor.config import Config, Probe
 from monitor.outcomes import Outcome
-from monitor.probes.kind import Gauge, PhaseGauge
+from monitor.probes.kind import Gauge, LabelledGauge, PhaseGauge
 from monitor.probes.kinds import KINDS
 from monitor.result import Result
 from monitor.targets import target_of
@@ -285,12 +285,12 @@ def _event_keys(probe: Probe) -> set[tuple[str, str]]:
     return probe.spec.kind_spec.event_keys()
 
 
-def _families() -> tuple[list[tuple[str, str, dict[str, Gauge | PhaseGauge]]],
+def _families() -> tuple[list[tuple[str, str, dict[str, Gauge | PhaseGauge | LabelledGauge]]],
                          list[tuple[str, str, tuple[float, ...]]]]:
     """The gauge and histogram families the kinds declare, each once (several kinds may
     share one, e.g. an HTTP status), in the order the kinds are registered:
     (name, doc, {kind: its gauge of that family}) and (name, doc, buckets)."""
-    gauges: dict[str, tuple[str, str, dict[str, Gauge | PhaseGauge]]] = {}
+    gauges: dict[str, tuple[str, str, dict[str, Gauge | PhaseGauge | LabelledGauge]]] = {}
     histograms: dict[str, tuple[str, str, tuple[float, ...]]] = {}
     for kind in KINDS.values():
         for g in kind.gauges:
@@ -354,7 +354,7 @@ def iter_exposition(snap: Snapshot, chunk_lines: int = CHUNK_LINES,
             add(f"{name}{{{labels}}} {_num(value)}\n" if labels else f"{name} {_num(value)}\n")
             yield from cut()
 
-    def kind_gauge(name: str, doc: str, by_kind: dict[str, Gauge | PhaseGauge]
+    def kind_gauge(name: str, doc: str, by_kind: dict[str, Gauge | PhaseGauge | LabelledGauge]
                    ) -> Iterator[bytes]:
         # A family a kind declares: the series of the probes of every kind declaring it.
         head(name, "gauge", doc)
@@ -367,6 +367,9 @@ def iter_exposition(snap: Snapshot, chunk_lines: int = CHUNK_LINES,
                 phases = dict(s.last.phases)
                 for ph in g.phases:
                     add(f'{name}{{{s.labels},phase="{ph}"}} {_num(phases.get(ph, 0.0))}\n')
+            elif isinstance(g, LabelledGauge):
+                for label, row in g.rows(s.last):
+                    add(f'{name}{{{s.labels},{g.label}="{_escape(label)}"}} {_num(row)}\n')
             else:
                 value = g.value(s.last)
                 if value is not None:

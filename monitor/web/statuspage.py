@@ -277,7 +277,9 @@ def _evidence(r: Result, lasts: dict[str, Result | None] | None = None,
         code = r.close_code if r.close_code is not None else ev.close_code
         reason = f" “{ev.close_reason}”" if ev.close_reason else ""
         rows.append(("close", escape(f"{code}{reason}")))
-    if ev.step is not None:
+    if r.step is not None:  # a flow: the step whose failure is the outcome
+        rows.append(("failing step", f"<b>{escape(r.step)}</b>"))
+    elif ev.step is not None:
         rows.append(("step reached", escape(f"{ev.step_name or ''} (#{ev.step})".strip())))
     if r.steps:
         rows.append(("steps done", escape(", ".join(
@@ -334,6 +336,8 @@ def _evidence(r: Result, lasts: dict[str, Result | None] | None = None,
         out.append(f'<details><summary class="small">frames that arrived '
                    f"({count}), their types under every candidate path"
                    f"</summary><pre>{escape(lines)}</pre></details>")
+    if r.step_results and not compact:
+        out.append(_step_results(r))
     if (r.transcript or r.transcript_omitted) and not compact and not r.success:
         out.append(_transcript(r))
     if ev.headers and not compact:
@@ -361,6 +365,31 @@ def _trace(trace_id: str | None, links: Links = NO_LINKS) -> str:
         return code
     return (f'{code} <a class="trace" href="{escape(url)}" rel="noopener noreferrer" '
             f'target="_blank">open trace</a>')
+
+
+def _step_results(r: Result) -> str:
+    """Every step of a flow's run: what it did, its answer, its detail (redacted)."""
+    rows = []
+    for st in r.step_results:
+        if st.outcome is None:
+            outcome, cls = ("not run" if st.evidence.detail.startswith("not run")
+                            else "skipped"), "wait"
+        else:
+            outcome = st.outcome.value
+            cls = "ok" if st.passed else "slow" if st.outcome is Outcome.SLOW else "bad"
+        answer = " ".join(p for p in (
+            f"HTTP {st.status_code}" if st.status_code is not None else "",
+            f"close {st.close_code}" if st.close_code is not None else "") if p)
+        name = st.name + (" (always)" if st.always else "")
+        failing = ' class="fail"' if st.name == r.step else ""
+        rows.append(f"<tr{failing}><td>{escape(name)}</td><td>{escape(st.type)}</td>"
+                    f'<td><span class="pill {cls}">{escape(outcome)}</span></td>'
+                    f'<td class="num">{_ms(st.duration_seconds) if st.ran else ""}</td>'
+                    f"<td>{escape(answer)}</td><td>{escape(st.evidence.detail)}</td></tr>")
+    return ('<details open class="flow-steps"><summary class="small">steps '
+            f"({len(r.step_results)})</summary><table class=\"steps\"><thead><tr><th>step</th>"
+            "<th>kind</th><th>outcome</th><th>took</th><th>answer</th><th>detail</th></tr>"
+            f"</thead><tbody>{''.join(rows)}</tbody></table></details>")
 
 
 def _transcript(r: Result) -> str:

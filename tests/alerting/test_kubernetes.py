@@ -147,7 +147,8 @@ def _pod_env() -> dict[str, str]:
         for line in (K8S / "common" / "synthmon.env").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     )
-    env["JWT_SECRET_STAGING"] = "k8s-test-secret-0123456789abcdef0123"
+    (secret,) = _docs(K8S / "common" / "secret.example.yaml")
+    env.update({key: f"k8s-test-{key}-0123456789abcdef" for key in secret["stringData"]})
     return env
 
 
@@ -168,7 +169,7 @@ def test_configmap_probes_validate(tmp_path: Path) -> None:
     os.symlink(data.name, mount / "..data")
     config = load_file(mount, env=_pod_env())
     assert config.files == tuple(str(mount / f.name) for f in sorted(files))
-    assert config.warnings == ()
+    assert config.warnings == () and config.missing_secrets == ()  # the Secret has them all
     assert all("staging.example.com" in p.spec.url for p in config.probes)
 
 

@@ -189,6 +189,13 @@ def test_redactor_forms_and_headers() -> None:
     assert r.header("Set-Cookie", "sid=abc123; Path=/; HttpOnly") == REDACTED
     assert r.header("Cookie", "sid=abc123; theme=dark") == REDACTED
     assert r.header("X-Api-Key", "key abc123") == REDACTED
+    # A header whose name says credential, whatever it is called (a login handing its
+    # token over in a header of its own): hidden whole, though no secret is known yet.
+    for name in ("X-Access-Token", "x-session-id", "X-Refresh-Token", "Api-Key",
+                 "X-Client-Secret", "X-Credential"):
+        assert r.header(name, "eyJ.abc.def") == REDACTED, name
+    assert r.header("WWW-Authenticate", 'Bearer error="invalid_token"') == \
+        'Bearer error="invalid_token"'  # a challenge, not a credential: kept as evidence
 
 
 def test_redactor_keeps_only_recent_tokens_per_provider() -> None:

@@ -50,7 +50,7 @@ def test_every_problem_in_one_run_in_file_order() -> None:
         "probes.yaml:6: auth.broken.ttl: must be a duration like 5s",
         "probes.yaml:6: auth.broken: needs exactly one of secret_env, secret_file, "
         "private_key_file",
-        "probes.yaml:8: probes[0]: each probe needs exactly one of http, websocket or sse",
+        "probes.yaml:8: probes[0]: each probe needs exactly one of http, websocket, sse or flow",
         "probes.yaml:9: probes[0].http.method: must be 'GET', 'HEAD', 'POST', 'PUT', 'PATCH', "
         "'DELETE' or 'OPTIONS'",
         "probes.yaml:13: probes[2].name: duplicate probe name 'dup' (first used by probes[1])",

@@ -226,11 +226,14 @@ def test_check_command_exit_codes(tmp_path: Path) -> None:
 
 
 def test_shipped_probes_yaml_is_valid() -> None:
-    config = load_file(Path(__file__).parents[2] / "probes.yaml",
-                       env={"JWT_SECRET_STAGING": "x"})
+    shipped = Path(__file__).parents[2] / "probes.yaml"
+    config = load_file(shipped, env={"JWT_SECRET_STAGING": "x", "E2E_PASSWORD": "y"})
     names = {p.name for p in config.probes}
-    assert {"ws-golden-path", "ws-alternate-path", "ws-rejects-bad-token"} <= names
+    assert {"ws-golden-path", "ws-alternate-path", "ws-rejects-bad-token", "e2e-chat"} <= names
     assert not config.warnings and not config.missing_secrets
+    # The flow's password, left to its empty default, is a missing secret as a provider's is.
+    unset = load_file(shipped, env={"JWT_SECRET_STAGING": "x"}).missing_secrets
+    assert [m.message for m in unset] == ["secret environment variable E2E_PASSWORD is not set"]
 
 
 def test_unusable_urls_are_refused_at_load_without_echoing_credentials() -> None:

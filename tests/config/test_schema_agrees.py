@@ -21,7 +21,7 @@ from monitor.config import json_schema, load_text
 from tests.support.servers import ROOT
 
 ENV = {"STAGING_URL": "http://127.0.0.1:8000", "STAGING_WS_URL": "ws://127.0.0.1:8000",
-       "JWT_SECRET_STAGING": "x" * 32, "CODE": "204", "EVERY": "30s"}
+       "JWT_SECRET_STAGING": "x" * 32, "E2E_PASSWORD": "y" * 16, "CODE": "204", "EVERY": "30s"}
 VALIDATOR = jsonschema.Draft202012Validator(json_schema())
 HTTP = "{url: 'http://127.0.0.1:1/'}"
 WS = "{url: 'ws://127.0.0.1:1/'}"

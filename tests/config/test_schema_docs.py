@@ -22,7 +22,8 @@ from tests.support.servers import ROOT
 SHIPPED = ROOT / "monitor" / "probes.yaml"
 README = ROOT / "README.md"
 ENV = {"STAGING_URL": "https://staging.example.com", "STAGING_WS_URL": "wss://staging.example.com",
-       "AUTH_URL": "https://auth.example.com", "JWT_SECRET_STAGING": "x" * 32}
+       "AUTH_URL": "https://auth.example.com", "JWT_SECRET_STAGING": "x" * 32,
+       "E2E_PASSWORD": "y" * 16}
 
 
 def gen_reference() -> ModuleType:
@@ -78,8 +79,18 @@ def test_schema_rejects_what_an_editor_should_flag() -> None:
     bad_type["auth"]["staging_jwt"]["type"] = "basic"
     assert errors(bad_type)
     bad_placement = json.loads(json.dumps(base))
-    bad_placement["probes"][-1]["websocket"]["send_token_as"] = ["cookie"]
+    ws = next(p for p in reversed(bad_placement["probes"]) if "websocket" in p)
+    ws["websocket"]["send_token_as"] = ["cookie"]
     assert errors(bad_placement)
+    # A flow's steps are checked like the probes of their kind.
+    flow_step = json.loads(json.dumps(base))
+    flow = next(p for p in flow_step["probes"] if "flow" in p)["flow"]
+    flow[0]["http"]["methd"] = "GET"
+    assert any("methd" in e for e in errors(flow_step))
+    as_mapping = json.loads(json.dumps(base))
+    entry = next(p for p in as_mapping["probes"] if "flow" in p)
+    entry["flow"] = {"steps": entry["flow"]}
+    assert errors(as_mapping)  # written as a list
 
 
 def test_schema_command_prints_the_schema() -> None:

@@ -88,10 +88,10 @@ def banner_command(banner: str, pattern: str) -> str:
     raise AssertionError(f"the banner has no line matching {pattern!r}:\n{banner}")
 
 
-def wait_for_page(demo: Demo, wanted: str, timeout: float = 45.0) -> None:
+def wait_for_page(demo: Demo, wanted: str, timeout: float = 45.0, path: str = "/") -> None:
     """Until the status page shows ``wanted`` (every probe runs once an interval)."""
     deadline = time.monotonic() + timeout
-    while wanted not in (page := http_get(demo.url + "/")[1]):
+    while wanted not in (page := http_get(demo.url + path)[1]):
         assert time.monotonic() < deadline, (wanted, page)
         time.sleep(0.5)
 
@@ -134,7 +134,7 @@ def test_the_tour_as_the_banner_tells_it(demo: Demo) -> None:
     switch = banner_command(banner, r"^\s*curl -X POST .*ws_route_missing")
     heal = banner_command(banner, r"^\s*curl -X POST .*healthy")
 
-    # Step 4 on a healthy simulator: every shipped probe passes, exit 0.
+    # Step 6 on a healthy simulator: every shipped probe passes, exit 0.
     healthy = shell(f"{export}\n{once}")
     assert "config_error" not in healthy.stdout and "is not set" not in healthy.stdout
     assert DEMO_SECRET not in healthy.stdout + healthy.stderr  # redacted like any secret
@@ -162,6 +162,13 @@ def test_the_tour_as_the_banner_tells_it(demo: Demo) -> None:
             verdict = r.seen.rsplit(": ", 1)[1]
             wait_for_page(demo, f'data-verdict="{verdict}" data-probes="{len(r.fails)}"')
 
+    # Step 4: one step of the end-to-end flow broken; the page names the failing step.
+    r = next(r for r in REGRESSIONS if r.mode == "thread_create_fails")
+    status, body = http_post(sim_switch, json.dumps({"mode": r.mode}).encode())
+    assert status == 200, body
+    gate(export, once, r.fails)
+    wait_for_page(demo, "failing step</dt><dd><b>create-thread</b>", path="/probe/e2e-chat")
+
     assert shell(heal, 15).returncode == 0
     gate(export, once, {})
     assert "Traceback" not in demo.output()
@@ -170,7 +177,7 @@ def test_the_tour_as_the_banner_tells_it(demo: Demo) -> None:
 def test_readme_tour_matches_the_demo() -> None:
     readme = (ROOT / "README.md").read_text()
     tour = readme[readme.index("## Five-minute tour"):readme.index("## CLI")]
-    # Step 4 as written, with the demo's default addresses.
+    # Step 6 as written, with the demo's default addresses.
     default = demo_env(DEMO_SECRET, "http://127.0.0.1:8000", "ws://127.0.0.1:8000", 10.0)
     assert export_line(default) in tour
     assert ".venv/bin/synthmon once -c probes.yaml" in tour
@@ -180,9 +187,10 @@ def test_readme_tour_matches_the_demo() -> None:
     listed = {mode for cell in cells for mode in re.findall(r"`(\w+)`", cell)}
     assert listed == {r.mode for r in REGRESSIONS[1:]}
     assert {r.mode for r in REGRESSIONS} == set(MODES) - {"healthy"}
-    # None passes by design but the envelopes the golden path is meant to tolerate.
+    # None passes by design but the envelopes the golden path is meant to tolerate, and a
+    # flow's failing cleanup (evidence, never the outcome).
     assert {r.mode for r in REGRESSIONS if not r.fails} == {
-        "events_wrapped", "events_aliased", "events_duplicated"}
+        "events_wrapped", "events_aliased", "events_duplicated", "thread_delete_fails"}
 
 
 @pytest.mark.parametrize(("argv0", "expected"), [
@@ -197,4 +205,5 @@ def test_the_banner_names_synthmon_as_it_was_started(argv0: str, expected: str) 
 def test_the_demo_env_is_what_once_needs() -> None:
     env: dict[str, Any] = demo_env(DEMO_SECRET, "http://h:1", "ws://h:1", 10.0)
     assert export_line(env) == ("export JWT_SECRET_STAGING=synthmon-demo-only-not-a-secret "
+                                "E2E_PASSWORD=synthmon-demo-only-password "
                                 "STAGING_URL=http://h:1 STAGING_WS_URL=ws://h:1")

@@ -24,6 +24,7 @@ import pytest
 from aiohttp import web
 
 from monitor.daemon import Daemon
+from monitor.demo.simulator.rest import DEMO_PASSWORD
 from monitor.web.server import build_app
 from tests.support.procs import stop_process
 
@@ -77,9 +78,10 @@ def free_port() -> int:
 
 
 def sim_env(sim_url: str, ws_url: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("STAGING", "JWT_"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("STAGING", "JWT_", "E2E_"))}
     env.update({"STAGING_URL": sim_url, "STAGING_WS_URL": ws_url,
-                "JWT_SECRET_STAGING": SECRET, **extra})
+                "JWT_SECRET_STAGING": SECRET, "E2E_PASSWORD": DEMO_PASSWORD, **extra})
     return env
 
 

@@ -3,7 +3,7 @@ module a section on what they all build on (``base``):
 
 - ``probe``: a probe, the defaults and the whole file; a probe has exactly one *kind*, and
   the kinds are the fields of :class:`ProbeSpec` whose model is a :class:`KindSpec`
-  (``kind``): ``http``, ``websocket``, one module each;
+  (``kind``): ``http``, ``websocket``, ``flow`` (steps of the other kinds), one module each;
 - what several kinds share, a module each: ``request`` (an HTTP request: URL, method,
   headers, body, auth), ``tls``, ``events`` (the ``expect_events`` vocabulary),
   ``negative`` (the keys of a negative probe and its variants), ``auth``.
@@ -18,6 +18,7 @@ editors use is generated from these models (:func:`json_schema`).
 from monitor.config.schema.auth import AuthSpec, JwtAuth, TokenEndpointAuth, jwt_key_problem
 from monitor.config.schema.base import RESERVED_LABELS, SECRET_DOC, VAR_FORM, Model
 from monitor.config.schema.events import Count, ExpectEvents, events_problems
+from monitor.config.schema.flow import FlowSpec, FlowStepBase
 from monitor.config.schema.http import HttpExpect, HttpSpec
 from monitor.config.schema.kind import KindSpec, Relative
 from monitor.config.schema.negative import (
@@ -54,7 +55,8 @@ from monitor.config.schema.websocket import (
 __all__ = [
     "DEFAULT_REFUSED_WITH", "KIND_MODELS", "PROBE_KINDS", "RESERVED_LABELS", "SECRET_DOC",
     "STEP_KINDS", "VARIANTS", "VARIANT_INFO", "VARIANT_TABLE", "VAR_FORM", "AuthSpec", "Count",
-    "Defaults", "ExpectEvents", "ExpectEventsStep", "ExpectStep", "HttpExpect", "HttpSpec",
+    "Defaults", "ExpectEvents", "ExpectEventsStep", "ExpectStep", "FlowSpec", "FlowStepBase",
+    "HttpExpect", "HttpSpec",
     "JwtAuth", "KindSpec", "Model", "Negative", "ProbeSpec", "ProbesFile", "Relative",
     "RequestSpec", "SendStep", "Step", "TlsSpec", "TokenEndpointAuth", "TokenPlacement",
     "Variant", "VariantInfo", "WebSocketSpec", "events_problems", "json_schema",

@@ -3,7 +3,7 @@ like, and how redirects are followed."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import (
     BeforeValidator,
@@ -96,6 +96,9 @@ class HttpSpec(Negative, RequestSpec):
              "then": False},
         ],
     })
+    # A read-back can compare with a value an earlier step extracted.
+    REFERENCE_PLACES: ClassVar[tuple[str, ...]] = (*RequestSpec.REFERENCE_PLACES,
+                                                   "expect.json.**")
 
     expect: HttpExpect = Field(default_factory=lambda: _DEFAULT_EXPECT,
                                description="what the answer must look like (default: any 2xx)")

@@ -10,7 +10,7 @@ those two places branches on a kind: the config asks the model, the rest asks th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from monitor.config.schema.base import Model
@@ -26,6 +26,11 @@ class KindSpec(Model):
     # The keys :meth:`key_problems` reads: the whole-file checks validate each alone when
     # the section as a whole does not validate (monitor.config.facts).
     CHECKED_KEYS: ClassVar[tuple[str, ...]] = ()
+    # Whether the kind can be a step of a flow (monitor.config.schema.flow).
+    IN_FLOW: ClassVar[bool] = True
+    # Where a flow step of this kind may use ${steps.STEP.NAME}, as patterns of paths in
+    # the section (monitor.config.references): a key, * any one key, ** anything below.
+    REFERENCE_PLACES: ClassVar[tuple[str, ...]] = ()
 
     @property
     def target_url(self) -> str:
@@ -50,6 +55,27 @@ class KindSpec(Model):
         """A bound the section sets on a run of its own (a stream's ``timeout``), which the
         probe's timeout must leave room for; None: the probe's timeout alone."""
         return None
+
+    @property
+    def auth_path(self) -> tuple[str | int, ...]:
+        """Where :attr:`auth_ref` is written in the section, for a problem with it."""
+        return ("auth",)
+
+    def overrun(self, timeout: float) -> float:
+        """How long a run may go on after the probe's ``timeout`` (a flow's cleanup steps,
+        each with a bound of its own): part of every bound a run is checked against."""
+        return 0.0
+
+    @classmethod
+    def section_data(cls, raw: Any) -> dict[str, Any] | None:
+        """The section as the mapping its model reads, from what was written (None: not one
+        this kind can read); a kind written as a list wraps it."""
+        return raw if isinstance(raw, dict) else None
+
+    @classmethod
+    def bind_kinds(cls, kinds: Mapping[str, type[KindSpec]]) -> None:
+        """Told every registered kind once they are registered (a flow builds its step
+        model of them)."""
 
     def event_keys(self) -> set[tuple[str, str]]:
         """Every (step, event) pair whose timing a run of this spec may report: the label

@@ -51,6 +51,17 @@ else:
 DEFAULT_REFUSED_WITH: tuple[int, ...] = (401, 403, 1008)
 
 
+def check_refused_with(v: tuple[int, ...]) -> tuple[int, ...]:
+    """What counts as refused: HTTP statuses and close codes, at least one."""
+    for code in v:
+        if not (100 <= code <= 599 or 1000 <= code <= 4999):
+            raise ValueError(f"{code} is neither an HTTP status (100-599) nor a close code "
+                             "(1000-4999)")
+    if not v:
+        raise ValueError("must list at least one status or close code")
+    return v
+
+
 class Negative(BaseModel):
     """The keys a negative probe shares, HTTP or WebSocket."""
 
@@ -72,13 +83,7 @@ class Negative(BaseModel):
     @field_validator("refused_with")
     @classmethod
     def _codes(cls, v: tuple[int, ...]) -> tuple[int, ...]:
-        for code in v:
-            if not (100 <= code <= 599 or 1000 <= code <= 4999):
-                raise ValueError(f"{code} is neither an HTTP status (100-599) nor a close code "
-                                 "(1000-4999)")
-        if not v:
-            raise ValueError("must list at least one status or close code")
-        return v
+        return check_refused_with(v)
 
     @field_validator("variants")
     @classmethod

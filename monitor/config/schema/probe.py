@@ -16,6 +16,7 @@ from pydantic import (
 from monitor.config.fields import MAX_RETRIES, RETRY_BUDGET_WORDS, Duration, Retries
 from monitor.config.schema.auth import AuthSpec
 from monitor.config.schema.base import LABELS, Model, check_tracestate, one_of
+from monitor.config.schema.flow import FlowSpec
 from monitor.config.schema.http import HttpSpec
 from monitor.config.schema.kind import KindSpec
 from monitor.config.schema.sse import SseSpec
@@ -53,6 +54,7 @@ class ProbeSpec(Model):
     http: HttpSpec | None = None
     websocket: WebSocketSpec | None = None
     sse: SseSpec | None = None
+    flow: FlowSpec | None = None
 
     @field_validator("name")
     @classmethod
@@ -165,6 +167,14 @@ class ProbesFile(Model):
         # Inline secrets are for negative probes only, never in a shared provider.
         json_schema_extra={"allOf": [{"additionalProperties": {"not": {"required": ["secret"]}}}]})
     probes: tuple[ProbeSpec, ...] = Field((), json_schema_extra={"minItems": 1})
+
+
+# Every kind told of the others (a flow's steps are the other kinds), then the models that
+# hold them completed.
+for _model in KIND_MODELS.values():
+    _model.bind_kinds(KIND_MODELS)
+ProbeSpec.model_rebuild(force=True)
+ProbesFile.model_rebuild(force=True)
 
 
 def json_schema() -> dict[str, Any]:

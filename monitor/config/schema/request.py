@@ -31,6 +31,7 @@ class RequestSpec(KindSpec):
     """An HTTP request: the keys every request-making kind shares."""
 
     model_config = ConfigDict(json_schema_extra=REQUEST_SCHEMA)
+    REFERENCE_PLACES: ClassVar[tuple[str, ...]] = ("url", "headers.*", "json_body.**", "body")
 
     url: str = Field(description="http:// or https:// URL", json_schema_extra=HTTP_URL)
     method: Method = "GET"

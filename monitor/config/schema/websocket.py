@@ -128,6 +128,8 @@ class WebSocketSpec(Negative, KindSpec):
          "then": {"required": ["expect_rejected"],
                   "properties": {"expect_rejected": {"const": True}}}},
     ]})
+    REFERENCE_PLACES: ClassVar[tuple[str, ...]] = (
+        "url", "headers.*", "steps.*.send.**", "steps.*.expect.json.**")
 
     url: str = Field(description="ws:// or wss:// URL", json_schema_extra=WS_URL)
     auth: str | AuthSpec | None = Field(

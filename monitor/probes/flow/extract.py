@@ -104,16 +104,15 @@ class Extraction:
         self.values: dict[str, Value] = {}
         self._why: dict[str, str] = {}
 
-    def feed(self, answer: Answer) -> list[Value]:
-        """Try every value not found yet on ``answer``; the values it gave."""
-        new: list[Value] = []
+    def feed(self, answer: Answer) -> dict[str, Value]:
+        """Try every value not found yet on ``answer``; the values it gave, by name."""
+        new: dict[str, Value] = {}
         for name, spec in self.specs.items():
             if name in self.values:
                 continue
             got = extract_one(name, spec, answer)
             if isinstance(got, Value):
-                self.values[name] = got
-                new.append(got)
+                self.values[name] = new[name] = got
             elif name not in self._why or _tells_more(spec, answer):
                 self._why[name] = got
         return new

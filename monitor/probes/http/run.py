@@ -25,6 +25,7 @@ from monitor.durations import format_duration
 from monitor.limits import READ_CHUNK
 from monitor.outcomes import Outcome
 from monitor.probes import redirects
+from monitor.probes.answer import Answer
 from monitor.probes.context import ProbeContext
 from monitor.probes.errors import classify_exception, stage_words, why_unbuildable
 from monitor.probes.http.verdict import Channel, judge
@@ -70,6 +71,7 @@ async def run_http(probe: Probe, ctx: ProbeContext) -> Result:
         async with asyncio.timeout(probe.timeout):
             body, truncated, resp_headers = await _exchange(probe, spec, ctx, seen)
         latency = time.perf_counter() - (seen.request_started or t0)
+        ctx.answered(Answer(seen.headers, body))  # a flow step's values, before the verdict
         judged = judge(spec, probe.variant, seen.status or 0, body, truncated, resp_headers,
                        latency, ctx.redactor,
                        Channel(seen.version, seen.final_url or spec.url,

@@ -26,6 +26,7 @@ from monitor.config import Probe
 from monitor.keep import Keeper
 from monitor.limits import EXCERPT_BYTES, REDACT_MARGIN
 from monitor.outcomes import Outcome
+from monitor.probes.answer import Answer
 from monitor.probes.context import ProbeContext
 from monitor.probes.errors import classify_exception
 from monitor.probes.net.watch import watching
@@ -208,6 +209,7 @@ async def _open(run: Run, request: Request, ssl_context: ssl.SSLContext | None
                                   open_seconds=run.handshake.open_seconds,
                                   cert_expiry=trace.cert_expiry)
         raise Failure(mismatch)
+    run.ctx.answered(Answer(headers=answer_headers))  # a flow step's header values
     return ws
 
 

@@ -17,6 +17,7 @@ from monitor.durations import ms
 from monitor.keep import Keeper
 from monitor.limits import YIELD_EVERY
 from monitor.outcomes import Outcome
+from monitor.probes.answer import Answer
 from monitor.probes.events import EventMatcher
 from monitor.probes.net.wsconn import TracedConnection
 from monitor.probes.refusal import close_reading, got_in
@@ -170,6 +171,7 @@ async def _expect(run: Run, ws: TracedConnection, index: int, label: str,
     reason = mismatch(message, expect)
     if reason is None:
         run.expected_seen = True
+        run.ctx.answered(Answer(body=message))  # a flow step's values: the matched message
         return
     ok, data = parse_json(message)
     if ok and is_auth_error(data):

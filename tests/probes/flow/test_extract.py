@@ -111,11 +111,11 @@ def test_a_step_with_several_answers_takes_each_value_from_the_first_that_has_it
                        "server": ex(header="Server"), "never": ex(json="nope"),
                        "hdr": ex(header="X-None")})
     handshake = Answer(headers=(("Server", "staging/1.0"), ("Upgrade", "websocket")))
-    assert [v.text for v in step.feed(handshake)] == ["staging/1.0"]
-    assert [v.text for v in step.feed(Answer(body='{"data": {"connection_id": "c1"}}'))] \
-        == ["c1"]
-    assert [v.text for v in step.feed(Answer(body='{"data": {"connection_id": "c2", '
-                                                  '"run_id": "r1"}}'))] == ["r1"]
+    assert {k: v.text for k, v in step.feed(handshake).items()} == {"server": "staging/1.0"}
+    assert {k: v.text for k, v in step.feed(
+        Answer(body='{"data": {"connection_id": "c1"}}')).items()} == {"conn": "c1"}
+    assert {k: v.text for k, v in step.feed(Answer(
+        body='{"data": {"connection_id": "c2", "run_id": "r1"}}')).items()} == {"run": "r1"}
     assert {k: v.text for k, v in step.values.items()} == {
         "server": "staging/1.0", "conn": "c1", "run": "r1"}
     # Why each is missing, from an answer that could have had it.
