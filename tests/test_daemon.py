@@ -26,7 +26,8 @@ from tests.support.servers import (
 from tests.support.timing import SLACK
 
 SHIPPED = ROOT / "probes.yaml"
-FAST = {"PROBE_INTERVAL": "1s", "PROBE_TIMEOUT": "0.9s", "PROBE_RETRIES": "0"}
+FAST = {"PROBE_INTERVAL": "1s", "PROBE_TIMEOUT": "0.9s", "PROBE_RETRIES": "0",
+        "PROBE_CLEANUP_TIMEOUT": "0.05s"}
 
 
 def scrape(d: DaemonProc) -> list[Sample]:

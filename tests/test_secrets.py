@@ -19,6 +19,9 @@ spans the daemon exported over OTLP (every request body a loopback OTLP endpoint
 raw and decoded), and ``synthmon once`` (table, JSON and JUnit) and ``synthmon check``.
 Each secret is looked for raw, in base64 and base64url (padded or not), and so in the
 ``jwt.<base64url>`` subprotocol form.
+A flow extracts a login's token, a cookie's session id and a value marked secret, carries
+them into its next steps' headers, bodies, WebSocket messages and URLs, and the target
+echoes them back in bodies, headers, messages and a cleanup's answer.
 """
 
 from __future__ import annotations
@@ -110,7 +113,29 @@ class Echo:
         app.router.add_get("/echo-all/{status}", self.echo_all)
         app.router.add_get("/redirect", self.redirect)
         app.router.add_get("/ws/{mode}", self.ws)
+        app.router.add_post("/flow/login", self.flow_login)
+        app.router.add_route("*", "/flow/echo/{status}", self.flow_echo)
         return app
+
+    async def flow_login(self, request: web.Request) -> web.Response:
+        """A login handing over a token, a refresh token and a session cookie; it echoes the
+        password it got, and the token again in a header of its own."""
+        body = await request.json()
+        token, refresh, sid = (f"{p}-{random_secrets.token_hex(16)}"
+                               for p in ("flowtok", "flowref", "flowsid"))
+        with self.lock:
+            self.issued.update((token, refresh, sid))
+        return web.json_response(
+            {"access_token": token, "refresh": refresh, "user": {"id": "u-1"}, "you_sent": body},
+            headers={"Set-Cookie": f"sid={sid}; Path=/; HttpOnly", "X-Session-Token": token})
+
+    async def flow_echo(self, request: web.Request) -> web.Response:
+        seen = self.note(request)
+        body = (await request.text())[:2000]
+        return web.json_response({"echo": seen, "body": body},
+                                 status=int(request.match_info["status"]),
+                                 headers={"X-Echo-Sid": request.headers.get("X-Sid", ""),
+                                          "X-Echo-Refresh": request.headers.get("X-Refresh", "")})
 
     async def token(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -361,6 +386,45 @@ probes:
       auth: {{type: jwt, secret: {WRONG_SECRET}, claims: {{sub: intruder}}}}
       send_token_as: [authorization_header, subprotocol, query]
       expect_rejected: true
+  - name: flow-echo
+    interval: 2s
+    timeout: 1500ms
+    flow:
+      - name: login
+        http:
+          url: {base}/flow/login
+          method: POST
+          json_body: {{username: probe, password: '${{SYNTHMON_LOGIN_PASSWORD}}'}}
+        extract:
+          token: {{json: access_token}}                      # secret by its name
+          sid: {{header: Set-Cookie, regex: 'sid=([^;]+)'}}   # secret: a cookie
+          refresh: {{json: refresh, secret: true}}           # secret: said so
+          user: {{json: user.id}}                            # not a secret
+      - name: use
+        http:
+          url: '{base}/flow/echo/200?t=${{steps.login.refresh}}'
+          method: POST
+          headers: {{Authorization: 'Bearer ${{steps.login.token}}', X-Sid: '${{steps.login.sid}}',
+                    X-Refresh: '${{steps.login.refresh}}'}}
+          json_body: {{token: '${{steps.login.token}}', user: '${{steps.login.user}}'}}
+      - name: chat
+        websocket:
+          url: '{ws}/ws/echo?sid=${{steps.login.sid}}'
+          headers: {{Authorization: 'Bearer ${{steps.login.token}}',
+                    X-Refresh: '${{steps.login.refresh}}'}}
+          steps:
+            - expect: {{json: {{type: connect}}}}
+            - send: {{json: {{type: user_message, token: '${{steps.login.token}}',
+                             sid: '${{steps.login.sid}}'}}}}
+            - expect_events: {{types: [agent_started, agent_completed], fail_on: [agent_failed],
+                              timeout: 500ms}}
+      - name: cleanup
+        always: true
+        timeout: 300ms
+        http:
+          url: '{base}/flow/echo/500?t=${{steps.login.token}}'
+          method: DELETE
+          headers: {{X-Sid: '${{steps.login.sid}}', X-Refresh: '${{steps.login.refresh}}'}}
 """
 
 
@@ -373,7 +437,8 @@ PROBES = ["http-jwt-env-500", "http-jwt-file-assert", "http-token-endpoint-redir
           "ws-events", "ws-unexpected", "ws-403-diagnose", "ws-1008",
           "ws-1011-reason", "ws-403-echo-all", "ws-403-reason", "ws-reflect-subprotocol",
           "ws-echo-frames",
-          "ws-close-reason", *(f"ws-variants@{v}" for v in HTTP_VARIANTS), "ws-negative"]
+          "ws-close-reason", *(f"ws-variants@{v}" for v in HTTP_VARIANTS), "ws-negative",
+          "flow-echo"]
 EXPECTED = {
     # The 500 echoes the Bearer token in a header; the redirect puts it in its Location.
     "http-jwt-env-500": "token_reflected", "http-jwt-file-assert": "assertion_failed",
@@ -392,6 +457,8 @@ EXPECTED = {
     "ws-unexpected": "unexpected_message", "ws-403-diagnose": "handshake_rejected",
     "ws-1008": "auth_rejected", "ws-1011-reason": "closed_by_server",
     "ws-negative": "auth_not_enforced",
+    # The flow's chat step gets the echo's agent_failed; its cleanup runs (a 500, echoing).
+    "flow-echo": "unexpected_message",
     # The echo accepts every WebSocket and echoes what it got in its messages.
     **{f"ws-variants@{v}": "auth_not_enforced" for v in HTTP_VARIANTS},
 }
@@ -559,6 +626,18 @@ def test_no_secret_in_logs_metrics_pages_once_or_check(
     assert re.search(r"X-Echo-Authorization", outputs["/api/v1/results"])
     assert_echoes_kept_redacted(results_from(outputs["/api/v1/results"]))
     assert "<testcase" in outputs["once --format junit"]
+    # The flow's secrets were extracted, carried and echoed: every step of it shows echoes,
+    # its failing step's transcript the messages the echo sent back.
+    with echo.lock:
+        carried = {t for t in echo.tokens if t.startswith("flowtok")}  # came back as Bearer
+        assert carried and carried <= echo.issued
+    (flow,) = [p["last"] for p in json.loads(outputs["/api/v1/results"])["probes"]
+               if p["probe"] == "flow-echo"]
+    assert isinstance(flow, dict) and flow["step"] == "chat"
+    assert [s["outcome"] for s in flow["step_results"]] == [
+        "success", "success", "unexpected_message", "unexpected_status"]
+    assert flow["transcript"] and "<redacted>" in json.dumps(flow["transcript"])
+    assert 'u-1' in outputs["/api/v1/results"]  # the value not marked secret is shown
 
     for what, text in outputs.items():
         assert_clean(what, text, echo)

@@ -392,11 +392,23 @@ def scaled_probe_env(factor: float, src: Path = SHIPPED_PROBES) -> dict[str, str
     interval = parse_duration(shipped["PROBE_INTERVAL"]) / factor
     delay = parse_duration(shipped["PROBE_RETRY_DELAY"]) / factor
     retries = int(shipped["PROBE_RETRIES"])
+    # A flow's cleanup runs after its timeout, within the interval: scaled too, and left
+    # room for.
+    cleanup = parse_duration(shipped_cleanup_timeout(src)) / factor
     shipped_timeout = parse_duration(shipped["PROBE_TIMEOUT"])
     timeout = min(shipped_timeout, max(shipped_timeout / factor,
-                                       0.8 * (interval - delay * retries) / (retries + 1)))
+                                       0.8 * (interval - delay * retries) / (retries + 1)
+                                       - cleanup))
     return {"PROBE_INTERVAL": f"{interval:.3f}s", "PROBE_RETRY_DELAY": f"{delay:.3f}s",
-            "PROBE_RETRIES": str(retries), "PROBE_TIMEOUT": f"{timeout:.3f}s"}
+            "PROBE_RETRIES": str(retries), "PROBE_TIMEOUT": f"{timeout:.3f}s",
+            "PROBE_CLEANUP_TIMEOUT": f"{cleanup:.3f}s"}
+
+
+def shipped_cleanup_timeout(src: Path = SHIPPED_PROBES) -> str:
+    """The default of ``${PROBE_CLEANUP_TIMEOUT:-...}``, the shipped flow's cleanup bound."""
+    m = re.search(r"\$\{PROBE_CLEANUP_TIMEOUT:-([^}]*)\}", src.read_text(encoding="utf-8"))
+    assert m is not None, "the shipped flow's cleanup timeout"
+    return m.group(1)
 
 
 # --------------------------------------------------------------------------- processes

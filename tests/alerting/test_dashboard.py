@@ -27,7 +27,8 @@ METRICS = {
     "synthmon_config_last_reload_successful",
     "synthmon_config_last_reload_success_timestamp_seconds", "synthmon_probes_configured",
     "synthmon_probe_skipped_total", "probe_sse_first_event_seconds",
-    "probe_sse_max_gap_seconds", "probe_sse_events",
+    "probe_sse_max_gap_seconds", "probe_sse_events", "probe_flow_step_success",
+    "probe_flow_failed_step",
     *(f"{h}_{s}" for h in ("synthmon_probe_duration_seconds",
                            "synthmon_probe_step_duration_seconds", "synthmon_probe_event_seconds",
                            "synthmon_probe_first_event_seconds",
@@ -114,6 +115,11 @@ def test_the_panels_the_issue_asks_for() -> None:
     assert "histogram_quantile(0.95, sum by (le, probe, location) (rate(" \
         "synthmon_probe_first_event_seconds_bucket" in exprs
     assert "probe_sse_max_gap_seconds" in exprs and "time to first event" in titles
+    # a flow's steps: pass/fail run after run, and a panel per step (repeated by step)
+    assert "probe_flow_step_success" in exprs
+    (per_step,) = [p for p in panels(dashboard) if p.get("repeat") == "flow_step"]
+    assert "synthmon_probe_step_duration_seconds_bucket" in per_step["targets"][0]["expr"]
+    assert 'step=~"$flow_step"' in per_step["targets"][0]["expr"]
 
 
 def test_every_panel_uses_the_datasource_variable() -> None:

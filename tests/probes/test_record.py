@@ -19,9 +19,14 @@ TOKEN = "eyJ.token-value.0123456789"
 URLS = {"http": "http://user@example.test:8080/api?token=x", "websocket": "ws://example.test/ws"}
 
 
+# A kind whose section is not a mapping with a url: its smallest section (a flow's steps).
+SECTIONS = {"flow": "[{name: s, http: {url: 'http://user@example.test:8080/api?token=x'}}]"}
+
+
 def _probe(kind: str) -> Probe:
     url = URLS.get(kind, "http://example.test/stream")
-    return load_text(f"probes:\n  - name: p\n    {kind}: {{url: '{url}'}}\n", env={}).probes[0]
+    section = SECTIONS.get(kind, f"{{url: '{url}'}}")
+    return load_text(f"probes:\n  - name: p\n    {kind}: {section}\n", env={}).probes[0]
 
 
 @pytest.fixture
