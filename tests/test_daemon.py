@@ -101,6 +101,13 @@ def test_shipped_probes_pass_against_the_simulator_and_metrics_parse(
     assert metric(d, "synthmon_probes_configured") == len({p.name for p in shipped})
     assert metric(d, "synthmon_probe_step_duration_seconds_count", probe="ws-golden-path",
                   step="agent-events") is not None
+    # The end-to-end flow: every step passed, timed under its own name.
+    for step in ("login", "create-thread", "chat", "unknown-thread-refused", "read-back",
+                 "delete-thread"):
+        assert metric(d, "probe_flow_step_success", probe="e2e-chat", step=step) == 1, step
+        assert metric(d, "probe_flow_failed_step", probe="e2e-chat", step=step) == 0, step
+        assert metric(d, "synthmon_probe_step_duration_seconds_count", probe="e2e-chat",
+                      step=step), step
     assert (metric(d, "synthmon_scheduler_lag_seconds_count") or 0) >= 13
     assert d.stop() == 0
 

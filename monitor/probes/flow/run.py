@@ -201,8 +201,10 @@ def _result(probe: Probe, ctx: ProbeContext, spec: FlowSpec, seen: _Steps,
     else:
         evidence = Evidence(detail=verdict.detail)
     transcript = step_result.transcript if step_result is not None else ()
+    # What failed is what the incidents group and the span names: the failing step's URL.
+    target = step_result.target if step_result is not None else target_of(spec.target_url)
     return Result(
-        probe=probe.name, type=probe.type, target=target_of(spec.target_url),
+        probe=probe.name, type=probe.type, target=target,
         outcome=verdict.outcome, started_at=started_at, duration_seconds=duration,
         status_code=decisive.status_code if decisive is not None else None,
         close_code=decisive.close_code if decisive is not None else None,

@@ -87,6 +87,7 @@ async def test_the_suite_as_one_run(sim: RunningSimulator, ctx: ProbeContext) ->
     result = await run_probe(e2e(sim), ctx)
     assert result.outcome is Outcome.SUCCESS, result.evidence.detail
     assert result.type == "flow" and result.step is None
+    assert result.target == sim.url + "/auth/login"  # a passing flow: its first step's
     assert result.evidence.detail == "4 steps passed"
     assert [(s.name, s.type, s.outcome, s.status_code) for s in result.step_results] == [
         ("login", "http", Outcome.SUCCESS, 200), ("thread", "http", Outcome.SUCCESS, 201),
@@ -114,6 +115,8 @@ async def test_the_first_failing_step_is_the_outcome_and_cleanup_still_runs(
     sim.sim.mode = "agent_dies"
     result = await run_probe(e2e(sim, events="300ms"), ctx)
     assert result.outcome is Outcome.MESSAGE_TIMEOUT and result.step == "chat"
+    # The failing step's URL is the run's target (incidents group by it, the span names it).
+    assert result.target == sim.ws_url + "/api/v1/websocket"
     assert result.evidence.detail.startswith("step chat: step events: events still missing")
     assert result.evidence.step == 2 and result.evidence.step_name == "chat"
     assert [(s.name, s.outcome) for s in result.step_results] == [
