@@ -134,7 +134,16 @@ class FlowSpec(KindSpec):
     CHECKED_KEYS: ClassVar[tuple[str, ...]] = ("steps",)
     STEP_KINDS: ClassVar[Mapping[str, type[KindSpec]]] = {}
 
-    steps: tuple[FlowStep, ...] = Field(min_length=1, max_length=MAX_STEPS)
+    # The length is checked once the steps validated: pydantic's own length check would
+    # add "at least 1 item" to a list whose one step has an error.
+    steps: tuple[FlowStep, ...] = Field(json_schema_extra={"minItems": 1,
+                                                           "maxItems": MAX_STEPS})
+
+    @model_validator(mode="after")
+    def _length(self) -> FlowSpec:
+        if not 1 <= len(self.steps) <= MAX_STEPS:
+            raise ValueError(f"must list 1 to {MAX_STEPS} steps")
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -28,6 +28,7 @@ from monitor.durations import format_duration, ms
 from monitor.keep import Keeper
 from monitor.limits import EXCERPT_BYTES, REDACT_MARGIN
 from monitor.outcomes import Outcome
+from monitor.probes.answer import Answer, OnAnswer
 from monitor.probes.context import ProbeContext
 from monitor.probes.errors import classify_exception, stage_words, why_unbuildable
 from monitor.probes.events import EventMatcher, Seen
@@ -72,6 +73,8 @@ class Stream:
     transcript: Transcript | None = None
     comments: int = 0
     opened: bool = False  # the head was a stream: the timeline is the evidence
+    # A flow step's values (ProbeContext.answered): the head, then the events that matched.
+    answered: OnAnswer | None = None
 
     def where(self) -> str:
         return self.timer.stage if self.stage == "request" else self.stage
@@ -149,6 +152,7 @@ async def _exchange(probe: Probe, spec: SseSpec, ctx: ProbeContext, stream: Stre
         ) as resp:
             stream.status = resp.status
             stream.headers = tuple(resp.headers.items())
+            ctx.answered(Answer(headers=stream.headers))  # a flow step's header values
             ctype = resp.headers.get("Content-Type")
             stream.content_type = None if ctype is None else sys.intern(ctype)
             head = judge_head(spec, resp.status, ctype, resp.headers.get("Content-Encoding"))
@@ -208,6 +212,7 @@ async def _read(spec: SseSpec, ctx: ProbeContext, resp: aiohttp.ClientResponse,
     keep = Keeper(ctx.redactor)
     stream.transcript = Transcript(keep, t_req)
     stream.seen = Seen(keep)
+    stream.answered = ctx.answered
     if spec.events is not None:
         stream.matcher = EventMatcher(spec.events, STREAM_STEP, keep=keep)
     first_by = None if spec.first_event_within is None else t_req + spec.first_event_within
@@ -298,6 +303,8 @@ def _on_event(spec: SseSpec, stream: Stream, event: Event, now: float) -> End | 
         return End.DONE
     matcher = stream.matcher
     if matcher is None:
+        if stream.answered is not None:  # no events expected: any event may hold a value
+            stream.answered(Answer(body=event.data))
         return None
     data: Any = event.data
     parsed = True
@@ -307,6 +314,8 @@ def _on_event(spec: SseSpec, stream: Stream, event: Event, now: float) -> End | 
         parsed = False
     message = {"event": event.type, "data": data, "id": event.id}
     fed = matcher.feed(message, now, len(event.data))
+    if fed.matched and stream.answered is not None:  # a flow step's values: the event matched
+        stream.answered(Answer(body=event.data))
     if fed.outcome is not None:
         raise _Stop(fed.outcome, f"event {stream.count}: {fed.detail}")
     if not fed.matched and not parsed and any(p.startswith("data.") for p in matcher.spec.paths):

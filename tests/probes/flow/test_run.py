@@ -277,3 +277,38 @@ probes:
     assert result.outcome is Outcome.UNEXPECTED_STATUS
     assert "s3cr3t-value" not in every_string(result)
     assert REDACTED in (result.step_results[0].evidence.body_excerpt or "")
+
+
+async def test_a_stream_step_hands_on_the_event_that_matched(
+        sim: RunningSimulator, slow_app: tuple[str, list[str]], ctx: ProbeContext) -> None:
+    """An ``sse`` step (a kind registered after the flow, found in the registry): its values
+    come from the events that matched, secret ones redacted in its transcript too."""
+    base, seen = slow_app
+    probe = _probe(f"""\
+probes:
+  - name: f
+    retries: 0
+    timeout: 5s
+    flow:
+      - name: stream
+        sse:
+          url: {sim.url}/v1/chat/completions
+          method: POST
+          json_body: {{model: staging, stream: true}}
+          events: {{field: [data.object], types: [chat.completion.chunk]}}
+          done: "[DONE]"
+        extract:
+          completion: {{json: id, secret: true}}
+          first: {{json: choices.0.delta.content}}
+          ctype: {{header: Content-Type}}
+      - name: use
+        timeout: 300ms
+        http: {{url: "{base}/slow/${{steps.stream.first}}"}}
+""")
+    result = await run_probe(probe, ctx)
+    stream, use = result.step_results
+    assert (stream.type, stream.outcome) == ("sse", Outcome.SUCCESS), stream.evidence.detail
+    assert set(stream.values) == {"completion", "first", "ctype"}
+    assert seen == ["/slow/Synthetic"]  # the first token, carried into the next request's URL
+    assert use.outcome is Outcome.TIMEOUT and result.step == "use"
+    assert "chatcmpl-" not in every_string(result)  # the completion id, extracted as secret
