@@ -97,6 +97,24 @@ def shape_problems(data: Any) -> list[Problem]:
     return out
 
 
+def explain_probe_keys(problems: list[Problem], data: Any) -> list[Problem]:
+    """An unknown key of a probe that its kind has a reason to refuse (``variants`` beside a
+    flow) said with that reason (KindSpec.probe_key_problem) instead of "unknown key"."""
+    probes = data.get("probes") if isinstance(data, dict) else None
+    out: list[Problem] = []
+    for path, msg in problems:
+        if (len(path) == 3 and path[0] == "probes" and isinstance(path[1], int)
+                and isinstance(probes, list) and path[1] < len(probes)
+                and isinstance(probes[path[1]], dict) and msg.startswith("unknown key")):
+            probe = probes[path[1]]
+            why = next((w for k, m in KIND_MODELS.items() if probe.get(k) is not None
+                        and (w := m.probe_key_problem(str(path[2]))) is not None), None)
+            if why is not None:
+                msg = f"unknown key: {why}"
+        out.append((path, msg))
+    return out
+
+
 def unbuildable_variants(variants: tuple[str, ...], auth: JwtAuth | TokenEndpointAuth | None,
                          auth_name: str | None) -> list[tuple[str, str]]:
     """(variant, why) for every variant that cannot be built from the probe's provider."""

@@ -20,7 +20,12 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from monitor.config.checks import Parts, shape_problems, validate_semantics
+from monitor.config.checks import (
+    Parts,
+    explain_probe_keys,
+    shape_problems,
+    validate_semantics,
+)
 from monitor.config.env import Sub, substitute_all
 from monitor.config.errors import ConfigError, Path_, Problem, display, pydantic_problems
 from monitor.config.facts import ProbeFacts, from_data, from_spec
@@ -115,7 +120,8 @@ def load_sources(sources: list[Source], name: str, env: Mapping[str, str] | None
     except ValidationError as exc:
         # A value emptied by an unset ${VAR} is already reported as such.
         skip = [p for p, _ in problems]
-        problems += pydantic_problems(exc, data, ProbesFile, skip=skip)
+        problems += explain_probe_keys(pydantic_problems(exc, data, ProbesFile, skip=skip),
+                                       data)
         problems += [p for p in shape_problems(data)
                      if not any(p[0][:len(s)] == s for s in skip)]
         parts = _parts(data, context)

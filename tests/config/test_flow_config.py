@@ -167,6 +167,12 @@ def test_a_step_that_cannot_work_is_refused(steps: str, fragment: str) -> None:
     assert len(found) == 1, found  # said once, where it is
 
 
+def test_variants_beside_a_flow_are_refused_saying_why() -> None:
+    found = problems(HEAD + "    variants: [no_token]\n    flow:\n"
+                            "      - {name: a, http: {url: 'http://h/'}}\n")
+    assert found == [f"probes.yaml:7: probes[0].variants: unknown key: {VARIANTS_REFUSED}"]
+
+
 def test_a_flow_is_a_list_and_has_steps() -> None:
     found = problems(HEAD + "    flow: {steps: []}\n")
     assert found == ["probes.yaml:7: probes[0].flow: must be a list of steps (- name: ..., "

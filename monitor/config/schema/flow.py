@@ -169,6 +169,10 @@ class FlowSpec(KindSpec):
         return {"steps": raw} if isinstance(raw, list) else None
 
     @classmethod
+    def probe_key_problem(cls, key: str) -> str | None:
+        return VARIANTS_REFUSED if key == "variants" else None
+
+    @classmethod
     def bind_kinds(cls, kinds: Mapping[str, type[KindSpec]]) -> None:
         steppable = {k: m for k, m in kinds.items() if m.IN_FLOW}
         fields: dict[str, Any] = {k: (m | None, None) for k, m in steppable.items()}

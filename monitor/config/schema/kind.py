@@ -73,6 +73,11 @@ class KindSpec(Model):
         return raw if isinstance(raw, dict) else None
 
     @classmethod
+    def probe_key_problem(cls, key: str) -> str | None:
+        """Why a probe of this kind has no ``key`` beside its section (None: just unknown)."""
+        return None
+
+    @classmethod
     def bind_kinds(cls, kinds: Mapping[str, type[KindSpec]]) -> None:
         """Told every registered kind once they are registered (a flow builds its step
         model of them)."""
