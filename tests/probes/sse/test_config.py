@@ -56,7 +56,7 @@ probes:
     ("    sse: {url: 'http://x.test/', bogus: 1}\n", "probes[0].sse.bogus"),
     ("    sse: {url: 'http://x.test/', body: a, json_body: {}}\n", "body and json_body"),
     ("    sse: {url: 'http://x.test/'}\n    http: {url: 'http://x.test/'}\n",
-     "exactly one of http, websocket or sse"),
+     "exactly one of http, websocket, sse or flow"),
 ])
 def test_refused_with_the_key(body: str, problem: str) -> None:
     found = problems(body)
