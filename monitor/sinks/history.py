@@ -35,7 +35,7 @@ from monitor.config.fields import MAX_RETRIES
 from monitor.config.schema.negative import Negative
 from monitor.keep import Kept, shared
 from monitor.limits import HISTORY_EVIDENCE_BYTES
-from monitor.result import Diagnosis, Evidence, Result, StepTiming
+from monitor.result import Diagnosis, Evidence, Frame, Result, StepTiming
 
 DEFAULT_DEPTH = 100
 TOTAL_RUNS = 100_000
@@ -67,29 +67,40 @@ def _diagnosis_bytes(d: Diagnosis | None) -> int:
 
 def evidence_bytes(result: Result) -> int:
     """What a run's evidence holds, in characters of kept text: the measure of
-    HISTORY_EVIDENCE_BYTES (object overhead aside, which is proportional)."""
-    ev = result.evidence
+    HISTORY_EVIDENCE_BYTES (object overhead aside, which is proportional). A run made of
+    steps (a flow) counts its steps' evidence too."""
+    return _evidence_bytes(result.evidence, result.transcript) + sum(
+        _evidence_bytes(step.evidence, ()) for step in result.step_results)
+
+
+def _evidence_bytes(ev: Evidence, transcript: tuple[Frame, ...]) -> int:
     size = (_text(ev.detail) + _text(ev.hint) + _text(ev.body_excerpt)
             + _text(ev.last_message) + _text(ev.content_type) + _text(ev.close_reason)
             + _text(ev.subprotocol) + _diagnosis_bytes(ev.diagnosis))
     size += sum(len(k) + len(v) for k, v in ev.headers)
     size += sum(len(e) for e in ev.events_seen)
     size += sum(len(p) + _text(v) for f in ev.frames_seen for p, v in f.types)
-    size += sum(len(f.data) + 16 for f in result.transcript)
+    size += sum(len(f.data) + 16 for f in transcript)
     return size
 
 
 def trim(result: Result) -> Result:
     """A failed run without the bulk of its evidence (headers, bodies, frames seen, the
     transcript): its outcome, detail, hint, codes and the diagnosis's words stay."""
-    ev = result.evidence
+    return replace(result, transcript=(), transcript_omitted=0,
+                   evidence=_trimmed(result.evidence),
+                   step_results=tuple(replace(step, evidence=_trimmed(step.evidence))
+                                      for step in result.step_results))
+
+
+def _trimmed(ev: Evidence) -> Evidence:
     diagnosis = ev.diagnosis
     if diagnosis is not None:
         diagnosis = replace(diagnosis, body_excerpt=None)
-    return replace(result, transcript=(), transcript_omitted=0, evidence=replace(
+    return replace(
         ev, headers=(), headers_omitted=0, body_excerpt=None, last_message=None,
         events_seen=(), events_seen_omitted=0, frames_seen=(), frames_seen_omitted=0,
-        diagnosis=diagnosis, trimmed=True))
+        diagnosis=diagnosis, trimmed=True)
 
 
 def _ids(result: Result) -> tuple[int, int, int]:

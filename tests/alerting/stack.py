@@ -307,6 +307,9 @@ class Scenario:
     # simulator holds a buffered stream 4 s, longer than a compressed probe's timeout), so
     # only the real-time measurement can show it.
     compressible: bool = True
+    # The shipped flow (e2e-chat) breaks too, at this step: another probe, so its own page
+    # (SynthmonFlowStepFailing, naming the step) is a second incident, expected and checked.
+    flow_step: str | None = None
 
     @property
     def name(self) -> str:
@@ -319,17 +322,18 @@ SCENARIOS: tuple[Scenario, ...] = (
     # The incident: 403 on /api/v1/websocket while /ws of the same host accepts the same
     # token. The route diagnosis pages; the bare 403 and the generic failure do not fire.
     Scenario("ws_route_missing", "SynthmonWebSocketRouteLikelyMissing", "ws-golden-path",
-             ("HTTP 403", "ws-alternate-path (/ws) upgrades on another path of the same host")),
+             ("HTTP 403", "ws-alternate-path (/ws) upgrades on another path of the same host"),
+             flow_step="chat"),
     # 403 on every path: the credentials are the suspect.
     Scenario("auth_rejected_before_accept", "SynthmonWebSocketHandshakeForbidden",
              "ws-golden-path", ("answered HTTP 403 instead of 101",
-                                "no other path of the host upgrades")),
+                                "no other path of the host upgrades"), flow_step="chat"),
     Scenario("upgrade_json", "SynthmonWebSocketNotUpgraded", "ws-golden-path",
-             ("HTTP 200", "instead of 101")),
+             ("HTTP 200", "instead of 101"), flow_step="chat"),
     Scenario("subprotocol_mismatch", "SynthmonWebSocketSubprotocolMismatch", "ws-golden-path",
              ("subprotocol",)),
     Scenario("close_1008", "SynthmonWebSocketAuthRejected", "ws-golden-path",
-             ("close code 1008",)),
+             ("close code 1008",), flow_step="chat"),
     Scenario("events_missing", "SynthmonGoldenPathEventsMissing", "ws-golden-path",
              ("events", "unexpected_message")),
     # A negative probe (a JWT signed with the wrong secret) got in: the security page.
@@ -350,8 +354,12 @@ SCENARIOS: tuple[Scenario, ...] = (
     # A REST route on the WebSocket path (405): no specific alert, the generic one, for
     # the positive probes and every variant of the negative one alike.
     Scenario("upgrade_405", "SynthmonProbeFailing", "ws-fails-closed@no_token",
-             ("is failing: handshake_rejected, status 405",)),
+             ("is failing: handshake_rejected, status 405",), flow_step="chat"),
+    # One step of the end-to-end flow breaks: its page names the step (issue 23).
+    Scenario("thread_create_fails", "SynthmonFlowStepFailing", "e2e-chat",
+             ("fails at step create-thread", "unexpected_status")),
 )
+FLOW_PAGE = "SynthmonFlowStepFailing"
 
 
 def is_trigger(event: dict[str, Any], alertname: str | None = None) -> bool:

@@ -35,6 +35,7 @@ from tests.support.servers import ROOT, http_get
 
 from .dashboard_queries import dashboard_queries, variable_queries
 from .stack import (
+    FLOW_PAGE,
     ROUTING_KEY,
     SCENARIOS,
     Scenario,
@@ -126,6 +127,9 @@ def test_e2e_every_page_once_under_its_name_within_two_minutes_of_the_onset(
         firing = {(r["metric"]["alertname"], r["metric"]["location"]): r["metric"]
                   for r in stack.vector('ALERTS{alertstate="firing"}')
                   if _key(r["metric"]) == scenario.probe}
+        if scenario.flow_step is not None:  # the flow's own page, before healing
+            stack.pagerduty.wait_for(lambda e: is_trigger(e, FLOW_PAGE),
+                                     timeout=WAIT_TIMEOUT, start=start)
     finally:
         healed = time.time()
         stack.set_mode("healthy")
@@ -149,6 +153,14 @@ def test_e2e_every_page_once_under_its_name_within_two_minutes_of_the_onset(
     # and locations join) and the resolve carry one dedup_key, and no other alert paged;
     # the generic page (and for the route, the bare 403) never even fired in Prometheus.
     events = stack.pagerduty.snapshot()[start:]
+    if scenario.flow_step is not None:
+        # The flow stopped at its step by the same cause: its own incident, naming the step.
+        flow_keys = {e["dedup_key"] for e in events if is_trigger(e, FLOW_PAGE)}
+        flow = [e for e in events if e["dedup_key"] in flow_keys]
+        assert len(flow_keys) == 1 and all(
+            f"fails at step {scenario.flow_step}" in s
+            for s in probe_summaries(flow, "e2e-chat")), _digest(flow)
+        events = [e for e in events if e["dedup_key"] not in flow_keys]
     assert {e["dedup_key"] for e in events} == {trigger["dedup_key"]}, _digest(events)
     assert {e["payload"]["class"] for e in events} == {scenario.alertname}, _digest(events)
     for other in ("SynthmonProbeFailing", "SynthmonWebSocketHandshakeForbidden"):

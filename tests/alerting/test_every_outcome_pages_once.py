@@ -1,5 +1,6 @@
 """One cause pages once, under its own name, for EVERY outcome (monitor.outcomes, the one
-home of the names) on a WebSocket, a stream (sse) and an HTTP probe: exactly one page alert's
+home of the names) on a WebSocket, a stream (sse), an HTTP probe and a flow (failing at one
+of its steps): exactly one page alert's
 expression holds (the specific one when there is one, else the generic
 SynthmonProbeFailing), or none for the outcomes that are tickets (``slow``,
 ``credentials_unavailable``).
@@ -53,6 +54,8 @@ def expected_page(kind: str, outcome: Outcome, status: int) -> str | None:
     }
     if outcome in specific:
         return specific[outcome]
+    if kind == "flow":  # whatever its failing step's kind: the page names the step
+        return "SynthmonFlowStepFailing"
     if kind == "sse" and outcome in STREAM:
         return STREAM[outcome]
     if kind == "websocket":
@@ -88,6 +91,7 @@ def _cases() -> list[tuple[str, Outcome, int]]:
             status = 0 if outcome in NO_ANSWER else 503 if outcome is Outcome.UNEXPECTED_STATUS \
                 else 200
             cases.append(("http", outcome, status))
+        cases.append(("flow", outcome, 0))  # a flow exports no status of its own
     return cases
 
 
@@ -102,6 +106,9 @@ def _series(kind: str, outcome: Outcome, status: int, location: str) -> list[dic
            {"series": f'synthmon_probe_outcome{{{labels}, outcome="success"}}', "values": "0x5"},
            {"series": f'synthmon_probe_outcome{{{labels}, outcome="{outcome.value}"}}',
             "values": "1x5"}]
+    if kind == "flow":  # its steps: the one whose failure is the outcome, and the others
+        return out + [{"series": f'probe_flow_failed_step{{{labels}, step="{step}"}}',
+                       "values": f"{int(step == 'chat')}x5"} for step in ("login", "chat")]
     if kind == "websocket":
         close = 1008 if outcome is Outcome.AUTH_REJECTED else \
             1011 if outcome is Outcome.CLOSED_BY_SERVER else 0

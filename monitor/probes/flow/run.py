@@ -32,6 +32,8 @@ from pydantic import BaseModel
 
 from monitor.config import FlowSpec, FlowStepBase, Probe, ProbeSpec, Timing
 from monitor.config.references import refs, strings
+from monitor.keep import EMPTY, Keeper, ours
+from monitor.limits import TRANSCRIPT_BYTES
 from monitor.outcomes import Outcome
 from monitor.probes import kinds as registry  # the registry imports this kind: read late
 from monitor.probes.answer import Answer
@@ -39,7 +41,6 @@ from monitor.probes.context import ProbeContext
 from monitor.probes.flow.extract import Extraction, Value
 from monitor.probes.flow.fill import FillError, fill
 from monitor.probes.flow.judge import GOES_ON, flow_verdict, step_verdict
-from monitor.redact import Redactor
 from monitor.result import (
     EventTiming,
     Evidence,
@@ -99,16 +100,16 @@ async def run_flow(probe: Probe, ctx: ProbeContext) -> Result:
     for index, step in enumerate(spec.steps):
         if failed is not None and not step.always:
             seen.records.append(StepResult(index, step.name, step.kind, None,
-                                           evidence=Evidence(f"not run: step {failed} "
-                                                             "failed")))
+                                           evidence=Evidence(ours(f"not run: step {failed} "
+                                                                  "failed"))))
             continue
         missing = [(s, n) for s, n in _uses(step) if (s, n) not in seen.values]
         if missing:  # only an always step after a failure gets here (check sees to it)
             s, n = missing[0]
             seen.records.append(StepResult(
                 index, step.name, step.kind, None, always=step.always,
-                evidence=Evidence(f"skipped: it uses ${{steps.{s}.{n}}}, which step {s} "
-                                  "never extracted")))
+                evidence=Evidence(ours(f"skipped: it uses ${{steps.{s}.{n}}}, which step "
+                                       f"{s} never extracted"))))
             continue
         if step.always:
             bound = step.own_timeout or 0.0
@@ -166,8 +167,10 @@ async def _run_step(probe: Probe, ctx: ProbeContext, index: int, step: FlowStepB
                            missing=extraction.missing(), expect_rejected=step.expect_rejected,
                            refused_with=step.refused_with)
     base = result.evidence if result is not None else Evidence()
+    keep = Keeper(redactor)
     hint = "; ".join(h for h in (verdict.hint, base.hint) if h) or None
-    evidence = replace(base, detail=redactor.redact(verdict.detail) or "", hint=hint)
+    evidence = replace(base, detail=keep.words(verdict.detail),
+                       hint=keep.optional_words(hint))
     seen.timings.append(StepTiming(index, step.name, took))
     if result is not None:
         seen.results[index] = result
@@ -190,16 +193,17 @@ def _step_probe(probe: Probe, step: FlowStepBase, section: Any, bound: float) ->
 
 def _result(probe: Probe, ctx: ProbeContext, spec: FlowSpec, seen: _Steps,
             started_at: float, duration: float) -> Result:
-    records = [_redacted(r, ctx.redactor) for r in seen.records]
+    keep = Keeper(ctx.redactor)
+    records = [_kept_again(r, keep) for r in seen.records]
     verdict = flow_verdict(records)
     step_result = seen.results.get(verdict.step) if verdict.step is not None else None
     decisive = records[verdict.step] if verdict.step is not None else None
     expiries = [r.cert_expiry for r in seen.results.values() if r.cert_expiry is not None]
     if decisive is not None:
-        evidence = replace(decisive.evidence, detail=verdict.detail, step=decisive.index,
-                           step_name=decisive.name)
+        evidence = replace(decisive.evidence, detail=keep.words(verdict.detail),
+                           step=decisive.index, step_name=decisive.name)
     else:
-        evidence = Evidence(detail=verdict.detail)
+        evidence = Evidence(detail=keep.words(verdict.detail))
     transcript = step_result.transcript if step_result is not None else ()
     # What failed is what the incidents group and the span names: the failing step's URL.
     target = step_result.target if step_result is not None else target_of(spec.target_url)
@@ -212,22 +216,23 @@ def _result(probe: Probe, ctx: ProbeContext, spec: FlowSpec, seen: _Steps,
         cert_expiry=min(expiries) if expiries else None,
         evidence=evidence, trace_id=ctx.trace_id, span_id=ctx.span_id,
         events=tuple(seen.events),
-        transcript=tuple(replace(f, data=ctx.redactor.redact(f.data) or "")
+        transcript=tuple(replace(f, data=keep.excerpt(f.data, TRANSCRIPT_BYTES) or EMPTY)
                          for f in transcript),
         transcript_omitted=step_result.transcript_omitted if step_result is not None else 0,
         step=decisive.name if decisive is not None else None,
         step_results=tuple(records))
 
 
-def _redacted(record: StepResult, redactor: Redactor) -> StepResult:
-    """A step's record redacted again with every secret the run learned, later steps'
-    included (a value may show in an answer before the step that extracts it)."""
+def _kept_again(record: StepResult, keep: Keeper) -> StepResult:
+    """A step's record kept again with every secret the run learned, later steps' included
+    (a value may show in an answer before the step that extracts it). What was kept once is
+    within its bounds already: keeping it again only redacts."""
     ev = record.evidence
-    r = redactor.redact
+    headers, _ = keep.headers(ev.headers)
     return replace(record, evidence=replace(
-        ev, detail=r(ev.detail) or "", body_excerpt=r(ev.body_excerpt),
-        last_message=r(ev.last_message), close_reason=r(ev.close_reason),
-        headers=redactor.headers(ev.headers), hint=r(ev.hint)))
+        ev, detail=keep.words(ev.detail), body_excerpt=keep.excerpt(ev.body_excerpt),
+        last_message=keep.excerpt(ev.last_message), close_reason=keep.text(ev.close_reason),
+        headers=headers, hint=keep.optional_words(ev.hint)))
 
 
 __all__ = ["run_flow"]
