@@ -169,7 +169,8 @@ FROM_CONFIG = {("Result", "measures"), ("Evidence", "step_name"), ("EventMatch",
                ("Frame", "kind"), ("StepTiming", "name"), ("EventTiming", "step"),
                ("EventTiming", "event"), ("Result", "probe"), ("Result", "type"),
                ("Result", "target"), ("Result", "trace_id"), ("Result", "span_id"),
-               ("Result", "variant"), ("Result", "phases")}
+               ("Result", "variant"), ("Result", "phases"), ("Result", "step"),
+               ("StepResult", "name"), ("StepResult", "type"), ("StepResult", "values")}
 
 
 def _mentions_plain_str(hint: object) -> bool:
@@ -183,7 +184,7 @@ def test_every_string_of_the_evidence_records_is_a_kept_one() -> None:
     or listed above as coming from the config (FrameTypes' paths are, its values Kept)."""
     records = [result.Evidence, result.Diagnosis, result.EventMatch, result.FrameTypes,
                result.Frame, result.Redirect, result.Result, result.StepTiming,
-               result.EventTiming]
+               result.EventTiming, result.StepResult]
     raw = []
     for record in records:
         hints = typing.get_type_hints(record)
