@@ -14,8 +14,9 @@ file order: one run of ``check`` shows them all.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -54,6 +55,22 @@ from monitor.redact import Redactor
 _AUTH: TypeAdapter[JwtAuth | TokenEndpointAuth] = TypeAdapter(AuthSpec)
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """A load makes ~100 objects a probe, nearly all freed by reference counting when it
+    ends (the YAML tree, the walked data); meanwhile their allocations set off the cyclic
+    collector again and again over a growing heap. 10,000 probes load in 0.8 s without it
+    and 1.7 s with it (bench.cost, 2026-12-07). The daemon's loop runs on while a reload
+    loads; the collector resumes when the load ends, whether it failed or not."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _parts(data: dict[str, Any], context: dict[str, Any]) -> Parts:
     """Each section validated on its own, keeping what is valid (the whole file is not)."""
     defaults: Defaults | None
@@ -90,7 +107,8 @@ def load_text(text: str, name: str = "probes.yaml",
     config_error) but is kept in ``Config.missing_secrets``; with ``require_secrets`` (for
     ``check``) it is an error among the others.
     """
-    return load_sources([parse(text, name)], name, env, require_secrets)
+    with _collector_paused():
+        return load_sources([parse(text, name)], name, env, require_secrets)
 
 
 def load_sources(sources: list[Source], name: str, env: Mapping[str, str] | None = None,
@@ -158,8 +176,9 @@ def load_files(paths: ConfigPaths, env: Mapping[str, str] | None = None,
                require_secrets: bool = False) -> Config:
     """The probes files ``-c`` names (files, directories of ``*.yaml``), read as one config;
     every file is read again at every call (a reload sees files added and removed)."""
-    sources = read(expand(paths))
-    return load_sources(sources, config_name(paths), env, require_secrets)
+    with _collector_paused():
+        sources = read(expand(paths))
+        return load_sources(sources, config_name(paths), env, require_secrets)
 
 
 def substituted_data(text: str, env: Mapping[str, str]) -> Any:

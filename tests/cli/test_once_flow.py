@@ -49,7 +49,8 @@ def once(sim_proc: SimProc, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "monitor", "once", "-c", str(SHIPPED), "--probe", "e2e-chat",
          "--retries", "0", *args], capture_output=True, text=True, timeout=60, cwd=ROOT,
-        env=sim_proc.env(PROBE_TIMEOUT="10s"))
+        # The table's cells folded at whatever width the CI's terminal left in COLUMNS.
+        env=sim_proc.env(PROBE_TIMEOUT="10s", COLUMNS="400"))
 
 
 def assert_redacted(text: str) -> None:

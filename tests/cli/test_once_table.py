@@ -153,4 +153,11 @@ async def test_demo_banner_tells_the_truth(sim_proc: SimProc,
             http_post, sim_proc.url + "/-/simulator/mode", json.dumps(body).encode())
         assert status == 200, answer_
         failing = {x.key: x.outcome.value for x in await run_all(config) if not x.success}
+        # Thirty-odd probes at once on a loaded machine (two cores, the suite's other
+        # workers) can push a healthy probe past its 1 s max_latency: a `slow` the mode
+        # does not name is measured again, alone (its verdict then stands, whatever it is).
+        for key in [k for k, o in failing.items() if o == "slow" and r.fails.get(k) != "slow"]:
+            (alone,) = await run_all(config, [key])
+            if alone.success:
+                del failing[key]
         assert failing == r.fails, r.mode

@@ -341,3 +341,35 @@ def test_the_kept_tags_of_plain_scalars_are_the_resolvers_answers() -> None:
                 BaseResolver.resolve(resolver, ScalarNode, value, implicit), (value, implicit)
     assert resolver.resolve(MappingNode, None, (True, False)) == \
         BaseResolver.resolve(resolver, MappingNode, None, (True, False))
+
+
+def test_a_load_runs_without_the_cyclic_collector_and_gives_it_back() -> None:
+    """The collector would walk the growing heap again and again during a big load (twice
+    the load's time at 10,000 probes); it is paused for the load and on again after it,
+    whether the load succeeded or failed, and stays off if it was off."""
+    import gc
+
+    text = "probes:\n" + "".join(
+        f"  - {{name: p{i}, http: {{url: 'http://127.0.0.1:1/{i}'}}}}\n" for i in range(3000))
+    paused: list[bool] = []  # for each collection: was it during the load?
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            paused.append(not gc.isenabled())
+
+    gc.callbacks.append(count)
+    try:
+        assert len(load_text(text, env={}).probes) == 3000
+        # One collection may follow at once (the load's allocations counted), none within.
+        assert not any(paused) and gc.isenabled()
+        with pytest.raises(ConfigError):
+            load_text(text + "  - {name: p0}\n", env={})
+        assert gc.isenabled()
+        gc.disable()
+        try:
+            load_text(text, env={})
+            assert not gc.isenabled()
+        finally:
+            gc.enable()
+    finally:
+        gc.callbacks.remove(count)
