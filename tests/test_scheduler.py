@@ -9,11 +9,14 @@ from collections import Counter
 
 import pytest
 
+from monitor import scheduler as scheduling
 from monitor.config import Probe, load_text
 from monitor.scheduler import (
     FIRST_RUN_WINDOW,
+    FIRST_RUNS_PER_SECOND,
     ProbeScheduler,
     first_run,
+    first_window,
     in_shard,
     phase_after,
     stable_fraction,
@@ -185,6 +188,41 @@ async def test_new_probes_run_within_the_first_10s_at_60s_intervals() -> None:
         assert abs(offset - stable_fraction(name) * FIRST_RUN_WINDOW) < 0.5, (name, offset)
     offsets = sorted(s[0] - started for s in rec.starts.values())
     assert offsets[-1] - offsets[0] > 1.0, offsets  # spread, not all at once
+
+
+@pytest.mark.parametrize(("new", "shortest", "window"), [
+    (0, 60.0, FIRST_RUN_WINDOW),
+    (1, 3600.0, FIRST_RUN_WINDOW),
+    (int(FIRST_RUNS_PER_SECOND * FIRST_RUN_WINDOW), 60.0, FIRST_RUN_WINDOW),
+    (5000, 60.0, 5000 / FIRST_RUNS_PER_SECOND),  # stretched to keep to the rate
+    (10000, 600.0, 10000 / FIRST_RUNS_PER_SECOND),
+    (10000, 25.0, 25.0),  # never past one interval: by then they run on their phases
+    (100000, 11.0, 11.0),
+])
+def test_the_first_run_window_keeps_to_a_rate(new: int, shortest: float, window: float) -> None:
+    assert first_window(new, shortest) == pytest.approx(window)
+
+
+async def test_many_new_probes_first_run_at_a_bounded_rate(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """10,000 probes crammed into the 10 s window piled up ~1,000 runs in flight (+104 MiB
+    of RSS kept, bench memory): many new probes are spread at FIRST_RUNS_PER_SECOND at most.
+    Time-compressed: a 1 s window and 200 a second, so 600 probes take 3 s."""
+    monkeypatch.setattr(scheduling, "FIRST_RUN_WINDOW", 1.0)
+    monkeypatch.setattr(scheduling, "FIRST_RUNS_PER_SECOND", 200.0)
+    rec = Recorder()
+    sched = rec.scheduler()
+    started = time.monotonic()
+    sched.start(probes(600, interval="60s", timeout="1s"))
+    await asyncio.sleep(3.0 + 0.5)  # bounded: the stretched window and a margin
+    await sched.stop(1.0)
+    offsets = sorted(s[0] - started for s in rec.starts.values())
+    assert len(offsets) == 600  # (a few reach their phase in the 60 s too: first runs only)
+    assert offsets[-1] > 2.5, offsets[-1]  # over the whole 3 s, not the 1 s window
+    per_half_second = Counter(int(t / 0.5) for t in offsets)
+    # 100 a half-second on average; a hash spreads them unevenly, but never near the 300
+    # that the unstretched 1 s window would start.
+    assert max(per_half_second.values()) < 150, per_half_second
 
 
 def test_probes_compared_with_each_other_run_in_one_round() -> None:
