@@ -102,14 +102,16 @@ def find_secrets(data: Any, subs: list[Sub]) -> tuple[str, ...]:
             urls.add(sub.path)
     probes = data.get("probes") if isinstance(data, dict) else None
     auth = data.get("auth") if isinstance(data, dict) else None
-    for i in range(len(probes) if isinstance(probes, list) else 0):
-        for kind in PROBE_KINDS:
-            urls.update({("probes", i, kind, "url"), ("probes", i, kind, "auth", "url")})
+    for i, probe in enumerate(probes if isinstance(probes, list) else ()):
+        for kind in PROBE_KINDS if isinstance(probe, dict) else ():
+            if kind in probe:  # one kind a probe: the others' paths hold nothing
+                urls.update({("probes", i, kind, "url"), ("probes", i, kind, "auth", "url")})
     for name in auth if isinstance(auth, dict) else ():
         urls.add(("auth", name, "url"))
     for path in urls:
         url = _lookup(data, path)
-        if isinstance(url, str):
+        # Only a URL with userinfo has a password to find (and urlsplit is the dear part).
+        if isinstance(url, str) and "@" in url:
             try:
                 password = urlsplit(url).password
             except ValueError:
