@@ -44,6 +44,9 @@ Kept = NewType("Kept", str)
 """A string fit to show anywhere: redacted, without control characters, bounded."""
 
 EMPTY: Final = Kept("")
+# Kept headers remembered (Keeper.header): at most this many, each at most this long.
+MEMO_HEADERS: Final = 1024
+MEMO_HEADER_CHARS: Final = 256
 MORE: Final = "…"  # marks a string that was cut
 
 KeptHeaders = tuple[tuple[Kept, Kept], ...]
@@ -161,6 +164,13 @@ class Keeper:
 
     def header(self, name: str, value: str) -> tuple[Kept, Kept]:
         """One header: its name, and its value with credentials hidden whole."""
+        # Most headers come again run after run (Server, Content-Type, Connection): one
+        # kept as it was received is remembered until the secrets change (the memo is read
+        # before the redactor, so that it is never older than the secrets used below).
+        memo = self.redactor.header_memo
+        known = memo.get((name, value))
+        if known is not None:
+            return Kept(known[0]), Kept(known[1])
         if (len(name) <= TEXT_CHARS and len(value) <= HEADER_VALUE_CHARS
                 and CONTROL.search(name) is None and CONTROL.search(value) is None):
             # Nearly every header of every run: nothing to make visible, nothing to cut
@@ -168,7 +178,15 @@ class Keeper:
             shown_name = self.redactor.redact(name) or ""
             shown = self.redactor.header(name, value)
             if len(shown_name) <= TEXT_CHARS and len(shown) <= HEADER_VALUE_CHARS:
-                return _interned(shown_name), _interned(shown)
+                pair = _interned(shown_name), _interned(shown)
+                if (shown == value and shown_name == name
+                        and len(name) + len(value) <= MEMO_HEADER_CHARS):
+                    # Only what is kept as it came (nothing hidden: no credential lingers
+                    # here), short, and a bounded number of them.
+                    if len(memo) >= MEMO_HEADERS:
+                        memo.clear()
+                    memo[(name, value)] = pair
+                return pair
         window, more = _window(value, HEADER_VALUE_CHARS + REDACT_MARGIN)
         shown = self.redactor.header(name, printable(window))
         return (shared(self.text(name) or EMPTY),

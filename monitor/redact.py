@@ -61,6 +61,10 @@ class Redactor:
         self._secrets: set[str] = set()
         self._tokens: dict[str, deque[str]] = {}
         self._pattern: re.Pattern[str] | None = None
+        # Headers monitor.keep found nothing to hide in, as received -> as kept (bounded
+        # there): replaced by an empty dict whenever the secrets change, since a new
+        # secret may be in one of them.
+        self.header_memo: dict[tuple[str, str], tuple[str, str]] = {}
         for s in secrets:
             self.add(s)
 
@@ -96,6 +100,7 @@ class Redactor:
         # Longest first so a token is replaced whole rather than around a shorter secret.
         alternatives = sorted(self._known(), key=len, reverse=True)
         self._pattern = re.compile("|".join(re.escape(a) for a in alternatives))
+        self.header_memo = {}  # after the new pattern: see Keeper.header
 
     def redact(self, text: str | None) -> str | None:
         if text is None:
@@ -104,6 +109,11 @@ class Redactor:
         if pattern is None:
             return text
         return pattern.sub(REDACTED, text)
+
+    def may_hold_secret(self, text: str) -> bool:
+        """Whether :meth:`redact` might change ``text`` (False: it would return it as is)."""
+        pattern = self._pattern
+        return pattern is not None and pattern.search(text) is not None
 
     def header(self, name: str, value: str) -> str:
         """``value`` as it may be shown: a credential header's hidden whole (its scheme

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from monitor.frozen import fast_init
 from monitor.keep import EMPTY, Kept, KeptHeaders
 from monitor.limits import EXCERPT_BYTES, LOCATION_CHARS, TRANSCRIPT_BYTES, TRANSCRIPT_FRAMES
 from monitor.outcomes import Outcome
@@ -55,6 +56,7 @@ class Redirect:
     location: Kept
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Evidence:
     """What the server actually answered, kept for the status page and the log."""
@@ -146,6 +148,7 @@ class Frame:
     data: Kept  # the first TRANSCRIPT_BYTES bytes, redacted (binary: hex)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Result:
     probe: str

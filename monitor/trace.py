@@ -11,6 +11,8 @@ import random
 import re
 from dataclasses import dataclass
 
+from monitor.frozen import fast_init
+
 SAMPLED = "01"
 # What a run may substitute into what it sends (``${trace_id}`` ...): the one list, which
 # the config loader leaves alone for the run to fill in (monitor.config.env).
@@ -22,6 +24,7 @@ _TS_MEMBER = re.compile(rf"^{_TS_KEY}={_TS_VALUE}$")
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class TraceContext:
     """The trace of one run: its id and the span id of the run's client span."""

@@ -222,3 +222,48 @@ def test_headers_as_aiohttp_gives_them() -> None:
                                                   istr("X-Esc"): "\x1b[2J"}).items())
     assert kept == (("Server", "nginx"), ("X-Esc", "␛[2J")) and omitted == 0
     assert all(type(part) is str for pair in kept for part in pair)
+
+
+# --------------------------------------------------------------------------- header memo
+
+def test_a_remembered_header_is_redacted_once_its_secret_is_known() -> None:
+    """The memo of headers kept as received follows the secrets: a value remembered
+    before a token existed is redacted as soon as the token is registered (a new token,
+    a new long-lived secret alike), and kept as it was again after."""
+    r = Redactor()
+    k = Keeper(r)
+    leaky = ("X-Echo", f"you sent {TOKEN}")
+    assert k.header(*leaky) == leaky  # no secret known yet: as received
+    assert r.header_memo  # remembered
+    r.add_token("p", TOKEN)
+    assert k.header(*leaky) == ("X-Echo", f"you sent {REDACTED}")
+    assert k.header(*leaky) == ("X-Echo", f"you sent {REDACTED}")  # and the next run too
+    other = ("X-Other", "key-0123456789 here")
+    assert k.header(*other) == other
+    r.add("key-0123456789")
+    assert k.header(*other) == ("X-Other", f"{REDACTED} here")
+
+
+def test_the_header_memo_keeps_only_short_headers_shown_as_received() -> None:
+    """Nothing a credential header held lingers in the memo, nor anything redacted, long
+    or made visible; and it stays within its bound however many headers come."""
+    from monitor.keep import MEMO_HEADER_CHARS, MEMO_HEADERS
+
+    k = keeper()
+    r = k.redactor
+    assert k.header("Authorization", "Bearer abc") == ("Authorization", f"Bearer {REDACTED}")
+    assert k.header("Set-Cookie", "sid=abc; Path=/") == ("Set-Cookie", REDACTED)
+    assert k.header("X-Echo", TOKEN) == ("X-Echo", REDACTED)
+    assert k.header("X-Bell", "a\x07b") == ("X-Bell", "a␇b")
+    long_value = "v" * MEMO_HEADER_CHARS
+    assert k.header("X-Long", long_value) == ("X-Long", long_value)
+    assert r.header_memo == {}
+    for i in range(3 * MEMO_HEADERS):
+        pair = (f"X-Request-Id-{i % 7}", f"id-{i}")
+        assert k.header(*pair) == pair
+        assert len(r.header_memo) <= MEMO_HEADERS
+    # Remembered or not, the same kept pair, and the same (interned) objects.
+    first = k.header("Server", "nginx")
+    again = k.header("Server", "nginx")
+    assert first == again == ("Server", "nginx")
+    assert first[1] is again[1]

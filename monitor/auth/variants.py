@@ -18,6 +18,7 @@ from functools import cache
 from typing import Any
 
 from monitor.config import JwtAuth, TokenEndpointAuth, TokenPlacement
+from monitor.frozen import fast_init
 
 # A token that expired this long ago (or becomes valid this far ahead) is outside any clock
 # skew leeway a server may allow (they are seconds to minutes).
@@ -26,6 +27,7 @@ WRONG_ISSUER = "synthmon-wrong-issuer"
 WRONG_AUDIENCE = "synthmon-wrong-audience"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Credential:
     """What one run sends: the token (None: nothing), where it goes (None: the probe's own

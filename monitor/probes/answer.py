@@ -7,7 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from monitor.frozen import fast_init
 
+
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Answer:
     """One answer: the response headers, and the body, the matched WebSocket message or the

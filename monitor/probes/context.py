@@ -12,6 +12,7 @@ import aiohttp
 
 from monitor.auth import AuthError, TokenSource
 from monitor.config import Probe
+from monitor.frozen import fast_init
 from monitor.probes.answer import Answer, OnAnswer
 from monitor.probes.net.phases import PHASES, PhaseTimer
 from monitor.probes.net.session import new_session
@@ -20,6 +21,7 @@ from monitor.targets import target_of
 from monitor.trace import TraceContext
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ProbeContext:
     """Shared by every run. ``session`` never reuses connections (each run measures a fresh

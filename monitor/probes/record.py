@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Final
 
 from monitor.config import Probe
+from monitor.frozen import fast_init
 from monitor.keep import EMPTY, Keeper, Kept, shared
 from monitor.limits import DETAIL_CHARS
 from monitor.outcomes import Outcome
@@ -56,6 +57,7 @@ class DiagnosticGet:
     error: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """An outcome and the answer behind it, as received (kept by :func:`build_result`)."""
@@ -95,6 +97,7 @@ class Found:
 NOTHING_FOUND: Final = Found()
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Measured:
     """What a run measured besides its verdict, on success as on failure."""

@@ -18,6 +18,7 @@ from multidict import CIMultiDict
 
 from monitor.auth.variants import Credential
 from monitor.config import RequestSpec
+from monitor.frozen import fast_init
 from monitor.probes.tls import client_context
 from monitor.trace import TraceContext
 
@@ -27,6 +28,7 @@ NO_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=None,
                                    sock_read=None)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """The arguments of :meth:`aiohttp.ClientSession.request` for one probe request."""

@@ -70,21 +70,26 @@ _PLAIN = frozenset({type(None), bool, int, float})
 def _redacting(redactor: Redactor) -> structlog.types.Processor:
     keep = Keeper(redactor)
     redact = redactor.redact
+    may_hold_secret = redactor.may_hold_secret
     control = CONTROL.search
 
     def processor(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         # The commonest case first: this runs for every probe run's event, a dozen short
         # fields, strings without a control character, under LOG_VALUE_CHARS all together
         # (so each within its bound and the line within its own): one check for them all,
-        # then each only redacted.
+        # then each only redacted, and only when a secret is in one of them (a secret in
+        # none of them is in none of their joined text; one found across two of them
+        # only costs the redaction of each).
         texts = "".join([v for v in event.values() if type(v) is str])
         if len(texts) <= LOG_VALUE_CHARS and control(texts) is None \
                 and "exception" not in event:
+            secret = may_hold_secret(texts)
             rest: _Line | None = None  # for a list or mapping: rare
             for key, value in event.items():
                 kind = type(value)
                 if kind is str:
-                    event[key] = redact(value)
+                    if secret:
+                        event[key] = redact(value)
                 elif kind not in _PLAIN:
                     rest = rest or _Line(keep)
                     event[key] = rest.value(value)

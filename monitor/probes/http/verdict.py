@@ -15,6 +15,7 @@ from multidict import CIMultiDict
 
 from monitor.config import HttpExpect, HttpSpec, status_matches
 from monitor.durations import format_duration, ms
+from monitor.frozen import fast_init
 from monitor.keep import Keeper
 from monitor.outcomes import Outcome
 from monitor.probes.jsonmatch import check_json_paths
@@ -23,6 +24,7 @@ from monitor.redact import Redactor
 from monitor.targets import target_of
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Channel:
     """How the final answer came: its HTTP version, and from which URL (TLS or not)."""
@@ -32,6 +34,7 @@ class Channel:
     redirected: bool = False
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Judged:
     outcome: Outcome
