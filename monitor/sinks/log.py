@@ -13,8 +13,9 @@ from __future__ import annotations
 import itertools
 import logging
 import sys
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from json import JSONEncoder, dumps
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any, TextIO
 
 import structlog
@@ -65,6 +66,7 @@ class _Line:
 
 # What a log value is kept as, as it is.
 _PLAIN = frozenset({type(None), bool, int, float})
+_AS_IS = _PLAIN | {str}  # when no secret is in them
 
 
 def _redacting(redactor: Redactor) -> structlog.types.Processor:
@@ -80,10 +82,14 @@ def _redacting(redactor: Redactor) -> structlog.types.Processor:
         # then each only redacted, and only when a secret is in one of them (a secret in
         # none of them is in none of their joined text; one found across two of them
         # only costs the redaction of each).
-        texts = "".join([v for v in event.values() if type(v) is str])
+        # A line of strings and plain values only, without a secret, is left as it is.
+        values = event.values()
+        texts = "".join([v for v in values if type(v) is str])
         if len(texts) <= LOG_VALUE_CHARS and control(texts) is None \
                 and "exception" not in event:
             secret = may_hold_secret(texts)
+            if not secret and not [v for v in values if type(v) not in _AS_IS]:
+                return event
             rest: _Line | None = None  # for a list or mapping: rare
             for key, value in event.items():
                 kind = type(value)
@@ -107,7 +113,25 @@ def _redacting(redactor: Redactor) -> structlog.types.Processor:
     return processor
 
 
-_ENCODERS: dict[Any, JSONEncoder] = {}
+_ENCODERS: dict[Any, Callable[[Any], str]] = {}
+
+
+def _encoder(default: Callable[[Any], Any] | None) -> Callable[[Any], str]:
+    """What ``JSONEncoder(default=default).encode`` does, calling the C encoder it makes
+    directly: ``encode`` and ``iterencode`` around it were a third of a line's encoding."""
+    make = c_make_encoder
+    if make is None:  # a Python without the _json accelerator
+        return JSONEncoder(default=default).encode
+
+    def encode(obj: Any) -> str:
+        if isinstance(obj, str):
+            return encode_basestring_ascii(obj)
+        # As JSONEncoder's defaults: a new circular-reference check each time, ASCII only,
+        # ": " and ", ", keys unsorted and never skipped, NaN and Infinity allowed.
+        return "".join(make({}, default, encode_basestring_ascii, None, ": ", ", ", False,
+                            False, True)(obj, 0))
+
+    return encode
 
 
 def _encode(obj: Any, **kw: Any) -> str:
@@ -118,8 +142,8 @@ def _encode(obj: Any, **kw: Any) -> str:
         return dumps(obj, default=default, **kw)
     encoder = _ENCODERS.get(default)
     if encoder is None:
-        encoder = _ENCODERS[default] = JSONEncoder(default=default)
-    return encoder.encode(obj)
+        encoder = _ENCODERS[default] = _encoder(default)
+    return encoder(obj)
 
 
 def configure_logging(redactor: Redactor, stream: TextIO | None = None,

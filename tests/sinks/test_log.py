@@ -13,6 +13,7 @@ import structlog
 from monitor.outcomes import Outcome
 from monitor.redact import Redactor
 from monitor.result import Evidence, Result
+from monitor.sinks import log as log_module
 from monitor.sinks.log import RunLog, _encode, configure_logging, log_result
 
 
@@ -73,11 +74,32 @@ def test_the_sink_follows_a_new_configuration_and_a_restored_one() -> None:
 @pytest.mark.parametrize("obj", [
     {"a": 1, "b": [1.5, None, True], "c": "é\n\"", "d": {"x": float("inf")}},
     {"odd": object(), "bytes": b"\x00"},
+    {"nan": float("nan"), "-inf": float("-inf"), "t": ("x", 2)},
+    {3: "int keys", 1: None, 2.5: "a float key"},
+    "a plain string \u2028 é",
+    [1, "two", {"three": 3.0}],
 ])
-def test_the_kept_encoder_encodes_as_json_dumps(obj: object) -> None:
+@pytest.mark.parametrize("accelerated", [True, False])
+def test_the_kept_encoder_encodes_as_json_dumps(obj: object, accelerated: bool,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    if not accelerated:
+        monkeypatch.setattr(log_module, "c_make_encoder", None)
+    monkeypatch.setattr(log_module, "_ENCODERS", {})
+
     def default(o: object) -> str:
         return repr(o)
 
     assert _encode(obj, default=default) == json.dumps(obj, default=default)
+    assert _encode(obj, default=default) == json.dumps(obj, default=default)  # kept one
     assert _encode(obj, default=default, sort_keys=True) == json.dumps(
         obj, default=default, sort_keys=True)
+
+
+def test_the_kept_encoder_still_refuses_a_circular_structure() -> None:
+    loop: list[object] = []
+    loop.append(loop)
+    with pytest.raises(ValueError, match="Circular reference"):
+        json.dumps({"a": loop}, default=repr)
+    with pytest.raises(ValueError, match="Circular reference"):
+        _encode({"a": loop}, default=repr)
+    assert _encode({"a": [1]}, default=repr) == '{"a": [1]}'  # and works after
