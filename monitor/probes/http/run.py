@@ -71,7 +71,8 @@ async def run_http(probe: Probe, ctx: ProbeContext) -> Result:
         async with asyncio.timeout(probe.timeout):
             body, truncated, resp_headers = await _exchange(probe, spec, ctx, seen)
         latency = time.perf_counter() - (seen.request_started or t0)
-        ctx.answered(Answer(seen.headers, body))  # a flow step's values, before the verdict
+        if ctx.on_answer is not None:  # a flow step's values, before the verdict
+            ctx.answered(Answer(seen.headers, body))
         judged = judge(spec, probe.variant, seen.status or 0, body, truncated, resp_headers,
                        latency, ctx.redactor,
                        Channel(seen.version, seen.final_url or spec.url,
