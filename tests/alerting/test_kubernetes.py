@@ -339,6 +339,7 @@ def test_rendered_kustomization() -> None:
     central = named("Prometheus", "synthmon-central")["spec"]
     assert central["serviceAccountName"] == account
     assert central["evaluationInterval"] == central_yml["global"]["evaluation_interval"]
+    assert central["scrapeInterval"] == central_yml["global"]["scrape_interval"]
     assert all(_selects(central["ruleSelector"]["matchLabels"], r["metadata"]["labels"])
                for r in rules.values())
     assert "podMonitorSelector" not in central  # it scrapes no synthmon pod itself
@@ -357,6 +358,7 @@ def test_rendered_kustomization() -> None:
     assert endpoint["honorLabels"] is job["honor_labels"]
     assert endpoint["honorTimestamps"] is job["honor_timestamps"]
     assert endpoint["interval"] == central_yml["global"]["scrape_interval"]
+    assert endpoint["scrapeTimeout"] == central_yml["global"]["scrape_timeout"]
     assert endpoint["relabelings"] == [{
         "sourceLabels": ["__meta_kubernetes_service_label_synthmon_io_location"],
         "targetLabel": "location"}]
