@@ -399,16 +399,36 @@ def scaled_probe_env(factor: float, src: Path = SHIPPED_PROBES) -> dict[str, str
     timeout = min(shipped_timeout, max(shipped_timeout / factor,
                                        0.8 * (interval - delay * retries) / (retries + 1)
                                        - cleanup))
+    # A stream's first-event budget keeps its share of the timeout, so that a stream held
+    # back longer than it and released within the timeout is still told from a stall.
+    first = parse_duration(shipped_default("PROBE_FIRST_EVENT_WITHIN", src))
+    first = min(first, max(first / factor, timeout * first / shipped_timeout))
     return {"PROBE_INTERVAL": f"{interval:.3f}s", "PROBE_RETRY_DELAY": f"{delay:.3f}s",
             "PROBE_RETRIES": str(retries), "PROBE_TIMEOUT": f"{timeout:.3f}s",
-            "PROBE_CLEANUP_TIMEOUT": f"{cleanup:.3f}s"}
+            "PROBE_CLEANUP_TIMEOUT": f"{cleanup:.3f}s",
+            "PROBE_FIRST_EVENT_WITHIN": f"{first:.3f}s"}
+
+
+def stream_hold(env: dict[str, str]) -> float:
+    """How long the simulator's ``stream_buffered`` holds a stream for probes run with
+    ``env`` (:func:`scaled_probe_env`): a third longer than the first-event budget (4 s at
+    the shipped 3 s, the simulator's own default), and never past the middle of what is
+    left of the timeout, so that the probe sees the burst and judges it buffered."""
+    first = float(env["PROBE_FIRST_EVENT_WITHIN"].removesuffix("s"))
+    timeout = float(env["PROBE_TIMEOUT"].removesuffix("s"))
+    return round(min(first * 4 / 3, (first + timeout) / 2), 3)
 
 
 def shipped_cleanup_timeout(src: Path = SHIPPED_PROBES) -> str:
     """The default of ``${PROBE_CLEANUP_TIMEOUT:-...}``, the shipped flow's cleanup bound."""
-    m = re.search(r"\$\{PROBE_CLEANUP_TIMEOUT:-([^}]*)\}", src.read_text(encoding="utf-8"))
-    assert m is not None, "the shipped flow's cleanup timeout"
-    return m.group(1)
+    return shipped_default("PROBE_CLEANUP_TIMEOUT", src)
+
+
+def shipped_default(variable: str, src: Path = SHIPPED_PROBES) -> str:
+    """The default of ``${VARIABLE:-...}`` in the shipped probes.yaml (one per variable)."""
+    found = set(re.findall(rf"\$\{{{variable}:-([^}}]*)\}}", src.read_text(encoding="utf-8")))
+    assert len(found) == 1, f"the shipped default of {variable}: {found}"
+    return found.pop()
 
 
 # --------------------------------------------------------------------------- processes

@@ -102,10 +102,7 @@ def _fired(stack: Stack, alertname: str, since: float) -> list[dict[str, str]]:
         f'max_over_time(ALERTS{{alertname="{alertname}"}}[{window}])')]
 
 
-COMPRESSED = [s for s in SCENARIOS if s.compressible]
-
-
-@pytest.mark.parametrize("scenario", COMPRESSED, ids=[s.mode for s in COMPRESSED])
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.mode for s in SCENARIOS])
 def test_e2e_every_page_once_under_its_name_within_two_minutes_of_the_onset(
         stack: Stack, scenario: Scenario, capsys: pytest.CaptureFixture[str]) -> None:
     stack.wait_quiet(f"before {scenario.mode}", WAIT_TIMEOUT)

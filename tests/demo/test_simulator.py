@@ -314,18 +314,48 @@ async def test_admin_switches_and_validates(running: RunningSimulator,
                          headers={"Content-Type": "application/json"}) as r:
         assert r.status == 400
     assert running.sim.mode == "close_1011"
+    hold = running.sim.base_stream_hold
     async with http.post(admin, json={"mode": "slow", "slow_delay": 0.05}) as r:
-        assert await r.json() == {"mode": "slow", "slow_delay": 0.05}
+        assert await r.json() == {"mode": "slow", "slow_delay": 0.05, "stream_hold": hold}
     assert running.sim.slow_delay == 0.05
     # A slow_delay is the switch's own: it does not stick to the next mode (the tour's
     # agent_slow at 5.5 s used to make the next `slow` 5.5 s late instead of its 0.3 s).
     base = running.sim.base_slow_delay
     async with http.post(admin, json={"mode": "agent_slow", "slow_delay": 5.5}) as r:
-        assert await r.json() == {"mode": "agent_slow", "slow_delay": 5.5}
+        assert await r.json() == {"mode": "agent_slow", "slow_delay": 5.5, "stream_hold": hold}
     async with http.post(admin, json={"mode": "slow"}) as r:
-        assert await r.json() == {"mode": "slow", "slow_delay": base}
+        assert await r.json() == {"mode": "slow", "slow_delay": base, "stream_hold": hold}
     async with http.get(admin) as r:
         assert (await r.json())["slow_delay"] == base
+
+
+async def test_stream_hold_is_the_switchs_own(running: RunningSimulator,
+                                             http: aiohttp.ClientSession) -> None:
+    """`stream_buffered` holds a stream as long as its switch says (a time-compressed test
+    needs a hold between its probe's first-event budget and its timeout), releases every
+    event at once, and the next switch without one holds as long as the start said."""
+    admin = running.url + "/-/simulator/mode"
+    chat = running.url + "/v1/chat/completions"
+    base = running.sim.base_stream_hold
+    for bad in (-1, "soon", True, 1e9, "inf"):
+        async with http.post(admin, json={"mode": "stream_buffered", "stream_hold": bad}) as r:
+            assert r.status == 400, bad
+            assert "stream_hold" in (await r.json())["error"]
+    async with http.post(admin, data=b"mode=stream_buffered&stream_hold=0.4") as r:
+        assert await r.json() == {"mode": "stream_buffered", "stream_hold": 0.4,
+                                  "slow_delay": running.sim.base_slow_delay}
+    started = time.monotonic()
+    async with http.post(chat, json={"model": "staging", "stream": True}) as r:
+        first = await asyncio.wait_for(r.content.readany(), WAIT)
+        held = time.monotonic() - started
+        rest = await asyncio.wait_for(r.content.read(), WAIT)
+    assert 0.4 <= held < 0.4 + WAIT
+    body = first + rest
+    assert body.count(b"data: ") == 10 and body.endswith(b"data: [DONE]\n\n")
+    async with http.post(admin, json={"mode": "stream_buffered"}) as r:
+        assert (await r.json())["stream_hold"] == base
+    assert running.sim.stream_hold == base
+    running.sim.mode = "healthy"
 
 
 async def test_mode_is_validated() -> None:

@@ -163,9 +163,11 @@ class SimProc:
     url: str
     ws_url: str
 
-    def set_mode(self, mode: str) -> None:
+    def set_mode(self, mode: str, **delays: float) -> None:
+        """Switch the mode; ``delays`` are the switch's own (``slow_delay``,
+        ``stream_hold``: seconds)."""
         status, body = http_post(self.url + "/-/simulator/mode",
-                                 f'{{"mode": "{mode}"}}'.encode())
+                                 json.dumps({"mode": mode, **delays}).encode())
         assert status == 200, body
 
     def env(self, **extra: str) -> dict[str, str]:

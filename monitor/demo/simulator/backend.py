@@ -71,6 +71,7 @@ from monitor.demo.simulator.protocol import (
     _mode_fields,
     _NegotiatedWebSocketResponse,
     _offered_subprotocols,
+    _seconds,
     _test_header,
     _unverified,
 )
@@ -81,7 +82,7 @@ from monitor.demo.simulator.rest import (
     Thread,
     ThreadStore,
 )
-from monitor.demo.simulator.streams import Streams
+from monitor.demo.simulator.streams import HOLD_SECONDS, Streams
 
 log = logging.getLogger("synthmon.simulator")
 # events_never_complete: a beat every quarter second, for at most a minute.
@@ -94,6 +95,7 @@ class StagingSimulator:
 
     def __init__(self, *, jwt_secret: str, mode: str = "healthy",
                  slow_delay: float = DEFAULT_SLOW_DELAY,
+                 stream_hold: float = HOLD_SECONDS,
                  e2e_password: str = DEMO_PASSWORD) -> None:
         self.jwt_secret = jwt_secret
         self.e2e_password = e2e_password
@@ -104,6 +106,11 @@ class StagingSimulator:
         # its own, which lasts until the next switch (it does not stick to the next mode).
         self.base_slow_delay = slow_delay
         self.slow_delay = slow_delay
+        # How long `stream_buffered` holds a stream back, likewise: a test that runs the
+        # probes' timeouts compressed gives a hold that fits between its first-event
+        # budget and its timeout.
+        self.base_stream_hold = stream_hold
+        self.stream_hold = stream_hold
         self.received: collections.deque[dict[str, Any]] = collections.deque(
             maxlen=RECEIVED_MAXLEN)
 
@@ -137,7 +144,7 @@ class StagingSimulator:
         RestApi(self).routes(app)
         app.router.add_get(MAIN_WS_PATH, self._main_ws_path)
         app.router.add_get(ALT_WS_PATH, self._alt_ws_path)
-        Streams(lambda: self._mode).routes(app)
+        Streams(lambda: self._mode, lambda: self.stream_hold).routes(app)
         app.router.add_get(ADMIN_PREFIX + "mode", self._get_mode)
         app.router.add_post(ADMIN_PREFIX + "mode", self._set_mode)
         return app
@@ -216,12 +223,15 @@ class StagingSimulator:
 
     async def _get_mode(self, request: web.Request) -> web.Response:
         return web.json_response({"mode": self._mode, "modes": list(MODES),
-                                  "slow_delay": self.slow_delay})
+                                  "slow_delay": self.slow_delay,
+                                  "stream_hold": self.stream_hold})
 
     async def _set_mode(self, request: web.Request) -> web.Response:
-        """``POST /-/simulator/mode`` with the mode (and optionally ``slow_delay``) as JSON
-        (``{"mode": "slow"}``), as a form (``mode=slow``, what ``curl -d`` sends) or in the
-        query (``?mode=slow``). An unknown or missing mode is a 400 listing the modes."""
+        """``POST /-/simulator/mode`` with the mode (and optionally ``slow_delay``, what
+        `slow` and `agent_slow` wait, and ``stream_hold``, how long `stream_buffered` holds
+        a stream, both in seconds) as JSON (``{"mode": "slow"}``), as a form (``mode=slow``,
+        what ``curl -d`` sends) or in the query (``?mode=slow``). An unknown or missing mode
+        is a 400 listing the modes. A delay given lasts until the next switch."""
         fields = await _mode_fields(request)
         if isinstance(fields, str):
             return _mode_error(fields)
@@ -232,18 +242,18 @@ class StagingSimulator:
         if not isinstance(mode, str) or mode not in MODES:
             shown = mode if isinstance(mode, str) else json.dumps(mode)
             return _mode_error(f"unknown mode {shown[:100]!r}")
-        delay = fields.get("slow_delay")
-        if isinstance(delay, str):
-            try:
-                delay = float(delay)
-            except ValueError:
-                delay = -1.0
-        if delay is not None and (isinstance(delay, bool) or not isinstance(delay, int | float)
-                                  or not delay >= 0):
-            return _mode_error("slow_delay must be a non-negative number of seconds")
-        self.slow_delay = self.base_slow_delay if delay is None else float(delay)
+        delays: dict[str, float | None] = {}
+        for name in ("slow_delay", "stream_hold"):
+            value = _seconds(fields.get(name))
+            if isinstance(value, str):
+                return _mode_error(f"{name} {value}")
+            delays[name] = value
+        delay, hold = delays["slow_delay"], delays["stream_hold"]
+        self.slow_delay = self.base_slow_delay if delay is None else delay
+        self.stream_hold = self.base_stream_hold if hold is None else hold
         self.mode = mode
-        return web.json_response({"mode": self._mode, "slow_delay": self.slow_delay})
+        return web.json_response({"mode": self._mode, "slow_delay": self.slow_delay,
+                                  "stream_hold": self.stream_hold})
 
     # -- WebSocket ---------------------------------------------------------------------------
 

@@ -49,6 +49,7 @@ SHUTDOWN_TIMEOUT: Final = 2.0
 # Mode slow's delay unless told otherwise (POST slow_delay): short, for the test-suite; the
 # demo starts its simulator with a delay over the shipped probes' budgets.
 DEFAULT_SLOW_DELAY: Final = 0.3
+MAX_DELAY_SECONDS: Final = 3600.0  # the longest slow_delay or stream_hold a switch may set
 
 _OPEN_SOCKETS: Final = web.AppKey["set[web.WebSocketResponse]"]("open_sockets")
 
@@ -167,6 +168,24 @@ async def _mode_fields(request: web.Request) -> dict[str, Any] | str:
     except (ValueError, UnicodeDecodeError):
         return "the body is neither JSON nor a form (mode=NAME)"
     return fields
+
+
+def _seconds(value: object) -> float | str | None:
+    """A mode switch's delay field: seconds (a number, or a form's or query's string), None
+    when absent, or what is wrong with it. Bounded: a delay longer than an hour holds a
+    request (and the test or demo waiting on it) for nothing."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return "must be a non-negative number of seconds"
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        return "must be a non-negative number of seconds"
+    if value > MAX_DELAY_SECONDS:
+        return f"must be at most {MAX_DELAY_SECONDS:g} seconds"
+    return float(value)
 
 
 def _json_error(status: int, detail: str) -> web.Response:

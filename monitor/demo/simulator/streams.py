@@ -8,8 +8,8 @@ default, with a mode for each way a stream is seen to fail:
 - ``stream_gap``: a few events, a silence of STALL_SECONDS, then the rest;
 - ``stream_cut``: a few events, then the connection cut mid-body, before the terminator;
 - ``stream_malformed``: an event whose data is cut-off JSON;
-- ``stream_buffered``: every event held back HOLD_SECONDS and released at once, as a
-  buffering proxy does;
+- ``stream_buffered``: every event held back (HOLD_SECONDS, or the mode switch's
+  ``stream_hold``) and released at once, as a buffering proxy does;
 - ``rate_limited_429`` and ``not_ready_503`` (shared with the rest of the app): 429 or 503
   with ``Retry-After``.
 
@@ -38,11 +38,13 @@ STREAM_MODES: Final = ("stream_json", "stream_silent", "stream_gap", "stream_cut
 PACE_SECONDS: Final = 0.05
 # stream_gap's silence and stream_buffered's hold: longer than the shipped probe's max_gap
 # (2 s) and first_event_within (3 s: its first event comes 1.1 s late in mode slow, and a
-# loaded machine adds more), shorter than the demo's timeout (8 s).
+# loaded machine adds more), shorter than the demo's timeout (8 s). The hold is the
+# default of the mode switch's `stream_hold`: a test whose probe waits less sets its own.
 STALL_SECONDS: Final = 3.0
 HOLD_SECONDS: Final = 4.0
 HANG_SECONDS: Final = 60.0  # stream_silent: the end, if the client never goes away
 ModeSource = Callable[[], str]
+HoldSource = Callable[[], float]
 TOKENS: Final = ("Synthetic", " check", " passed", ":", " all", " systems", " nominal", ".")
 AGENT_EVENTS: Final = ("message_start", "content_block_start", "content_block_delta",
                        "content_block_delta", "content_block_stop", "message_delta",
@@ -77,10 +79,12 @@ def _agent_events() -> Iterator[bytes]:
 
 
 class Streams:
-    """The stream handlers; ``mode()`` is the simulator's current mode."""
+    """The stream handlers; ``mode()`` is the simulator's current mode, ``hold()`` how long
+    ``stream_buffered`` holds a stream now."""
 
-    def __init__(self, mode: ModeSource) -> None:
+    def __init__(self, mode: ModeSource, hold: HoldSource = lambda: HOLD_SECONDS) -> None:
         self._mode = mode
+        self._hold = hold
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post(CHAT_PATH, self.chat)
@@ -125,7 +129,7 @@ class Streams:
             await asyncio.sleep(HANG_SECONDS)
             return
         if mode == "stream_buffered":
-            await asyncio.sleep(HOLD_SECONDS)
+            await asyncio.sleep(self._hold())
             await resp.write(b"".join(events))
             await resp.write_eof()
             return

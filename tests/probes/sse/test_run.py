@@ -139,3 +139,17 @@ def test_buffered_and_slow_start_are_told_apart() -> None:
     assert judge_stream(spec, paced, End.DONE).outcome is Outcome.STREAM_STALLED
 
 
+
+
+async def test_a_hold_set_by_the_switch_is_buffered_within_a_compressed_timeout(
+        sim: RunningSimulator, ctx: ProbeContext) -> None:
+    """The time-compressed alerting test's case (tests/alerting/stack.py): a first-event
+    budget and a timeout a twentieth of the shipped ones, and a hold between them."""
+    compressed = CHAT.replace("timeout: 5s", "timeout: 1s").replace(
+        "first_event_within: 1s", "first_event_within: 300ms")
+    sim.sim.mode = "stream_buffered"
+    sim.sim.stream_hold = 0.4
+    result = await run_probe(probe(compressed, sim.url), ctx)
+    assert result.outcome is Outcome.STREAM_BUFFERED, result.evidence.detail
+    assert "then all 10 events at once" in result.evidence.detail
+    assert result.duration_seconds < 1.0
