@@ -16,7 +16,9 @@ nothing compressed (``--factor 1``), then for each page alert about a target
 - measures from the onset: the first failing run, the incident's trigger at PagerDuty, and
   the first notification that names the probe;
 - heals, and measures from the healing to PagerDuty's resolve;
-- counts the incidents (dedup keys) and checks that no other alert paged.
+- counts the incidents (dedup keys) and checks that no other alert paged: where the
+  shipped flow (e2e-chat) stops at its WebSocket step by the same cause, it must have
+  stopped there (seen in Prometheus) without a page of its own.
 
 Then a blip (the route broken for 4 s around a run: its retry heals it) that must page
 nothing, and every PagerDuty event outside the regressions counts as a false page.
@@ -78,6 +80,12 @@ def measure(stack: Stack, scenario: Scenario, after_run: float) -> dict[str, Any
     finally:
         healed = time.time()
         stack.set_mode("healthy")
+    flow_stopped = None
+    if scenario.flow_step is not None:
+        window = f"{int(time.time() - onset) + 1}s"
+        flow_stopped = len(stack.vector(
+            f'max_over_time(probe_flow_failed_step{{probe="e2e-chat", '
+            f'step="{scenario.flow_step}"}}[{window}]) == 1'))
     first = stack.first_failing_run(onset, trigger["_received_wall"])
     resolve = _wait_event(
         stack, f"{scenario.mode}: no resolve",
@@ -96,6 +104,9 @@ def measure(stack: Stack, scenario: Scenario, after_run: float) -> dict[str, Any
         "onset_to_probe_named": round(named["_received_wall"] - onset, 1),
         "heal_to_resolve": round(resolve["_received_wall"] - healed, 1),
         "incidents": len({e["dedup_key"] for e in events}),
+        # locations where the flow stopped at the step (None: the mode leaves it alone)
+        "flow_stopped_at": None if flow_stopped is None else
+        {"step": scenario.flow_step, "locations": flow_stopped},
         "alerts_paged": sorted({e["payload"]["class"] for e in events if is_trigger(e)}),
         "triggers": sum(is_trigger(e) for e in events),
         "title": trigger["payload"]["summary"],
@@ -123,12 +134,22 @@ def blip(stack: Stack, probe: str = "ws-golden-path") -> dict[str, Any]:
 
 def table(rows: Sequence[dict[str, Any]]) -> str:
     head = ("| regression (mode) | page | first failing run | trigger | page names the probe "
-            "| resolve after healing | incidents |\n|---|---|---|---|---|---|---|\n")
+            "| resolve after healing | incidents | the flow (e2e-chat) |\n"
+            "|---|---|---|---|---|---|---|---|\n")
     return head + "".join(
         f"| `{r['mode']}` | {r['alert'].removeprefix('Synthmon')} ({r['probe']}) | "
         f"{r['onset_to_first_failing_run']:.1f} s | **{r['onset_to_trigger']:.1f} s** | "
         f"{r['onset_to_probe_named']:.1f} s | {r['heal_to_resolve']:.1f} s | "
-        f"{r['incidents']} |\n" for r in rows)
+        f"{r['incidents']} | {_flow(r)} |\n" for r in rows)
+
+
+def _flow(row: dict[str, Any]) -> str:
+    stopped = row.get("flow_stopped_at")
+    if stopped is None:
+        return "the page's own" if row["probe"] == "e2e-chat" else "—"
+    paged = "SynthmonFlowStepFailing" in row["alerts_paged"]
+    return (f"stopped at {stopped['step']} ({stopped['locations']} locations), "
+            f"{'paged' if paged else 'no page of its own'}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -180,7 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     late = [r["mode"] for r in measured if r["onset_to_trigger"] > BUDGET / args.factor
             or r["onset_to_probe_named"] > BUDGET / args.factor]
     wrong = [r["mode"] for r in measured if r["incidents"] != 1
-             or r["alerts_paged"] != [r["alert"]]]
+             or r["alerts_paged"] != [r["alert"]]
+             or (r.get("flow_stopped_at") or {}).get("locations", 2) < 2]
     print(f"over the budget: {late or 'none'}; not one incident under its own name: "
           f"{wrong or 'none'}; failed: {[r['mode'] for r in rows if 'error' in r] or 'none'}; "
           f"false pages: {len(report['false_pages'])}; {report['minutes']} min")

@@ -21,6 +21,13 @@
   SynthmonWebSocketRouteLikelyMissing); compared a whole interval apart, one of the two
   answers could be from before the change. Probes of one path alone (many probes of one
   URL) stay spread over the interval.
+* A probe without credentials of its own that asks several URLs (a flow: its steps) and a
+  round's host among them runs just after that round (``FOLLOWS``): when that host breaks,
+  the round's probes see it first, so their page (SynthmonWebSocketNotUpgraded, ...) is
+  out before the flow's failure at its step there is confirmed, and the flow's page, the
+  same cause seen again, is left out (alerts.yml, alertmanager.yml). Run anywhere in the
+  interval, the flow saw a regression of its WebSocket step up to a whole interval before
+  the WebSocket probes did, and paged first: a second incident for one cause.
 * A probe never overlaps itself. APScheduler's ``max_instances=1`` refuses the overlap inside
   one job; our own guard covers the gap a reload opens (a replaced job starts counting anew
   while the old run may still be in flight). Both count as ``skipped{reason="overlap"}``.
@@ -52,6 +59,9 @@ FIRST_RUN_WINDOW = 10.0
 # core at 10,000 probes): first runs come at this rate at most, 2,500 of them in 10 s.
 FIRST_RUNS_PER_SECOND = 250.0
 ROUND_SPREAD = 2.0  # the probes of one round start within this (or 5 % of the interval)
+# The round key of a probe that follows a round (rounds()): it starts half a spread after
+# the round's last possible start.
+FOLLOWS = "|follows"
 
 # APScheduler logs every run at INFO and every skip at WARNING through stdlib logging; the
 # skips are counted and logged by us in structured form, so only its errors get through.
@@ -100,22 +110,42 @@ def round_of(probe: Probe) -> str | None:
 
 def rounds(probes: Iterable[Probe]) -> dict[str, str]:
     """The probes (by key) that run in a round, and their round: those whose round, as
-    :func:`round_of` names it, asks more than one path."""
+    :func:`round_of` names it, asks more than one path; and the probes that follow a round
+    (their round's key + ``FOLLOWS``): without credentials of their own, asking several
+    URLs, one of them on the round's host (the first such round, by host, in the order the
+    probe asks them)."""
+    probes = list(probes)
     paths: dict[str, set[str]] = {}
     for p in probes:
         key = round_of(p)
         if key is not None:
             paths.setdefault(key, set()).add(urlsplit(p.spec.url).path)
-    return {p.key: key for p in probes
-            if (key := round_of(p)) is not None and len(paths[key]) > 1}
+    grouped = {p.key: key for p in probes
+               if (key := round_of(p)) is not None and len(paths[key]) > 1}
+    by_host: dict[str, str] = {}
+    for key in sorted(set(grouped.values())):
+        by_host.setdefault(key.split("|", 1)[0], key)
+    for p in probes:
+        urls = p.spec.kind_spec.asked_urls
+        if p.auth is not None or len(urls) < 2:
+            continue
+        followed = next((by_host[h] for u in urls
+                         if (h := urlsplit(u).hostname or "") in by_host), None)
+        if followed is not None:
+            grouped[p.key] = followed + FOLLOWS
+    return grouped
 
 
 def phase_offset(name: str, interval: float, round_key: str | None = None) -> float:
     """Where in its interval a probe runs: spread by its name over the whole interval, or,
-    in a round, at the round's place plus a spread by name of at most ROUND_SPREAD."""
+    in a round, at the round's place plus a spread by name of at most ROUND_SPREAD, or,
+    following a round, half a spread after the round's last possible start."""
     if round_key is None:
         return stable_fraction(name) * interval
     spread = min(ROUND_SPREAD, interval * 0.05)
+    if round_key.endswith(FOLLOWS):
+        place = stable_fraction(round_key.removesuffix(FOLLOWS)) * (interval - spread)
+        return (place + 1.5 * spread) % interval
     return stable_fraction(round_key) * (interval - spread) + stable_fraction(name) * spread
 
 

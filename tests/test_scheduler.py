@@ -248,3 +248,32 @@ def test_probes_compared_with_each_other_run_in_one_round() -> None:
     for prefix in ("one", "open"):  # spread by name: not all within one round's seconds
         spread = [starts[f"{prefix}{i}"] for i in range(6)]
         assert max(spread) - min(spread) > ROUND_SPREAD
+
+
+def test_a_flow_asking_a_rounds_host_runs_just_after_the_round() -> None:
+    """A flow whose WebSocket step asks the host of a round of WebSocket probes runs after
+    all of them, in every location alike: when that host breaks, the WebSocket probes see
+    it first and page under their own name; the flow, the same cause seen later, does not
+    open an incident first. A flow on another host, or with credentials of its own, and a
+    plain probe of the host keep their own phases."""
+    from monitor.scheduler import FOLLOWS, ROUND_SPREAD, next_run, rounds
+
+    flow = ("  - name: {name}\n    flow:\n"
+            "      - {{name: login, http: {{url: 'http://{host}:1/login'}}}}\n"
+            "      - {{name: chat, websocket: {{url: 'ws://{host}:1/p0'}}}}\n")
+    text = ("auth:\n  a: {type: jwt, secret_env: S}\nprobes:\n"
+            + "".join(f'  - name: ws{i}\n    websocket: {{url: "ws://h:1/p{i % 2}", auth: a}}\n'
+                      for i in range(6))
+            + "".join(flow.format(name=f"flow{i}", host="h") for i in range(4))
+            + flow.format(name="elsewhere", host="g")
+            + '  - name: open\n    http: {url: "http://h:1/x"}\n')
+    probes = load_text(text, env={"S": "s-0123456789abcdef0123456789"}).probes
+    grouped = rounds(probes)
+    (key,) = {grouped[f"ws{i}"] for i in range(6)}
+    assert {grouped[f"flow{i}"] for i in range(4)} == {key + FOLLOWS}
+    assert "elsewhere" not in grouped and "open" not in grouped
+    for after in (1_000_000.0, 1_000_037.5, 1_234_567.8):
+        ws = [next_run(p, after, grouped[p.key]) for p in probes if p.key.startswith("ws")]
+        flows = [next_run(p, min(ws) - 0.01, grouped[p.key]) for p in probes
+                 if p.key.startswith("flow")]
+        assert all(max(ws) < f <= min(ws) + 2 * ROUND_SPREAD for f in flows), (ws, flows)

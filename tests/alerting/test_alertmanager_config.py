@@ -125,7 +125,8 @@ def test_inhibit_rules_name_existing_alerts_that_fire_first() -> None:
     for inhibit in doc["inhibit_rules"]:
         sources = _alertnames(inhibit["source_matchers"], rules)
         targets = _alertnames(inhibit["target_matchers"], rules)
-        assert "probe" in inhibit["equal"] or "instance" in inhibit["equal"], inhibit
+        # one probe (or daemon), or, for a flow's step, the environment and location
+        assert {"probe", "instance", "environment"} & set(inhibit["equal"]), inhibit
         for source in sources:
             for target in targets:
                 assert parse_duration(rules[source]["for"]) <= parse_duration(
@@ -148,6 +149,30 @@ def test_every_specific_page_inhibits_the_generic_one() -> None:
     specific = {r["alert"] for r in group["rules"]} - {"SynthmonProbeFailing"}
     assert "SynthmonTokenReflected" in specific
     assert _alertnames(inhibit["source_matchers"], rules) == specific
+
+
+FLOW_WS_OUTCOMES = re.compile(r'outcome=~"(.+)"')
+
+
+def test_the_websocket_pages_hold_back_a_flow_stopped_the_same_way() -> None:
+    """The Alertmanager side of what SynthmonFlowStepFailing's expression does: the same
+    WebSocket pages, of WebSocket probes, for the same outcomes, in the same environment
+    and location."""
+    doc = load_yaml(ALERTMANAGER)
+    rules = {r["alert"]: r for r in alert_rules()}
+    (inhibit,) = [i for i in doc["inhibit_rules"]
+                  if _alertnames(i["target_matchers"], rules) == {"SynthmonFlowStepFailing"}]
+    assert inhibit["equal"] == ["environment", "location"]
+    assert 'type="websocket"' in inhibit["source_matchers"]
+    (group,) = [g for g in load_yaml(ALERTS)["groups"] if g["name"] == "synthmon-probe-failures"]
+    websocket = {r["alert"] for r in group["rules"]
+                 if "WebSocket" in r["alert"] or "GoldenPath" in r["alert"]}
+    assert _alertnames(inhibit["source_matchers"], rules) == websocket - {
+        "SynthmonWebSocketSubprotocolMismatch"}  # a flow's subprotocol pages under it
+    expr = rules["SynthmonFlowStepFailing"]["expr"]
+    (outcomes,) = [m.group(1) for t in inhibit["target_matchers"]
+                   if (m := FLOW_WS_OUTCOMES.fullmatch(t))]
+    assert expr.count(f'outcome=~"{outcomes}"') == 2  # the flow's and the WebSocket probes'
 
 
 # --------------------------------------------------------------------------- real Alertmanager
@@ -366,3 +391,36 @@ def test_a_page_names_firing_alerts_only(stack) -> None:  # type: ignore[no-unty
     resolve = pagerduty.wait_for(lambda e: e.get("event_action") == "resolve")
     assert resolve["dedup_key"] == first["dedup_key"]
     assert resolve["payload"]["summary"].startswith("resolved: WebSocket probe ")
+
+
+def test_a_flow_stopped_by_the_websockets_cause_is_held_back(stack) -> None:  # type: ignore[no-untyped-def]
+    """The WebSocket probes' page is out (synthmon runs the flow after them); the flow,
+    stopped at its WebSocket step the same way in the same environment and location, does
+    not open a second incident. A flow stopped elsewhere in the suite, or the same way in
+    another location, still pages."""
+    alertmanager, pagerduty, tickets = stack
+    t0 = datetime.now(UTC)
+    name = "SynthmonWebSocketNotUpgraded"
+    post_alerts(alertmanager, [_alert(name, "page", _rendered_summary(name), starts=t0,
+                                      location="eu-west")])
+    pagerduty.wait_for(lambda e: e.get("event_action") == "trigger")
+    flow = {"probe": "e2e-chat", "type": "flow", "target": "https://staging.example.com/auth/login"}
+    post_alerts(alertmanager, [
+        _alert("SynthmonFlowStepFailing", "page", "flow at chat: not_upgraded", starts=t0,
+               step="chat", outcome="not_upgraded", location="eu-west", **flow),
+    ])
+    _wait_inhibited(alertmanager, "SynthmonFlowStepFailing")
+    events, _ = _barrier(alertmanager, pagerduty, tickets)
+    assert {e["payload"]["class"] for e in events} == {name}, events
+
+    post_alerts(alertmanager, [
+        _alert("SynthmonFlowStepFailing", "page", "flow at create-thread: unexpected_status",
+               starts=t0, step="create-thread", outcome="unexpected_status",
+               location="eu-west", **flow),
+        _alert("SynthmonFlowStepFailing", "page", "flow at chat elsewhere: not_upgraded",
+               starts=t0, step="chat", outcome="not_upgraded", location="us-east", **flow),
+    ])
+    flow_page = pagerduty.wait_for(lambda e: e.get("event_action") == "trigger"
+                                   and e["payload"]["class"] == "SynthmonFlowStepFailing")
+    assert "flow at chat: not_upgraded" not in json.dumps(flow_page)
+    assert flow_page["payload"]["custom_details"]["firing"] == "2"

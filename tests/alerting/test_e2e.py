@@ -124,9 +124,12 @@ def test_e2e_every_page_once_under_its_name_within_two_minutes_of_the_onset(
         firing = {(r["metric"]["alertname"], r["metric"]["location"]): r["metric"]
                   for r in stack.vector('ALERTS{alertstate="firing"}')
                   if _key(r["metric"]) == scenario.probe}
-        if scenario.flow_step is not None:  # the flow's own page, before healing
-            stack.pagerduty.wait_for(lambda e: is_trigger(e, FLOW_PAGE),
-                                     timeout=WAIT_TIMEOUT, start=start)
+        if scenario.flow_step is not None:  # the flow broke too, before healing
+            stopped = (f'probe_flow_failed_step{{probe="e2e-chat", step="{scenario.flow_step}"}}'
+                       ' == 1 and on(probe, instance) probe_success == 0')
+            wait_until(lambda: len(stack.vector(stopped)) == len(stack.locations),
+                       WAIT_TIMEOUT, f"{scenario.mode}: the flow did not stop at "
+                       f"{scenario.flow_step} in every location")
     finally:
         healed = time.time()
         stack.set_mode("healthy")
@@ -150,16 +153,12 @@ def test_e2e_every_page_once_under_its_name_within_two_minutes_of_the_onset(
     # and locations join) and the resolve carry one dedup_key, and no other alert paged;
     # the generic page (and for the route, the bare 403) never even fired in Prometheus.
     events = stack.pagerduty.snapshot()[start:]
-    if scenario.flow_step is not None:
-        # The flow stopped at its step by the same cause: its own incident, naming the step.
-        rest = _without_flow(events)
-        flow = [e for e in events if e not in rest]
-        assert len({e["dedup_key"] for e in flow}) == 1 and all(
-            f"fails at step {scenario.flow_step}" in s
-            for s in probe_summaries(flow, "e2e-chat")), _digest(flow)
-        events = rest
+    # The flow stopped at its WebSocket step by the same cause pages nothing of its own:
+    # synthmon ran it after the WebSocket probes, and their page holds it back.
     assert {e["dedup_key"] for e in events} == {trigger["dedup_key"]}, _digest(events)
     assert {e["payload"]["class"] for e in events} == {scenario.alertname}, _digest(events)
+    if scenario.flow_step is not None:
+        assert _fired(stack, FLOW_PAGE, onset) == [], scenario.mode  # not even in Prometheus
     for other in ("SynthmonProbeFailing", "SynthmonWebSocketHandshakeForbidden"):
         if other != scenario.alertname:
             assert [a for a in _fired(stack, other, onset)
@@ -189,12 +188,6 @@ def test_e2e_every_page_once_under_its_name_within_two_minutes_of_the_onset(
     assert trigger_real <= 120, f"{scenario.mode}: trigger {to_trigger:.2f}s after the onset"
     assert named_real <= 120, f"{scenario.mode}: {scenario.probe} named {to_named:.2f}s after"
     assert to_resolve <= BUDGET, f"{scenario.mode}: resolve after {to_resolve:.2f}s"
-
-
-def _without_flow(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The events of every incident but the shipped flow's (SynthmonFlowStepFailing)."""
-    flow = {e["dedup_key"] for e in events if is_trigger(e, FLOW_PAGE)}
-    return [e for e in events if e["dedup_key"] not in flow]
 
 
 def _key(labels: dict[str, str]) -> str:
@@ -334,9 +327,8 @@ def test_e2e_quorum_one_location_does_not_page_two_do(stack: Stack,
     to_trigger = trigger["_received_wall"] - onset
     trigger_real = real_seconds(to_trigger, run.attempts_seconds)
     stack.wait_quiet("after the quorum test", WAIT_TIMEOUT)
-    # The shipped flow stops at its WebSocket step too: its own incident, left aside here.
-    assert {e["dedup_key"] for e in _without_flow(stack.pagerduty.snapshot()[start:])} \
-        == {trigger["dedup_key"]}
+    # The shipped flow stops at its WebSocket step too, and pages nothing of its own.
+    assert {e["dedup_key"] for e in stack.pagerduty.snapshot()[start:]} == {trigger["dedup_key"]}
     _record("quorum", second_location_onset_to_trigger_seconds=round(to_trigger, 2),
             second_location_onset_to_trigger_real_seconds=round(trigger_real, 1))
     with capsys.disabled():

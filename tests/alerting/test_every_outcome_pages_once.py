@@ -95,11 +95,12 @@ def _cases() -> list[tuple[str, Outcome, int]]:
     return cases
 
 
-def _series(kind: str, outcome: Outcome, status: int, location: str) -> list[dict[str, str]]:
+def _series(kind: str, outcome: Outcome, status: int, location: str,
+            probe: str = "p") -> list[dict[str, str]]:
     path = {"websocket": "/api/v1/websocket", "sse": "/v1/chat/completions"}.get(
         kind, "/api/health")
     scheme = "wss" if kind == "websocket" else "https"
-    labels = (f'probe="p", type="{kind}", target="{scheme}://{HOST}{path}", '
+    labels = (f'probe="{probe}", type="{kind}", target="{scheme}://{HOST}{path}", '
               f'environment="staging", location="{location}", job="synthmon", '
               f'instance="synthmon-{location}:9115"')
     out = [{"series": f"probe_success{{{labels}}}", "values": "0x5"},
@@ -149,6 +150,46 @@ def test_every_failure_pages_exactly_once_under_its_own_name(tmp_path: Path) -> 
         {"rule_files": ["alerts.yml"], "evaluation_interval": "10s", "tests": tests},
         sort_keys=False, width=100000), encoding="utf-8")
     result = run([binary("promtool"), "test", "rules", "every_outcome.test.yml"], cwd=tmp_path)
+    assert result.returncode == 0, _failures(result.stdout + result.stderr)
+
+
+# What a flow stopped at its WebSocket step shares with the WebSocket probes that fail the
+# same way (alerts.yml, SynthmonFlowStepFailing): one cause, their page alone.
+FLOW_AT_WEBSOCKET_OUTCOMES = {"handshake_rejected", "not_upgraded", "auth_rejected",
+                              "closed_by_server", "connection_reset", "message_timeout",
+                              "unexpected_message"}
+FLOW_AT_WEBSOCKET = [(o, st) for k, o, st in CASES
+                     if k == "websocket" and o.value in FLOW_AT_WEBSOCKET_OUTCOMES]
+
+
+def test_a_flow_stopped_the_way_the_websocket_probes_fail_adds_no_page(tmp_path: Path) -> None:
+    """The shipped flow and the WebSocket probes of its host, failing the same way from two
+    locations: the WebSocket probes' page, and no SynthmonFlowStepFailing; the same flow
+    with the WebSocket probes passing pages alone (the cases above)."""
+    assert {o.value for o, _ in FLOW_AT_WEBSOCKET} == FLOW_AT_WEBSOCKET_OUTCOMES
+    flow_rule = _pages()["SynthmonFlowStepFailing"]
+    assert flow_rule.count("|".join(sorted(FLOW_AT_WEBSOCKET_OUTCOMES, key=flow_rule.find))) \
+        == 2  # the same outcomes in the rule, the flow's and the WebSocket probes'
+    pages = _pages()
+    tests: list[dict[str, Any]] = []
+    for outcome, status in FLOW_AT_WEBSOCKET:
+        wanted = expected_page("websocket", outcome, status)
+        tests.append({
+            "name": f"websocket and flow {outcome.value} {status}: {wanted} alone",
+            "interval": "1m",
+            "input_series": [s for loc in ("eu-west", "us-east")
+                             for s in _series("websocket", outcome, status, loc, "ws")
+                             + _series("flow", outcome, 0, loc, "flow")],
+            "promql_expr_test": [
+                {"expr": f"count({expr}) or vector(0)", "eval_time": "2m",
+                 "exp_samples": [{"labels": "{}", "value": 2 if name == wanted else 0}]}
+                for name, expr in pages.items()],
+        })
+    (tmp_path / "alerts.yml").write_text(ALERTS.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "flow.test.yml").write_text(yaml.safe_dump(
+        {"rule_files": ["alerts.yml"], "evaluation_interval": "10s", "tests": tests},
+        sort_keys=False, width=100000), encoding="utf-8")
+    result = run([binary("promtool"), "test", "rules", "flow.test.yml"], cwd=tmp_path)
     assert result.returncode == 0, _failures(result.stdout + result.stderr)
 
 

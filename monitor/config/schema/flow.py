@@ -192,6 +192,10 @@ class FlowSpec(KindSpec):
         return self.steps[0].section.request_method
 
     @property
+    def asked_urls(self) -> tuple[str, ...]:
+        return tuple(s.section.target_url for s in self.steps)
+
+    @property
     def auth_ref(self) -> Any:
         """The one auth provider the steps name (the checks refuse two)."""
         return next((s.section.auth_ref for s in self.steps

@@ -40,6 +40,12 @@ class KindSpec(Model):
         return url
 
     @property
+    def asked_urls(self) -> tuple[str, ...]:
+        """Every URL a run asks, in order (a flow's steps'): the hosts whose round of
+        probes it may follow (monitor.scheduler.rounds)."""
+        return (self.target_url,)
+
+    @property
     def auth_ref(self) -> Any:
         """The probe's auth: a provider's name, an inline provider, or None."""
         return getattr(self, "auth", None)
