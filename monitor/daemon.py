@@ -24,7 +24,7 @@ from monitor.probes.context import ProbeContext, open_context
 from monitor.redact import Redactor
 from monitor.result import Result
 from monitor.runtime import run_with_retries
-from monitor.scheduler import ProbeScheduler, in_shard
+from monitor.scheduler import ProbeScheduler, in_shard, rounds
 from monitor.sinks import default_sinks
 from monitor.sinks.history import History
 from monitor.sinks.metrics import Surfacer
@@ -92,12 +92,16 @@ class Daemon:
 
     # ------------------------------------------------------------------ config
 
-    def _load(self) -> Config:
+    def _load(self) -> tuple[Config, dict[str, str]]:
+        """This daemon's config (its shard's probes) and the rounds of the whole file: a
+        round's probes, and the flow that follows it, may sit on different shards, and
+        every shard must place them alike (monitor.scheduler.rounds)."""
         config = load_file(self.options.config_path, env=self.options.env)
+        in_round = rounds(config.probes)
         if self.options.shard is not None:
             mine = tuple(p for p in config.probes if in_shard(p.name, self.options.shard))
             config = replace(config, probes=mine)
-        return config
+        return config, in_round
 
     def _adopt(self, config: Config) -> None:
         for secret in config.secrets:  # before anything is logged about the new config
@@ -120,7 +124,7 @@ class Daemon:
         """Re-read the config file. On error the running config stays."""
         async with self._reload_lock:
             try:
-                config = self._load()
+                config, in_round = self._load()
             except ConfigError as exc:
                 self.surfacer.reloaded(False)
                 self.reload_failure = ReloadFailure(
@@ -131,7 +135,7 @@ class Daemon:
                                path=self.config_name)
                 return False, exc.problems
             self._adopt(config)
-            self._scheduler.update(config.probes)
+            self._scheduler.update(config.probes, in_round)
             self.surfacer.reloaded(True)
             self.reload_failure = None
             self.log.info("config_reloaded", probes=len(config.probes),
@@ -159,11 +163,11 @@ class Daemon:
 
     async def start(self) -> None:
         """Load the config (raising ConfigError if the first load fails) and start probing."""
-        config = self._load()
+        config, in_round = self._load()
         self._adopt(config)
         self.surfacer.reloaded(True)
         self._ctx = open_context(self.redactor, self.tokens)
-        self._scheduler.start(config.probes)
+        self._scheduler.start(config.probes, in_round)
         self.ready = True
         self.log.info("started", probes=len(config.probes), config=self.config_name,
                       location=self.options.location, event_loop=eventloop.current(),

@@ -221,13 +221,17 @@ class ProbeScheduler:
     def running(self) -> set[str]:
         return set(self._running)
 
-    def start(self, probes: tuple[Probe, ...]) -> None:
+    def start(self, probes: tuple[Probe, ...], in_round: dict[str, str] | None = None
+              ) -> None:
         self._scheduler.start()
         self._started = True
-        self.update(probes)
+        self.update(probes, in_round)
 
-    def update(self, probes: tuple[Probe, ...]) -> None:
-        """Make the scheduled set equal ``probes``: add, replace, remove jobs."""
+    def update(self, probes: tuple[Probe, ...], in_round: dict[str, str] | None = None
+               ) -> None:
+        """Make the scheduled set equal ``probes``: add, replace, remove jobs. ``in_round``:
+        the rounds of the whole file when ``probes`` are a shard of it (:func:`rounds` of
+        ``probes`` otherwise)."""
         wanted = {p.key: p for p in probes}
         for name in list(self._probes):
             if name not in wanted:
@@ -238,7 +242,7 @@ class ProbeScheduler:
         new = [p.interval for name, p in wanted.items()
                if name not in self._probes and p.interval > FIRST_RUN_WINDOW]
         batch = _FirstRuns(now, first_window(len(new), min(new, default=FIRST_RUN_WINDOW)))
-        in_round = rounds(probes)
+        in_round = rounds(probes) if in_round is None else in_round
         for name, probe in wanted.items():
             old = self._probes.get(name)
             self._probes[name] = probe  # a running job picks up the new spec next time

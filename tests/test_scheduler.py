@@ -277,3 +277,25 @@ def test_a_flow_asking_a_rounds_host_runs_just_after_the_round() -> None:
         flows = [next_run(p, min(ws) - 0.01, grouped[p.key]) for p in probes
                  if p.key.startswith("flow")]
         assert all(max(ws) < f <= min(ws) + 2 * ROUND_SPREAD for f in flows), (ws, flows)
+
+
+def test_every_shard_places_the_probes_by_the_rounds_of_the_whole_file() -> None:
+    """A round's probes and the flow that follows it may sit on different shards: each
+    shard's daemon schedules its own probes where the whole file puts them, so the flow runs
+    after the round's WebSocket probes whichever shard runs it (the shipped probes.yaml)."""
+    from pathlib import Path
+
+    from monitor.config import load_file
+    from monitor.daemon import Daemon, DaemonOptions
+    from monitor.scheduler import FOLLOWS, rounds
+
+    shipped = Path(__file__).resolve().parents[1] / "probes.yaml"
+    whole = rounds(load_file(str(shipped), env={}).probes)
+    assert whole["e2e-chat"].endswith(FOLLOWS)
+    seen: set[str] = set()
+    for index in range(3):
+        daemon = Daemon(DaemonOptions(config_path=str(shipped), shard=(index, 3), env={}))
+        config, in_round = daemon._load()
+        assert in_round == whole
+        seen |= {p.key for p in config.probes}
+    assert set(whole) <= seen  # the round and its flow spread over the shards
