@@ -7,7 +7,13 @@ batches, the stream probe as the daemon runs it (``run_probe`` with the context 
 gets: its session, phase timer, parser, matcher, transcript, Result) and a bare read (a
 plain ``aiohttp.ClientSession``: the same POST, every chunk read until the end, nothing
 parsed), and prints the CPU per run of each as JSON. Batches alternate so that a drift of
-the machine's load falls on both sides alike; the ratio is the median of the batches'.
+the machine's load falls on every side alike; the ratio is the median of the batches'.
+
+The bare read the target is judged against opens a connection for each read
+(``force_close``), as every probe run does (each run measures its own connect, see
+monitor.probes.net.session) and as the HTTP benchmark's bare aiohttp does (bench.cost,
+bench.breakdown). A bare read over a kept-alive connection, which no probe run makes, is
+measured beside them and reported too (``ratio_reused``).
 """
 
 from __future__ import annotations
@@ -81,19 +87,23 @@ async def _bare(session: aiohttp.ClientSession, url: str) -> int:
     return n
 
 
+SIDES = ("sse", "bare", "bare_reused")
+
+
 async def measure(url: str, runs: int, batch: int, events: int) -> dict[str, object]:
     probe = load_text(probe_yaml(url, events), env={}).probes[0]
     ctx = open_context(Redactor())
-    bare_session = aiohttp.ClientSession()
-    sse_cpu: list[float] = []
-    bare_cpu: list[float] = []
+    fresh = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True, limit=0))
+    reused = aiohttp.ClientSession()
+    cpu: dict[str, list[float]] = {side: [] for side in SIDES}
     outcomes: dict[str, int] = {}
     try:
         # One of each first: imports, the session's setup, the first connection.
         await run_probe(probe, ctx)
-        await _bare(bare_session, url)
+        await _bare(fresh, url)
+        await _bare(reused, url)
         for i in range(max(1, runs // batch)):
-            order = ("sse", "bare") if i % 2 == 0 else ("bare", "sse")
+            order = SIDES if i % 2 == 0 else SIDES[::-1]
             for side in order:
                 start = time.process_time()
                 for _ in range(batch):
@@ -102,18 +112,22 @@ async def measure(url: str, runs: int, batch: int, events: int) -> dict[str, obj
                         outcomes[result.outcome.value] = outcomes.get(result.outcome.value,
                                                                       0) + 1
                     else:
-                        await _bare(bare_session, url)
-                per_run = (time.process_time() - start) / batch
-                (sse_cpu if side == "sse" else bare_cpu).append(per_run)
+                        await _bare(fresh if side == "bare" else reused, url)
+                cpu[side].append((time.process_time() - start) / batch)
     finally:
-        await bare_session.close()
+        await fresh.close()
+        await reused.close()
         await ctx.close()
-    ratios = [s / b for s, b in zip(sse_cpu, bare_cpu, strict=True) if b > 0]
-    return {"sse_ms_per_run": statistics.median(sse_cpu) * 1000,
-            "bare_ms_per_run": statistics.median(bare_cpu) * 1000,
+    ratios = [s / b for s, b in zip(cpu["sse"], cpu["bare"], strict=True) if b > 0]
+    reused_ratios = [s / b for s, b in zip(cpu["sse"], cpu["bare_reused"], strict=True)
+                     if b > 0]
+    return {"sse_ms_per_run": statistics.median(cpu["sse"]) * 1000,
+            "bare_ms_per_run": statistics.median(cpu["bare"]) * 1000,
+            "bare_reused_ms_per_run": statistics.median(cpu["bare_reused"]) * 1000,
             "ratio": statistics.median(ratios) if ratios else None,
-            "ratios": [round(r, 3) for r in ratios], "outcomes": outcomes,
-            "runs_per_side": len(sse_cpu) * batch, "events": events}
+            "ratios": [round(r, 3) for r in ratios],
+            "ratio_reused": statistics.median(reused_ratios) if reused_ratios else None,
+            "outcomes": outcomes, "runs_per_side": len(cpu["sse"]) * batch, "events": events}
 
 
 def main(argv: list[str]) -> int:

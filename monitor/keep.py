@@ -118,10 +118,13 @@ def shared(value: Kept) -> Kept:
 class Keeper:
     """Turns what a target sent into :data:`Kept` strings, with ``redactor``'s secrets."""
 
-    __slots__ = ("redactor",)
+    __slots__ = ("_last_type", "redactor")
 
     def __init__(self, redactor: Redactor) -> None:
         self.redactor = redactor
+        # The last short type name kept, with the redactor's pattern it was kept with: a
+        # stream repeats one type in event after event (chat.completion.chunk).
+        self._last_type: tuple[re.Pattern[str] | None, str, Kept] | None = None
 
     def _clean(self, text: str) -> str:
         return self.redactor.redact(printable(text)) or ""
@@ -159,8 +162,15 @@ class Keeper:
 
     def type_name(self, value: str) -> Kept:
         """An event type a message carried, as kept in events seen and frames seen."""
-        return Kept(_cut_chars(self._clean(value[:TYPE_CHARS + REDACT_MARGIN]), TYPE_CHARS,
+        pattern = self.redactor.pattern
+        last = self._last_type
+        if last is not None and last[0] is pattern and last[1] == value:
+            return last[2]  # the same string kept with the same secrets: the same result
+        kept = Kept(_cut_chars(self._clean(value[:TYPE_CHARS + REDACT_MARGIN]), TYPE_CHARS,
                                len(value) > TYPE_CHARS + REDACT_MARGIN))
+        if len(value) <= TYPE_CHARS:  # only a short one is held on to
+            self._last_type = (pattern, value, kept)
+        return kept
 
     def header(self, name: str, value: str) -> tuple[Kept, Kept]:
         """One header: its name, and its value with credentials hidden whole."""

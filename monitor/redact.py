@@ -102,6 +102,13 @@ class Redactor:
         self._pattern = re.compile("|".join(re.escape(a) for a in alternatives))
         self.header_memo = {}  # after the new pattern: see Keeper.header
 
+    @property
+    def pattern(self) -> re.Pattern[str] | None:
+        """What :meth:`redact` replaces (None: no secret known yet). Text redacted with one
+        pattern reads the same while this is the same object: a cache of redacted text
+        checks it."""
+        return self._pattern
+
     def redact(self, text: str | None) -> str | None:
         if text is None:
             return None

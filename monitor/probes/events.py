@@ -73,6 +73,12 @@ class Typed:
     event: str | None  # the expected type it stands for (None: not one of them)
 
 
+_UNTYPED = Typed(None, None, None)
+# The spellings a matcher remembers under each path (what they stand for): a stream names a
+# handful of types; a hostile one naming a new type in every message costs no more.
+SPELLINGS_REMEMBERED = 64
+
+
 def classify(data: Any, spec: ExpectEvents,
              split: Sequence[tuple[str, Sequence[str]]] | None = None) -> Typed:
     """Under which of ``spec.paths`` ``data`` names its type; ``split``: the paths already
@@ -328,6 +334,14 @@ class EventMatcher:
     short: int = 0  # arrivals still needed in all: 0 is complete
     split: list[tuple[str, Sequence[str]]] = field(default_factory=list)
     split_all: list[tuple[str, Sequence[str]]] = field(default_factory=list)  # of paths
+    # What :meth:`feed` reads of the spec, worked out once (a stream feeds it event after
+    # event): each configured path with the spellings met there and what they stand for
+    # (bounded: the server chooses them), the fail_on set, the matched answer per event.
+    lanes: tuple[tuple[str, Sequence[str], dict[str, Typed]], ...] = ()
+    fail_on: frozenset[str] = frozenset()
+    most: dict[str, int | None] = field(default_factory=dict)  # spec.allowed of each
+    unnamed: str = ""  # what seen shows for a message without a type
+    fed_matched: dict[str, Fed] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         spec = self.spec
@@ -349,6 +363,10 @@ class EventMatcher:
         self.short = sum(self.needed.values())
         self.split = _split(spec.paths)
         self.split_all = _split(self.paths)
+        self.lanes = tuple((path, parts, {}) for path, parts in self.split)
+        self.fail_on = frozenset(spec.fail_on)
+        self.most = {t: spec.allowed(t) for t in spec.count}
+        self.unnamed = f"(no {', '.join(spec.paths)})"
 
     @property
     def complete(self) -> bool:
@@ -408,10 +426,12 @@ class EventMatcher:
                 self.eager = True
                 self.type_held()
             self._type(data, offset)
-        typed = classify(data, spec, self.split)
+        typed = self.typed(data)
         event, spelling = typed.event, typed.spelling
-        self.seen.add(spelling if spelling is not None else f"(no {', '.join(spec.paths)})")
-        listed = spelling in spec.fail_on or (event is not None and event in spec.fail_on)
+        self.seen.add(spelling if spelling is not None else self.unnamed)
+        fail_on = self.fail_on
+        listed = bool(fail_on) and (spelling in fail_on or (event is not None
+                                                            and event in fail_on))
         if listed or (event is None and is_auth_error(data)):
             if is_auth_error(data):
                 return Fed(Outcome.AUTH_REJECTED, "the server sent an auth error message "
@@ -420,9 +440,10 @@ class EventMatcher:
                        f"got {spelling}, which is in fail_on (seen: {self.seen_words()})")
         if event is None:
             return _NOTHING
-        self.arrivals[event] += 1
-        n = self.arrivals[event]
-        most = spec.allowed(event)
+        arrivals = self.arrivals
+        n = arrivals[event] + 1
+        arrivals[event] = n
+        most = self.most.get(event)  # spec.allowed(event), read once
         if most is not None and n > most:
             return Fed(Outcome.UNEXPECTED_MESSAGE,
                        f"got {event} {n} times, more than its count allows ({most}; seen: "
@@ -439,7 +460,7 @@ class EventMatcher:
         if event in spec.count and n > 1:
             if n <= self.needed[event]:
                 self.short -= 1
-            return Fed(matched=True, event=event)
+            return self._matched(event)
         if spec.in_order:
             expected = self.order[self.position] if self.position < len(self.order) else None
             if event != expected:
@@ -452,7 +473,31 @@ class EventMatcher:
         self.timings.append((event, offset))
         self.matches.append(EventMatch(event, typed.path or "",
                                        self.keep.type_name(spelling or event)))
-        return Fed(matched=True, event=event)
+        return self._matched(event)
+
+    def _matched(self, event: str) -> Fed:
+        fed = self.fed_matched.get(event)
+        if fed is None:  # one per expected type: a Fed is immutable
+            fed = self.fed_matched[event] = Fed(matched=True, event=event)
+        return fed
+
+    def typed(self, data: Any) -> Typed:
+        """:func:`classify` of ``data`` under the configured paths (table-tested to agree),
+        remembering what each spelling met stands for: a stream names one type in event
+        after event."""
+        for path, parts, known in self.lanes:
+            value = lookup_parts(data, parts)
+            if value is MISSING or value is None:
+                continue
+            if not isinstance(value, str):
+                return Typed(path, None, None)
+            typed = known.get(value)
+            if typed is None:
+                typed = Typed(path, value, self.spec.event_of(value))
+                if len(known) < SPELLINGS_REMEMBERED:
+                    known[value] = typed
+            return typed
+        return _UNTYPED
 
 
 __all__ = ["FRAMES_KEPT", "KNOWN_PATHS", "Arrived", "Drift", "EventMatcher", "Fed", "Frames",

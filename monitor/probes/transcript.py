@@ -26,7 +26,7 @@ _WINDOW = TRANSCRIPT_BYTES + REDACT_MARGIN + 1
 
 class _Noted(NamedTuple):
     direction: str
-    offset_ms: float
+    at: float  # loop time it came: its offset is worked out only when kept
     kind: str
     size: int
     window: str | bytes
@@ -51,16 +51,22 @@ class Transcript:
         if len(self._frames) >= self.limit:
             self._omitted += 1
             return
-        size = len(payload.encode("utf-8", "replace") if isinstance(payload, str) else payload)
-        if isinstance(payload, bytes) and kind in ("ping", "pong"):
-            payload = payload[:TRANSCRIPT_BYTES].hex()
-        self._frames.append(_Noted(direction, round((now - self._t0) * 1000, 1), kind, size,
-                                   payload[:_WINDOW]))
+        if isinstance(payload, str):
+            # Its size in UTF-8; ASCII text (nearly every frame) is one byte a character,
+            # which str knows without encoding it.
+            size = len(payload) if payload.isascii() else len(
+                payload.encode("utf-8", "replace"))
+        else:
+            size = len(payload)
+            if kind in ("ping", "pong"):
+                payload = payload[:TRANSCRIPT_BYTES].hex()
+        self._frames.append(_Noted(direction, now, kind, size, payload[:_WINDOW]))
 
     def frames(self) -> tuple[tuple[Frame, ...], int]:
         """The frames, kept with every secret known now."""
         keep = self._keep.excerpt
-        return tuple(Frame(n.direction, n.offset_ms, n.kind, n.size,
+        t0 = self._t0
+        return tuple(Frame(n.direction, round((n.at - t0) * 1000, 1), n.kind, n.size,
                            keep(n.window, TRANSCRIPT_BYTES) or EMPTY)
                      for n in self._frames), self._omitted
 

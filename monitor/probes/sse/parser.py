@@ -20,8 +20,8 @@ standard's own examples).
 
 from __future__ import annotations
 
-import codecs
 import re
+from codecs import utf_8_decode as _utf8
 from dataclasses import dataclass
 
 _EOL = re.compile(r"\r\n|\r|\n")
@@ -47,12 +47,12 @@ class TooLarge(Exception):
 class Parser:
     """Feed it bytes as they come; it returns the events each chunk completes."""
 
-    __slots__ = ("_at_start", "_data", "_data_size", "_decoder", "_event", "_id", "_rest",
+    __slots__ = ("_at_start", "_data", "_data_size", "_event", "_id", "_pending", "_rest",
                  "_retry", "comments", "max_bytes")
 
     def __init__(self, max_bytes: int = 1024 * 1024) -> None:
         self.max_bytes = max_bytes  # of one line, and of one event's data
-        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._pending = b""  # the start of a character cut by the chunk's end
         self._rest = ""  # the start of a line whose end has not come yet
         self._at_start = True  # nothing decoded yet: a BOM here is dropped
         self._data: list[str] = []
@@ -64,7 +64,12 @@ class Parser:
 
     def feed(self, chunk: bytes) -> list[Event]:
         """The events that ``chunk`` completes, in order. Raises :class:`TooLarge`."""
-        text = self._decoder.decode(chunk)
+        # UTF-8 as an incremental decoder reads it (what codecs' does, without its frames):
+        # a character cut by the chunk's end waits for the next chunk.
+        if self._pending:
+            chunk = self._pending + chunk
+        text, used = _utf8(chunk, "replace", False)
+        self._pending = chunk[used:] if used < len(chunk) else b""
         if self._at_start and text:
             self._at_start = False
             if text.startswith(BOM):
@@ -75,7 +80,9 @@ class Parser:
         """The end of the stream: a CR held back is a line end after all (it may end the
         empty line that dispatches an event); an event not dispatched by an empty line is
         then discarded, as the standard says."""
-        events = self._lines(self._rest + self._decoder.decode(b"", final=True), final=True)
+        rest, _ = _utf8(self._pending, "replace", True)
+        self._pending = b""
+        events = self._lines(self._rest + rest, final=True)
         self._data, self._data_size, self._event = [], 0, None
         return events
 

@@ -13,7 +13,6 @@ outcome with evidence, built by :func:`~monitor.probes.record.build_result`.
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from monitor.auth import AuthError
 from monitor.config import Probe
 from monitor.config.schema.sse import STREAM_STEP, SseSpec
 from monitor.durations import format_duration, ms
+from monitor.jsontext import loads
 from monitor.keep import Keeper
 from monitor.limits import EXCERPT_BYTES, REDACT_MARGIN
 from monitor.outcomes import Outcome
@@ -211,10 +211,12 @@ async def _read(spec: SseSpec, ctx: ProbeContext, resp: aiohttp.ClientResponse,
     # What the stream sends is kept as it arrives, bounded (monitor.keep, monitor.limits).
     keep = Keeper(ctx.redactor)
     stream.transcript = Transcript(keep, t_req)
-    stream.seen = Seen(keep)
-    stream.answered = ctx.answered
+    # A flow step's values; nothing to hand (nor to build) outside a flow.
+    stream.answered = ctx.on_answer
     if spec.events is not None:
         stream.matcher = EventMatcher(spec.events, STREAM_STEP, keep=keep)
+    else:  # the matcher notes what each event was when there is one
+        stream.seen = Seen(keep)
     first_by = None if spec.first_event_within is None else t_req + spec.first_event_within
     events_by = None
     if spec.events is not None and spec.events.timeout is not None:
@@ -264,7 +266,8 @@ async def _read(spec: SseSpec, ctx: ProbeContext, resp: aiohttp.ClientResponse,
 
 def _chunk(spec: SseSpec, stream: Stream, parser: Parser, chunk: bytes, now: float,
            late: bool) -> End | None:
-    """Parse one chunk and judge its events; an end when reading stops here."""
+    """Parse one chunk and judge its events, together: they all came at ``now`` (the
+    chunk's arrival); an end when reading stops here."""
     if not chunk:
         parser.close()
         stream.comments = parser.comments
@@ -276,49 +279,53 @@ def _chunk(spec: SseSpec, stream: Stream, parser: Parser, chunk: bytes, now: flo
                     "an event this large is not a stream of tokens or progress: the "
                     "endpoint streams something else, or is hostile") from None
     stream.comments = parser.comments
-    for event in events:
-        end = _on_event(spec, stream, event, now)
-        if end is End.DONE or (end is not None and not late):
-            return end  # late: only done ends it (the verdict tells burst from stall)
-    return None
-
-
-def _on_event(spec: SseSpec, stream: Stream, event: Event, now: float) -> End | None:
-    """Note one event; an end when it ends the reading."""
+    if not events:
+        return None
+    # The timeline moves once a chunk: its first event may end a gap, the others add none.
     if stream.last is None:
         stream.first = now
     else:
         stream.max_gap = max(stream.max_gap, now - stream.last)
     stream.last = now
-    stream.count += 1
-    stream.last_event = event
-    if stream.transcript is not None:
-        stream.transcript.add("received", event.type or "data", event.data,
-                              stream.t_request + now)
-    if stream.seen is not None:
-        stream.seen.add(event.type or "(no event field)")
-    done = spec.done
-    if done is not None and (event.data == done or event.type == done):
-        stream.done_seen = True
-        return End.DONE
-    matcher = stream.matcher
-    if matcher is None:
-        if stream.answered is not None:  # no events expected: any event may hold a value
-            stream.answered(Answer(body=event.data))
-        return None
-    data: Any = event.data
+    at = stream.t_request + now
+    transcript, seen, matcher, done = stream.transcript, stream.seen, stream.matcher, spec.done
+    for event in events:
+        stream.count += 1
+        stream.last_event = event
+        data, kind = event.data, event.type
+        if transcript is not None:
+            transcript.add("received", kind or "data", data, at)
+        if seen is not None:
+            seen.add(kind or "(no event field)")
+        if done is not None and (data == done or kind == done):
+            stream.done_seen = True
+            return End.DONE
+        if matcher is None:
+            if stream.answered is not None:  # no events expected: any event may hold a value
+                stream.answered(Answer(body=data))
+        elif _matched(spec, stream, matcher, event, now) and not late:
+            return End.COMPLETE  # late: only done ends it (the verdict tells burst from stall)
+    return None
+
+
+def _matched(spec: SseSpec, stream: Stream, matcher: EventMatcher, event: Event,
+             now: float) -> bool:
+    """Judge one event against the expected ones; whether the wait is complete (and that
+    ends the reading). Raises :class:`_Stop` for an event that fails it."""
+    text = event.data
+    data: Any = text
     parsed = True
     try:
-        data = json.loads(event.data)
+        data = loads(text)
     except ValueError:
         parsed = False
-    message = {"event": event.type, "data": data, "id": event.id}
-    fed = matcher.feed(message, now, len(event.data))
-    if fed.matched and stream.answered is not None:  # a flow step's values: the event matched
-        stream.answered(Answer(body=event.data))
-    if fed.outcome is not None:
+    fed = matcher.feed({"event": event.type, "data": data, "id": event.id}, now, len(text))
+    if fed.matched:
+        if stream.answered is not None:  # a flow step's values: the event matched
+            stream.answered(Answer(body=text))
+    elif fed.outcome is not None:
         raise _Stop(fed.outcome, f"event {stream.count}: {fed.detail}")
-    if not fed.matched and not parsed and any(p.startswith("data.") for p in matcher.spec.paths):
+    elif not parsed and any(p.startswith("data.") for p in matcher.spec.paths):
         typed_by_event = "event" in matcher.spec.paths and event.type is not None
         if not typed_by_event:
             raise _Stop(Outcome.UNEXPECTED_MESSAGE,
@@ -328,9 +335,7 @@ def _on_event(spec: SseSpec, stream: Stream, event: Event, now: float) -> End | 
                         "the stream carries something else than the JSON events expected: a "
                         "truncated or interleaved chunk, an error as plain text, or another "
                         "format")
-    if matcher.complete and spec.done is None:
-        return End.COMPLETE
-    return None
+    return spec.done is None and matcher.complete
 
 
 def _result(probe: Probe, ctx: ProbeContext, stream: Stream, verdict: Verdict,
