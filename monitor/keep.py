@@ -157,6 +157,13 @@ class Keeper:
         """The first ``limit`` bytes (UTF-8) of a body or message; None when empty."""
         if not data:
             return None
+        if type(data) is str and data.isascii() and len(data) <= limit \
+                and CONTROL.search(data) is None:
+            # Nearly every frame of a transcript: ASCII (a byte a character, which str
+            # knows without encoding), within the bound, nothing to make visible.
+            shown = self.redactor.redact(data)
+            if shown is not None and shown.isascii() and len(shown) <= limit:
+                return Kept(shown)
         window, more = _window(data, limit + REDACT_MARGIN)
         return Kept(_cut_bytes(self._clean(window), limit, more))
 

@@ -267,3 +267,31 @@ def test_the_header_memo_keeps_only_short_headers_shown_as_received() -> None:
     again = k.header("Server", "nginx")
     assert first == again == ("Server", "nginx")
     assert first[1] is again[1]
+
+
+@pytest.mark.parametrize("value", ["chat.completion.chunk", f"type-{TOKEN}", "a\x1b[2Jb",
+                                   "x" * (limits.TYPE_CHARS + 1), "é" * 90, ""])
+def test_a_type_name_kept_again_reads_as_new(value: str) -> None:
+    """type_name remembers the last short name it kept; the same name, asked again, reads
+    as a keeper that never saw it keeps it, and a secret learnt in between is redacted."""
+    redactor = Redactor()
+    keep = Keeper(redactor)
+    assert keep.type_name(value) == keep.type_name(value) == Keeper(redactor).type_name(value)
+    redactor.add_token("late", TOKEN)  # a flow step extracts the token mid-run
+    again = keep.type_name(value)
+    assert again == Keeper(redactor).type_name(value)
+    assert TOKEN not in again
+
+
+@pytest.mark.parametrize("value", [
+    '{"object": "chat.completion.chunk"}', "a\x1b[2Jb", "line\rover", "crlf\r\n", "tab\tok",
+    f"Bearer {TOKEN}", "x" * limits.EXCERPT_BYTES, "x" * (limits.EXCERPT_BYTES + 1),
+    "y" * (limits.EXCERPT_BYTES - 5) + TOKEN, "é" * 10, "\x7f", "<redacted>"])
+def test_an_excerpt_of_text_reads_as_of_its_bytes(value: str) -> None:
+    """excerpt's short cut for short ASCII text agrees with the general path (which bytes
+    always take)."""
+    redactor = Redactor()
+    redactor.add_token("p", TOKEN)
+    keep = Keeper(redactor)
+    assert keep.excerpt(value) == keep.excerpt(value.encode())
+    assert keep.excerpt(value, 40) == keep.excerpt(value.encode(), 40)

@@ -39,3 +39,12 @@ def test_pings_are_hex() -> None:
     t = Transcript(Keeper(Redactor()), t0=0.0)
     t.add("received", "ping", b"\x01\x02", now=0.0)
     assert t.frames()[0][0].data == "0102"
+
+
+def test_size_is_utf8_bytes_and_offset_from_start() -> None:
+    t = Transcript(Keeper(Redactor()), t0=5.0)
+    for payload in ("ascii", "é€😀", "\ud800 lone surrogate", "", b"\xff\x00"):
+        t.add("received", "text", payload, now=5.0125)
+    frames, _ = t.frames()
+    assert [f.size for f in frames] == [5, 9, len("? lone surrogate"), 0, 2]
+    assert {f.offset_ms for f in frames} == {12.5}

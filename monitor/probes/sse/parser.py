@@ -74,7 +74,10 @@ class Parser:
             self._at_start = False
             if text.startswith(BOM):
                 text = text[1:]
-        return self._lines(self._rest + text, final=False)
+        text = self._rest + text
+        if "\r" not in text and not self._data and self._event is None:
+            return self._blocks(text)
+        return self._lines(text, final=False)
 
     def close(self) -> list[Event]:
         """The end of the stream: a CR held back is a line end after all (it may end the
@@ -85,6 +88,31 @@ class Parser:
         events = self._lines(self._rest + rest, final=True)
         self._data, self._data_size, self._event = [], 0, None
         return events
+
+    def _blocks(self, text: str) -> list[Event]:
+        """``text`` with LF line ends, no event begun before it: read a block (the lines
+        before an empty line) at a time. A block of one line of data is an event whole, the
+        common case of a stream (``data: {...}``, a token); any other block goes line by
+        line, after which no event is begun either. Table-tested to read as line by line
+        (tests/probes/sse/test_parser.py)."""
+        blocks = text.split("\n\n")
+        last = blocks.pop()  # lines not yet ended by an empty line
+        out: list[Event] = []
+        for block in blocks:
+            if "\n" not in block and block.startswith("data:"):
+                value = block[6:] if block.startswith("data: ") else block[5:]
+                if len(value) + 1 > self.max_bytes:
+                    raise TooLarge(f"an event whose data is longer than {self.max_bytes} "
+                                   "characters")
+                out.append(Event(None, value, self._id, self._retry))
+            else:
+                out += self._lines(block + "\n\n", final=False)
+        if "\n" in last:
+            return out + self._lines(last, final=False)
+        if len(last) > self.max_bytes:  # a line whose end has not come yet
+            raise TooLarge(f"a line longer than {self.max_bytes} characters")
+        self._rest = last
+        return out
 
     def _lines(self, text: str, *, final: bool) -> list[Event]:
         out: list[Event] = []

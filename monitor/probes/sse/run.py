@@ -80,7 +80,7 @@ class Stream:
         return self.timer.stage if self.stage == "request" else self.stage
 
 
-class _Stop(Exception):
+class Stop(Exception):
     """Reading stopped early with a verdict of its own (a failing event, a refused one)."""
 
     def __init__(self, outcome: Outcome, detail: str, hint: str | None = None) -> None:
@@ -103,7 +103,7 @@ async def run_sse(probe: Probe, ctx: ProbeContext) -> Result:
         # catches what has none (a token, a connect, headers that never come).
         async with asyncio.timeout_at(t0 + bound + CLOSE_GRACE):
             outcome, detail, hint = await _exchange(probe, spec, ctx, stream, t0 + bound)
-    except _Stop as stop:
+    except Stop as stop:
         outcome, detail, hint = stop.outcome, stop.detail, stop.hint
     except AuthError as exc:
         outcome, detail, hint = exc.outcome, f"auth: {exc}", exc.hint
@@ -202,21 +202,26 @@ def _timeline(stream: Stream, now: float) -> Timeline:
                     events_missing=missing, done_seen=stream.done_seen)
 
 
+def begin(stream: Stream, keep: Keeper, answered: OnAnswer | None) -> Parser:
+    """Ready ``stream`` to note its events (kept by ``keep`` as they arrive, bounded:
+    monitor.keep, monitor.limits); the parser its chunks go through."""
+    spec = stream.spec
+    stream.transcript = Transcript(keep, stream.t_request)
+    stream.answered = answered
+    if spec.events is not None:
+        stream.matcher = EventMatcher(spec.events, STREAM_STEP, keep=keep)
+    else:  # the matcher notes what each event was when there is one
+        stream.seen = Seen(keep)
+    return Parser(spec.max_event_bytes)
+
+
 async def _read(spec: SseSpec, ctx: ProbeContext, resp: aiohttp.ClientResponse,
                 stream: Stream, deadline: float) -> End:
     """Read and judge the stream until it ends or a bound runs out; how it ended."""
     loop = asyncio.get_running_loop()
     t_req = stream.t_request
-    parser = Parser(spec.max_event_bytes)
-    # What the stream sends is kept as it arrives, bounded (monitor.keep, monitor.limits).
-    keep = Keeper(ctx.redactor)
-    stream.transcript = Transcript(keep, t_req)
-    # A flow step's values; nothing to hand (nor to build) outside a flow.
-    stream.answered = ctx.on_answer
-    if spec.events is not None:
-        stream.matcher = EventMatcher(spec.events, STREAM_STEP, keep=keep)
-    else:  # the matcher notes what each event was when there is one
-        stream.seen = Seen(keep)
+    # on_answer: a flow step's, None outside a flow (then no Answer is built per event).
+    parser = begin(stream, Keeper(ctx.redactor), ctx.on_answer)
     first_by = None if spec.first_event_within is None else t_req + spec.first_event_within
     events_by = None
     if spec.events is not None and spec.events.timeout is not None:
@@ -251,7 +256,7 @@ async def _read(spec: SseSpec, ctx: ProbeContext, resp: aiohttp.ClientResponse,
                         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError,
                                 ConnectionError):
                             return End.CUT
-                        end = _chunk(spec, stream, parser, chunk, loop.time() - t_req, late)
+                        end = judge_chunk(spec, stream, parser, chunk, loop.time() - t_req, late)
                         if end is not None:
                             return end
             except TimeoutError:
@@ -264,7 +269,7 @@ async def _read(spec: SseSpec, ctx: ProbeContext, resp: aiohttp.ClientResponse,
         return why
 
 
-def _chunk(spec: SseSpec, stream: Stream, parser: Parser, chunk: bytes, now: float,
+def judge_chunk(spec: SseSpec, stream: Stream, parser: Parser, chunk: bytes, now: float,
            late: bool) -> End | None:
     """Parse one chunk and judge its events, together: they all came at ``now`` (the
     chunk's arrival); an end when reading stops here."""
@@ -275,7 +280,7 @@ def _chunk(spec: SseSpec, stream: Stream, parser: Parser, chunk: bytes, now: flo
     try:
         events = parser.feed(chunk)
     except TooLarge as exc:
-        raise _Stop(Outcome.PROTOCOL_ERROR, f"the stream sent {exc} (max_event_bytes)",
+        raise Stop(Outcome.PROTOCOL_ERROR, f"the stream sent {exc} (max_event_bytes)",
                     "an event this large is not a stream of tokens or progress: the "
                     "endpoint streams something else, or is hostile") from None
     stream.comments = parser.comments
@@ -311,7 +316,7 @@ def _chunk(spec: SseSpec, stream: Stream, parser: Parser, chunk: bytes, now: flo
 def _matched(spec: SseSpec, stream: Stream, matcher: EventMatcher, event: Event,
              now: float) -> bool:
     """Judge one event against the expected ones; whether the wait is complete (and that
-    ends the reading). Raises :class:`_Stop` for an event that fails it."""
+    ends the reading). Raises :class:`Stop` for an event that fails it."""
     text = event.data
     data: Any = text
     parsed = True
@@ -324,11 +329,11 @@ def _matched(spec: SseSpec, stream: Stream, matcher: EventMatcher, event: Event,
         if stream.answered is not None:  # a flow step's values: the event matched
             stream.answered(Answer(body=text))
     elif fed.outcome is not None:
-        raise _Stop(fed.outcome, f"event {stream.count}: {fed.detail}")
+        raise Stop(fed.outcome, f"event {stream.count}: {fed.detail}")
     elif not parsed and any(p.startswith("data.") for p in matcher.spec.paths):
         typed_by_event = "event" in matcher.spec.paths and event.type is not None
         if not typed_by_event:
-            raise _Stop(Outcome.UNEXPECTED_MESSAGE,
+            raise Stop(Outcome.UNEXPECTED_MESSAGE,
                         f"event {stream.count}: its data is not JSON, so "
                         f"{', '.join(p for p in matcher.spec.paths if p.startswith('data.'))} "
                         "cannot be read",
@@ -378,4 +383,4 @@ def _result(probe: Probe, ctx: ProbeContext, stream: Stream, verdict: Verdict,
     return build_result(probe, ctx, verdict, measured, found)
 
 
-__all__ = ["STREAM_HEADERS", "run_sse"]
+__all__ = ["STREAM_HEADERS", "Stop", "Stream", "begin", "judge_chunk", "run_sse"]

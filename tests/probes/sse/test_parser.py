@@ -102,3 +102,51 @@ def test_an_event_is_bounded() -> None:
     parser = Parser(max_bytes=100)
     with pytest.raises(TooLarge, match="data is longer than 100"):
         parser.feed(b"data: xxxxxxxxxx\n" * 20)
+
+
+# Streams with LF line ends, which a parser with no event begun reads a block at a time
+# (a block of one data line is an event whole): they read as line by line.
+BLOCKS = [
+    b'data: {"object": "chat.completion.chunk"}\n\n' * 5 + b"data: [DONE]\n\n",
+    b"data:no space\n\ndata:\n\ndata\n\ndata: \n\n",
+    b"\n\n\n\ndata: 1\n\n\n\n\ndata: 2\n\n\n",
+    b"event: a\ndata: 1\n\ndata: 2\n\nevent: b\n\ndata: 3\n\n",
+    b"id: 7\ndata: 1\n\ndata: 2\n\nid\n\ndata: 3\n\nretry: 50\ndata: 4\n\nretry: x\n\ndata: 5\n\n",
+    b": comment\n\n: another\ndata: 1\n\n:\n\ndata: 2\n: inside\n\n",
+    b"data: a\ndata: b\n\ndata: c\n\n",
+    b"data: 1\n\ndata: never dispatched",
+    b"data: 1\n\ndata: 2\n",
+    'data: é€😀\n\ndata: \ufeff\n\n'.encode(),
+    b"data: \xff\n\ndata: ok\n\n",
+    b"foo: bar\n\ndata: 1\nfoo\n\n",
+    b"datax: 1\n\ndata: 2\n\n",
+    b"data: " + b"x" * 9 + b"\n\ndata: " + b"x" * 10 + b"\n\ndata: " + b"x" * 11 + b"\n\n",
+    b"data: 1\n\n" + b"y" * 12,
+    b"data: 1\n\nevent: long-" + b"z" * 12 + b"\ndata: 2\n\n",
+]
+
+
+class LineParser(Parser):
+    """The parser reading every chunk line by line: the reference of its block path."""
+
+    def _blocks(self, text: str) -> list[Event]:
+        return self._lines(text, final=False)
+
+
+def read(parser: Parser, stream: bytes, chunk: int | None) -> tuple[object, int]:
+    step = chunk or len(stream)
+    out: list[object] = []
+    try:
+        for i in range(0, len(stream), step):
+            out += parser.feed(stream[i:i + step])
+        out += parser.close()
+    except TooLarge as exc:
+        out.append(str(exc))
+    return out, parser.comments
+
+
+@pytest.mark.parametrize("chunk", [None, 5, 16])
+@pytest.mark.parametrize("stream", BLOCKS, ids=lambda s: repr(s[:20]))
+def test_blocks_read_as_lines(stream: bytes, chunk: int | None) -> None:
+    for bound in (1024, 11):  # within and beyond a small bound on a line and on data
+        assert read(Parser(bound), stream, chunk) == read(LineParser(bound), stream, chunk)
