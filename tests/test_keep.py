@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from monitor import limits, result
-from monitor.keep import MORE, Keeper, Kept, has_control, printable
+from monitor.keep import CONTROL, MORE, Keeper, Kept, has_control, printable
 from monitor.redact import REDACTED, Redactor
 from tests.support.servers import ROOT
 
@@ -295,3 +295,12 @@ def test_an_excerpt_of_text_reads_as_of_its_bytes(value: str) -> None:
     keep = Keeper(redactor)
     assert keep.excerpt(value) == keep.excerpt(value.encode())
     assert keep.excerpt(value, 40) == keep.excerpt(value.encode(), 40)
+
+
+def test_no_printable_character_is_a_control_one() -> None:
+    """has_control and printable trust str.isprintable before the regex: that holds only
+    if no printable code point is one CONTROL matches. Every code point is checked."""
+    assert not [c for c in range(0x110000) if chr(c).isprintable() and CONTROL.search(chr(c))]
+    for text in ("plain", "tab\t", "nl\n", "crlf\r\n", "cr\r", "esc\x1b", "c1\x85", "\u202e",
+                 "\xa0nbsp", "\u2028", "é€😀", ""):
+        assert has_control(text) == (CONTROL.search(text) is not None), repr(text)
