@@ -60,7 +60,10 @@ class Redactor:
         self._lock = threading.Lock()
         self._secrets: set[str] = set()
         self._tokens: dict[str, deque[str]] = {}
-        self._pattern: re.Pattern[str] | None = None
+        # What redact() replaces (None: no secret known yet); read-only outside this class.
+        # Text redacted with one pattern reads the same while this is the same object: a
+        # cache of redacted text (monitor.keep) checks it.
+        self.pattern: re.Pattern[str] | None = None
         # Headers monitor.keep found nothing to hide in, as received -> as kept (bounded
         # there): replaced by an empty dict whenever the secrets change, since a new
         # secret may be in one of them.
@@ -99,27 +102,20 @@ class Redactor:
     def _compile(self) -> None:
         # Longest first so a token is replaced whole rather than around a shorter secret.
         alternatives = sorted(self._known(), key=len, reverse=True)
-        self._pattern = re.compile("|".join(re.escape(a) for a in alternatives))
+        self.pattern = re.compile("|".join(re.escape(a) for a in alternatives))
         self.header_memo = {}  # after the new pattern: see Keeper.header
-
-    @property
-    def pattern(self) -> re.Pattern[str] | None:
-        """What :meth:`redact` replaces (None: no secret known yet). Text redacted with one
-        pattern reads the same while this is the same object: a cache of redacted text
-        checks it."""
-        return self._pattern
 
     def redact(self, text: str | None) -> str | None:
         if text is None:
             return None
-        pattern = self._pattern
+        pattern = self.pattern
         if pattern is None:
             return text
         return pattern.sub(REDACTED, text)
 
     def may_hold_secret(self, text: str) -> bool:
         """Whether :meth:`redact` might change ``text`` (False: it would return it as is)."""
-        pattern = self._pattern
+        pattern = self.pattern
         return pattern is not None and pattern.search(text) is not None
 
     def header(self, name: str, value: str) -> str:

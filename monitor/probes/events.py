@@ -460,7 +460,7 @@ class EventMatcher:
         if event in spec.count and n > 1:
             if n <= self.needed[event]:
                 self.short -= 1
-            return self._matched(event)
+            return self.fed_matched.get(event) or self._matched(event)
         if spec.in_order:
             expected = self.order[self.position] if self.position < len(self.order) else None
             if event != expected:
@@ -486,7 +486,14 @@ class EventMatcher:
         remembering what each spelling met stands for: a stream names one type in event
         after event."""
         for path, parts, known in self.lanes:
-            value = lookup_parts(data, parts)
+            value = data
+            for part in parts:  # lookup_parts, with a JSON object's step inline
+                if isinstance(value, dict):
+                    value = value.get(part, MISSING)
+                else:
+                    value = lookup_parts(value, (part,))
+                if value is MISSING:
+                    break
             if value is MISSING or value is None:
                 continue
             if not isinstance(value, str):
