@@ -60,7 +60,8 @@ def prepare(spec: RequestSpec, credential: Credential, trace: TraceContext | Non
     headers: CIMultiDict[str] = CIMultiDict(defaults or {})
     for name, value in spec.headers.items():
         headers[name] = value
-    headers.update(credential.headers)
+    if credential.headers:
+        headers.update(credential.headers)
     if trace is not None:
         # The run's trace context replaces any traceparent written in the config: the
         # result's trace id must be the one the target saw.

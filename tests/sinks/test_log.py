@@ -103,3 +103,31 @@ def test_the_kept_encoder_still_refuses_a_circular_structure() -> None:
     with pytest.raises(ValueError, match="Circular reference"):
         _encode({"a": loop}, default=repr)
     assert _encode({"a": [1]}, default=repr) == '{"a": [1]}'  # and works after
+
+
+def test_the_timestamp_is_what_structlogs_iso_utc_stamper_writes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The log's own stamper writes what TimeStamper(fmt="iso", utc=True) wrote: the same
+    string for the same instant, with and without microseconds."""
+    import datetime as dt
+
+    from monitor.sinks import log as sink
+
+    at = [0.0]
+
+    class Frozen(dt.datetime):
+        @classmethod
+        def now(cls, tz: dt.tzinfo | None = None) -> Frozen:
+            return cls.fromtimestamp(at[0], tz)
+
+    for instant in (dt.datetime(2026, 12, 7, 10, 13, 22, 123456, tzinfo=dt.UTC),
+                    dt.datetime(2026, 12, 7, 10, 13, 22, tzinfo=dt.UTC),
+                    dt.datetime(2027, 1, 1, 0, 0, 0, 1, tzinfo=dt.UTC)):
+        at[0] = instant.timestamp()
+        monkeypatch.setattr(dt, "datetime", Frozen)  # what structlog's stamper calls
+        monkeypatch.setattr(sink, "datetime", Frozen)  # and ours
+        theirs = structlog.processors.TimeStamper(fmt="iso", utc=True)(None, "info", {})
+        ours = sink._timestamp(None, "info", {})
+        monkeypatch.undo()
+        assert ours == theirs
+        assert ours["timestamp"].startswith(instant.strftime("%Y-%m-%dT%H:%M:%S"))
