@@ -20,7 +20,11 @@ Variants, each one step further along the daemon's path:
 - ``run_probe``: ``run_probe`` (the hard deadline, a new trace context per run);
 - ``retries``: ``run_with_retries`` (attempt numbering), the results dropped;
 - ``+metrics``, ``+history``, ``+log``: ``retries`` with that one sink;
-- ``daemon``: ``retries`` with every sink the daemon feeds (``default_sinks``).
+- ``daemon``: ``retries`` with every sink the daemon feeds (``default_sinks``);
+- ``scheduled``: ``daemon`` started by the daemon's scheduler (``ProbeScheduler``, APScheduler
+  jobs) instead of a loop: 20 probes every second, 20 runs a second, the event loop idle in
+  between. Its runs are counted as they end (a run or two in flight when the count is
+  reached still ends), and the instructions of a run are over the runs counted.
 
 Not part of ``python -m bench``: it is the evidence for where a run's CPU goes.
 """
@@ -28,6 +32,7 @@ Not part of ``python -m bench``: it is the evidence for where a run's CPU goes.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import re
@@ -39,7 +44,9 @@ from typing import Any
 from monitor import eventloop
 
 VARIANTS = ("aiohttp", "session", "run_http", "run_probe", "retries", "+metrics", "+history",
-            "+log", "daemon")
+            "+log", "daemon", "scheduled")
+# The scheduled variant's probes: runs a second, each probe every second.
+SCHEDULED_PROBES = 20
 WARMUP = 30
 
 
@@ -74,6 +81,9 @@ async def _worker(variant: str, url: str, runs: int) -> dict[str, Any]:
         sinks.observe if variant == "daemon" else
         one.get(variant))
 
+    if variant == "scheduled":
+        return await _scheduled(url, runs, ctx, sinks, devnull)
+
     async def step(i: int) -> bool:
         probe = config.probes[i % len(config.probes)]
         if variant in ("aiohttp", "session"):
@@ -94,11 +104,45 @@ async def _worker(variant: str, url: str, runs: int) -> dict[str, Any]:
     return {"variant": variant, "runs": runs, "ok": ok}
 
 
+async def _scheduled(url: str, runs: int, ctx: Any, sinks: Any, devnull: Any
+                     ) -> dict[str, Any]:
+    from bench.servers import http_probes_yaml
+    from monitor.config import Probe, load_text
+    from monitor.runtime import run_with_retries
+    from monitor.scheduler import ProbeScheduler
+
+    config = load_text(http_probes_yaml(
+        [f"{url}s{i}" for i in range(SCHEDULED_PROBES)], 1, 0.9))
+    sinks.configure(config)
+    enough = asyncio.Event()
+    counted = ok = 0
+
+    async def run_one(probe: Probe) -> None:
+        nonlocal counted, ok
+        result = await run_with_retries(probe, ctx, sinks.observe)
+        counted += 1
+        ok += result.success
+        if counted >= WARMUP + runs:
+            enough.set()
+
+    skipped: list[str] = []
+    scheduler = ProbeScheduler(run_one, on_lag=sinks.metrics.observe_lag,
+                               on_skip=lambda _name, reason: skipped.append(reason))
+    scheduler.start(config.probes)
+    await asyncio.wait_for(enough.wait(), timeout=600)
+    await scheduler.stop(grace=10)
+    await ctx.close()
+    devnull.close()
+    return {"variant": "scheduled", "runs": counted - WARMUP, "ok": ok, "counted": counted,
+            "skipped": skipped}
+
+
 _IREFS = re.compile(r"I\s+refs:\s+([\d,]+)")
 
 
-def _count(variant: str, url: str, runs: int) -> int:
-    """Instructions of a whole worker process with ``runs`` runs after the warm-up."""
+def _count(variant: str, url: str, runs: int) -> tuple[int, int]:
+    """Instructions of a whole worker process with ``runs`` runs after the warm-up, and the
+    runs it made after the warm-up (``runs``, or a few more for ``scheduled``)."""
     cmd = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
            sys.executable, "-m", "bench.cost", "--worker", variant, url, "--runs", str(runs)]
     env = dict(os.environ, PYTHONHASHSEED="0")
@@ -108,15 +152,18 @@ def _count(variant: str, url: str, runs: int) -> int:
     if done.returncode != 0 or found is None:
         raise RuntimeError(f"{variant}: {done.stderr[-2000:]}")
     out = json.loads(done.stdout.strip().splitlines()[-1])
-    if out["ok"] != WARMUP + runs:
-        raise RuntimeError(f"{variant}: only {out['ok']} of {WARMUP + runs} runs succeeded")
-    return int(found.group(1).replace(",", ""))
+    made = out.get("counted", WARMUP + runs)
+    if out["ok"] != made:
+        raise RuntimeError(f"{variant}: only {out['ok']} of {made} runs succeeded")
+    if out.get("skipped"):
+        raise RuntimeError(f"{variant}: runs skipped: {out['skipped']}")
+    return int(found.group(1).replace(",", "")), int(out["runs"])
 
 
 def per_run(variant: str, url: str, runs: int) -> float:
     """Instructions of one run of ``variant``: two processes, ``runs`` and ``3 * runs``."""
-    few, many = _count(variant, url, runs), _count(variant, url, 3 * runs)
-    return (many - few) / (2 * runs)
+    (few, n_few), (many, n_many) = _count(variant, url, runs), _count(variant, url, 3 * runs)
+    return (many - few) / (n_many - n_few)
 
 
 def measure(url: str, variants: Sequence[str], runs: int,
