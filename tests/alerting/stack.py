@@ -136,7 +136,9 @@ class Stack:
         # before the round's probes (README, "Alert timeline"). Counted as two spreads of a
         # round, which the flow's login and thread take well within.
         spread = min(ROUND_SPREAD, 0.05 * self.interval)
-        last = max([at] + [self.next_run(k, at - ROUND_SPREAD - 0.01)
+        # the round's runs of this interval: within 1.5 spreads before ``at`` (which may be
+        # the flow's), never as far as the previous interval's
+        last = max([at] + [self.next_run(k, at - 2 * spread - 0.01)
                            + (2 * spread if in_round[k].endswith(FOLLOWS) else 0.0)
                            for k in self.specs
                            if key and in_round.get(k, "").removesuffix(FOLLOWS) == key])
