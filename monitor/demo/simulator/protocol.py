@@ -130,6 +130,10 @@ def _unverified(token: str) -> dict[str, Any] | None:
 
 
 def _is_upgrade(request: web.Request) -> bool:
+    """Whether a request asks the simulated backend for a WebSocket: the server's routing
+    (a real backend's, not a probe kind's). Only the Upgrade header, as Starlette and
+    aiohttp route: a malformed handshake then gets their 400, not the JSON of a GET
+    (aiohttp's can_prepare would call it a plain GET; test_simulator pins the 400)."""
     return request.headers.get(hdrs.UPGRADE, "").strip().lower() == "websocket"
 
 
