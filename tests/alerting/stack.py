@@ -45,6 +45,7 @@ from tests.support.servers import (
 
 from .support import (
     EventSink,
+    failed_runs,
     running_alertmanager,
     running_prometheus,
     scaled_probe_env,
@@ -159,20 +160,11 @@ class Stack:
         (one whose first attempt passed did not fail). The earliest is taken, whichever
         probe and location triggered the page, so the measured delay is never shorter than
         the real one."""
-        found: list[FailedRun] = []
-        for loc in locations or self.locations:
-            for probe in self.results(loc)["probes"]:
-                if probe_key is not None and probe["probe"] != probe_key:
-                    continue
-                runs = probe["runs"]  # newest first: a run's later attempts come before it
-                for i, run in enumerate(runs):
-                    if (run["attempt"] == 1 and not run["success"] and run["started_at"] <= until
-                            and since <= run["started_at"] + run["duration_seconds"]):
-                        took, j = run["duration_seconds"], i - 1
-                        while j >= 0 and runs[j]["attempt"] == runs[j + 1]["attempt"] + 1:
-                            took += runs[j]["duration_seconds"]  # its retries, oldest first
-                            j -= 1
-                        found.append(FailedRun(probe["probe"], loc.name, run["started_at"], took))
+        found = [FailedRun(probe["probe"], loc.name, started, took)
+                 for loc in locations or self.locations
+                 for probe in self.results(loc)["probes"]
+                 if probe_key is None or probe["probe"] == probe_key
+                 for started, took in failed_runs(probe, since, until)]
         if not found:
             raise StackError("no failed run found in the daemons' history")
         return min(found, key=lambda r: r.started_at)

@@ -638,23 +638,29 @@ class FailedRun:
     attempts_seconds: float  # how long its attempts themselves took (the target's answers)
 
 
+def failed_runs(probe: dict[str, Any], since: float, until: float
+                ) -> Iterator[tuple[float, float]]:
+    """The runs of one probe of an ``/api/v1/results`` payload whose first attempt failed
+    between ``since`` and ``until`` (wall clock): each one's start and how long its attempts
+    took, its retries included."""
+    runs = probe["runs"]  # newest first: a run's later attempts come before it
+    for i, run_ in enumerate(runs):
+        if (run_["attempt"] == 1 and not run_["success"] and run_["started_at"] <= until
+                and since <= run_["started_at"] + run_["duration_seconds"]):
+            took, j = run_["duration_seconds"], i - 1
+            while j >= 0 and runs[j]["attempt"] == runs[j + 1]["attempt"] + 1:
+                took += runs[j]["duration_seconds"]  # its retries, oldest first
+                j -= 1
+            yield run_["started_at"], took
+
+
 def first_failing_run(payloads: Iterable[dict[str, Any]], since: float,
                       until: float) -> FailedRun:
     """The first run that failed after ``since`` (wall clock) in the given
     ``/api/v1/results`` payloads (one per daemon): a run whose first attempt failed. The
     earliest is taken, whichever probe and daemon triggered the page, so that a delay
     measured from it is never shorter than the real one."""
-    found: list[FailedRun] = []
-    for payload in payloads:
-        for probe in payload["probes"]:
-            runs = probe["runs"]  # newest first: a run's later attempts come before it
-            for i, run_ in enumerate(runs):
-                if (run_["attempt"] == 1 and not run_["success"] and run_["started_at"] <= until
-                        and since <= run_["started_at"] + run_["duration_seconds"]):
-                    took, j = run_["duration_seconds"], i - 1
-                    while j >= 0 and runs[j]["attempt"] == runs[j + 1]["attempt"] + 1:
-                        took += runs[j]["duration_seconds"]  # its retries, oldest first
-                        j -= 1
-                    found.append(FailedRun(run_["started_at"], took))
+    found = [FailedRun(started, took) for payload in payloads for probe in payload["probes"]
+             for started, took in failed_runs(probe, since, until)]
     assert found, "no failed run found in the daemons' history"
     return min(found, key=lambda r: r.started_at)
