@@ -27,7 +27,8 @@ from monitor.web.serve import serve_daemon
 # that guards nothing but a loopback look-alike is no secret. The demo never reads
 # JWT_SECRET_STAGING from the environment, so a real staging secret exported in the user's
 # shell is neither used against the simulator nor printed in the banner.
-DEMO_SECRET = "synthmon-demo-only-not-a-secret"
+# 32 bytes at least: PyJWT warns, on the demo's screen, of a shorter HMAC key for HS256.
+DEMO_SECRET = "synthmon-demo-only-not-a-real-secret"
 # The simulator's delay in mode slow, in the demo: over the 1 s budgets of api-health and of
 # the golden path's handshake, while the event flow (5 events) still ends within the demo's
 # 8 s timeout, so that `slow` alone turns probes red (the simulator's own default, 0.3 s,
