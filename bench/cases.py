@@ -414,8 +414,8 @@ def bench_ws_cpu(ctx: Ctx) -> dict[str, Any]:
         sm_ms = out["synthmon" + suffix]["cpu_per_run_ms"]
         floor_ms = out["floor" + suffix]["cpu_per_run_ms"]
         rows.append(row("WS handshake probe CPU/run" + _loop_label(loop), sm_ms, floor_ms,
-                        f"bare websockets loop, {loop}", "<= 1.3x",
-                        sm_ms / floor_ms <= 1.3 if floor_ms else None, "ms"))
+                        f"bare websockets loop, {loop}", "<= 1.1x",  # issue 24
+                        sm_ms / floor_ms <= 1.1 if floor_ms else None, "ms"))
     return {"status": "ok", "rows": rows, **out}
 
 
