@@ -116,12 +116,15 @@ async def _scheduled(url: str, runs: int, ctx: Any, sinks: Any, devnull: Any
     sinks.configure(config)
     enough = asyncio.Event()
     counted = ok = 0
+    wakeups = 0  # the scheduler's timer's, after the warm-up
 
     async def run_one(probe: Probe) -> None:
-        nonlocal counted, ok
+        nonlocal counted, ok, wakeups
         result = await run_with_retries(probe, ctx, sinks.observe)
         counted += 1
         ok += result.success
+        if counted == WARMUP:
+            wakeups = -scheduler.wakeups
         if counted >= WARMUP + runs:
             enough.set()
 
@@ -130,19 +133,21 @@ async def _scheduled(url: str, runs: int, ctx: Any, sinks: Any, devnull: Any
                                on_skip=lambda _name, reason: skipped.append(reason))
     scheduler.start(config.probes)
     await asyncio.wait_for(enough.wait(), timeout=600)
+    wakeups += scheduler.wakeups
     await scheduler.stop(grace=10)
     await ctx.close()
     devnull.close()
     return {"variant": "scheduled", "runs": counted - WARMUP, "ok": ok, "counted": counted,
-            "skipped": skipped}
+            "skipped": skipped, "wakeups": wakeups}
 
 
 _IREFS = re.compile(r"I\s+refs:\s+([\d,]+)")
 
 
-def _count(variant: str, url: str, runs: int) -> tuple[int, int]:
-    """Instructions of a whole worker process with ``runs`` runs after the warm-up, and the
-    runs it made after the warm-up (``runs``, or a few more for ``scheduled``)."""
+def _count(variant: str, url: str, runs: int) -> tuple[int, int, int]:
+    """Instructions of a whole worker process with ``runs`` runs after the warm-up, the
+    runs it made after the warm-up (``runs``, or a few more for ``scheduled``), and the
+    scheduler's wake-ups over them (``scheduled``; 0 for the others)."""
     cmd = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
            sys.executable, "-m", "bench.cost", "--worker", variant, url, "--runs", str(runs)]
     env = dict(os.environ, PYTHONHASHSEED="0")
@@ -157,22 +162,24 @@ def _count(variant: str, url: str, runs: int) -> tuple[int, int]:
         raise RuntimeError(f"{variant}: only {out['ok']} of {made} runs succeeded")
     if out.get("skipped"):
         raise RuntimeError(f"{variant}: runs skipped: {out['skipped']}")
-    return int(found.group(1).replace(",", "")), int(out["runs"])
+    return int(found.group(1).replace(",", "")), int(out["runs"]), int(out.get("wakeups", 0))
 
 
-def per_run(variant: str, url: str, runs: int) -> float:
-    """Instructions of one run of ``variant``: two processes, ``runs`` and ``3 * runs``."""
-    (few, n_few), (many, n_many) = _count(variant, url, runs), _count(variant, url, 3 * runs)
-    return (many - few) / (n_many - n_few)
+def per_run(variant: str, url: str, runs: int) -> tuple[float, float]:
+    """Instructions of one run of ``variant`` (two processes, ``runs`` and ``3 * runs``),
+    and the scheduler's wake-ups a run (in the second)."""
+    (few, n_few, _), (many, n_many, wakeups) = (_count(variant, url, runs),
+                                                _count(variant, url, 3 * runs))
+    return (many - few) / (n_many - n_few), wakeups / n_many
 
 
 def measure(url: str, variants: Sequence[str], runs: int,
-            report: Callable[[str, float], None] | None = None) -> dict[str, float]:
+            report: Callable[[str, float, float], None] | None = None) -> dict[str, float]:
     results: dict[str, float] = {}
     for v in variants:
-        results[v] = per_run(v, url, runs)
+        results[v], wakeups = per_run(v, url, runs)
         if report is not None:
-            report(v, results[v])
+            report(v, results[v], wakeups)
     return results
 
 
@@ -196,11 +203,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     variants = args.variant or list(VARIANTS)
     base: list[float] = []
 
-    def report(v: str, n: float) -> None:
+    def report(v: str, n: float, wakeups: float) -> None:
         if not base:
             base.append(n)
+        woken = f"   {wakeups:.2f} scheduler wake-ups/run" if v == "scheduled" else ""
         print(f"{v:10s} {n / 1000:10.1f} k instructions/run   {n / base[0]:5.2f}x "
-              f"{variants[0]}", flush=True)
+              f"{variants[0]}{woken}", flush=True)
 
     if args.url:
         results = measure(args.url, variants, args.runs, report)

@@ -1,0 +1,248 @@
+"""APScheduler's asyncio scheduler, fitted to many short coroutine jobs on one event loop.
+
+Every scheduled run passes through APScheduler: the timer that wakes it, ``_process_jobs``
+(job store, triggers, ``max_instances``, coalescing), the executor that starts the job. Per
+run that path cost about as much as a third of an aiohttp request (``python -m bench.cost``,
+``scheduled`` against ``daemon``, issue 24). Two parts of it are replaced here; the rest, and
+every decision in it, stays APScheduler's:
+
+* The timer (:class:`LoopScheduler`). ``AsyncIOScheduler`` sleeps ``next_run - now`` with
+  ``loop.call_later``. uvloop's timers count whole milliseconds (the delay rounded to the
+  nearest, from a clock truncated to the millisecond), so they fire up to ~1.5 ms early;
+  APScheduler then finds nothing due, sleeps the remainder, and may be early again. Its
+  wake-up also hops through ``call_soon_threadsafe`` (it may be called from any thread),
+  a loop turn and a write to the loop's self-pipe each time. Here a timer sleeps
+  :func:`timer_delay` (rounded up to the millisecond, plus one), never early, so a due job
+  starts on the first wake-up, at most ~2 ms late; and the timer, which fires on the loop,
+  processes the jobs there directly.
+* The executor (:class:`CoroutineExecutor`). ``AsyncIOExecutor`` wraps every run in
+  ``run_coroutine_job`` (a datetime and a timedelta for the misfire check, a logger
+  lookup, two log calls, an event for each outcome) and asks ``inspect`` whether the
+  function is a coroutine function each time. Here the usual case, one run time of a
+  coroutine function, becomes a task of the job's own coroutine; a missed run and a run
+  that raised are reported with the same events as ``AsyncIOExecutor`` reports them
+  (``EVENT_JOB_MISSED``, ``EVENT_JOB_ERROR``); a run that succeeded is not an event
+  (``EVENT_JOB_EXECUTED``: nobody here listens to it). Anything else (several run times,
+  a plain function) goes to ``AsyncIOExecutor``'s own path.
+
+Both rely on APScheduler 3.x internals: ``AsyncIOScheduler._start_timer``, ``_stop_timer``,
+``_process_jobs``, ``_timeout``, ``_eventloop``; ``BaseExecutor._do_submit_job``,
+``_run_job_success``, ``_run_job_error``; ``AsyncIOExecutor._pending_futures``; ``Job.func``,
+``args``, ``kwargs``, ``misfire_grace_time``, ``_jobstore_alias``. tests/test_engine.py
+fails when an upgrade renames or removes any of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+import traceback
+from bisect import bisect_left, bisect_right, insort
+from datetime import datetime, timezone
+from functools import partial
+from operator import itemgetter
+from typing import Any
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.executors.asyncio import AsyncIOExecutor
+from apscheduler.job import Job
+from apscheduler.jobstores.base import BaseJobStore, ConflictingIdError, JobLookupError
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from apscheduler.util import iscoroutinefunction_partial
+
+_WHEN = itemgetter(0)
+
+# The timer's margin past the whole millisecond: uvloop fires a timer when its clock,
+# truncated to the millisecond, reaches the start plus the delay rounded to the millisecond;
+# a delay rounded up to the millisecond can still fire up to 1 ms early, one more cannot.
+TIMER_MARGIN = 0.001
+
+
+def timer_delay(wait_seconds: float) -> float:
+    """How long to sleep for a job due in ``wait_seconds``: never less, on any event loop,
+    and at most about 2 ms more."""
+    return math.ceil(wait_seconds * 1000.0) / 1000.0 + TIMER_MARGIN
+
+
+class LoopScheduler(AsyncIOScheduler):
+    """``AsyncIOScheduler`` whose timer wakes it once per due job (:func:`timer_delay`) and
+    processes the jobs on the loop, where it fires, without a hop through
+    ``call_soon_threadsafe``. ``wakeup()`` (called by ``add_job``, ``resume``, ...) is
+    APScheduler's, unchanged."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.wakeups = 0  # the timer's, counted for the bench
+
+    def _start_timer(self, wait_seconds: float | None) -> None:
+        self._stop_timer()
+        if wait_seconds is not None:
+            self._timeout = self._eventloop.call_later(timer_delay(wait_seconds), self._wake)
+
+    def _wake(self) -> None:
+        # AsyncIOScheduler.wakeup's body, on the loop already.
+        self.wakeups += 1
+        self._stop_timer()
+        self._start_timer(self._process_jobs())
+
+
+class CoroutineExecutor(AsyncIOExecutor):
+    """``AsyncIOExecutor`` that starts a coroutine job's run as a task of the job's own
+    coroutine, and reports a missed run and a run that raised as ``AsyncIOExecutor``
+    does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._coroutine_functions: dict[Any, bool] = {}
+
+    def _is_coroutine_function(self, func: Any) -> bool:
+        known = self._coroutine_functions.get(func)
+        if known is None:
+            known = self._coroutine_functions[func] = bool(iscoroutinefunction_partial(func))
+        return known
+
+    def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
+        if len(run_times) != 1 or not self._is_coroutine_function(job.func):
+            super()._do_submit_job(job, run_times)
+            return
+        run_time = run_times[0]
+        grace = job.misfire_grace_time
+        if grace is not None and time.time() - run_time.timestamp() > grace:
+            missed = JobExecutionEvent(EVENT_JOB_MISSED, job.id, job._jobstore_alias, run_time)
+            # Reported once the submission is counted (submit_job counts it after this
+            # returns), as AsyncIOExecutor's task reports it.
+            self._eventloop.call_soon(self._run_job_success, job.id, [missed])
+            return
+        task = self._eventloop.create_task(job.func(*job.args, **job.kwargs))
+        task.add_done_callback(partial(self._finished, job.id, job._jobstore_alias, run_time))
+        self._pending_futures.add(task)
+
+    def _finished(self, job_id: str, jobstore_alias: str, run_time: datetime,
+                  task: asyncio.Task[Any]) -> None:
+        self._pending_futures.discard(task)
+        if task.cancelled():
+            # As AsyncIOExecutor's callback has it: the run never reported.
+            self._run_job_error(job_id, asyncio.CancelledError())
+            return
+        exc = task.exception()
+        if exc is None:
+            self._run_job_success(job_id, [])
+            return
+        self._logger.error('Job "%s" raised an exception', job_id, exc_info=exc)
+        self._run_job_success(job_id, [JobExecutionEvent(
+            EVENT_JOB_ERROR, job_id, jobstore_alias, run_time, exception=exc,
+            traceback="".join(traceback.format_tb(exc.__traceback__)))])
+
+
+class StepTrigger(IntervalTrigger):
+    """``IntervalTrigger`` whose run after a previous one is that run plus the interval, a
+    datetime and a timedelta added in C: ``IntervalTrigger`` goes through a float timestamp
+    and back (``datetime.fromtimestamp``), six times the instructions, asked twice a run.
+    The same datetime to the microsecond (tests/test_engine.py compares the two over many
+    anchors, intervals and runs); only where that holds: a fixed-offset time zone (UTC: no
+    daylight saving to step over), no jitter, no end date. Otherwise, and for the first
+    run, ``IntervalTrigger``'s own answer."""
+
+    __slots__ = ("_steps",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._steps = self._can_step()
+
+    def _can_step(self) -> bool:
+        return (isinstance(self.timezone, timezone) and self.jitter is None
+                and self.end_date is None)
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime
+                           ) -> datetime | None:
+        if (self._steps and previous_fire_time is not None
+                and previous_fire_time.tzinfo is self.timezone):
+            step: datetime = previous_fire_time + self.interval
+            return step
+        answer: datetime | None = super().get_next_fire_time(previous_fire_time, now)
+        return answer
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._steps = self._can_step()
+
+
+class SortedJobStore(BaseJobStore):
+    """``MemoryJobStore``'s behaviour (jobs in memory, ordered by next run time then id,
+    paused jobs last, by id) with the order kept by the C ``bisect`` on ``(next run time,
+    id, job)`` entries, the datetimes compared as they are: ``MemoryJobStore`` turns them
+    into timestamps with ``calendar.timegm`` in Python, twice a run, and bisects in Python
+    (together ~40 % of APScheduler's instructions a run, before this store)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._scheduled: list[tuple[datetime, str, Job]] = []
+        self._paused: dict[str, Job] = {}
+        self._by_id: dict[str, tuple[datetime | None, Job]] = {}
+
+    def lookup_job(self, job_id: str) -> Job | None:
+        entry = self._by_id.get(job_id)
+        return None if entry is None else entry[1]
+
+    def get_due_jobs(self, now: datetime) -> list[Job]:
+        scheduled = self._scheduled
+        end = bisect_right(scheduled, now, key=_WHEN)
+        if end == 1:  # the usual case
+            return [scheduled[0][2]]
+        return [entry[2] for entry in scheduled[:end]]
+
+    def get_next_run_time(self) -> datetime | None:
+        return self._scheduled[0][2].next_run_time if self._scheduled else None
+
+    def get_all_jobs(self) -> list[Job]:
+        return ([entry[2] for entry in self._scheduled]
+                + [self._paused[job_id] for job_id in sorted(self._paused)])
+
+    def add_job(self, job: Job) -> None:
+        if job.id in self._by_id:
+            raise ConflictingIdError(job.id)
+        self._place(job)
+
+    def update_job(self, job: Job) -> None:
+        old = self._by_id.get(job.id)
+        if old is None:
+            raise JobLookupError(job.id)
+        when = job.next_run_time
+        if when is not None and when == old[0]:
+            # Same place: (when, id) sorts just before its entry, ids being unique.
+            self._scheduled[bisect_left(self._scheduled, (when, job.id))] = (when, job.id, job)
+            self._by_id[job.id] = (when, job)
+            return
+        self._unplace(job.id, old[0])
+        self._place(job)
+
+    def remove_job(self, job_id: str) -> None:
+        old = self._by_id.get(job_id)
+        if old is None:
+            raise JobLookupError(job_id)
+        self._unplace(job_id, old[0])
+        del self._by_id[job_id]
+
+    def remove_all_jobs(self) -> None:
+        self._scheduled = []
+        self._paused = {}
+        self._by_id = {}
+
+    def shutdown(self) -> None:
+        self.remove_all_jobs()
+
+    def _place(self, job: Job) -> None:
+        when = job.next_run_time
+        if when is None:
+            self._paused[job.id] = job
+        else:
+            insort(self._scheduled, (when, job.id, job))
+        self._by_id[job.id] = (when, job)
+
+    def _unplace(self, job_id: str, when: datetime | None) -> None:
+        if when is None:
+            del self._paused[job_id]
+        else:
+            del self._scheduled[bisect_left(self._scheduled, (when, job_id))]
