@@ -24,7 +24,9 @@ Variants, each one step further along the daemon's path:
 - ``scheduled``: ``daemon`` started by the daemon's scheduler (``ProbeScheduler``, APScheduler
   jobs) instead of a loop: 20 probes every second, 20 runs a second, the event loop idle in
   between. Its runs are counted as they end (a run or two in flight when the count is
-  reached still ends), and the instructions of a run are over the runs counted.
+  reached still ends), and the instructions of a run are over the runs counted; its line
+  also gives the scheduler's timer wake-ups a run (one a run, or fewer when runs fall due
+  together, unless the timer wakes before a run is due).
 
 Not part of ``python -m bench``: it is the evidence for where a run's CPU goes.
 """

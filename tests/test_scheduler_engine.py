@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import math
 import random
 import time
 from collections.abc import Callable
@@ -33,7 +34,6 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.scheduler import next_run
 from monitor.scheduler.engine import (
-    TIMER_MARGIN,
     CoroutineExecutor,
     LoopScheduler,
     SortedJobStore,
@@ -75,16 +75,36 @@ def test_the_apscheduler_internals_the_engine_relies_on_are_there() -> None:
     assert BaseJobStore.__abstractmethods__ <= set(vars(SortedJobStore))
 
 
-@pytest.mark.parametrize("wait", [0.0, 1e-9, 0.0004, 0.0005, 0.000999, 0.001, 0.0103, 0.05,
-                                  0.9999, 1.0, 59.99951, 3600.0])
-def test_a_timer_waits_at_least_the_wait_and_at_most_two_ms_more(wait: float) -> None:
-    """A millisecond timer (uvloop's) fires once its truncated clock passes the delay
-    rounded to the millisecond: a delay rounded up to the millisecond plus one is never
-    early."""
-    delay = timer_delay(wait)
-    assert round(delay * 1000) >= wait * 1000 + TIMER_MARGIN * 1000 - 1e-6
-    assert wait + TIMER_MARGIN <= delay + 1e-12
-    assert delay <= wait + 2 * TIMER_MARGIN + 1e-12
+_WAITS = [0.0, 1e-9, 0.0004, 0.0005, 0.000999, 0.001, 0.0103, 0.05, 0.9999, 1.0, 59.99951,
+          3600.0]
+
+
+def test_a_timer_on_a_millisecond_loop_is_never_early_and_at_most_1ms_late() -> None:
+    """uvloop's timer (libuv's): armed at the loop's clock, the monotonic clock truncated to
+    the millisecond, for the delay rounded to the nearest millisecond; it fires once the
+    loop's clock reaches that, not before. Asked for timer_delay, it fires at or after the
+    wait, and less than 1 ms after it, wherever in its millisecond the clock is."""
+    rng = random.Random(1)
+    for wait in [*_WAITS, *(rng.uniform(0, 120) for _ in range(2000))]:
+        for now in (1_000.0, 1_000.0005, 1_000.000999, *(rng.uniform(0, 1e6) for _ in range(20))):
+            loop_now = math.floor(now * 1000) / 1000
+            armed_for = round(timer_delay(wait, now - loop_now) * 1000) / 1000
+            fires = loop_now + armed_for  # the earliest the loop's clock says so
+            assert fires >= now + wait - 1e-9, (wait, now)
+            assert fires < now + wait + 0.001 + 1e-6, (wait, now)
+
+
+@pytest.mark.parametrize("wait", _WAITS)
+def test_a_timer_on_an_exact_loop_waits_the_wait_rounded_up_to_the_millisecond(
+        wait: float) -> None:
+    """asyncio's loop: its clock is the monotonic clock (behind by the instant between the
+    two reads), its timers are not early; the wait is rounded up to the millisecond. A loop
+    with a clock of its own (ahead, or far behind) is given 1 ms, what a truncated
+    millisecond clock needs."""
+    for behind in (0.0, 1e-7):
+        assert wait <= timer_delay(wait, behind) <= wait + 0.001 + 1e-6
+    for odd in (-3.0, -1e-6, 0.2, 1e9):
+        assert timer_delay(wait, odd) == timer_delay(wait, 0.001)
 
 
 async def test_a_due_job_starts_on_one_wake_up_and_never_before_its_time() -> None:
