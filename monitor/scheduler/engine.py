@@ -10,12 +10,12 @@ parts are replaced here, each by one that gives the same answers for less; every
 * The timer (:class:`LoopScheduler`). ``AsyncIOScheduler`` sleeps ``next_run - now`` with
   ``loop.call_later``. uvloop's timers count whole milliseconds (the delay rounded to the
   nearest, from a clock truncated to the millisecond), so they fire up to ~1.5 ms early;
-  APScheduler then finds nothing due, sleeps the remainder, and may be early again (1.7 to
-  1.9 wake-ups a run at 20 and 100 runs a second). Each wake-up also hops through
+  APScheduler then finds nothing due, sleeps the remainder, and may be early again (up to
+  2.5 and 3.6 wake-ups a run at 20 and 100 runs a second). Each wake-up also hops through
   ``call_soon_threadsafe`` (``wakeup()`` may be called from any thread): a loop turn and a
   write to the loop's self-pipe. Here the timer asks for :func:`timer_delay`: whole
   milliseconds counted from the loop's own clock, never early, so a due job starts on the
-  first wake-up, up to 1 ms later than it could (on uvloop ~0.5 ms at the median; on
+  first wake-up, less than 1 ms later than it could (on uvloop ~1 ms at the median; on
   asyncio's loop, whose timers are not early, about nothing); and the timer, which fires
   on the loop, processes the jobs there directly.
 * The executor (:class:`CoroutineExecutor`). ``AsyncIOExecutor`` wraps every run in
