@@ -9,8 +9,10 @@ side). ``--event-loop asyncio`` is the way back, e.g. to rule the loop out while
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -26,11 +28,57 @@ def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
     uvloop is not installed (it has no Windows build)."""
     if name == "uvloop":
         try:
-            import uvloop
+            return _uvloop_class()
         except ImportError:
             return None
-        return uvloop.new_event_loop
     return None
+
+
+def numeric_addrinfo(host: Any, port: Any, family: int, type: int, proto: int, flags: int
+                     ) -> list[Any] | None:  # socket.getaddrinfo's entries
+    """The C library's own ``getaddrinfo`` answer when ``host`` is an address literal and
+    ``port`` a number, which it gives without asking anyone (``AI_NUMERICHOST``); None
+    when it would have to look something up (a name, a service name, ``AI_ADDRCONFIG``,
+    which reads the interfaces)."""
+    if (not isinstance(host, str) or flags & socket.AI_ADDRCONFIG
+            or not (port is None or (isinstance(port, int) and 0 <= port <= 65535))):
+        return None
+    try:
+        return socket.getaddrinfo(host, port, family, type, proto, flags | socket.AI_NUMERICHOST)
+    except (OSError, OverflowError, UnicodeError, ValueError):
+        return None  # not a literal (or a bad port): the loop's own path answers or fails
+
+
+@functools.cache
+def _uvloop_class() -> Callable[[], asyncio.AbstractEventLoop]:
+    import uvloop
+
+    class Loop(uvloop.Loop):
+        """uvloop's loop, whose ``sock_connect`` does not send an address literal through
+        the thread pool.
+
+        aiohttp connects every probe's socket with ``loop.sock_connect`` (aiohappyeyeballs),
+        and uvloop's asks ``self.getaddrinfo`` for the address without a socket type,
+        which its own no-lookup path for literals does not take: every HTTP run sent
+        ``127.0.0.1`` to libuv's thread pool and waited for a worker thread to hand it
+        back (four threads woken in turn, an eventfd write, a loop wake-up), ~50 µs of CPU
+        a connect of ~120 and that much more in the connect phase's time. A literal is
+        answered here, exactly as the C library answers it; anything else goes on to
+        uvloop. tests/test_eventloop.py fails if uvloop stops asking ``self.getaddrinfo``
+        (the hook is then no longer needed) or the answers ever differ."""
+
+        numeric_answers = 0  # counted for the test that this path is taken
+
+        async def getaddrinfo(self, host: Any, port: Any, *, family: int = 0, type: int = 0,
+                              proto: int = 0, flags: int = 0) -> Any:  # as the loop's
+            found = numeric_addrinfo(host, port, family, type, proto, flags)
+            if found is not None:
+                self.numeric_answers += 1
+                return found
+            return await super().getaddrinfo(host, port, family=family, type=type,
+                                             proto=proto, flags=flags)
+
+    return Loop
 
 
 def run(main: Coroutine[Any, Any, T], name: str = DEFAULT) -> T:
@@ -116,4 +164,5 @@ def quiet_orphaned_connect_errors(loop: asyncio.AbstractEventLoop,
 def current() -> str:
     """The name of the running loop, for the start-up log line."""
     loop = asyncio.get_running_loop()
-    return "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
+    return "uvloop" if any(c.__module__.startswith("uvloop") for c in type(loop).__mro__) \
+        else "asyncio"

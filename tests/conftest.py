@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
-import uvloop
 
+from monitor import eventloop
 from monitor.demo.simulator import RunningSimulator, start_simulator
 from monitor.probes.context import ProbeContext, open_context
 from monitor.redact import Redactor
@@ -27,7 +27,9 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item
     (the TLS handshake hook, transports' extra info, how a reset surfaces) that the two loops
     implement separately."""
     if item.get_closest_marker("both_loops") is not None:
-        return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
+        uvloop = eventloop.loop_factory("uvloop")  # the daemon's, with its hook
+        assert uvloop is not None
+        return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop}
     return {"asyncio": asyncio.new_event_loop}
 
 # --------------------------------------------------------------------------- egress guard

@@ -8,6 +8,7 @@ import contextlib
 import gc
 import os
 import signal
+import socket
 import ssl
 import time
 
@@ -105,3 +106,67 @@ def test_no_ctrl_c_no_difference() -> None:
 
     assert eventloop.run(eventloop.interruptible(work())) == 7
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+# --------------------------------------------------------------------------- address literals
+
+LITERALS = ("127.0.0.1", "10.1.2.3", "0.0.0.0", "255.255.255.255", "127.1", "::1", "::",
+            "fe80::1", "2001:db8::8:800:200c:417a", "::ffff:127.0.0.1")
+NAMES = ("localhost", "example.invalid", "", "127.0.0.1.", "[::1]", "1.2.3.4.5", "::1::")
+
+
+@pytest.mark.parametrize("host", LITERALS)
+def test_an_address_literal_is_answered_as_the_c_library_answers_it(host: str) -> None:
+    for family in (socket.AF_UNSPEC, socket.AF_INET, socket.AF_INET6):
+        for kind in (0, socket.SOCK_STREAM, socket.SOCK_DGRAM):
+            for port in (0, 80, 65535, None):
+                try:
+                    expected = socket.getaddrinfo(host, port, family, kind)
+                except socket.gaierror:
+                    expected = None  # an IPv4 literal asked as IPv6, or the other way
+                got = eventloop.numeric_addrinfo(host, port, family, kind, 0, 0)
+                assert got == expected, (host, family, kind, port)
+
+
+@pytest.mark.parametrize("host", NAMES)
+def test_anything_that_needs_a_lookup_is_left_to_the_loop(host: str) -> None:
+    assert eventloop.numeric_addrinfo(host, 80, 0, 0, 0, 0) is None
+    # A service name, a port out of range, AI_ADDRCONFIG (which reads the interfaces),
+    # bytes: the loop's own path decides.
+    assert eventloop.numeric_addrinfo("127.0.0.1", "http", 0, 0, 0, 0) is None
+    assert eventloop.numeric_addrinfo("127.0.0.1", 70000, 0, 0, 0, 0) is None
+    assert eventloop.numeric_addrinfo("127.0.0.1", 80, 0, 0, 0, socket.AI_ADDRCONFIG) is None
+    assert eventloop.numeric_addrinfo(b"127.0.0.1", 80, 0, 0, 0, 0) is None
+
+
+def test_uvloop_connects_to_an_address_literal_without_its_thread_pool() -> None:
+    """What aiohttp does for every HTTP probe: ``loop.sock_connect`` to a resolved literal.
+    uvloop's asks ``self.getaddrinfo``; if an upgrade stops asking, this fails, and the hook
+    in monitor/eventloop.py can go."""
+    factory = eventloop.loop_factory("uvloop")
+    assert factory is not None
+
+    async def connect() -> tuple[int, str, str]:
+        loop = asyncio.get_running_loop()
+        names = []
+        with socket.create_server(("127.0.0.1", 0)) as server, \
+                socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setblocking(False)
+            await loop.sock_connect(sock, server.getsockname())
+            names = [sock.getpeername()[0], eventloop.current()]
+        # A name still goes to uvloop's own resolver, and answers as before.
+        assert await loop.getaddrinfo("localhost", 80, type=socket.SOCK_STREAM) == \
+            socket.getaddrinfo("localhost", 80, type=socket.SOCK_STREAM)
+        return getattr(loop, "numeric_answers", -1), names[0], names[1]
+
+    with asyncio.Runner(loop_factory=factory) as runner:
+        answers, peer, name = runner.run(connect())
+    assert (answers, peer, name) == (1, "127.0.0.1", "uvloop")
+
+
+@pytest.mark.parametrize("loop_name", eventloop.CHOICES)
+def test_the_loop_is_named_as_chosen(loop_name: str) -> None:
+    async def name() -> str:
+        return eventloop.current()
+
+    assert eventloop.run(name(), loop_name) == loop_name
