@@ -190,7 +190,7 @@ class Keeper:
         memo = self.redactor.header_memo
         known = memo.get((name, value))
         if known is not None:
-            return Kept(known[0]), Kept(known[1])
+            return known
         if (len(name) <= TEXT_CHARS and len(value) <= HEADER_VALUE_CHARS
                 and not has_control(name) and not has_control(value)):
             # Nearly every header of every run: nothing to make visible, nothing to cut
@@ -219,11 +219,16 @@ class Keeper:
         still kept."""
         kept: list[tuple[Kept, Kept]] = []
         size = omitted = 0
-        for name, value in items:
+        redactor = self.redactor
+        for item in items:
             if len(kept) >= HEADERS_KEPT:
                 omitted += 1
                 continue
-            pair = self.header(name, value)
+            # The memo (see header) read here first, afresh for each header as header
+            # reads it: a header met before costs a lookup, not a call, and nearly every
+            # header of a run was met before.
+            known = redactor.header_memo.get(item)
+            pair = known if known is not None else self.header(*item)
             cost = len(pair[0]) + len(pair[1])
             if size + cost > HEADERS_BYTES:
                 omitted += 1

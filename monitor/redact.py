@@ -12,6 +12,10 @@ import re
 import threading
 from collections import deque
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # monitor.keep imports this module
+    from monitor.keep import Kept
 
 REDACTED = "<redacted>"
 MIN_SECRET_LEN = 4  # shorter values would redact ordinary words
@@ -67,7 +71,7 @@ class Redactor:
         # Headers monitor.keep found nothing to hide in, as received -> as kept (bounded
         # there): replaced by an empty dict whenever the secrets change, since a new
         # secret may be in one of them.
-        self.header_memo: dict[tuple[str, str], tuple[str, str]] = {}
+        self.header_memo: dict[tuple[str, str], tuple[Kept, Kept]] = {}
         for s in secrets:
             self.add(s)
 

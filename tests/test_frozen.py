@@ -144,3 +144,64 @@ def test_a_subclass_sets_its_base_fields() -> None:
     child = Child(1)
     assert (child.a, child.b) == (1, 2)
     assert Child(1, 3) == Child(a=1, b=3)
+
+
+@pytest.mark.parametrize("cls", FAST, ids=lambda c: c.__name__)
+def test_what_is_built_is_the_record_class_itself(cls: type) -> None:
+    # A record of many fields is filled through a twin class; what comes out is never it.
+    built = cls(**_args(cls))
+    assert type(built) is cls
+    assert isinstance(built, cls)
+
+
+def test_big_records_go_through_the_twin_and_small_ones_do_not() -> None:
+    from monitor.frozen import TWIN_FIELDS
+
+    assert len(dataclasses.fields(Result)) >= TWIN_FIELDS
+    assert "_fast_switch" in Result.__init__.__code__.co_names
+    assert len(dataclasses.fields(Channel)) < TWIN_FIELDS
+    assert "_fast_switch" not in Channel.__init__.__code__.co_names
+
+
+def test_a_failing_default_factory_leaves_no_half_built_twin() -> None:
+    from monitor.frozen import TWIN_FIELDS
+
+    def boom() -> int:
+        raise RuntimeError("factory failed")
+
+    fields = [(f"f{i}", int, field(default=i)) for i in range(TWIN_FIELDS)]
+    Big = fast_init(dataclasses.make_dataclass(
+        "Big", [*fields, ("last", int, field(default_factory=boom))], frozen=True, slots=True))
+    assert Big(last=1).last == 1
+    with pytest.raises(RuntimeError, match="factory failed"):
+        Big()
+    made = Big.__new__(Big)
+    with pytest.raises(RuntimeError):
+        made.__init__()  # type: ignore[misc]
+    assert type(made) is Big  # turned back, though its init failed
+
+
+def test_a_big_subclass_sets_its_base_fields_without_the_twin() -> None:
+    from monitor.frozen import TWIN_FIELDS
+
+    @dataclass(frozen=True, slots=True)
+    class Base:
+        a: int
+
+    fields = [(f"f{i}", int, field(default=i)) for i in range(TWIN_FIELDS)]
+    Child = fast_init(dataclasses.make_dataclass(
+        "Child", fields, bases=(Base,), frozen=True, slots=True))
+    child = Child(7)
+    assert child.a == 7 and child.f0 == 0
+    assert "_fast_switch" not in Child.__init__.__code__.co_names
+    with pytest.raises(FrozenInstanceError):
+        child.a = 1
+
+
+def test_a_field_may_not_take_the_init_s_own_names() -> None:
+    @dataclass(frozen=True, slots=True)
+    class Clash:
+        _fast_switch: int
+
+    with pytest.raises(TypeError):
+        fast_init(Clash)

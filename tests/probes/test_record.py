@@ -90,3 +90,65 @@ def test_retry_after_is_kept_for_429_and_503(status: int, kept: str | None,
         result = build_result(_probe(kind), ctx, verdict,
                               Measured(started_at=0.0, duration_seconds=0.1))
         assert result.evidence.retry_after == kept
+
+
+def test_every_field_lands_where_it_belongs(redactor: Redactor) -> None:
+    """build_result passes the records' fields by position (a call of that many keywords
+    costs a dict a run): each input, distinct from every other, is found in its own field."""
+    from monitor.keep import Kept
+    from monitor.probes.record import DiagnosticGet
+    from monitor.result import (
+        Diagnosis,
+        EventMatch,
+        EventTiming,
+        Evidence,
+        Frame,
+        FrameTypes,
+        Redirect,
+        Result,
+        StepTiming,
+    )
+
+    trace = TraceContext.new()
+    ctx = ProbeContext(session=None, tokens=None, redactor=redactor, trace=trace)  # type: ignore[arg-type]
+    redirect = Redirect(302, Kept("/next"))
+    verdict = Verdict(Outcome.UNEXPECTED_STATUS, "the detail", status_code=503,
+                      headers=(("Retry-After", "9"), ("X-One", "1")), content_type="text/x",
+                      body=b"the body", subprotocol="the-subprotocol",
+                      diagnosis=DiagnosticGet(404, "text/d", b"diag body", "diag hint",
+                                              "diag error"),
+                      hint="verdict hint", reflected_in=None, redirects=(redirect,))
+    frames = (FrameTypes(1.0, (("type", Kept("t")),)),)
+    found = Found(step=3, step_name="the step", last_message="the last message",
+                  close_code=4001, close_reason="the close reason",
+                  events_seen=(Kept("e1"),), events_seen_omitted=5, frames_seen=frames,
+                  frames_seen_omitted=6, hint="found hint")
+    measured = Measured(
+        started_at=123.0, duration_seconds=0.25, phases=(("connect", 0.1),),
+        steps=(StepTiming(0, "s", 0.2),), events=(EventTiming("s", "e", 0.3),),
+        matches=(EventMatch("e", "type", Kept("e")),), duplicates=(("e", 2),),
+        transcript=(Frame("sent", 0.0, "text", 1, Kept("x")),), transcript_omitted=7,
+        measures=(("m", 1.5),), upgraded=True, cert_expiry=999.0, token=None)
+    probe = _probe("websocket")
+    result = build_result(probe, ctx, verdict, measured, found)
+    assert result == Result(
+        probe="p", type="websocket", target="ws://example.test/ws",
+        outcome=Outcome.UNEXPECTED_STATUS, started_at=123.0, duration_seconds=0.25,
+        status_code=503, close_code=4001, upgraded=True, phases=measured.phases,
+        steps=measured.steps, cert_expiry=999.0, attempt=1, final=True,
+        trace_id=trace.trace_id, span_id=trace.span_id, variant=None,
+        events=measured.events, transcript=measured.transcript, transcript_omitted=7,
+        measures=measured.measures,
+        evidence=Evidence(
+            detail=Kept("the detail"), status_code=503,
+            headers=((Kept("Retry-After"), Kept("9")), (Kept("X-One"), Kept("1"))),
+            headers_omitted=0, content_type=Kept("text/x"), body_excerpt=Kept("the body"),
+            close_code=4001, close_reason=Kept("the close reason"), step=3,
+            step_name="the step", last_message=Kept("the last message"),
+            subprotocol=Kept("the-subprotocol"), events_seen=(Kept("e1"),),
+            events_seen_omitted=5,
+            diagnosis=Diagnosis(404, Kept("text/d"), Kept("diag body"), Kept("diag hint"),
+                                Kept("diag error")),
+            hint=Kept("verdict hint; found hint"), retry_after=Kept("9"), reflected_in=None,
+            event_matches=measured.matches, duplicates=(("e", 2),), frames_seen=frames,
+            frames_seen_omitted=6, trimmed=False, redirects=(redirect,)))
