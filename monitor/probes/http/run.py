@@ -134,7 +134,10 @@ async def _exchange(probe: Probe, spec: HttpSpec, ctx: ProbeContext, seen: _Seen
     request = prepare(spec, credential, ctx.trace, tls_always=spec.follow_redirects)
     seen.token = request.token
     seen.stage = "request"
-    # A jar of the run's own, for the cookies its redirects set (net/cookies.py).
+    seen.timer.follows_redirects = spec.follow_redirects
+    # The timer is the run's watcher: the session times the request's phases with it
+    # (net/session.py). A jar of the run's own, for the cookies its redirects set
+    # (net/cookies.py).
     with watching(seen.timer), run_cookies():
         seen.request_started = time.perf_counter()
         async with ctx.session.request(
@@ -144,8 +147,9 @@ async def _exchange(probe: Probe, spec: HttpSpec, ctx: ProbeContext, seen: _Seen
             # redirects a run may follow.
             max_redirects=spec.max_redirects + 1,
             ssl=request.tls, server_hostname=request.server_hostname, timeout=NO_TIMEOUT,
-            trace_request_ctx=seen.timer, **request.body,
+            **request.body,
         ) as resp:
+            seen.timer.receiving()
             _seen_chain(resp.history, seen)
             if resp.version is not None:
                 seen.version = f"HTTP/{resp.version.major}.{resp.version.minor}"

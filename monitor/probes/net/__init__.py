@@ -18,6 +18,12 @@ session's jar (``update_cookies``,                 redirects only in the session
 aiohttp ``ClientSession._retry_connection``        aiohttp silently repeats an idempotent
 (:mod:`.session`)                                  request after a reset; a monitor must
                                                    report the first failure
+aiohttp ``BaseConnector.connect``, the             the request's phases (connect, resolve,
+resolver's ``resolve``, ``ClientResponse.start``   processing, a followed redirect) timed
+(``response_class``; :mod:`.session`)              for the run's PhaseTimer: aiohttp's
+                                                   trace hooks time the same moments at
+                                                   ten times the cost (every signal sent,
+                                                   a parameters object each)
 websockets ``ClientConnection`` subclass           passed as ``create_connection``: notes when
 (``connection_made``, ``data_received``;           TCP/TLS came up, keeps the raw start of the
 :mod:`.wsconn`)                                    answer, feeds data in slices, aborts a
@@ -40,13 +46,13 @@ websockets ``connect.process_redirect``            a redirected upgrade is a fin
 ``ssl.SSLContext.wrap_bio`` (:mod:`.tls`)          the moment the TLS handshake starts, which
                                                    splits ``connect`` from ``tls``
 the watcher contextvar (:mod:`.watch`)             how the shared session and SSL context find
-                                                   the run in progress (the cookie jar's run
-                                                   is found alike)
+                                                   the run in progress and its timer (the
+                                                   cookie jar's run is found alike)
 =================================================  ==========================================
 
 :mod:`.phases` holds the phase names (``HTTP_PHASES``, ``WS_PHASES``), which the kinds
-declare as their ``phase`` label values, and the HTTP :class:`~.phases.PhaseTimer` driven
-by aiohttp's public trace hooks.
+declare as their ``phase`` label values, and the HTTP :class:`~.phases.PhaseTimer` the
+session's hooks drive.
 
 The one hook outside this package is the OTLP sink's, into OpenTelemetry's exporter (its
 HTTP client sends the bytes the sink encodes): :mod:`monitor.sinks.otlp_wire`, which says

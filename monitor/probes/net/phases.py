@@ -1,5 +1,5 @@
 """The phase names a run reports and the metrics export, and the timer that measures the
-HTTP ones from aiohttp's trace hooks.
+HTTP ones as aiohttp goes through a request.
 
 The names are part of the public contract (the ``phase`` label of
 ``probe_phase_duration_seconds``); they are written here once, in the order a run goes
@@ -11,10 +11,6 @@ from __future__ import annotations
 import ssl
 import time
 from dataclasses import dataclass, field
-from types import SimpleNamespace
-from typing import Any
-
-import aiohttp
 
 from monitor.probes.tls import peer_certificate
 
@@ -25,15 +21,20 @@ PHASES = HTTP_PHASES
 # A phase not gone through (tls over http, resolve of an IP) is one shared pair: the newest
 # result of every probe keeps its phases, and sharing them keeps that memory flat.
 _NOT_SPENT = {p: (p, 0.0) for p in HTTP_PHASES}
+# The answers aiohttp follows when a request allows redirects (ClientSession._request).
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
 @dataclass(slots=True)
 class PhaseTimer:
-    """Where one request spent its time; pass it as ``trace_request_ctx``.
+    """Where one request spent its time; the run's watcher while it makes the request
+    (``with watching(timer):``).
 
-    The session's trace hooks move it from stage to stage; a probe adds the TLS start
-    (it is the run's :mod:`watcher <monitor.probes.net.watch>`) and calls :meth:`finish`
-    when the body is read. The phases, as in the blackbox exporter:
+    It is the run's :mod:`watcher <monitor.probes.net.watch>`: the session's hooks
+    (:mod:`monitor.probes.net.session`) move it from stage to stage as aiohttp resolves,
+    connects, receives an answer and follows a redirect, the TLS context notes the
+    handshake's start; the probe calls :meth:`receiving` once the request is answered and
+    :meth:`finish` when the body is read. The phases, as in the blackbox exporter:
 
     - ``resolve``: name resolution (0 for an IP address);
     - ``connect``: TCP connect, including failed attempts at other addresses;
@@ -53,6 +54,7 @@ class PhaseTimer:
     ssl_object: ssl.SSLObject | None = None
     peer_cert: bytes | None = None  # DER, taken as soon as the handshake is done
     unparsable: BaseException | None = None  # why the answer was not HTTP, if it was not
+    follows_redirects: bool = False  # whether aiohttp follows the redirects it is answered
 
     def answer_unparsable(self, exc: BaseException) -> None:
         self.unparsable = self.unparsable or exc
@@ -67,6 +69,37 @@ class PhaseTimer:
         self.ssl_object = obj
         self.enter("tls")
 
+    # What the session's hooks tell (monitor.probes.net.session), in the order of a request.
+
+    def connecting(self) -> None:
+        """aiohttp is opening a connection for the request."""
+        self.enter("connect")
+
+    def resolving(self) -> None:
+        """The connection's host name is being resolved (not for an IP address)."""
+        self.enter("resolve")
+
+    def resolved(self) -> None:
+        self.enter("connect")
+
+    def connected(self) -> None:
+        """The connection (and its TLS) is up: the request is sent next."""
+        if self.ssl_object is not None:
+            # Read now: the connection may be gone by the time the probe looks.
+            self.peer_cert = peer_certificate(self.ssl_object)
+            self.ssl_object = None
+        self.enter("processing")
+
+    def answered(self, status: int) -> None:
+        """An answer's headers are in: a redirect that aiohttp follows next is
+        "redirect" until its next connection; any other answer is the request's."""
+        if self.follows_redirects and status in REDIRECT_STATUSES:
+            self.enter("redirect")
+
+    def receiving(self) -> None:
+        """The request is answered (redirects followed); reading the body comes next."""
+        self.enter("transfer")
+
     def finish(self) -> None:
         self.enter("done")
 
@@ -80,58 +113,4 @@ class PhaseTimer:
                      for p in HTTP_PHASES)
 
 
-def _timer(ctx: SimpleNamespace) -> PhaseTimer | None:
-    timer = getattr(ctx, "trace_request_ctx", None)
-    return timer if isinstance(timer, PhaseTimer) else None
-
-
-async def _on_connection_create_start(_s: aiohttp.ClientSession, ctx: SimpleNamespace,
-                                      _p: Any) -> None:
-    if (t := _timer(ctx)) is not None:
-        t.enter("connect")
-
-
-async def _on_dns_start(_s: aiohttp.ClientSession, ctx: SimpleNamespace, _p: Any) -> None:
-    if (t := _timer(ctx)) is not None:
-        t.enter("resolve")
-
-
-async def _on_dns_end(_s: aiohttp.ClientSession, ctx: SimpleNamespace, _p: Any) -> None:
-    if (t := _timer(ctx)) is not None:
-        t.enter("connect")
-
-
-async def _on_connection_create_end(_s: aiohttp.ClientSession, ctx: SimpleNamespace,
-                                    _p: Any) -> None:
-    if (t := _timer(ctx)) is not None:
-        if t.ssl_object is not None:
-            # Read now: the connection may be gone by the time the probe looks.
-            t.peer_cert = peer_certificate(t.ssl_object)
-            t.ssl_object = None
-        t.enter("processing")
-
-
-async def _on_redirect(_s: aiohttp.ClientSession, ctx: SimpleNamespace, _p: Any) -> None:
-    if (t := _timer(ctx)) is not None:
-        t.enter("redirect")
-
-
-async def _on_request_end(_s: aiohttp.ClientSession, ctx: SimpleNamespace, _p: Any) -> None:
-    # Fired once the final response's headers are in; reading the body comes next.
-    if (t := _timer(ctx)) is not None:
-        t.enter("transfer")
-
-
-def trace_config() -> aiohttp.TraceConfig:
-    """aiohttp's public trace hooks, wired to the request's :class:`PhaseTimer`."""
-    tc = aiohttp.TraceConfig()
-    tc.on_connection_create_start.append(_on_connection_create_start)
-    tc.on_dns_resolvehost_start.append(_on_dns_start)
-    tc.on_dns_resolvehost_end.append(_on_dns_end)
-    tc.on_connection_create_end.append(_on_connection_create_end)
-    tc.on_request_redirect.append(_on_redirect)
-    tc.on_request_end.append(_on_request_end)
-    return tc
-
-
-__all__ = ["HTTP_PHASES", "PHASES", "WS_PHASES", "PhaseTimer", "trace_config"]
+__all__ = ["HTTP_PHASES", "PHASES", "REDIRECT_STATUSES", "WS_PHASES", "PhaseTimer"]

@@ -148,8 +148,9 @@ async def _exchange(probe: Probe, spec: SseSpec, ctx: ProbeContext, stream: Stre
         async with ctx.session.request(
             request.method, request.url, headers=request.headers, allow_redirects=False,
             ssl=request.tls, server_hostname=request.server_hostname, timeout=NO_TIMEOUT,
-            trace_request_ctx=stream.timer, **request.body,
+            **request.body,
         ) as resp:
+            stream.timer.receiving()  # the timer is the run's watcher (net/session.py)
             stream.status = resp.status
             stream.headers = tuple(resp.headers.items())
             ctx.answered(Answer(headers=stream.headers))  # a flow step's header values

@@ -29,6 +29,7 @@ from websockets.client import ClientProtocol
 from websockets.uri import parse_uri
 
 from monitor.probes.net.cookies import PerRunCookieJar, run_cookies
+from monitor.probes.net.phases import REDIRECT_STATUSES, PhaseTimer
 from monitor.probes.net.session import WatchedConnector, WatchedResponseHandler, new_session
 from monitor.probes.net.tls import TimedContext
 from monitor.probes.net.watch import WATCHER, watching
@@ -153,14 +154,81 @@ async def test_aiohttp_cookie_jar_calls() -> None:
     assert outside == "none"  # no run, no jar: nothing kept between requests
 
 
-def test_aiohttp_trace_hooks() -> None:
-    config = aiohttp.TraceConfig()
-    for name in ("on_connection_create_start", "on_connection_create_end",
-                 "on_dns_resolvehost_start", "on_dns_resolvehost_end", "on_request_redirect",
-                 "on_request_end"):
-        assert hasattr(config, name), (
-            f"{AIOHTTP}: TraceConfig.{name} is gone; PhaseTimer (monitor/probes/net/phases.py) "
-            "times the HTTP phases from it")
+class _RecordingTimer(PhaseTimer):
+    """A PhaseTimer that remembers every stage it entered, in order."""
+
+    __slots__ = ("entered",)
+
+    def __init__(self, follows_redirects: bool = False) -> None:
+        super().__init__(follows_redirects=follows_redirects)
+        self.entered: list[str] = []
+
+    def enter(self, stage: str, now: float | None = None) -> None:
+        self.entered.append(stage)
+        super().enter(stage, now)
+
+
+def test_aiohttp_phase_hook_signatures() -> None:
+    assert params(aiohttp.BaseConnector.connect) == ["self", "req", "traces", "timeout"], (
+        f"{AIOHTTP}: BaseConnector.connect{inspect.signature(aiohttp.BaseConnector.connect)} "
+        "changed; WatchedConnector.connect (monitor/probes/net/session.py) overrides it to "
+        "time the connect phase")
+    assert "self._connector.connect(" in inspect.getsource(aiohttp_client), (
+        f"{AIOHTTP}: ClientSession no longer opens connections with connector.connect; the "
+        "connect and processing phases would never start")
+    assert params(aiohttp.ClientResponse.start) == ["self", "connection"], (
+        f"{AIOHTTP}: ClientResponse.start{inspect.signature(aiohttp.ClientResponse.start)} "
+        "changed; WatchedResponse (monitor/probes/net/session.py) overrides it to see each "
+        "answer's headers arrive")
+    assert "response_class" in params(aiohttp.ClientSession.__init__), (
+        f"{AIOHTTP}: ClientSession takes no response_class; WatchedResponse cannot be used")
+    assert "resp.status in (301, 302, 303, 307, 308) and allow_redirects" in \
+        inspect.getsource(aiohttp_client), (
+        f"{AIOHTTP}: ClientSession follows other redirects than REDIRECT_STATUSES "
+        "(monitor/probes/net/phases.py), or decides otherwise; the redirect stage is wrong")
+    assert {301, 302, 303, 307, 308} == REDIRECT_STATUSES
+
+
+@pytest.mark.both_loops
+async def test_aiohttp_phase_hooks_time_a_request_with_a_redirect() -> None:
+    """Through the one session, within the run's watching(): resolve (a name, not an IP),
+    connect, processing, redirect, the next hop, transfer after the answer, in order."""
+    async def moved(request: web.Request) -> web.Response:
+        return web.Response(status=302, headers={"Location": "/home"})
+
+    async def home(request: web.Request) -> web.Response:
+        return web.Response(text="home")
+
+    app = web.Application()
+    app.router.add_get("/moved", moved)
+    app.router.add_get("/home", home)
+    session = new_session()
+    try:
+        async with serving(app) as url:
+            port = url.rsplit(":", 1)[1]
+            timer = _RecordingTimer(follows_redirects=True)
+            with watching(timer):
+                async with session.get(f"http://localhost:{port}/moved") as resp:
+                    timer.receiving()
+                    assert await resp.text() == "home"
+            timer.finish()
+            outside = _RecordingTimer(follows_redirects=True)
+            async with session.get(f"{url}/moved") as resp:  # no run watching: untouched
+                await resp.read()
+            no_follow = _RecordingTimer()
+            with watching(no_follow):
+                async with session.get(f"{url}/moved", allow_redirects=False) as resp:
+                    no_follow.receiving()
+    finally:
+        await session.close()
+    hop = ["connect", "resolve", "connect", "processing"]
+    assert timer.entered == [*hop, "redirect", *hop, "transfer", "done"], (
+        f"{AIOHTTP}: the session's phase hooks (monitor/probes/net/session.py) no longer see "
+        f"a request's stages in order: {timer.entered}")
+    assert all(timer.totals[p] > 0 for p in ("resolve", "connect", "processing", "transfer"))
+    assert outside.entered == []
+    # An IP address is not resolved; a redirect not followed is the answer itself.
+    assert no_follow.entered == ["connect", "processing", "transfer"]
 
 
 # --------------------------------------------------------------------------- websockets
