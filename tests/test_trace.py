@@ -108,3 +108,14 @@ def test_an_invalid_tracestate_is_a_config_error_naming_the_key() -> None:
                   "    http: {url: 'http://127.0.0.1:1/'}\n", name="p.yaml", env={})
     assert "probes[0].tracestate" in str(err.value)
     assert "tracestate" in str(err.value)
+
+
+@pytest.mark.parametrize("zero", ["trace", "span"])
+def test_an_all_zero_id_is_drawn_again(zero: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Both ids come from one draw; either all zeros (invalid, W3C 3.2.2.3/3.2.2.4) is
+    # never handed out.
+    valid = (0xABC << 64) | 0xDEF
+    draws = iter([0xDEF if zero == "trace" else 0xABC << 64, valid])
+    monkeypatch.setattr("monitor.trace.random.getrandbits", lambda bits: next(draws))
+    trace = TraceContext.new("k=v")
+    assert trace == TraceContext(f"{0xABC:032x}", f"{0xDEF:016x}", "k=v")

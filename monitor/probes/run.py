@@ -3,13 +3,13 @@ it returns a :class:`Result` and it never outlives its timeout."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import replace
 
 from monitor.config import Probe
 from monitor.outcomes import Outcome
 from monitor.probes.context import ProbeContext
+from monitor.probes.deadline import deadline
 from monitor.probes.kind import Runner
 from monitor.probes.kinds import KINDS
 from monitor.probes.record import Measured, Verdict, build_result
@@ -44,7 +44,7 @@ async def _run(probe: Probe, ctx: ProbeContext) -> Result:
     t0 = time.perf_counter()
     runner = RUNNERS[probe.type]
     try:
-        async with asyncio.timeout(probe.timing.run_bound + HARD_DEADLINE_GRACE):
+        with deadline(probe.timing.run_bound + HARD_DEADLINE_GRACE):
             result = await runner(probe, ctx)
         if probe.variant is None or result.variant == probe.variant:
             return result

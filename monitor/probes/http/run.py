@@ -12,12 +12,12 @@ fetching a token (cached, rarely slow, and not the target's fault) is left out.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 
 import aiohttp
 from multidict import CIMultiDict
+from yarl import URL
 
 from monitor.auth import AuthError
 from monitor.config import HttpSpec, Probe
@@ -27,6 +27,7 @@ from monitor.outcomes import Outcome
 from monitor.probes import redirects
 from monitor.probes.answer import Answer
 from monitor.probes.context import ProbeContext
+from monitor.probes.deadline import deadline
 from monitor.probes.errors import classify_exception, stage_words, why_unbuildable
 from monitor.probes.http.verdict import Channel, judge
 from monitor.probes.net.cookies import run_cookies
@@ -52,7 +53,8 @@ class _Seen:
     token: str | None = None  # the credential sent, to spot it reflected in the answer
     hops: tuple[redirects.Hop, ...] = ()  # the redirect answers before the final one
     version: str | None = None  # of the final answer: "HTTP/1.1"
-    final_url: str | None = None  # where the final answer came from (redirects followed)
+    # Where the final answer came from (redirects followed), as aiohttp has it.
+    final_url: URL | None = None
 
     def where(self) -> str:
         return self.timer.stage if self.stage == "request" else self.stage
@@ -68,7 +70,7 @@ async def run_http(probe: Probe, ctx: ProbeContext) -> Result:
     detail: str
     hint: str | None = None
     try:
-        async with asyncio.timeout(probe.timeout):
+        with deadline(probe.timeout):
             body, truncated, resp_headers = await _exchange(probe, spec, ctx, seen)
         latency = time.perf_counter() - (seen.request_started or t0)
         if ctx.on_answer is not None:  # a flow step's values, before the verdict
@@ -153,7 +155,7 @@ async def _exchange(probe: Probe, spec: HttpSpec, ctx: ProbeContext, seen: _Seen
             _seen_chain(resp.history, seen)
             if resp.version is not None:
                 seen.version = f"HTTP/{resp.version.major}.{resp.version.minor}"
-            seen.final_url = str(resp.url)
+            seen.final_url = resp.url
             seen.status = resp.status
             # As received: build_result keeps them (redacted, printable, bounded, shared).
             seen.headers = tuple(resp.headers.items())
@@ -181,13 +183,16 @@ async def _read_capped(resp: aiohttp.ClientResponse, cap: int, seen: _Seen
     """
     buf = bytearray()
     seen.body = buf  # if the deadline cuts the read short, the evidence shows the start
+    content = resp.content
     while len(buf) <= cap:
-        chunk = await resp.content.read(min(READ_CHUNK, cap + 1 - len(buf)))
+        chunk = await content.read(min(READ_CHUNK, cap + 1 - len(buf)))
         if not chunk:
             break
         buf += chunk
+        if content.at_eof():  # the whole body is in: no read to learn that it ended
+            break
     truncated = len(buf) > cap
-    body = bytes(buf[:cap])
+    body = bytes(buf[:cap]) if truncated else bytes(buf)
     seen.body = body
     return body, truncated
 

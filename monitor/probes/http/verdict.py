@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from multidict import CIMultiDict
+from yarl import URL
 
 from monitor.config import HttpExpect, HttpSpec, status_matches
 from monitor.durations import format_duration, ms
@@ -27,10 +28,11 @@ from monitor.targets import target_of
 @fast_init
 @dataclass(frozen=True, slots=True)
 class Channel:
-    """How the final answer came: its HTTP version, and from which URL (TLS or not)."""
+    """How the final answer came: its HTTP version, and from which URL (TLS or not; as
+    aiohttp has it, made a string only when ``expect.tls`` asks)."""
 
     version: str | None
-    url: str
+    url: str | URL
     redirected: bool = False
 
 
@@ -59,11 +61,11 @@ def evaluate(expect: HttpExpect, status: int, body: bytes, truncated: bool,
              channel: Channel) -> tuple[Outcome, str]:
     """Check the answer in order: TLS, status, HTTP version, JSON, body regex, headers,
     headers_not, latency."""
-    if expect.tls and not channel.url.lower().startswith("https:"):
+    if expect.tls and not (url := str(channel.url)).lower().startswith("https:"):
         # First: an answer that travelled in clear is the finding, whatever it says.
         how = " after redirects" if channel.redirected else ""
         return Outcome.ASSERTION_FAILED, (
-            f"the final answer came over plain HTTP{how} ({target_of(channel.url)}), "
+            f"the final answer came over plain HTTP{how} ({target_of(url)}), "
             "not TLS (expect.tls)")
     if not status_matches(status, expect.status):
         return Outcome.UNEXPECTED_STATUS, (

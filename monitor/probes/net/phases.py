@@ -109,8 +109,9 @@ class PhaseTimer:
         running = dict(self.totals)
         if self.stage in running:
             running[self.stage] += max(0.0, now - self.since)
-        return tuple(_NOT_SPENT[p] if running[p] == 0.0 else (p, running[p])
-                     for p in HTTP_PHASES)
+        # A list made into a tuple: a generator costs a resumption an item.
+        return tuple([_NOT_SPENT[p] if running[p] == 0.0 else (p, running[p])
+                      for p in HTTP_PHASES])
 
 
 __all__ = ["HTTP_PHASES", "PHASES", "REDIRECT_STATUSES", "WS_PHASES", "PhaseTimer"]
