@@ -160,6 +160,9 @@ class Keeper:
         """The first ``limit`` bytes (UTF-8) of a body or message; None when empty."""
         if not data:
             return None
+        if type(data) is bytes and len(data) <= limit and data.isascii():
+            # Nearly every body: ASCII bytes within the bound, read as the str below.
+            data = data.decode("ascii")
         if type(data) is str and data.isascii() and len(data) <= limit \
                 and not has_control(data):
             # Nearly every frame of a transcript: ASCII (a byte a character, which str

@@ -297,6 +297,21 @@ def test_an_excerpt_of_text_reads_as_of_its_bytes(value: str) -> None:
     assert keep.excerpt(value, 40) == keep.excerpt(value.encode(), 40)
 
 
+@pytest.mark.parametrize("value", [
+    b"ok\n", b'{"object": "chat.completion.chunk"}', b"a\x1b[2Jb", b"line\rover", b"tab\tok",
+    f"Bearer {TOKEN}".encode(), b"x" * limits.EXCERPT_BYTES, b"x" * (limits.EXCERPT_BYTES + 1),
+    b"y" * (limits.EXCERPT_BYTES - 5) + TOKEN.encode(), "é".encode() * 10, b"\x7f",
+    b"\xff\xfe", b"<redacted>"])
+def test_an_excerpt_of_a_body_reads_as_the_general_path_reads_it(value: bytes) -> None:
+    """excerpt's short cut for short ASCII bytes (a body) agrees with the general path,
+    which a bytearray always takes."""
+    redactor = Redactor()
+    redactor.add_token("p", TOKEN)
+    keep = Keeper(redactor)
+    assert keep.excerpt(value) == keep.excerpt(bytearray(value))
+    assert keep.excerpt(value, 40) == keep.excerpt(bytearray(value), 40)
+
+
 def test_no_printable_character_is_a_control_one() -> None:
     """has_control and printable trust str.isprintable before the regex: that holds only
     if no printable code point is one CONTROL matches. Every code point is checked."""

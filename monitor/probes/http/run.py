@@ -121,11 +121,13 @@ async def run_http(probe: Probe, ctx: ProbeContext) -> Result:
         outcome, detail = classify_exception(exc, seen.where())
     verdict = Verdict(outcome, detail, status_code=seen.status, headers=seen.headers,
                       content_type=seen.content_type, body=seen.body, hint=hint,
-                      redirects=redirects.evidence(seen.hops, ctx.redactor))
+                      redirects=redirects.evidence(seen.hops, ctx.redactor) if seen.hops
+                      else ())
+    peer_cert = seen.timer.peer_cert
     measured = Measured(
         started_at=started_at, duration_seconds=time.perf_counter() - t0,
         phases=seen.timer.phases() if seen.stage == "request" else (),
-        cert_expiry=cert_expiry(seen.timer.peer_cert), token=seen.token)
+        cert_expiry=None if peer_cert is None else cert_expiry(peer_cert), token=seen.token)
     return build_result(probe, ctx, verdict, measured)
 
 
@@ -152,7 +154,8 @@ async def _exchange(probe: Probe, spec: HttpSpec, ctx: ProbeContext, seen: _Seen
             **request.body,
         ) as resp:
             seen.timer.receiving()
-            _seen_chain(resp.history, seen)
+            if resp.history:
+                _seen_chain(resp.history, seen)
             if resp.version is not None:
                 seen.version = f"HTTP/{resp.version.major}.{resp.version.minor}"
             seen.final_url = resp.url

@@ -62,7 +62,8 @@ class PhaseTimer:
     def enter(self, stage: str, now: float | None = None) -> None:
         now = time.perf_counter() if now is None else now
         if self.stage in self.totals:
-            self.totals[self.stage] += max(0.0, now - self.since)
+            spent = now - self.since
+            self.totals[self.stage] += spent if spent > 0.0 else 0.0  # max(), without a call
         self.stage, self.since = stage, now
 
     def tls_handshake_started(self, obj: ssl.SSLObject) -> None:
