@@ -24,12 +24,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Final
 
-from monitor.config import Probe
+from monitor.config import Probe, ProbeSpec
 from monitor.frozen import fast_init
 from monitor.keep import EMPTY, Keeper, Kept, shared
 from monitor.limits import DETAIL_CHARS
 from monitor.outcomes import Outcome
 from monitor.probes.context import ProbeContext
+from monitor.probes.memo import SpecMemo
 from monitor.probes.reflection import reflected_detail, reflected_in
 from monitor.result import (
     Diagnosis,
@@ -117,6 +118,28 @@ class Measured:
     token: str | None = None  # the credential sent, for the reflection check
 
 
+@dataclass(frozen=True, slots=True)
+class Named:
+    """What every Result of a probe says it is: its name, its kind and its ``target``
+    label, each worked out from its spec once (:class:`~monitor.probes.memo.SpecMemo`)."""
+
+    name: str
+    type: str
+    target: str
+
+
+NAMED: Final[SpecMemo[ProbeSpec, Named]] = SpecMemo()
+
+
+def named(probe: Probe) -> Named:
+    """The name, kind and ``target`` of ``probe``, worked out once for its spec."""
+    spec = probe.spec
+    known = NAMED.get(spec)
+    if known is None:
+        known = NAMED.put(spec, Named(spec.name, spec.type, target_of(spec.url)))
+    return known
+
+
 def _header(headers: Sequence[tuple[str, str]], name: str) -> str | None:
     lowered = name.lower()
     return next((v for k, v in headers if k.lower() == lowered), None)
@@ -175,10 +198,11 @@ def build_result(probe: Probe, ctx: ProbeContext, verdict: Verdict, measured: Me
         False,  # trimmed
         verdict.redirects,  # redirects
     )
+    said = named(probe)
     return Result(
-        probe.name,  # probe
-        probe.type,  # type
-        target_of(probe.spec.url),  # target
+        said.name,  # probe
+        said.type,  # type
+        said.target,  # target
         verdict.outcome,  # outcome
         measured.started_at,  # started_at
         measured.duration_seconds,  # duration_seconds
@@ -208,4 +232,5 @@ def _hint(k: Keeper, verdict_hint: str | None, found_hint: str | None) -> Kept |
     return k.optional_words("; ".join(h for h in (verdict_hint, found_hint) if h))
 
 
-__all__ = ["NOTHING_FOUND", "DiagnosticGet", "Found", "Measured", "Verdict", "build_result"]
+__all__ = ["NAMED", "NOTHING_FOUND", "DiagnosticGet", "Found", "Measured", "Named", "Verdict",
+           "build_result", "named"]

@@ -12,7 +12,7 @@ from monitor.probes.context import ProbeContext
 from monitor.probes.deadline import deadline
 from monitor.probes.kind import Runner
 from monitor.probes.kinds import KINDS
-from monitor.probes.record import Measured, Verdict, build_result
+from monitor.probes.record import Measured, Verdict, build_result, named
 from monitor.result import Result
 from monitor.trace import TraceContext
 
@@ -42,7 +42,7 @@ async def run_probe(probe: Probe, ctx: ProbeContext,
 async def _run(probe: Probe, ctx: ProbeContext) -> Result:
     started = time.time()
     t0 = time.perf_counter()
-    runner = RUNNERS[probe.type]
+    runner = RUNNERS[named(probe).type]
     try:
         with deadline(probe.timing.run_bound + HARD_DEADLINE_GRACE):
             result = await runner(probe, ctx)
