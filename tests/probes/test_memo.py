@@ -53,3 +53,24 @@ def test_what_cannot_be_held_weakly_is_not_kept() -> None:
     stand_in = SimpleNamespace(url="x")
     assert memo.put(stand_in, 1) == 1
     assert memo.get(stand_in) is None and len(memo) == 0
+
+
+def test_an_http_verdict_reads_the_expect_section_of_its_own_config() -> None:
+    from multidict import CIMultiDict
+
+    from monitor.outcomes import Outcome
+    from monitor.probes.http.verdict import Channel, evaluate
+    from monitor.redact import Redactor
+
+    def outcome(status_expected: str) -> Outcome:
+        yaml = ("probes:\n  - name: p\n    http: {url: 'http://example.test/', "
+                f"expect: {{status: [{status_expected}], headers: {{X-A: b}}}}}}\n")
+        spec = load_text(yaml, env={}).probes[0].spec.http
+        assert spec is not None
+        return evaluate(spec.expect, 200, b"", False, CIMultiDict({"X-A": "b"}), 0.01,
+                        Redactor(), Channel("HTTP/1.1", "http://example.test/"))[0]
+
+    assert outcome("200") is Outcome.SUCCESS
+    gc.collect()
+    assert outcome("201") is Outcome.UNEXPECTED_STATUS  # a reload's section, read anew
+    assert outcome("200") is Outcome.SUCCESS

@@ -10,6 +10,7 @@ import codecs
 import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from multidict import CIMultiDict
 from yarl import URL
@@ -20,6 +21,7 @@ from monitor.frozen import fast_init
 from monitor.keep import Keeper
 from monitor.outcomes import Outcome
 from monitor.probes.jsonmatch import check_json_paths
+from monitor.probes.memo import SpecMemo
 from monitor.probes.refusal import http_reading
 from monitor.redact import Redactor
 from monitor.targets import target_of
@@ -56,11 +58,40 @@ def judge(spec: HttpSpec, variant: str | None, status: int, body: bytes, truncat
     return Judged(outcome, detail)
 
 
-def evaluate(expect: HttpExpect, status: int, body: bytes, truncated: bool,
+@dataclass(frozen=True, slots=True)
+class _Checks:
+    """An ``expect`` section's checks as plain values: read through pydantic once per
+    section object (a config shares equal ones between its probes), not on every run."""
+
+    tls: bool
+    status: tuple[tuple[int, int], ...]
+    http_version: tuple[str, ...]
+    json_: dict[str, Any] | None
+    body_regex: str | None
+    headers: tuple[tuple[str, str], ...]
+    headers_not: tuple[tuple[str, str], ...]
+    max_latency: float | None
+
+
+_CHECKS: SpecMemo[HttpExpect, _Checks] = SpecMemo()
+
+
+def _checks(expect: HttpExpect) -> _Checks:
+    known = _CHECKS.get(expect)
+    if known is None:
+        known = _CHECKS.put(expect, _Checks(
+            expect.tls, tuple(expect.status), tuple(expect.http_version), expect.json_,
+            expect.body_regex, tuple(expect.headers.items()),
+            tuple(expect.headers_not.items()), expect.max_latency))
+    return known
+
+
+def evaluate(expect_section: HttpExpect, status: int, body: bytes, truncated: bool,
              headers: CIMultiDict[str], latency: float, redactor: Redactor,
              channel: Channel) -> tuple[Outcome, str]:
     """Check the answer in order: TLS, status, HTTP version, JSON, body regex, headers,
     headers_not, latency."""
+    expect = _checks(expect_section)
     if expect.tls and not (url := str(channel.url)).lower().startswith("https:"):
         # First: an answer that travelled in clear is the finding, whatever it says.
         how = " after redirects" if channel.redirected else ""
@@ -93,7 +124,7 @@ def evaluate(expect: HttpExpect, status: int, body: bytes, truncated: bool,
         text = body.decode(charset(headers), "replace")
         if re.search(expect.body_regex, text) is None:
             return Outcome.ASSERTION_FAILED, f"body does not match /{expect.body_regex}/{cut}"
-    for name, pattern in expect.headers.items():
+    for name, pattern in expect.headers:
         values = headers.getall(name, [])
         if not values:
             return Outcome.ASSERTION_FAILED, f"header {name}: missing"
@@ -101,7 +132,7 @@ def evaluate(expect: HttpExpect, status: int, body: bytes, truncated: bool,
             shown = redactor.header(name, ", ".join(values))
             return Outcome.ASSERTION_FAILED, (
                 f"header {name}: expected to match /{pattern}/, got {shown[:200]!r}")
-    for name, pattern in expect.headers_not.items():
+    for name, pattern in expect.headers_not:
         # Every value: one matching value among several fails (fail_if_header_matches).
         values = headers.getall(name, [])
         hit = next((v for v in values if re.search(pattern, v)), None)
