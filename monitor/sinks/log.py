@@ -12,18 +12,23 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
+import re
 import sys
 from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from json import JSONEncoder, dumps
 from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
-from typing import Any, TextIO
+from time import time_ns
+from typing import Any, NamedTuple, TextIO
 
 import structlog
 
 from monitor.config import Config
 from monitor.keep import Keeper, has_control
 from monitor.limits import LOG_ITEMS, LOG_LINE_CHARS, LOG_TRACEBACK_CHARS, LOG_VALUE_CHARS
+from monitor.outcomes import Outcome
 from monitor.redact import Redactor
 from monitor.result import Result
 
@@ -153,8 +158,59 @@ def _timestamp(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMappi
     return event
 
 
+class _Clock:
+    """What :func:`_timestamp` writes for now, from the clock ``datetime.now`` reads
+    (``time_ns``, microseconds floored as it floors them), the date and time of day made
+    once a second: ``datetime.now(UTC).isoformat()`` was a third of a run's line."""
+
+    __slots__ = ("_dot", "_plain", "_start")
+
+    def __init__(self) -> None:
+        self._start = 0  # the second of _plain, in unix nanoseconds (0: none yet)
+        self._plain = ""  # "YYYY-MM-DDTHH:MM:SSZ", for a whole second
+        self._dot = ""  # "YYYY-MM-DDTHH:MM:SS.", for the microseconds after it
+
+    def stamp(self) -> str:
+        now = time_ns()
+        ns = now - self._start
+        if not 0 <= ns < 1_000_000_000:
+            second = now // 1_000_000_000
+            text = datetime.fromtimestamp(second, UTC).isoformat()[:-len("+00:00")]
+            self._start, self._plain, self._dot = second * 1_000_000_000, text + "Z", text + "."
+            ns = now - self._start
+        micro = ns // 1000
+        # isoformat() writes no microseconds when there are none.
+        return f"{self._dot}{str(micro + 1_000_000)[1:]}Z" if micro else self._plain
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Made:
+    """What :func:`configure_logging` gave structlog for JSON lines: while structlog's
+    configuration is this one, the run log writes a ``probe_run`` line itself
+    (:class:`_RunLines`), to structlog's output logger, where and when the chain would."""
+
+    chain: list[structlog.types.Processor]  # the very list structlog was given
+    processors: list[structlog.types.Processor]  # a copy of what it held then
+    wrapper_class: type[Any]
+    logger_factory: Callable[..., Any]
+    level: int
+    redactor: Redactor
+
+    def current(self, config: Mapping[str, Any]) -> bool:
+        """Whether structlog's configuration ``config`` is still this one (structlog's
+        ``capture_logs`` changes a configured chain in place)."""
+        return (config["processors"] is self.chain and self.chain == self.processors
+                and config["wrapper_class"] is self.wrapper_class
+                and config["logger_factory"] is self.logger_factory)
+
+
+# The JSON configuration configure_logging made last (None: the console's, or none).
+_made: _Made | None = None
+
+
 def configure_logging(redactor: Redactor, stream: TextIO | None = None,
                       json: bool | None = None, level: int = logging.INFO) -> None:
+    global _made
     stream = stream or sys.stderr
     if json is None:
         json = not stream.isatty()
@@ -162,19 +218,25 @@ def configure_logging(redactor: Redactor, stream: TextIO | None = None,
         structlog.processors.JSONRenderer(serializer=_encode) if json
         else structlog.dev.ConsoleRenderer(colors=stream.isatty())
     )
+    processors: list[structlog.types.Processor] = [
+        structlog.processors.add_log_level,
+        _timestamp,
+        # a traceback as text before the redactor: an exception's message may hold one
+        structlog.processors.format_exc_info,
+        _redacting(redactor),
+        renderer,
+    ]
+    wrapper_class = structlog.make_filtering_bound_logger(level)
+    # What PrintLogger writes (the line, then a newline, flushed), in one write call.
+    logger_factory = structlog.WriteLoggerFactory(stream)
     structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            _timestamp,
-            # a traceback as text before the redactor: an exception's message may hold one
-            structlog.processors.format_exc_info,
-            _redacting(redactor),
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(stream),
+        processors=processors,
+        wrapper_class=wrapper_class,
+        logger_factory=logger_factory,
         cache_logger_on_first_use=False,
     )
+    _made = (_Made(processors, list(processors), wrapper_class, logger_factory, level,
+                   redactor) if json else None)
 
 
 class RunLog:
@@ -183,31 +245,239 @@ class RunLog:
     def __init__(self) -> None:
         self._logger: Any = None
         self._made_for: tuple[Any, ...] = ()
+        self._lines: _RunLines | None = None
 
     def configure(self, config: Config) -> None:
-        pass  # nothing in the event depends on the config
+        # Nothing in the event depends on the config; the remembered heads of the run names
+        # it no longer has are let go.
+        if self._lines is not None:
+            self._lines.forget()
 
     def observe(self, result: Result) -> None:
-        log_result(result, self._bound())
+        logger = self._bound()
+        lines = self._lines
+        if lines is None or not lines.write(result):
+            log_result(result, logger)
 
     def _bound(self) -> Any:
         """structlog's logger as ``get_logger`` would assemble it for this event, assembled
         again only when structlog's configuration changed: assembling one (a new bound
         logger and output logger for every event, as structlog does unless told to cache,
-        which would outlive a reconfiguration) was a tenth of what the log sink costs."""
+        which would outlive a reconfiguration) was a tenth of what the log sink costs.
+        While that configuration is the JSON one of :func:`configure_logging`, the run's
+        line is made by :class:`_RunLines` (None otherwise)."""
         config = structlog.get_config()
         made_for = self._made_for
+        made = _made
+        current = made is not None and made.current(config)
         if (not made_for or config["processors"] is not made_for[0]
                 or config["logger_factory"] is not made_for[1]
                 or config["wrapper_class"] is not made_for[2]
-                or config["context_class"] is not made_for[3]):
+                or config["context_class"] is not made_for[3]
+                or (made if current else None) is not made_for[4]):
             self._logger = structlog.get_logger("synthmon").bind()
+            self._lines = _RunLines(made) if current and made is not None else None
             self._made_for = (config["processors"], config["logger_factory"],
-                              config["wrapper_class"], config["context_class"])
+                              config["wrapper_class"], config["context_class"],
+                              made if current else None)
         return self._logger
 
 
-def log_result(result: Result, log: Any = None) -> None:
+# The lines' heads remembered (_RunLines): more than this many runs' names and the memo
+# starts again (a config holds every probe's; a reload lets go of the removed ones').
+RUN_HEADS = 100_000
+_EVENT = "probe_run"
+_LEVEL_CHARS = (len("info"), len("warning"))
+_SUCCESS = Outcome.SUCCESS
+# What the JSON encoder writes for a number whose repr is not its JSON.
+_NOT_FINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
+
+
+class _Head(NamedTuple):
+    """What a probe_run line of one run name starts with, for one redaction pattern."""
+
+    type: str
+    target: str
+    text: str  # '{"probe": ..., "type": ..., "target": ..., "outcome": '
+    variant: str  # ', "variant": ...' or ''
+    chars: int  # of the line's strings among these and the event's name; -1: not clean
+
+
+class _RunLines:
+    """A ``probe_run`` line made from the Result's fields directly: byte for byte what the
+    chain of :func:`configure_logging` writes for the event :func:`log_result` logs, when
+    that chain leaves the event as it is (the redacting step's commonest case: strings
+    without a control character or a secret, all together within LOG_VALUE_CHARS). Any
+    other run is logged through the chain (:meth:`write` says so).
+
+    What repeats from run to run is encoded once: a run name's head (name, type, target,
+    variant), the outcomes, the levels, each only when it is clean (no control character,
+    no secret), all for the redactor's current pattern (a new secret or token makes a new
+    one, and everything is checked again)."""
+
+    def __init__(self, made: _Made) -> None:
+        self.redactor = made.redactor
+        # structlog's output logger, as get_logger's would be, and the levels that pass
+        # its filter (make_filtering_bound_logger(level)).
+        self._out = made.logger_factory("synthmon")
+        self._info = made.level <= logging.INFO
+        self._warning = made.level <= logging.WARNING
+        self._clock = _Clock()
+        self._pattern: re.Pattern[str] | None = None
+        self._heads: dict[tuple[str, str | None], _Head] = {}
+        self._outcomes: dict[str, tuple[str, int] | None] = {}
+        self._tails: tuple[str | None, str | None] = (None, None)
+        self._renew(self.redactor.pattern)
+
+    def forget(self) -> None:
+        self._heads = {}
+
+    def write(self, result: Result) -> bool:
+        """Write the run's line (or drop it, as the level filter would): False when it must
+        go through the chain instead."""
+        if result.outcome is _SUCCESS:
+            if not self._info:
+                return True
+            line = self.line(result, 0)
+            if line is None:
+                return False
+            self._out.info(line)
+            return True
+        if not self._warning:
+            return True
+        line = self.line(result, 1)
+        if line is None:
+            return False
+        self._out.warning(line)
+        return True
+
+    def _clean(self, text: str) -> bool:
+        pattern = self._pattern
+        return not has_control(text) and (pattern is None or pattern.search(text) is None)
+
+    def _renew(self, pattern: re.Pattern[str] | None) -> None:
+        self._pattern = pattern
+        self._heads = {}
+        self._outcomes = {o.value: (encode_basestring_ascii(o.value), len(o.value))
+                          if self._clean(o.value) else None for o in Outcome}
+        info, warning = (
+            f', "event": {encode_basestring_ascii(_EVENT)}, "level": '
+            f'{encode_basestring_ascii(level)}, "timestamp": '
+            if self._clean(level) and self._clean(_EVENT) else None
+            for level in ("info", "warning"))
+        self._tails = (info, warning)
+
+    def _head(self, result: Result) -> _Head:
+        key, type_, target, variant = result.key, result.type, result.target, result.variant
+        texts = (key, type_, target) if variant is None else (key, type_, target, variant)
+        if any(type(t) is not str or not self._clean(t) for t in texts):
+            return _Head(type_, target, "", "", -1)
+        return _Head(type_, target,
+                     f'{{"probe": {encode_basestring_ascii(key)}, "type": '
+                     f'{encode_basestring_ascii(type_)}, "target": '
+                     f'{encode_basestring_ascii(target)}, "outcome": ',
+                     "" if variant is None else
+                     f', "variant": {encode_basestring_ascii(variant)}',
+                     sum(map(len, texts)) + len(_EVENT))
+
+    def line(self, result: Result, level: int) -> str | None:
+        """The run's line at ``level`` (0: info, 1: warning), or None when the chain must
+        make it."""
+        pattern = self.redactor.pattern
+        if pattern is not self._pattern:
+            self._renew(pattern)
+        name = (result.probe, result.variant)
+        head = self._heads.get(name)
+        if head is None or head.target != result.target or head.type != result.type:
+            if len(self._heads) >= RUN_HEADS:
+                self._heads = {}
+            head = self._heads[name] = self._head(result)
+        outcome = self._outcomes.get(result.outcome._value_)
+        tail = self._tails[level]
+        duration = _duration_ms(result.duration_seconds)
+        if head.chars < 0 or outcome is None or tail is None or duration is None:
+            return None
+        ev = result.evidence
+        line = f'{head.text}{outcome[0]}, "duration_ms": {duration}{head.variant}'
+        # What the redacting step checks, besides what the head, outcome and level hold:
+        # the strings of the line, made of what the run saw (the timestamp is this module's).
+        texts = ""
+        code = result.status_code
+        if code is not None:
+            if type(code) is not int:
+                return None
+            line += f', "status_code": {code}'
+        code = result.close_code
+        if code is not None:
+            if type(code) is not int:
+                return None
+            line += f', "close_code": {code}'
+        if ev.step is not None:
+            step = ev.step_name or ev.step
+            if type(step) is str:
+                texts += step
+                line += f', "step": {encode_basestring_ascii(step)}'
+            elif type(step) is int:
+                line += f', "step": {step}'
+            else:
+                return None
+        detail = ev.detail
+        if detail:
+            if type(detail) is not str:
+                return None
+            texts += detail
+            line += f', "detail": {encode_basestring_ascii(detail)}'
+        if result.attempt > 1 or not result.final:
+            attempt, final = result.attempt, result.final
+            if type(attempt) is not int or type(final) is not bool:
+                return None
+            line += f', "attempt": {attempt}, "final": {"true" if final else "false"}'
+        trace, span = result.trace_id, result.span_id
+        if trace is not None:
+            if type(trace) is not str or type(span) is not str:
+                return None
+            texts += trace + span
+            line += (f', "trace_id": {encode_basestring_ascii(trace)}, '
+                     f'"span_id": {encode_basestring_ascii(span)}')
+        hint = ev.hint
+        if hint:
+            if type(hint) is not str:
+                return None
+            texts += hint
+            line += f', "hint": {encode_basestring_ascii(hint)}'
+        stamp = self._clock.stamp()
+        # The redacting step's commonest case, decided as it decides it (see _redacting):
+        # the line's strings within LOG_VALUE_CHARS together, none with a control character
+        # or a secret (the head's, the outcome's and the level's checked when encoded).
+        if (len(texts) + len(stamp) + head.chars + outcome[1] + _LEVEL_CHARS[level]
+                > LOG_VALUE_CHARS or has_control(texts)
+                or (pattern is not None and pattern.search(texts + stamp) is not None)):
+            return None
+        return f'{line}{tail}"{stamp}"}}'  # the timestamp's JSON: digits and -:.TZ, quoted
+
+
+def _duration_ms(seconds: float) -> str | None:
+    """``round(seconds * 1000, 1)`` as the JSON encoder writes it (None: not a float, or
+    beyond where the one-decimal string below is that): formatting the product to one
+    decimal rounds it as ``round`` does (both correctly rounded, half to even, from the
+    same double), and below _EXACT_MS, where floats are far closer together than 0.05,
+    that string is the shortest that reads back as the rounded float: its repr. One
+    rounding instead of round's two and repr's one."""
+    if type(seconds) is not float:
+        return None
+    ms = seconds * 1000
+    if -_EXACT_MS < ms < _EXACT_MS:
+        return f"{ms:.1f}"
+    rounded = round(ms, 1)
+    return _NOT_FINITE.get(rounded) or ("NaN" if rounded != rounded else float.__repr__(rounded))
+
+
+# Below this (in ms, 2**40: 35 years), one decimal is always more than the float's spacing.
+_EXACT_MS = float(2**40)
+
+
+def run_fields(result: Result) -> dict[str, Any]:
+    """The ``probe_run`` event's fields for a run, in the order of its line."""
     ev = result.evidence
     fields: dict[str, Any] = {
         "probe": result.key,  # NAME@VARIANT on a variant, as in every output
@@ -235,9 +505,15 @@ def log_result(result: Result, log: Any = None) -> None:
         fields["span_id"] = result.span_id
     if ev.hint:
         fields["hint"] = ev.hint
+    return fields
+
+
+def log_result(result: Result, log: Any = None) -> None:
+    """The run's ``probe_run`` event, through ``log`` (structlog's logger when None) and
+    whatever chain it runs."""
     if log is None:
         log = structlog.get_logger("synthmon")
     if result.success:
-        log.info("probe_run", **fields)
+        log.info(_EVENT, **run_fields(result))
     else:
-        log.warning("probe_run", **fields)
+        log.warning(_EVENT, **run_fields(result))
