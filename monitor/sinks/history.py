@@ -28,6 +28,7 @@ import threading
 from array import array
 from collections.abc import Iterator
 from dataclasses import fields, replace
+from operator import attrgetter
 from typing import TypeAlias
 
 from monitor.config import Config
@@ -35,9 +36,11 @@ from monitor.config.fields import MAX_RETRIES
 from monitor.config.schema.negative import Negative
 from monitor.keep import Kept, shared
 from monitor.limits import HISTORY_EVIDENCE_BYTES
+from monitor.outcomes import Outcome
 from monitor.result import Diagnosis, Evidence, Frame, Result, StepTiming
 
 DEFAULT_DEPTH = 100
+_SUCCESS = Outcome.SUCCESS
 TOTAL_RUNS = 100_000
 MIN_DEPTH = 10
 
@@ -119,31 +122,32 @@ def _shape(result: Result) -> Result:
                                      close_code=ev.close_code, subprotocol=ev.subprotocol))
 
 
-# The fields of a Result that _shape keeps as they are.
+# The fields of a Result that _shape keeps as they are, and of its Evidence.
 _SHAPE_KEPT = tuple(f.name for f in fields(Result) if f.name not in (
     "started_at", "duration_seconds", "phases", "steps", "events", "transcript",
     "transcript_omitted", "trace_id", "span_id", "evidence"))
+_EVIDENCE_KEPT = ("status_code", "content_type", "close_code", "subprotocol")
+# Those fields' values, as a tuple made in one call: compared as a dataclass's __eq__
+# compares them (element by element, each ``is`` first, then ``==``).
+_kept = attrgetter(*_SHAPE_KEPT)
+_evidence_kept = attrgetter(*_EVIDENCE_KEPT)
 
 
 def _has_shape(result: Result, shape: Result | None) -> bool:
     """Whether ``_shape(result) == shape``, without making the shape: for the run after
     run of a probe that looks alike, making one to compare was ~110,000 instructions (a
-    Result copied, an Evidence, two tuples of every field)."""
+    Result copied, an Evidence, two tuples of every field); comparing them field by field
+    in Python, ~20,000."""
     if shape is None:
         return False
-    for name in _SHAPE_KEPT:
-        mine, kept = getattr(result, name), getattr(shape, name)
-        if mine is not kept and mine != kept:  # as a dataclass's __eq__ compares
-            return False
-    ev, was = result.evidence, shape.evidence
-    if (ev.status_code != was.status_code or ev.content_type != was.content_type
-            or ev.close_code != was.close_code or ev.subprotocol != was.subprotocol):
+    if _kept(result) != _kept(shape) or (
+            _evidence_kept(result.evidence) != _evidence_kept(shape.evidence)):
         return False
-    steps = result.steps
-    if len(steps) != len(shape.steps):
-        return False
-    return all(s.index == k.index and s.name == k.name for s, k in zip(steps, shape.steps,
-                                                                        strict=True))
+    mine, kept = result.steps, shape.steps
+    if not mine:
+        return not kept
+    return len(mine) == len(kept) and all(
+        s.index == k.index and s.name == k.name for s, k in zip(mine, kept, strict=True))
 
 
 def _restore(shape: Result, started_at: float, duration: float, extra: _Extra,
@@ -214,25 +218,29 @@ class _Ring:
 
     def push(self, result: Result) -> None:
         i = self.head
-        self._forget(i)  # the run this one replaces
-        self.times[2 * i], self.times[2 * i + 1] = result.started_at, result.duration_seconds
-        if result.trace_id is not None and self.ids is None:
-            self.ids = array("Q", bytes(24 * self.depth))
-        if self.ids is not None:
-            ids, j = self.ids, 3 * i
-            ids[j], ids[j + 1], ids[j + 2] = _ids(result)  # no array made a run to copy from
-        self.refs[2 * i], self.refs[2 * i + 1] = result, None
-        self.head = (i + 1) % self.depth
-        self.count = min(self.count + 1, self.depth)
-        if not result.success:
+        if self.evidence is not None:
+            self.evidence.pop(i, None)  # of the run this one replaces
+        j = 2 * i
+        times = self.times
+        times[j] = result.started_at
+        times[j + 1] = result.duration_seconds
+        ids = self.ids
+        if ids is None and result.trace_id is not None:
+            ids = self.ids = array("Q", bytes(24 * self.depth))
+        if ids is not None:
+            k = 3 * i
+            ids[k], ids[k + 1], ids[k + 2] = _ids(result)  # no array made a run to copy from
+        refs = self.refs
+        refs[j] = result
+        refs[j + 1] = None
+        self.head = i + 1 if i + 1 < self.depth else 0
+        if self.count < self.depth:
+            self.count += 1
+        if result.outcome is not _SUCCESS:
             if self.evidence is None:
                 self.evidence = {}
             self.evidence[i] = evidence_bytes(result)
             self._within_budget()
-
-    def _forget(self, slot: int) -> None:
-        if self.evidence is not None:
-            self.evidence.pop(slot, None)
 
     def evidence_total(self) -> int:
         return 0 if self.evidence is None else sum(self.evidence.values())
@@ -257,11 +265,10 @@ class _Ring:
             if total <= HISTORY_EVIDENCE_BYTES:
                 return
 
-    def slim_newest(self) -> None:
-        """Keep of the newest run (a success) only its shape, times and detail."""
+    def slim_newest(self, result: Result) -> None:
+        """Keep of the newest run ``result`` (a success) only its shape, times and detail."""
         i = (self.head - 1) % self.depth
-        result = self.refs[2 * i]
-        assert isinstance(result, Result)
+        assert result is self.refs[2 * i]
         if not _has_shape(result, self.shape):
             self.shape = _shape(result)
         detail = shared(result.evidence.detail)  # "HTTP 200 in 3ms" comes back often
@@ -333,19 +340,21 @@ class History:
             self._since = {n: t for n, t in self._since.items() if n in self._rings}
 
     def observe(self, result: Result) -> None:
+        key = result.probe if result.variant is None else result.key
         with self._lock:
-            ring = self._rings.get(result.key)
+            ring = self._rings.get(key)
             if ring is None:
                 return
             # Every attempt is kept, so the status page shows the attempts of a run; the
             # streak (and the run shown as the probe's state) follows final attempts only.
             last = ring.newest()
             if result.final:
-                previous = ring.newest_final()
+                # The newest run's final attempt: the newest run's, when that is final.
+                previous = last if last is not None and last.final else ring.newest_final()
                 if previous is None or previous.outcome is not result.outcome:
-                    self._since[result.key] = ring.run_start(result)
-            if last is not None and last.success:
-                ring.slim_newest()
+                    self._since[key] = ring.run_start(result)
+            if last is not None and last.outcome is _SUCCESS:
+                ring.slim_newest(last)
             ring.push(result)
 
     def probes(self) -> list[str]:

@@ -187,7 +187,7 @@ def _variations() -> list[Result]:
                     str if name not in ("status_code", "close_code") else int]
                 out.append(changed(base, evidence=replace(base.evidence, **{name: new})))
         elif f.name == "steps":
-            out += [replace(base, steps=base.steps[:1]),
+            out += [replace(base, steps=base.steps[:1]), replace(base, steps=()),
                     replace(base, steps=(StepTiming(0, "welcome", 0.3), base.steps[1])),
                     replace(base, steps=(StepTiming(0, "hello", 0.1), base.steps[1])),
                     replace(base, steps=(StepTiming(5, "welcome", 0.1), base.steps[1]))]
