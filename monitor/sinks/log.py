@@ -254,32 +254,30 @@ class RunLog:
             self._lines.forget()
 
     def observe(self, result: Result) -> None:
-        logger = self._bound()
+        config = structlog.get_config()
         lines = self._lines
+        if lines is None or not lines.made.current(config):
+            # While structlog's configuration is the JSON one of configure_logging, the
+            # run's line is made by _RunLines (its memo kept while the configuration is).
+            made = _made
+            lines = self._lines = (
+                _RunLines(made) if made is not None and made.current(config) else None)
         if lines is None or not lines.write(result):
-            log_result(result, logger)
+            log_result(result, self._bound(config))
 
-    def _bound(self) -> Any:
+    def _bound(self, config: Mapping[str, Any]) -> Any:
         """structlog's logger as ``get_logger`` would assemble it for this event, assembled
         again only when structlog's configuration changed: assembling one (a new bound
         logger and output logger for every event, as structlog does unless told to cache,
-        which would outlive a reconfiguration) was a tenth of what the log sink costs.
-        While that configuration is the JSON one of :func:`configure_logging`, the run's
-        line is made by :class:`_RunLines` (None otherwise)."""
-        config = structlog.get_config()
+        which would outlive a reconfiguration) was a tenth of what the log sink cost."""
         made_for = self._made_for
-        made = _made
-        current = made is not None and made.current(config)
         if (not made_for or config["processors"] is not made_for[0]
                 or config["logger_factory"] is not made_for[1]
                 or config["wrapper_class"] is not made_for[2]
-                or config["context_class"] is not made_for[3]
-                or (made if current else None) is not made_for[4]):
+                or config["context_class"] is not made_for[3]):
             self._logger = structlog.get_logger("synthmon").bind()
-            self._lines = _RunLines(made) if current and made is not None else None
             self._made_for = (config["processors"], config["logger_factory"],
-                              config["wrapper_class"], config["context_class"],
-                              made if current else None)
+                              config["wrapper_class"], config["context_class"])
         return self._logger
 
 
@@ -316,6 +314,7 @@ class _RunLines:
     one, and everything is checked again)."""
 
     def __init__(self, made: _Made) -> None:
+        self.made = made
         self.redactor = made.redactor
         # structlog's output logger, as get_logger's would be, and the levels that pass
         # its filter (make_filtering_bound_logger(level)).
