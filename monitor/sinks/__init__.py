@@ -41,7 +41,7 @@ class Sinks:
     """The fan-out: every result to every sink, in order (metrics first: a scrape racing the
     run sees the new values as soon as possible)."""
 
-    __slots__ = ("_all", "history", "log", "metrics")
+    __slots__ = ("_all", "_more", "history", "log", "metrics")
 
     def __init__(self, metrics: Surfacer, history: History, log: RunLog,
                  *more: Sink) -> None:
@@ -49,13 +49,18 @@ class Sinks:
         self.history = history
         self.log = log
         self._all: tuple[Sink, ...] = (metrics, history, log, *more)
+        self._more = more
 
     def configure(self, config: Config) -> None:
         for sink in self._all:
             sink.configure(config)
 
     def observe(self, result: Result) -> None:
-        for sink in self._all:
+        # The three every daemon has, called without a loop (this runs for every run).
+        self.metrics.observe(result)
+        self.history.observe(result)
+        self.log.observe(result)
+        for sink in self._more:
             sink.observe(result)
 
     def close(self, timeout: float = 2.0) -> None:

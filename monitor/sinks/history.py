@@ -106,12 +106,6 @@ def _trimmed(ev: Evidence) -> Evidence:
         diagnosis=diagnosis, trimmed=True)
 
 
-def _ids(result: Result) -> tuple[int, int, int]:
-    """The run's trace and span ids as numbers (0 for none: valid ids are never zero)."""
-    trace = int(result.trace_id, 16) if result.trace_id else 0
-    return trace >> 64, trace & 0xFFFF_FFFF_FFFF_FFFF, int(result.span_id or "0", 16)
-
-
 def _shape(result: Result) -> Result:
     """``slim(result)`` without what differs from run to run: times and detail."""
     ev = result.evidence
@@ -175,7 +169,7 @@ class _Ring:
         self.head = 0  # the slot the next run goes to
         self.count = 0
         self.times = array("d", bytes(16 * depth))
-        # Slot i: ids[3i:3i+3], see _ids(); made at the first traced run (trace: false
+        # Slot i: ids[3i:3i+3] (see push); made at the first traced run (trace: false
         # everywhere costs nothing).
         self.ids: array[int] | None = None
         self.refs: list[Result | _Extra | None] = [None] * (2 * depth)
@@ -229,7 +223,12 @@ class _Ring:
             ids = self.ids = array("Q", bytes(24 * self.depth))
         if ids is not None:
             k = 3 * i
-            ids[k], ids[k + 1], ids[k + 2] = _ids(result)  # no array made a run to copy from
+            # The trace id's high and low 64 bits, the span id (0 for none: valid ids are
+            # never zero), put in place: no array made a run to copy from.
+            trace = int(result.trace_id, 16) if result.trace_id else 0
+            ids[k] = trace >> 64
+            ids[k + 1] = trace & 0xFFFF_FFFF_FFFF_FFFF
+            ids[k + 2] = int(result.span_id or "0", 16)
         refs = self.refs
         refs[j] = result
         refs[j + 1] = None

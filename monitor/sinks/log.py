@@ -256,7 +256,10 @@ class RunLog:
     def observe(self, result: Result) -> None:
         config = structlog.get_config()
         lines = self._lines
-        if lines is None or not lines.made.current(config):
+        if lines is None or not (  # lines.made.current(config), inlined: every run asks
+                config["processors"] is lines.chain and lines.chain == lines.made.processors
+                and config["wrapper_class"] is lines.made.wrapper_class
+                and config["logger_factory"] is lines.made.logger_factory):
             # While structlog's configuration is the JSON one of configure_logging, the
             # run's line is made by _RunLines (its memo kept while the configuration is).
             made = _made
@@ -315,6 +318,7 @@ class _RunLines:
 
     def __init__(self, made: _Made) -> None:
         self.made = made
+        self.chain = made.chain
         self.redactor = made.redactor
         # structlog's output logger, as get_logger's would be, and the levels that pass
         # its filter (make_filtering_bound_logger(level)).
@@ -323,7 +327,7 @@ class _RunLines:
         self._warning = made.level <= logging.WARNING
         self._clock = _Clock()
         self._pattern: re.Pattern[str] | None = None
-        self._heads: dict[tuple[str, str | None], _Head] = {}
+        self._heads: dict[str | tuple[str, str], _Head] = {}
         self._outcomes: dict[str, tuple[str, int] | None] = {}
         self._tails: tuple[str | None, str | None] = (None, None)
         self._renew(self.redactor.pattern)
@@ -385,7 +389,8 @@ class _RunLines:
         pattern = self.redactor.pattern
         if pattern is not self._pattern:
             self._renew(pattern)
-        name = (result.probe, result.variant)
+        # A probe's name, or (name, variant) for a variant's: no tuple made for most runs.
+        name = result.probe if result.variant is None else (result.probe, result.variant)
         head = self._heads.get(name)
         if head is None or head.target != result.target or head.type != result.type:
             if len(self._heads) >= RUN_HEADS:
@@ -449,7 +454,7 @@ class _RunLines:
         # the line's strings within LOG_VALUE_CHARS together, none with a control character
         # or a secret (the head's, the outcome's and the level's checked when encoded).
         if (len(texts) + len(stamp) + head.chars + outcome[1] + _LEVEL_CHARS[level]
-                > LOG_VALUE_CHARS or has_control(texts)
+                > LOG_VALUE_CHARS or (not texts.isprintable() and has_control(texts))
                 or (pattern is not None and pattern.search(texts + stamp) is not None)):
             return None
         return f'{line}{tail}"{stamp}"}}'  # the timestamp's JSON: digits and -:.TZ, quoted
