@@ -168,13 +168,14 @@ def every_page(history: History) -> dict[str, str]:
 def check_pages(history: History) -> None:
     keys = history.probes()
     pages = every_page(history)
+    trees = {}
     for path, page in pages.items():
         if path == "/api/v1/results":
             continue
-        tree = parse_strict(page, path)
+        trees[path] = tree = parse_strict(page, path)
         assert "<script" not in page, path
         assert not tree.findall(".//script")
-    index = parse_strict(pages["/"])
+    index = trees["/"]
     rows = [tr.get("data-probe") for tr in index.iter("tr") if tr.get("data-probe")]
     assert rows == keys  # one row per run, named NAME@VARIANT, in config order
     links = {a.get("href") for a in index.iter("a")}
