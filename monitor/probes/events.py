@@ -340,6 +340,7 @@ class EventMatcher:
     lanes: tuple[tuple[str, Sequence[str], dict[str, Typed]], ...] = ()
     fail_on: frozenset[str] = frozenset()
     most: dict[str, int | None] = field(default_factory=dict)  # spec.allowed of each
+    counted: frozenset[str] = frozenset()  # the types spec.count names
     unnamed: str = ""  # what seen shows for a message without a type
     fed_matched: dict[str, Fed] = field(default_factory=dict)
 
@@ -366,6 +367,7 @@ class EventMatcher:
         self.lanes = tuple((path, parts, {}) for path, parts in self.split)
         self.fail_on = frozenset(spec.fail_on)
         self.most = {t: spec.allowed(t) for t in spec.count}
+        self.counted = frozenset(spec.count)
         self.unnamed = f"(no {', '.join(spec.paths)})"
 
     @property
@@ -415,11 +417,14 @@ class EventMatcher:
 
     def feed(self, data: Any, offset: float, size: int | None = None) -> Fed:
         """``size``: the message's length as received, which lets it be held untyped."""
+        # A stream feeds this event after event: what Frames.add(None) and Seen.add do is
+        # inline here, and a counted type's arrivals take the shortest way.
         spec = self.spec
-        if self.frames.count + len(self.held) >= FRAMES_TYPED:
-            self.frames.add(None)
+        frames, held = self.frames, self.held
+        if frames.count + len(held) >= FRAMES_TYPED:
+            frames.count += 1  # past the typed ones: only counted
         elif not self.eager and size is not None and self.held_bytes + size <= HELD_BYTES:
-            self.held.append((data, offset))
+            held.append((data, offset))
             self.held_bytes += size
         else:
             if not self.eager:
@@ -428,7 +433,11 @@ class EventMatcher:
             self._type(data, offset)
         typed = self.typed(data)
         event, spelling = typed.event, typed.spelling
-        self.seen.add(spelling if spelling is not None else self.unnamed)
+        seen = self.seen
+        seen.count += 1
+        if len(seen.kept) < EVENTS_SEEN_KEPT:
+            seen.kept.append(self.keep.type_name(spelling if spelling is not None
+                                                 else self.unnamed))
         fail_on = self.fail_on
         listed = bool(fail_on) and (spelling in fail_on or (event is not None
                                                             and event in fail_on))
@@ -443,24 +452,25 @@ class EventMatcher:
         arrivals = self.arrivals
         n = arrivals[event] + 1
         arrivals[event] = n
-        most = self.most.get(event)  # spec.allowed(event), read once
-        if most is not None and n > most:
-            return Fed(Outcome.UNEXPECTED_MESSAGE,
-                       f"got {event} {n} times, more than its count allows ({most}; seen: "
-                       f"{self.seen_words()})")
-        if n > self.needed.get(event, 0):
-            if event in spec.count:
+        needed = self.needed.get(event, 0)
+        if event in self.counted:
+            most = self.most[event]  # spec.allowed(event), read once
+            if most is not None and n > most:
+                return Fed(Outcome.UNEXPECTED_MESSAGE,
+                           f"got {event} {n} times, more than its count allows ({most}; "
+                           f"seen: {self.seen_words()})")
+            if n > needed:
                 return _NOTHING  # more than needed, within what its count allows
+            if n > 1:
+                self.short -= 1
+                return self.fed_matched.get(event) or self._matched(event)
+        elif n > needed:
             self.duplicates[event] = self.duplicates.get(event, 0) + 1
             if spec.fail_on_duplicates:
                 return Fed(Outcome.UNEXPECTED_MESSAGE,
                            f"got {event} again (fail_on_duplicates; seen: "
                            f"{self.seen_words()})")
             return _NOTHING
-        if event in spec.count and n > 1:
-            if n <= self.needed[event]:
-                self.short -= 1
-            return self.fed_matched.get(event) or self._matched(event)
         if spec.in_order:
             expected = self.order[self.position] if self.position < len(self.order) else None
             if event != expected:

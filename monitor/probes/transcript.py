@@ -13,8 +13,6 @@ token) is redacted in the frames before it too.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from monitor.keep import EMPTY, Keeper
 from monitor.limits import REDACT_MARGIN, TRANSCRIPT_BYTES, TRANSCRIPT_FRAMES
 from monitor.result import Frame
@@ -24,12 +22,10 @@ from monitor.result import Frame
 _WINDOW = TRANSCRIPT_BYTES + REDACT_MARGIN + 1
 
 
-class _Noted(NamedTuple):
-    direction: str
-    at: float  # loop time it came: its offset is worked out only when kept
-    kind: str
-    size: int
-    window: str | bytes
+# What is noted of a frame until the run ends, a plain tuple (a stream notes one an event):
+# (direction, the loop time it came (its offset is worked out only when kept), its kind, its
+# size, its window).
+_Noted = tuple[str, float, str, int, str | bytes]
 
 KINDS = ("text", "binary", "ping", "pong", "close")
 
@@ -48,7 +44,8 @@ class Transcript:
 
     def add(self, direction: str, kind: str, payload: bytes | str, now: float) -> None:
         """Note one frame. ``payload`` of a close frame is its code and reason as text."""
-        if len(self._frames) >= self.limit:
+        frames = self._frames
+        if len(frames) >= self.limit:
             self._omitted += 1
             return
         if isinstance(payload, str):
@@ -60,15 +57,15 @@ class Transcript:
             size = len(payload)
             if kind in ("ping", "pong"):
                 payload = payload[:TRANSCRIPT_BYTES].hex()
-        self._frames.append(_Noted(direction, now, kind, size, payload[:_WINDOW]))
+        frames.append((direction, now, kind, size, payload[:_WINDOW]))
 
     def frames(self) -> tuple[tuple[Frame, ...], int]:
         """The frames, kept with every secret known now."""
         keep = self._keep.excerpt
         t0 = self._t0
-        return tuple(Frame(n.direction, round((n.at - t0) * 1000, 1), n.kind, n.size,
-                           keep(n.window, TRANSCRIPT_BYTES) or EMPTY)
-                     for n in self._frames), self._omitted
+        return tuple(Frame(direction, round((at - t0) * 1000, 1), kind, size,
+                           keep(window, TRANSCRIPT_BYTES) or EMPTY)
+                     for direction, at, kind, size, window in self._frames), self._omitted
 
 
 __all__ = ["KINDS", "Transcript"]

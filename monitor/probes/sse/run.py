@@ -298,50 +298,51 @@ def judge_chunk(spec: SseSpec, stream: Stream, parser: Parser, chunk: bytes, now
     for event in events:
         stream.count += 1
         stream.last_event = event
-        data, kind = event.data, event.type
+        kind, text = event.type, event.data
         if transcript is not None:
-            transcript.add("received", kind or "data", data, at)
+            transcript.add("received", kind or "data", text, at)
         if seen is not None:
             seen.add(kind or "(no event field)")
-        if done is not None and (data == done or kind == done):
+        if done is not None and (text == done or kind == done):
             stream.done_seen = True
             return End.DONE
         if matcher is None:
             if stream.answered is not None:  # no events expected: any event may hold a value
-                stream.answered(Answer(body=data))
-        elif _matched(spec, stream, matcher, event, now) and not late:
+                stream.answered(Answer(body=text))
+            continue
+        # The expected events: each judged on arrival, inline (a stream's every event).
+        data: Any = text
+        parsed = True
+        try:
+            data = loads(text)
+        except ValueError:
+            parsed = False
+        fed = matcher.feed({"event": kind, "data": data, "id": event.id}, now, len(text))
+        if fed.matched:
+            if stream.answered is not None:  # a flow step's values: the event matched
+                stream.answered(Answer(body=text))
+        elif fed.outcome is not None:
+            raise Stop(fed.outcome, f"event {stream.count}: {fed.detail}")
+        elif not parsed:
+            _unreadable(stream, matcher, event)
+        if done is None and matcher.complete and not late:
             return End.COMPLETE  # late: only done ends it (the verdict tells burst from stall)
     return None
 
 
-def _matched(spec: SseSpec, stream: Stream, matcher: EventMatcher, event: Event,
-             now: float) -> bool:
-    """Judge one event against the expected ones; whether the wait is complete (and that
-    ends the reading). Raises :class:`Stop` for an event that fails it."""
-    text = event.data
-    data: Any = text
-    parsed = True
-    try:
-        data = loads(text)
-    except ValueError:
-        parsed = False
-    fed = matcher.feed({"event": event.type, "data": data, "id": event.id}, now, len(text))
-    if fed.matched:
-        if stream.answered is not None:  # a flow step's values: the event matched
-            stream.answered(Answer(body=text))
-    elif fed.outcome is not None:
-        raise Stop(fed.outcome, f"event {stream.count}: {fed.detail}")
-    elif not parsed and any(p.startswith("data.") for p in matcher.spec.paths):
-        typed_by_event = "event" in matcher.spec.paths and event.type is not None
-        if not typed_by_event:
-            raise Stop(Outcome.UNEXPECTED_MESSAGE,
-                        f"event {stream.count}: its data is not JSON, so "
-                        f"{', '.join(p for p in matcher.spec.paths if p.startswith('data.'))} "
-                        "cannot be read",
-                        "the stream carries something else than the JSON events expected: a "
-                        "truncated or interleaved chunk, an error as plain text, or another "
-                        "format")
-    return spec.done is None and matcher.complete
+def _unreadable(stream: Stream, matcher: EventMatcher, event: Event) -> None:
+    """An event whose data is not JSON, where the expected events are read at a
+    ``data.PATH``: raises :class:`Stop`, unless its ``event:`` field typed it."""
+    paths = matcher.spec.paths
+    if not any(p.startswith("data.") for p in paths):
+        return
+    if "event" in paths and event.type is not None:
+        return
+    raise Stop(Outcome.UNEXPECTED_MESSAGE,
+               f"event {stream.count}: its data is not JSON, so "
+               f"{', '.join(p for p in paths if p.startswith('data.'))} cannot be read",
+               "the stream carries something else than the JSON events expected: a "
+               "truncated or interleaved chunk, an error as plain text, or another format")
 
 
 def _result(probe: Probe, ctx: ProbeContext, stream: Stream, verdict: Verdict,

@@ -3,9 +3,12 @@ BOM, fields, bounds, and every way a stream can be cut into chunks."""
 
 from __future__ import annotations
 
+import codecs
+import random
+
 import pytest
 
-from monitor.probes.sse.parser import Event, Parser, TooLarge
+from monitor.probes.sse.parser import BOM, Event, Parser, TooLarge
 
 
 def parse(stream: bytes, *, chunk: int | None = None) -> tuple[list[Event], Parser]:
@@ -127,26 +130,71 @@ BLOCKS = [
 
 
 class LineParser(Parser):
-    """The parser reading every chunk line by line: the reference of its block path."""
+    """The reference of the parser's short cuts: every chunk decoded by codecs' own
+    incremental UTF-8 decoder and read line by line, never a block or an event whole."""
 
-    def _blocks(self, text: str) -> list[Event]:
-        return self._lines(text, final=False)
+    def __init__(self, max_bytes: int = 1024 * 1024) -> None:
+        super().__init__(max_bytes)
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def feed(self, chunk: bytes) -> list[Event]:
+        text = self.decoder.decode(chunk)
+        if self._at_start and text:
+            self._at_start = False
+            text = text.removeprefix(BOM)
+        return self._lines(self._rest + text, final=False)
+
+    def close(self) -> list[Event]:
+        self._rest += self.decoder.decode(b"", final=True)
+        return super().close()
 
 
-def read(parser: Parser, stream: bytes, chunk: int | None) -> tuple[object, int]:
-    step = chunk or len(stream)
+def cuts(stream: bytes, how: str | int | None, seed: int = 0) -> list[bytes]:
+    """``stream`` cut into chunks: whole (None), every N bytes, after each event's blank
+    line ("events": one event a chunk, a stream's common chunk), or at random places."""
+    if how is None:
+        return [stream]
+    if isinstance(how, int):
+        return [stream[i:i + how] for i in range(0, len(stream), how)]
+    if how == "events":
+        parts = stream.split(b"\n\n")
+        return [p + b"\n\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+    rng = random.Random(seed)
+    points = sorted(rng.sample(range(1, len(stream)), min(len(stream) - 1, rng.randint(1, 6))))
+    return [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)], strict=True)]
+
+
+def read(parser: Parser, chunks: list[bytes]) -> tuple[object, int]:
     out: list[object] = []
     try:
-        for i in range(0, len(stream), step):
-            out += parser.feed(stream[i:i + step])
+        for chunk in chunks:
+            out += parser.feed(chunk)
         out += parser.close()
     except TooLarge as exc:
         out.append(str(exc))
     return out, parser.comments
 
 
-@pytest.mark.parametrize("chunk", [None, 5, 16])
-@pytest.mark.parametrize("stream", BLOCKS, ids=lambda s: repr(s[:20]))
-def test_blocks_read_as_lines(stream: bytes, chunk: int | None) -> None:
-    for bound in (1024, 11):  # within and beyond a small bound on a line and on data
-        assert read(Parser(bound), stream, chunk) == read(LineParser(bound), stream, chunk)
+EVERY = BLOCKS + [s for _, s, _ in SPEC_EXAMPLES + MORE] + [
+    b"data: 1\n\n" * 3,
+    b"data:1\n\ndata:\n\ndata: \n\ndata:  2\n\n",
+    b"data: 1\r\n\r\ndata: 2\n\n",
+    b"data: a\rb\n\ndata: c\n\n",
+    b"\xef\xbb\xbfdata: 1\n\n\xef\xbb\xbfdata: 2\n\n",
+    "data: é\n\ndata: 😀\n\n".encode(),
+    b"data: 1\n\n" + b"data: " + b"x" * 10 + b"\n\n" + b"data: " + b"x" * 11 + b"\n\n",
+    b"event: a\n\ndata: 1\n\n",
+    b"id: 3\n\ndata: 1\n\nretry: 10\n\ndata: 2\n\n",
+]
+
+
+@pytest.mark.parametrize("how", [None, "events", 1, 5, 16, "random"])
+@pytest.mark.parametrize("stream", EVERY, ids=lambda s: repr(s[:20]))
+def test_short_cuts_read_as_lines(stream: bytes, how: str | int | None) -> None:
+    """Whole chunks, one event a chunk (the common case, read without a split), cuts
+    through lines and characters, and random cuts: as codecs' decoder and the line
+    algorithm alone read them."""
+    for seed in range(20 if how == "random" else 1):
+        for bound in (1024, 11):  # within and beyond a small bound on a line and on data
+            chunks = cuts(stream, how, seed)
+            assert read(Parser(bound), chunks) == read(LineParser(bound), chunks), chunks
