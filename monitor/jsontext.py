@@ -21,13 +21,13 @@ from typing import Any
 # JSONDecoder.__init__; typeshed does not declare it).
 _Scan = Callable[[str, int], tuple[Any, int]]
 _SCAN: _Scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-_OPEN = ("{", "[")
-_CLOSE = ("}", "]")
+_OPEN = "{["  # a character of each (``in`` on one character reads it as one of them)
+_CLOSE = "}]"
 
 
 def loads(text: str) -> Any:
     """``json.loads(text)``; raises ValueError (JSONDecodeError) as it does."""
-    if text[:1] in _OPEN and text[-1:] in _CLOSE:
+    if text and text[0] in _OPEN and text[-1] in _CLOSE:
         try:
             value, end = _SCAN(text, 0)
         except (ValueError, StopIteration):

@@ -164,10 +164,13 @@ class Keeper:
             # Nearly every body: ASCII bytes within the bound, read as the str below.
             data = data.decode("ascii")
         if type(data) is str and data.isascii() and len(data) <= limit \
-                and not has_control(data):
+                and (data.isprintable() or CONTROL.search(data) is None):
             # Nearly every frame of a transcript: ASCII (a byte a character, which str
-            # knows without encoding), within the bound, nothing to make visible.
+            # knows without encoding), within the bound, nothing to make visible (what
+            # has_control says, inline: a stream keeps one of these an event).
             shown = self.redactor.redact(data)
+            if shown is data:  # nothing redacted (no secret known, nearly always)
+                return Kept(data)
             if shown is not None and shown.isascii() and len(shown) <= limit:
                 return Kept(shown)
         window, more = _window(data, limit + REDACT_MARGIN)

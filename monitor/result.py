@@ -136,6 +136,7 @@ class StepResult:
         return self.outcome is Outcome.SUCCESS
 
 
+@fast_init  # a stream's transcript makes one an event (up to TRANSCRIPT_FRAMES)
 @dataclass(frozen=True, slots=True)
 class Frame:
     """One WebSocket frame (or stream event) of a run's transcript; ``data`` is its

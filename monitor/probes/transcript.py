@@ -63,9 +63,9 @@ class Transcript:
         """The frames, kept with every secret known now."""
         keep = self._keep.excerpt
         t0 = self._t0
-        return tuple(Frame(direction, round((at - t0) * 1000, 1), kind, size,
-                           keep(window, TRANSCRIPT_BYTES) or EMPTY)
-                     for direction, at, kind, size, window in self._frames), self._omitted
+        return tuple([Frame(direction, round((at - t0) * 1000, 1), kind, size,
+                            keep(window, TRANSCRIPT_BYTES) or EMPTY)
+                      for direction, at, kind, size, window in self._frames]), self._omitted
 
 
 __all__ = ["KINDS", "Transcript"]

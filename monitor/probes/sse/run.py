@@ -49,7 +49,7 @@ BODY_READ = EXCERPT_BYTES + REDACT_MARGIN
 CLOSE_GRACE = 0.2
 
 
-@dataclass
+@dataclass(slots=True)
 class Stream:
     """What one run has seen so far, kept for the result however it ends."""
 
