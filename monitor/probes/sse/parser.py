@@ -41,6 +41,9 @@ class Event(NamedTuple):
     retry: int | None = None  # the reconnection time the stream last asked for, in ms
 
 
+_new = tuple.__new__
+
+
 class TooLarge(Exception):
     """A line or an event's data beyond the parser's bound: the stream is refused."""
 
@@ -94,7 +97,8 @@ class Parser:
                 if len(value) >= self.max_bytes:  # its data and the line end
                     raise TooLarge(f"an event whose data is longer than {self.max_bytes} "
                                    "characters")
-                return [Event(None, value, self._id, self._retry)]
+                # Made as namedtuple's own _make makes one, without its two calls.
+                return [_new(Event, (None, value, self._id, self._retry))]
             return self._blocks(text)
         return self._lines(text, final=False)
 

@@ -288,10 +288,11 @@ def judge_chunk(spec: SseSpec, stream: Stream, parser: Parser, chunk: bytes, now
     if not events:
         return None
     # The timeline moves once a chunk: its first event may end a gap, the others add none.
-    if stream.last is None:
+    last = stream.last
+    if last is None:
         stream.first = now
-    else:
-        stream.max_gap = max(stream.max_gap, now - stream.last)
+    elif now - last > stream.max_gap:
+        stream.max_gap = now - last
     stream.last = now
     at = stream.t_request + now
     transcript, seen, matcher, done = stream.transcript, stream.seen, stream.matcher, spec.done
