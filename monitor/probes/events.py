@@ -439,9 +439,8 @@ class EventMatcher:
             seen.kept.append(self.keep.type_name(spelling if spelling is not None
                                                  else self.unnamed))
         fail_on = self.fail_on
-        listed = bool(fail_on) and (spelling in fail_on or (event is not None
-                                                            and event in fail_on))
-        if listed or (event is None and is_auth_error(data)):
+        if (fail_on and (spelling in fail_on or (event is not None and event in fail_on))) \
+                or (event is None and is_auth_error(data)):
             if is_auth_error(data):
                 return Fed(Outcome.AUTH_REJECTED, "the server sent an auth error message "
                            f"(seen: {self.seen_words()})", auth=True)
