@@ -14,6 +14,14 @@ The bare read the target is judged against opens a connection for each read
 monitor.probes.net.session) and as the HTTP benchmark's bare aiohttp does (bench.cost,
 bench.breakdown). A bare read over a kept-alive connection, which no probe run makes, is
 measured beside them and reported too (``ratio_reused``).
+
+``python -m bench.sse count [--runs R]`` counts the instructions of the run's own work on
+such a stream, without sockets (what the bare read does not do: the parser, JSON, the
+matcher, the timeline, the transcript kept), under ``valgrind --tool=cachegrind
+--cache-sim=no`` as bench.cost counts: R and 3R passes in two processes, their difference
+over 2R, so that the start and the imports cancel out. Deterministic where the CPU ratio
+moves with the machine's load (and where a whole run under valgrind is slowed enough for
+its 2 ms pace to change how the stream arrives).
 """
 
 from __future__ import annotations
@@ -21,7 +29,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import re
 import statistics
+import subprocess
 import sys
 import time
 
@@ -58,9 +69,7 @@ probes:
 
 
 def app(events: int, pace: float) -> web.Application:
-    chunk = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "model": "bench",
-             "choices": [{"index": 0, "delta": {"content": " token"}, "finish_reason": None}]}
-    line = f"data: {json.dumps(chunk)}\n\n".encode()
+    line = chunk_line()
 
     async def stream(request: web.Request) -> web.StreamResponse:
         await request.read()
@@ -85,6 +94,52 @@ async def _bare(session: aiohttp.ClientSession, url: str) -> int:
         async for _ in r.content.iter_any():
             n += 1
     return n
+
+
+def chunk_line() -> bytes:
+    chunk = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "model": "bench",
+             "choices": [{"index": 0, "delta": {"content": " token"}, "finish_reason": None}]}
+    return f"data: {json.dumps(chunk)}\n\n".encode()
+
+
+def judge(passes: int, events: int) -> None:
+    """``passes`` times, a stream of ``events`` chunks and ``[DONE]`` judged as a run judges
+    it (monitor.probes.sse.run: begin, judge_chunk a chunk, the transcript kept)."""
+    from monitor.keep import Keeper
+    from monitor.probes.sse.run import Stream, begin, judge_chunk
+
+    spec = load_text(probe_yaml("http://127.0.0.1:9/v1/chat/completions", events),
+                     env={}).probes[0].spec.sse
+    line = chunk_line()
+    keep = Keeper(Redactor())
+    for _ in range(3 + passes):  # three first: the imports' and first calls' work
+        stream = Stream(spec=spec)
+        parser = begin(stream, keep, None)
+        for i in range(events):
+            judge_chunk(spec, stream, parser, line, 0.002 * i, False)
+        if judge_chunk(spec, stream, parser, b"data: [DONE]\n\n", 0.002 * events,
+                       False) is None or stream.transcript is None:
+            raise SystemExit("the stream did not end at [DONE]")
+        stream.transcript.frames()
+
+
+_IREFS = re.compile(r"I\s+refs:\s+([\d,]+)")
+
+
+def count(passes: int, events: int) -> float:
+    """Instructions of one pass of :func:`judge` (see the module's docstring)."""
+    totals = []
+    for n in (passes, 3 * passes):
+        done = subprocess.run(
+            ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+             sys.executable, "-m", "bench.sse", "judge", "--runs", str(n), "--events",
+             str(events)], capture_output=True, text=True, check=False, timeout=1800,
+            env=dict(os.environ, PYTHONHASHSEED="0"))
+        found = _IREFS.search(done.stderr)
+        if done.returncode != 0 or found is None:
+            raise SystemExit(done.stderr[-2000:])
+        totals.append(int(found.group(1).replace(",", "")))
+    return (totals[1] - totals[0]) / (2 * passes)
 
 
 SIDES = ("sse", "bare", "bare_reused")
@@ -143,7 +198,19 @@ def main(argv: list[str]) -> int:
     m.add_argument("--batch", type=int, default=10)
     m.add_argument("--events", type=int, default=100)
     m.add_argument("--loop", default=eventloop.DEFAULT)
+    for name in ("count", "judge"):  # judge: what count runs under valgrind
+        c = sub.add_parser(name)
+        c.add_argument("--runs", type=int, default=20)
+        c.add_argument("--events", type=int, default=100)
     args = p.parse_args(argv)
+    if args.cmd == "judge":
+        judge(args.runs, args.events)
+        return 0
+    if args.cmd == "count":
+        n = count(args.runs, args.events)
+        print(json.dumps({"instructions_per_run": round(n), "per_event": round(n / args.events),
+                          "events": args.events}))
+        return 0
     if args.cmd == "serve":
         web.run_app(app(args.events, args.pace), host="127.0.0.1", port=args.port,
                     print=None, access_log=None)
