@@ -19,8 +19,48 @@ from pydantic import (
 from monitor.trace import tracestate_problem
 
 
+class FieldsSet(set[str]):
+    """The names a model was given (pydantic's ``__pydantic_fields_set__``), one instance
+    for every model of a load given the same names: a set each cost 216 bytes, two a probe,
+    4 MB of 10,000 probes. Shared, so it refuses every change; pydantic's own copies
+    (``model_copy``, ``copy``, ``deepcopy``) get a plain set of their own, as they would
+    (tests/config/test_fields_set.py)."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args: object) -> None:
+        raise TypeError("a model's shared fields set is never changed (FieldsSet)")
+
+    add = discard = remove = clear = update = _refuse
+    difference_update = intersection_update = symmetric_difference_update = _refuse
+    __ior__ = __iand__ = __isub__ = __ixor__ = _refuse  # type: ignore[assignment]
+
+    def pop(self) -> str:
+        self._refuse()
+        raise AssertionError  # not reached
+
+    def __copy__(self) -> set[str]:
+        return set(self)
+
+    def __deepcopy__(self, memo: object) -> set[str]:
+        return set(self)
+
+
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def model_post_init(self, context: Any) -> None:
+        # Validated with a ``{"shared": {}}`` context (a load): equal sets of given names
+        # are one FieldsSet. The models are frozen: nothing sets a field after this.
+        table = context.get("shared") if isinstance(context, dict) else None
+        if table is None:
+            return
+        names = self.__pydantic_fields_set__
+        key = (FieldsSet, frozenset(names))
+        found = table.get(key)
+        if found is None:
+            found = table[key] = FieldsSet(names)
+        object.__setattr__(self, "__pydantic_fields_set__", found)
 
 
 # What the JSON Schema says beyond the types, so that an editor flags what `check` refuses
