@@ -105,20 +105,26 @@ class _ProbeSeries:
     last: Result | None = None
     last_success: float | None = None
     runs: dict[Outcome, int] = field(default_factory=dict)
-    retries: dict[Outcome, int] = field(default_factory=dict)
+    # The maps below are made at their first entry: most probes never retry, and have no
+    # steps or events (three empty dicts were 1.8 MiB of 10,000 probes, issue 24).
+    retries: dict[Outcome, int] | None = None
     duration: Buckets = field(default_factory=lambda: Buckets(DURATION_BUCKETS))
-    steps: dict[str, Buckets] = field(default_factory=dict)
+    steps: dict[str, Buckets] | None = None
     # (step, event) → time from the step's start to the event; events are the configured
     # types (never what a server sent), so the label values are bounded by the config.
-    events: dict[tuple[str, str], Buckets] = field(default_factory=dict)
+    events: dict[tuple[str, str], Buckets] | None = None
     # The histograms the probe's kind declares, by family name (created on first use).
     measured: dict[str, Buckets] | None = None
 
     def snapshot(self) -> _ProbeSeries:
         return _ProbeSeries(self.labels, self.type, self.interval, self.last, self.last_success,
-                            dict(self.runs), dict(self.retries), self.duration.copy(),
-                            {k: b.copy() for k, b in self.steps.items()},
-                            {k: b.copy() for k, b in self.events.items()},
+                            dict(self.runs),
+                            None if self.retries is None else dict(self.retries),
+                            self.duration.copy(),
+                            None if self.steps is None
+                            else {k: b.copy() for k, b in self.steps.items()},
+                            None if self.events is None
+                            else {k: b.copy() for k, b in self.events.items()},
                             None if self.measured is None
                             else {k: b.copy() for k, b in self.measured.items()})
 
@@ -180,7 +186,8 @@ class Surfacer:
                     # labels is a new series to Prometheus, and rate() starts it cleanly.
                     prev.labels, prev.interval = labels, probe.interval
                     allowed = _event_keys(probe)
-                    prev.events = {k: b for k, b in prev.events.items() if k in allowed}
+                    if prev.events is not None:
+                        prev.events = {k: b for k, b in prev.events.items() if k in allowed}
                     self._series[probe.key] = prev
                 else:
                     self._series[probe.key] = _ProbeSeries(labels, probe.type, probe.interval)
@@ -200,7 +207,10 @@ class Surfacer:
                 return
             series.runs[result.outcome] = series.runs.get(result.outcome, 0) + 1
             if result.attempt > 1:
-                series.retries[result.outcome] = series.retries.get(result.outcome, 0) + 1
+                retries = series.retries
+                if retries is None:
+                    retries = series.retries = {}
+                retries[result.outcome] = retries.get(result.outcome, 0) + 1
             if not result.final:
                 # A failure not yet confirmed: counted, but the gauges (and so dashboards
                 # and alerts) wait for the run's final attempt.
@@ -209,16 +219,24 @@ class Surfacer:
             tid = result.trace_id
             at = result.started_at + result.duration_seconds
             series.duration.observe(result.duration_seconds, tid, at)
-            for step in result.steps:
-                b = series.steps.get(step.name)
-                if b is None:
-                    b = series.steps[step.name] = Buckets(DURATION_BUCKETS)
-                b.observe(step.duration_seconds, tid, at)
-            for ev in result.events:
-                b = series.events.get((ev.step, ev.event))
-                if b is None:
-                    b = series.events[(ev.step, ev.event)] = Buckets(EVENT_BUCKETS)
-                b.observe(ev.seconds, tid, at)
+            if result.steps:
+                steps = series.steps
+                if steps is None:
+                    steps = series.steps = {}
+                for step in result.steps:
+                    b = steps.get(step.name)
+                    if b is None:
+                        b = steps[step.name] = Buckets(DURATION_BUCKETS)
+                    b.observe(step.duration_seconds, tid, at)
+            if result.events:
+                events = series.events
+                if events is None:
+                    events = series.events = {}
+                for ev in result.events:
+                    b = events.get((ev.step, ev.event))
+                    if b is None:
+                        b = events[(ev.step, ev.event)] = Buckets(EVENT_BUCKETS)
+                    b.observe(ev.seconds, tid, at)
             kind = KINDS.get(result.type)
             for h in kind.histograms if kind is not None else ():
                 value = result.measure(h.measure)
@@ -404,7 +422,7 @@ def iter_exposition(snap: Snapshot, chunk_lines: int = CHUNK_LINES,
     head("synthmon_probe_retries_total", "counter",
          "retries of failed runs, by the outcome of the retry (success: a blip healed)")
     for s in series:
-        for oc, n in s.retries.items():
+        for oc, n in s.retries.items() if s.retries is not None else ():
             add(f'synthmon_probe_retries_total{{{s.labels},outcome="{oc.value}"}} {_num(n)}\n')
         yield from cut()
     head("synthmon_probe_duration_seconds", "histogram", "probe run duration")
@@ -415,7 +433,7 @@ def iter_exposition(snap: Snapshot, chunk_lines: int = CHUNK_LINES,
     head("synthmon_probe_step_duration_seconds", "histogram",
          "duration of each step of a run (WebSocket steps, a flow's steps)")
     for s in series:
-        for step, b in s.steps.items():
+        for step, b in s.steps.items() if s.steps is not None else ():
             histogram("synthmon_probe_step_duration_seconds",
                       f'{s.labels},step="{_escape(step)}"', b, _LE)
         yield from cut()
@@ -423,7 +441,7 @@ def iter_exposition(snap: Snapshot, chunk_lines: int = CHUNK_LINES,
          "time from the start of an events wait (a WebSocket step, a stream) to each "
          "expected event")
     for s in series:
-        for (step, event), b in s.events.items():
+        for (step, event), b in s.events.items() if s.events is not None else ():
             _histogram(add, "synthmon_probe_event_seconds",
                        f'{s.labels},step="{_escape(step)}",event="{_escape(event)}"', b,
                        _EVENT_LE)

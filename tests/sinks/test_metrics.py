@@ -188,3 +188,32 @@ async def test_a_large_scrape_is_streamed_and_parses_whole(tmp_path: Path) -> No
     probes = {x.labels["probe"] for fam in text_string_to_metric_families(text)
               for x in fam.samples if x.name == "probe_success"}
     assert probes == {f"p{i}" for i in range(n)}
+
+
+def test_retry_step_and_event_maps_are_made_at_their_first_entry() -> None:
+    """A probe that never retried and has no steps or events keeps no map for them (issue
+    24's memory); the first retry, step or event makes it, and the exposition says the same
+    as ever before and after a reload."""
+    s = Surfacer()
+    s.configure(config())
+    s.observe(result("api", Outcome.SUCCESS))
+    s.observe(result("ws", Outcome.SUCCESS))
+    series = s._series
+    assert all(x.retries is None and x.steps is None and x.events is None
+               for x in series.values())
+    names = {x.name for x in samples(s)}
+    assert not names & {"synthmon_probe_retries_total",
+                        "synthmon_probe_step_duration_seconds_count",
+                        "synthmon_probe_event_seconds_count"}
+    s.observe(result("ws", Outcome.SUCCESS, attempt=2,
+                     steps=(StepTiming(0, "welcome", 0.003),)))
+    assert series["api"].retries is None and series["api"].steps is None
+    for _ in range(2):  # each scrape renders from its own snapshot
+        assert value(s, "synthmon_probe_retries_total", probe="ws", outcome="success") == 1
+        assert value(s, "synthmon_probe_step_duration_seconds_count", probe="ws",
+                     step="welcome") == 1
+    s.configure(config())
+    assert value(s, "synthmon_probe_retries_total", probe="ws", outcome="success") == 1
+    assert value(s, "synthmon_probe_step_duration_seconds_count", probe="ws",
+                 step="welcome") == 1
+    assert series is not s._series and s._series["api"].events is None
