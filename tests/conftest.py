@@ -40,46 +40,12 @@ _NETNS: dict[str, str | None] = {"problem": "not entered"}
 def pytest_configure(config: pytest.Config) -> None:
     """Enter a loopback-only network namespace before anything starts a thread (see
     tests/support/netguard.py); under CI a session that cannot is refused."""
-    if hasattr(config.option, "loadscopereorder"):  # pytest-xdist: see SLOWEST_FILES
-        config.option.loadscopereorder = False
     problem = netguard.enter_loopback_only_namespace()
     _NETNS["problem"] = problem
     if problem and os.environ.get("CI") and os.environ.get("SYNTHMON_TEST_NETNS") != "0":
         raise pytest.UsageError(
             f"egress guard: cannot enter a loopback-only network namespace ({problem}); "
             "CI must check that no test leaves loopback (run as root)")
-
-
-# The test files that take longest (one to four minutes each on a loaded machine), first in
-# the collection and so the first files the xdist workers take (`--dist loadfile`: a file to
-# a worker, in collection order, once pytest_configure has turned off xdist's own order by
-# number of tests, which put these files of one or few tests last, where the one started
-# last was the suite's tail, the other workers idle). Longest first.
-SLOWEST_FILES = (
-    "tests/web/test_every_mode.py",
-    "tests/demo/test_tour.py",
-    "tests/bench_smoke/test_trace_cpu.py",
-    "tests/web/test_render_any_history.py",
-    "tests/cli/test_once_table.py",
-    "tests/bench_smoke/test_scale_and_resources.py",
-    "tests/bench_smoke/test_probe_cpu.py",
-    "tests/web/test_statuspage_screens.py",
-    "tests/alerting/test_fleet.py",
-    "tests/alerting/test_rules.py",
-    "tests/config/test_fuzz.py",
-    "tests/test_soak.py",
-)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The slowest files first (a stable sort: every file's tests stay together, in their
-    order); a name in SLOWEST_FILES that is no file any more fails the session."""
-    root = Path(__file__).resolve().parent.parent
-    gone = [f for f in SLOWEST_FILES if not (root / f).is_file()]
-    if gone:
-        raise pytest.UsageError(f"tests/conftest.py SLOWEST_FILES names no file: {gone}")
-    rank = {f: i for i, f in enumerate(SLOWEST_FILES)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
 
 
 def pytest_report_header(config: pytest.Config) -> str:
