@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+import sys
 
 import pytest
 
@@ -93,3 +94,25 @@ def test_no_pydantic_path_changes_a_shared_fields_set() -> None:
     assert shared is b.model_fields_set == {"name", "http"}
     assert shared_http is b.http.model_fields_set == {"url", "expect"}
     assert c.model_fields_set == {"name", "interval", "http"}
+
+
+def test_a_models_fields_dict_shares_its_keys_and_reads_as_pydantics_own() -> None:
+    """monitor.config.schema.base.key_sharing: each model of a load keeps its fields in a
+    dict sharing its keys with the others of its class (PEP 412), a third of the size of
+    the dict pydantic made; fails if CPython stops sharing them."""
+    a, b, c, d = _specs()
+    assert a.http and b.http
+    raw = {"name": "a", "http": {"url": "http://127.0.0.1:1/a", "expect": {"status": [200]}}}
+    alone = ProbeSpec.model_validate(raw)
+    assert alone.http is not None
+    for model, own in ((a, alone), (a.http, alone.http)):
+        assert list(model.__dict__.items()) == list(own.__dict__.items())
+        assert sys.getsizeof(model.__dict__) < sys.getsizeof(own.__dict__) * 3 // 4, (
+            sys.getsizeof(model.__dict__), sys.getsizeof(own.__dict__))
+        assert model == own and model.model_dump() == own.model_dump()
+        assert model.model_dump_json() == own.model_dump_json()
+    for spec in (a, b, c, d):
+        assert list(spec.__dict__) == list(ProbeSpec.model_fields)
+    copied = a.model_copy(update={"interval": 5.0})
+    assert copied.interval == 5.0 and a.interval is None and b.interval is None
+    assert pickle.loads(pickle.dumps(a)) == a
