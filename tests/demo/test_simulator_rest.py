@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import jwt
+import pytest
 
 from monitor.demo.simulator import (
     AUDIENCE,
@@ -198,3 +199,35 @@ def test_threads_are_bounded_oldest_first() -> None:
     assert store.owned(made[0].id, "u") is None and store.owned(made[4].id, "u") is made[4]
     assert store.owned(made[4].id, "v") is None and store.owned(None, "u") is None
     assert store.create("u", "x" * 1000).title == "x" * 200
+
+
+async def test_a_caller_that_hangs_up_mid_body_is_no_traceback(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A probe whose timeout ends a POST while its body is on the way (a loaded machine does
+    this): the simulator's handler loses the connection reading the body. That is the
+    caller's doing, not a server error, and must not print a traceback into the demo's
+    screen (tests/demo/test_tour.py fails on one)."""
+    from urllib.parse import urlsplit
+
+    from monitor.demo.simulator import LOGIN_PATH, THREADS_PATH
+
+    running = await start_simulator("127.0.0.1", 0, jwt_secret=SECRET)
+    try:
+        async with aiohttp.ClientSession() as http:
+            token = await login(running, http)
+        url = urlsplit(running.url)
+        for path in (LOGIN_PATH, THREADS_PATH):
+            _, writer = await asyncio.open_connection(url.hostname, url.port)
+            writer.write(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                         f"\r\nAuthorization: Bearer {token}\r\nContent-Length: 4096\r\n\r\n"
+                         .encode())  # and not a byte of the body
+            await writer.drain()
+            await asyncio.sleep(0.2)  # the handler is reading the body
+            writer.transport.abort()
+            await asyncio.sleep(0.2)
+        async with aiohttp.ClientSession() as http:  # and it still serves the next caller
+            await login(running, http)
+    finally:
+        await running.stop()
+    errors = [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL") or r.exc_info]
+    assert not errors, [r.getMessage() for r in errors]

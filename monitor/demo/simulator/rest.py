@@ -111,7 +111,12 @@ def mint_access_token(secret: str, subject: str, email: str) -> str:
 
 async def _json_body(request: web.Request) -> dict[str, Any] | None:
     """The request's JSON object (None when there is none or it is not an object)."""
-    raw = await request.content.read(MAX_BODY + 1)
+    try:
+        raw = await request.content.read(MAX_BODY + 1)
+    except ConnectionError:
+        # The caller hung up before its body came (a probe's timeout on a loaded machine):
+        # its doing, answered as a bad request nobody reads, not logged as a server error.
+        raise web.HTTPBadRequest(reason="the connection closed before the body") from None
     if len(raw) > MAX_BODY or not raw.strip():
         return None
     try:
