@@ -338,20 +338,13 @@ class _RunLines:
     def write(self, result: Result) -> bool:
         """Write the run's line (or drop it, as the level filter would): False when it must
         go through the chain instead."""
-        if result.outcome is _SUCCESS:
-            if not self._info:
-                return True
-            line = self.line(result, 0)
-            if line is None:
-                return False
-            self._out.info(line)
+        success = result.outcome is _SUCCESS
+        if not (self._info if success else self._warning):
             return True
-        if not self._warning:
-            return True
-        line = self.line(result, 1)
+        line = self.line(result, 0 if success else 1)
         if line is None:
             return False
-        self._out.warning(line)
+        (self._out.info if success else self._out.warning)(line)
         return True
 
     def _clean(self, text: str) -> bool:
