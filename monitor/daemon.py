@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 import structlog
 
-from monitor import eventloop
+from monitor import eventloop, gcpolicy
 from monitor.auth import TokenSource
 from monitor.config import Config, ConfigError, ConfigPaths, Probe, config_name, load_file
 from monitor.links import NO_LINKS, Links
@@ -55,6 +55,9 @@ class DaemonOptions:
     env: Mapping[str, str] | None = None
     # Where people reach this daemon and its runs' traces (--external-url, --trace-url).
     links: Links = NO_LINKS
+    # The daemon has its process to itself (synthmon run, the demo), and sets the process's
+    # garbage collector for it (monitor.gcpolicy); not in a test's process.
+    own_process: bool = False
 
 
 class Daemon:
@@ -136,6 +139,8 @@ class Daemon:
                 return False, exc.problems
             self._adopt(config)
             self._scheduler.update(config.probes, in_round)
+            if self.options.own_process:
+                gcpolicy.settle()  # the old config's objects collected, the new one frozen
             self.surfacer.reloaded(True)
             self.reload_failure = None
             self.log.info("config_reloaded", probes=len(config.probes),
@@ -168,6 +173,9 @@ class Daemon:
         self.surfacer.reloaded(True)
         self._ctx = open_context(self.redactor, self.tokens)
         self._scheduler.start(config.probes, in_round)
+        if self.options.own_process:
+            gcpolicy.tune()
+            gcpolicy.settle()  # before any run: only what lives as long as the daemon
         self.ready = True
         self.log.info("started", probes=len(config.probes), config=self.config_name,
                       location=self.options.location, event_loop=eventloop.current(),

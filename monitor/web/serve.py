@@ -54,7 +54,7 @@ async def serve_daemon(config: ConfigPaths, listen: tuple[str, int], location: s
         auth = BasicAuth(endpoints.users) if endpoints.users else None
         open_health = endpoints.open_health_endpoints
     daemon = Daemon(DaemonOptions(config_path=config, location=location, shard=shard,
-                                  env=env, links=links),
+                                  env=env, links=links, own_process=True),
                     redactor=redactor)
     try:
         await daemon.start()

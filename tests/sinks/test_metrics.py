@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
@@ -13,7 +14,14 @@ from monitor.config import Config, load_text
 from monitor.daemon import Daemon, DaemonOptions
 from monitor.outcomes import Outcome
 from monitor.result import Evidence, Result, StepTiming
-from monitor.sinks.metrics import CHUNK_LINES, CONTENT_TYPE, Surfacer, iter_exposition
+from monitor.sinks.metrics import (
+    CHUNK_LINES,
+    CONTENT_TYPE,
+    Snapshot,
+    Surfacer,
+    format_snapshot,
+    iter_exposition,
+)
 from tests.support.servers import serving_daemon
 
 CONFIG = """\
@@ -217,3 +225,46 @@ def test_retry_step_and_event_maps_are_made_at_their_first_entry() -> None:
     assert value(s, "synthmon_probe_step_duration_seconds_count", probe="ws",
                  step="welcome") == 1
     assert series is not s._series and s._series["api"].events is None
+
+
+def test_a_snapshot_in_steps_is_the_snapshot_and_copies_each_probe_whole() -> None:
+    """The /metrics handler copies the series a few hundred probes at a time, letting the
+    event loop run between two steps: the same text when nothing ran meanwhile; a run
+    recorded between two steps is in the copy of a probe not yet copied and not in one
+    already copied, and either way a probe's series agree (runs, histogram count, last
+    outcome)."""
+    s = Surfacer()
+    s.configure(many(10))
+    for i in range(10):
+        s.observe(result(f"p{i}", Outcome.SUCCESS))
+    steps = s.snapshot_in_steps(4)
+    taken = 0
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            whole: Snapshot = done.value
+            break
+        taken += 1
+    assert taken == 2  # 4 + 4 + 2 probes: two turns of the loop in between
+    assert format_snapshot(whole) == s.render()
+
+    steps = s.snapshot_in_steps(4)
+    next(steps)  # p0-p3 copied
+    for i in (1, 7):
+        s.observe(result(f"p{i}", Outcome.TIMEOUT))
+    s.configure(many(3))  # a reload meanwhile: the scrape keeps the probes it began with
+    with pytest.raises(StopIteration) as stopped:
+        while True:
+            next(steps)
+    snap: Snapshot = stopped.value.value
+    text = format_snapshot(snap).decode()
+    got = {(x.name, x.labels.get("probe"), x.labels.get("outcome", "")): x.value
+           for fam in text_string_to_metric_families(text) for x in fam.samples}
+    assert got[("probe_success", "p1", "")] == 1.0
+    assert ("synthmon_probe_runs_total", "p1", "timeout") not in got
+    assert got[("probe_success", "p7", "")] == 0.0
+    assert got[("synthmon_probe_runs_total", "p7", "timeout")] == 1.0
+    assert got[("synthmon_probe_duration_seconds_count", "p7", "")] == 2.0
+    assert {p for (n, p, _) in got if n == "probe_success"} == {f"p{i}" for i in range(10)}
+    assert snap.configured == 10
