@@ -5,9 +5,13 @@ raises (cancellation from outside excepted), never touches metrics or logs, and 
 within ``probe.timeout``: one deadline covers the token, the connection, the request and
 the body. Whatever was seen before a failure (status, headers, phases so far) is kept.
 
-``expect.max_latency`` budgets the request itself, from sending it to the end of the body:
-fetching a token (cached, rarely slow, and not the target's fault) is left out.
-``duration_seconds`` is the whole run.
+``expect.max_latency`` budgets the request itself, from its first I/O (resolving the name,
+or connecting) to the end of the body: fetching a token (cached, rarely slow, and not the
+target's fault) is left out. ``duration_seconds`` is the whole run, timed at its I/O's
+edges: from its first I/O (the token request, when the probe has auth; the request's
+otherwise) to its last (the body's last byte read off the socket, or the failure). The
+probe's own work before it (building the request) and after it (judging the answer,
+building the Result) is synthmon's time, not the target's.
 """
 
 from __future__ import annotations
@@ -69,10 +73,12 @@ async def run_http(probe: Probe, ctx: ProbeContext) -> Result:
     outcome: Outcome
     detail: str
     hint: str | None = None
+    ended: float | None = None  # the end of the run's I/O, when the exchange completed
     try:
         with deadline(probe.timeout):
             body, truncated, resp_headers = await _exchange(probe, spec, ctx, seen)
-        latency = time.perf_counter() - (seen.request_started or t0)
+        ended = seen.timer.since  # "done": when the body's last byte was read
+        latency = ended - (seen.timer.first or seen.request_started or t0)
         if ctx.on_answer is not None:  # a flow step's values, before the verdict
             ctx.answered(Answer(seen.headers, body))
         judged = judge(spec, probe.variant, seen.status or 0, body, truncated, resp_headers,
@@ -123,9 +129,13 @@ async def run_http(probe: Probe, ctx: ProbeContext) -> Result:
                       content_type=seen.content_type, body=seen.body, hint=hint,
                       redirects=redirects.evidence(seen.hops, ctx.redactor) if seen.hops
                       else ())
+    if ended is None:
+        ended = time.perf_counter()
+    # With auth, the run's I/O may begin with the token request, at the run's start.
+    start = t0 if probe.auth is not None or seen.timer.first is None else seen.timer.first
     peer_cert = seen.timer.peer_cert
     measured = Measured(
-        started_at=started_at, duration_seconds=time.perf_counter() - t0,
+        started_at=started_at + (start - t0), duration_seconds=ended - start,
         phases=seen.timer.phases() if seen.stage == "request" else (),
         cert_expiry=None if peer_cert is None else cert_expiry(peer_cert), token=seen.token)
     return build_result(probe, ctx, verdict, measured)

@@ -24,6 +24,11 @@ resolver's ``resolve``, ``ClientResponse.start``   processing, a followed redire
                                                    trace hooks time the same moments at
                                                    ten times the cost (every signal sent,
                                                    a parameters object each)
+aiohttp ``ResponseHandler.feed_data``, the         the moments an answer's headers and its
+payload's ``on_eof`` (:mod:`.session`)             body's last byte are read off the socket,
+                                                   where the run's I/O ends: the run's task
+                                                   learns of them only at its next turn on
+                                                   the loop, behind other runs' callbacks
 websockets ``ClientConnection`` subclass           passed as ``create_connection``: notes when
 (``connection_made``, ``data_received``;           TCP/TLS came up, keeps the raw start of the
 :mod:`.wsconn`)                                    answer, feeds data in slices, aborts a

@@ -46,6 +46,13 @@ class PhaseTimer:
     Across followed redirects the phases add up. ``stage`` is where the request is now, so
     that a failure is blamed on the right phase: "prepare" until a connection is being
     created, "redirect" between hops, "done" at the end.
+
+    The moments an answer's headers and its body's last byte were read off the socket are
+    told by the connection's protocol as it reads them (:meth:`heard`, :meth:`body_read`):
+    ``processing`` and ``transfer`` end there, not when the run's task next gets its turn
+    on a loop busy with other runs (the loop's queue is synthmon's, not the target's).
+    ``first`` is when the request's first stage began; with ``since`` once "done", the
+    request's I/O from its first moment to its last.
     """
 
     totals: dict[str, float] = field(default_factory=lambda: dict.fromkeys(HTTP_PHASES, 0.0))
@@ -55,12 +62,26 @@ class PhaseTimer:
     peer_cert: bytes | None = None  # DER, taken as soon as the handshake is done
     unparsable: BaseException | None = None  # why the answer was not HTTP, if it was not
     follows_redirects: bool = False  # whether aiohttp follows the redirects it is answered
+    first: float | None = None  # when the first stage after "prepare" began
+    heard_at: float | None = None  # the latest answer's headers read off the socket
+    body_at: float | None = None  # ... and its body's last byte
 
     def answer_unparsable(self, exc: BaseException) -> None:
         self.unparsable = self.unparsable or exc
 
+    def heard(self, now: float) -> None:
+        """The connection's protocol has read an answer's headers (its body's bytes may
+        have come with them)."""
+        self.heard_at, self.body_at = now, None
+
+    def body_read(self) -> None:
+        """The connection's protocol has just read the last byte of the answer's body."""
+        self.body_at = time.perf_counter()
+
     def enter(self, stage: str, now: float | None = None) -> None:
         now = time.perf_counter() if now is None else now
+        if self.first is None:
+            self.first = now
         if self.stage in self.totals:
             spent = now - self.since
             self.totals[self.stage] += spent if spent > 0.0 else 0.0  # max(), without a call
@@ -74,6 +95,7 @@ class PhaseTimer:
 
     def connecting(self) -> None:
         """aiohttp is opening a connection for the request."""
+        self.heard_at = self.body_at = None  # a new hop's answer is yet to come
         self.enter("connect")
 
     def resolving(self) -> None:
@@ -95,14 +117,16 @@ class PhaseTimer:
         """An answer's headers are in: a redirect that aiohttp follows next is
         "redirect" until its next connection; any other answer is the request's."""
         if self.follows_redirects and status in REDIRECT_STATUSES:
-            self.enter("redirect")
+            self.enter("redirect", self.heard_at)
 
     def receiving(self) -> None:
         """The request is answered (redirects followed); reading the body comes next."""
-        self.enter("transfer")
+        self.enter("transfer", self.heard_at)
 
     def finish(self) -> None:
-        self.enter("done")
+        """The body is read (or as much of it as the run keeps): the request's I/O ended
+        when its last byte was read, or now when the run stopped reading before it."""
+        self.enter("done", self.body_at)
 
     def phases(self, now: float | None = None) -> tuple[tuple[str, float], ...]:
         """Totals so far, including the time spent in the stage still under way."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from functools import partial
 from typing import Any, cast
 
@@ -23,7 +24,9 @@ from aiohttp.client_proto import ResponseHandler
 from aiohttp.client_reqrep import ClientRequest
 from aiohttp.connector import Connection
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.http_parser import RawResponseMessage
 from aiohttp.resolver import DefaultResolver
+from aiohttp.streams import StreamReader
 from aiohttp.tracing import Trace
 
 from monitor.limits import HTTP_MAX_FIELD_SIZE, HTTP_MAX_HEADERS
@@ -65,12 +68,26 @@ class _SpecialUseResolver(AbstractResolver):
 
 
 class WatchedResponseHandler(ResponseHandler):
-    """Tells the run's watcher why an answer was not HTTP before aiohttp can drop it."""
+    """Tells the run's watcher why an answer was not HTTP before aiohttp can drop it, and
+    tells the run's timer when an answer's headers and its body's last byte were read.
+
+    ``data_received`` parses what the socket gave and hands each answer it completes to
+    ``feed_data`` (the response's ``start`` awaits it), in the same call: the moment is
+    the read's, before the run's task is woken and waits for its turn on the loop behind
+    other runs' callbacks. The body's end is its payload's end of stream, which the parser
+    signals as it reads the last byte (at once, if it came with the headers)."""
 
     def set_exception(self, exc: BaseException, *args: Any, **kwargs: Any) -> None:
         if isinstance(exc, HttpProcessingError) and (watcher := WATCHER.get()):
             watcher.answer_unparsable(exc)
         super().set_exception(exc, *args, **kwargs)
+
+    def feed_data(self, data: tuple[RawResponseMessage, StreamReader], size: int = 0) -> None:
+        timer = _timer()
+        if timer is not None:
+            timer.heard(time.perf_counter())
+            data[1].on_eof(timer.body_read)
+        super().feed_data(data, size)
 
 
 class WatchedConnector(aiohttp.TCPConnector):

@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 import websockets
 from aiohttp import client as aiohttp_client
+from aiohttp import client_proto as aiohttp_client_proto
 from aiohttp import connector as aiohttp_connector
 from aiohttp import web
 from aiohttp.client_proto import ResponseHandler
@@ -187,6 +188,12 @@ def test_aiohttp_phase_hook_signatures() -> None:
         f"{AIOHTTP}: ClientSession follows other redirects than REDIRECT_STATUSES "
         "(monitor/probes/net/phases.py), or decides otherwise; the redirect stage is wrong")
     assert {301, 302, 303, 307, 308} == REDIRECT_STATUSES
+    assert params(ResponseHandler.feed_data) == ["self", "data", "size"], (
+        f"{AIOHTTP}: ResponseHandler.feed_data{inspect.signature(ResponseHandler.feed_data)} "
+        "changed; WatchedResponseHandler overrides it to stamp when an answer is read")
+    assert "self.feed_data((message, payload), 0)" in inspect.getsource(aiohttp_client_proto), (
+        f"{AIOHTTP}: ResponseHandler.data_received no longer hands each parsed answer to "
+        "feed_data; the processing and transfer phases would end late, at the run's turn")
 
 
 @pytest.mark.both_loops
@@ -226,6 +233,11 @@ async def test_aiohttp_phase_hooks_time_a_request_with_a_redirect() -> None:
         f"{AIOHTTP}: the session's phase hooks (monitor/probes/net/session.py) no longer see "
         f"a request's stages in order: {timer.entered}")
     assert all(timer.totals[p] > 0 for p in ("resolve", "connect", "processing", "transfer"))
+    # The answer's moments as the protocol read them: the transfer ended at the body's last
+    # byte (EOF of its payload), not when finish() was called.
+    assert timer.heard_at is not None and timer.body_at is not None
+    assert timer.first is not None and timer.first < timer.heard_at <= timer.body_at
+    assert timer.since == timer.body_at
     assert outside.entered == []
     # An IP address is not resolved; a redirect not followed is the answer itself.
     assert no_follow.entered == ["connect", "processing", "transfer"]
