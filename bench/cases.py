@@ -617,6 +617,11 @@ DELAY = 0.100
 
 
 def bench_fidelity(ctx: Ctx) -> dict[str, Any]:
+    """The latency a probe reports over a target answering after exactly ``DELAY``, while
+    other probes load the prober: synthmon and blackbox **at once**, both pinned to the
+    measured core, each with its own background probes, over the same window (run one after
+    the other, the two tools' windows met different loads on a shared machine: a p99 of
+    hundreds of ms for either, at random)."""
     background = ctx.size(50, 500)
     bg_interval = ctx.size(0.5, 5.0)
     delayed = ctx.size(4, 20)
@@ -625,11 +630,11 @@ def bench_fidelity(ctx: Ctx) -> dict[str, Any]:
     out: dict[str, Any] = {"background_probes": background,
                            "background_rate_per_second": background / bg_interval,
                            "delayed_probes": delayed, "delay_seconds": DELAY,
-                           "seconds": seconds, "notes": []}
+                           "seconds": seconds, "at_once": ctx.have_blackbox, "notes": []}
     tproc, tport = servers.py_target(ctx.cores.others, DELAY, name="delay-target")
     delay_url = f"http://{HOST}:{tport}/"
     with servers.http_target(ctx.workdir, ctx.cores.others, ctx.have_nginx) as (url, kind), \
-            running(tproc, ctx.workdir):
+            running(tproc, ctx.workdir), contextlib.ExitStack() as stack:
         wait_port(tport, 15, tproc)
         out["target"] = kind
         delay_lines = servers.http_probe_lines([f"{delay_url}d{i}" for i in range(delayed)],
@@ -639,49 +644,57 @@ def bench_fidelity(ctx: Ctx) -> dict[str, Any]:
                                              bg_interval, bg_interval / 2, prefix="bg",
                                              more=delay_lines)
         sm = start_synthmon(ctx, yaml_text, "synthmon-fidelity")
-        with running(sm.proc, ctx.workdir):
-            wait_ready(sm, 60)
-            time.sleep(ctx.settle(bg_interval))
-            t_start = time.time()
-            w = measure_window(sm, seconds)
-            t_end = time.time()
-            payload = http_json(sm.base + "/api/v1/results", 60)
-        overheads = [r["duration_seconds"] - DELAY
-                     for p in payload["probes"] if p["probe"].startswith("delay")
-                     for r in p["runs"]
-                     if t_start <= r["started_at"] <= t_end and r["outcome"] == "success"]
-        out["synthmon"] = {"samples": len(overheads),
-                           "overhead_p50_ms": rnd(_ms(quantile(overheads, 0.5))),
-                           "overhead_p99_ms": rnd(_ms(quantile(overheads, 0.99))),
-                           "overhead_max_ms": rnd(_ms(max(overheads, default=None))),
-                           "daemon_cpu_utilisation": rnd(w.cpu / w.wall),
-                           "lag_p99_le": w.lag_p99}
-        if ctx.have_blackbox:
-            bb = servers.blackbox(ctx.workdir, ctx.cores.subject)
-            with running(bb.proc, ctx.workdir):
-                wait_port(bb.port, 15, bb.proc)
+        stack.enter_context(running(sm.proc, ctx.workdir))
+        wait_ready(sm, 60)
+        bb = servers.blackbox(ctx.workdir, ctx.cores.subject) if ctx.have_blackbox else None
+        if bb is not None:
+            stack.enter_context(running(bb.proc, ctx.workdir))
+            wait_port(bb.port, 15, bb.proc)
+        time.sleep(ctx.settle(bg_interval))
+        warm = ctx.size(0.2, 1.0)
+        with ThreadPoolExecutor(1) as pool:
+            driven = None
+            if bb is not None:
                 bg = Stream("bg", [bb.probe_url(f"{url}bg{i}") for i in range(background)],
                             background / bg_interval)
                 dl = Stream("delay", [bb.probe_url(f"{delay_url}d{i}") for i in range(delayed)],
                             delayed / d_interval)
-                warm = ctx.size(0.2, 1.0)
                 t0 = time.monotonic()
-                run_drive([bg, dl], seconds + warm, keep=["delay"])
-            bbo = [d - DELAY for sent, d in dl.durations if sent >= t0 + warm]
-            out["blackbox"] = {"samples": len(bbo),
-                               "overhead_p50_ms": rnd(_ms(quantile(bbo, 0.5))),
-                               "overhead_p99_ms": rnd(_ms(quantile(bbo, 0.99))),
-                               "overhead_max_ms": rnd(_ms(max(bbo, default=None))),
-                               "failed": dl.failed + dl.probe_failed + bg.failed}
-        else:
-            out["notes"].append("blackbox_exporter not installed: no baseline")
+                driven = pool.submit(run_drive, [bg, dl], seconds + 2 * warm, ["delay"])
+                time.sleep(warm)
+            t_start = time.time()
+            w = measure_window(sm, seconds)
+            t_end = time.time()
+            if driven is not None:
+                driven.result()
+        payload = http_json(sm.base + "/api/v1/results", 60)
+    overheads = [r["duration_seconds"] - DELAY
+                 for p in payload["probes"] if p["probe"].startswith("delay")
+                 for r in p["runs"]
+                 if t_start <= r["started_at"] <= t_end and r["outcome"] == "success"]
+    out["synthmon"] = {"samples": len(overheads),
+                       "overhead_p50_ms": rnd(_ms(quantile(overheads, 0.5))),
+                       "overhead_p99_ms": rnd(_ms(quantile(overheads, 0.99))),
+                       "overhead_max_ms": rnd(_ms(max(overheads, default=None))),
+                       "daemon_cpu_utilisation": rnd(w.cpu / w.wall),
+                       "lag_p99_le": w.lag_p99}
+    if bb is not None:
+        bbo = [d - DELAY for sent, d in dl.durations if sent >= t0 + warm]
+        out["blackbox"] = {"samples": len(bbo),
+                           "overhead_p50_ms": rnd(_ms(quantile(bbo, 0.5))),
+                           "overhead_p99_ms": rnd(_ms(quantile(bbo, 0.99))),
+                           "overhead_max_ms": rnd(_ms(max(bbo, default=None))),
+                           "failed": dl.failed + dl.probe_failed + bg.failed}
+    else:
+        out["notes"].append("blackbox_exporter not installed: no baseline")
     sm_ = out["synthmon"]
     bb_ = out.get("blackbox", {})
+    p50, bp50 = sm_["overhead_p50_ms"], bb_.get("overhead_p50_ms")
     p99, bp99 = sm_["overhead_p99_ms"], bb_.get("overhead_p99_ms")
     rows = [
-        row("100ms target: overhead p50", sm_["overhead_p50_ms"],
-            bb_.get("overhead_p50_ms"), "blackbox 0.23", "", None, "ms"),
-        row("100ms target: overhead p99", p99, bp99, "blackbox 0.23",
+        row("100ms target: overhead p50 (at once)", p50, bp50, "blackbox 0.23", "<= blackbox",
+            None if p50 is None or bp50 is None else p50 <= bp50, "ms"),
+        row("100ms target: overhead p99 (at once)", p99, bp99, "blackbox 0.23",
             "< 5 ms, <= blackbox",
             None if p99 is None else (p99 < 5 and (bp99 is None or p99 <= bp99)), "ms"),
     ]
