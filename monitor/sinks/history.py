@@ -108,12 +108,31 @@ def _trimmed(ev: Evidence) -> Evidence:
 
 def _shape(result: Result) -> Result:
     """``slim(result)`` without what differs from run to run: times and detail."""
-    ev = result.evidence
     steps = tuple(StepTiming(s.index, s.name, 0.0) for s in result.steps)
     return replace(result, started_at=0.0, duration_seconds=0.0, phases=(), steps=steps,
                    events=(), transcript=(), transcript_omitted=0, trace_id=None, span_id=None,
-                   evidence=Evidence(status_code=ev.status_code, content_type=ev.content_type,
-                                     close_code=ev.close_code, subprotocol=ev.subprotocol))
+                   evidence=_shape_evidence(result.evidence))
+
+
+# The evidence of shapes, one object for every probe whose runs were answered alike: it is
+# the same few values (status, content type, close code, subprotocol) across probes, and one
+# of ~220 bytes in every probe's shape was 2.1 MiB of 10,000 probes (issue 24). Frozen, so
+# sharing it changes nothing a reader sees. Bounded like the other caches of what targets
+# send (a content type is the target's to choose): emptied when it grows past any config's.
+_SHAPE_EVIDENCE: dict[tuple[int | None, Kept | None, int | None, Kept | None], Evidence] = {}
+_SHAPE_EVIDENCE_MAX = 4096
+
+
+def _shape_evidence(ev: Evidence) -> Evidence:
+    key = _evidence_kept(ev)
+    shared_ev = _SHAPE_EVIDENCE.get(key)
+    if shared_ev is None:
+        if len(_SHAPE_EVIDENCE) >= _SHAPE_EVIDENCE_MAX:
+            _SHAPE_EVIDENCE.clear()
+        shared_ev = _SHAPE_EVIDENCE[key] = Evidence(
+            status_code=ev.status_code, content_type=ev.content_type,
+            close_code=ev.close_code, subprotocol=ev.subprotocol)
+    return shared_ev
 
 
 # The fields of a Result that _shape keeps as they are, and of its Evidence.

@@ -306,3 +306,29 @@ def test_ordinary_failures_all_keep_their_evidence() -> None:
     runs = h.runs("p0")
     assert len(runs) == DEFAULT_DEPTH and not any(r.evidence.trimmed for r in runs)
     assert all(r.evidence.headers and r.evidence.body_excerpt for r in runs)
+
+
+def test_probes_answered_alike_share_their_shapes_evidence_and_read_back_their_own() -> None:
+    """An older success's shape keeps its evidence (status, content type, close code,
+    subprotocol) in one object for every probe answered alike; each probe's runs still come
+    back as they were kept, and a probe answered differently has its own."""
+    from dataclasses import replace
+
+    h = History()
+    h.configure(config(3))
+    sent: dict[str, list[Result]] = {}
+    for i in range(3):
+        for p, ctype in (("p0", "text/html"), ("p1", "text/html"), ("p2", "application/json")):
+            r = replace(run(i), probe=p, target=f"http://127.0.0.1:1/{p}",
+                        evidence=replace(run(i).evidence, content_type=ctype))
+            sent.setdefault(p, []).append(r)
+            h.observe(r)
+    s0, s1, s2 = (h._rings[p].shape for p in ("p0", "p1", "p2"))
+    assert s0 is not None and s1 is not None and s2 is not None
+    assert s0 is not s1  # a shape names its probe
+    assert s0.evidence is s1.evidence
+    assert s2.evidence is not s0.evidence and s2.evidence.content_type == "application/json"
+    for p, runs in sent.items():
+        newest, *older = h.runs(p)
+        assert newest == runs[-1]
+        assert older == [slim(r) for r in reversed(runs[:-1])]
