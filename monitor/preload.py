@@ -7,6 +7,8 @@
   tens of milliseconds (60 ms here), and the first https:// run counted it as its latency.
 - Import the IDNA codec, which the first request of a process imports to encode its host
   (1-2 ms in the first run's clock).
+- Import the runners that are imported at their first use (``ProbeKind.load``: the
+  WebSocket kind's, with websockets) when a probe or a flow's step is of their kind.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pydantic import BaseModel
 
 from monitor.config import Config, JwtAuth, Probe
 from monitor.config.schema.tls import TlsSpec
+from monitor.probes.kinds import kind_of
 from monitor.probes.tls import TlsConfigError, client_context
 
 
@@ -29,6 +32,12 @@ def preload(config: Config) -> None:
         import jwt  # noqa: F401
     if any(p.spec.url.startswith(("https:", "wss:")) for p in config.probes):
         from cryptography import x509  # noqa: F401
+    used = {p.type for p in config.probes}
+    used.update(k for p in config.probes for k in p.spec.kind_spec.step_kinds)
+    for name in sorted(used):
+        kind = kind_of(name)
+        if kind is not None and kind.load is not None:
+            kind.load()
     seen: set[int] = set()
     for probe in config.probes:
         for spec in _tls_specs(probe):

@@ -44,6 +44,55 @@ assert "jwt" in sys.modules
     assert done.returncode == 0, done.stderr
 
 
+def test_websockets_and_bcrypt_are_imported_only_for_a_config_that_needs_them() -> None:
+    """The WebSocket kind's runner (with websockets) is imported by preload for a config with
+    a WebSocket probe or a flow's WebSocket step, never for HTTP probes alone; bcrypt only
+    for a web config with users. A WebSocket run still works after the lazy import."""
+    script = """
+import sys
+from monitor.config import load_text
+from monitor.preload import preload
+import monitor.cli.run, monitor.daemon, monitor.web.server, monitor.web.serve
+from monitor.probes.kinds import KINDS
+def loaded(name): return [m for m in sys.modules if m.split(".")[0] == name]
+assert not loaded("websockets") and not loaded("bcrypt"), "imported at start"
+preload(load_text("probes:\\n" + "".join(
+    f"  - {{name: p{i}, http: {{url: 'http://127.0.0.1:1/{i}'}}}}\\n" for i in range(50)),
+    env={}))
+assert not loaded("websockets"), "imported for HTTP probes"
+preload(load_text("probes:\\n  - {name: f, flow: [{name: s, websocket: "
+                  "{url: 'ws://127.0.0.1:1/'}}]}\\n", env={}))
+assert "monitor.probes.websocket.run" in sys.modules, "not imported for a flow's step"
+print(KINDS["websocket"].runner.__name__, loaded("bcrypt"))
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["_run", "[]"], done.stdout
+    ws = subprocess.run([sys.executable, "-c", """
+import sys
+from monitor.config import load_text
+from monitor.preload import preload
+preload(load_text("probes:\\n  - {name: w, websocket: {url: 'ws://127.0.0.1:1/'}}\\n", env={}))
+assert "websockets.asyncio.client" in sys.modules
+"""], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert ws.returncode == 0, ws.stderr
+
+
+async def test_a_websocket_probe_runs_through_its_lazily_imported_runner() -> None:
+    from monitor.probes.context import open_context
+    from monitor.redact import Redactor
+
+    config = load_text("probes:\n  - {name: w, websocket: {url: 'ws://127.0.0.1:1/'}}\n",
+                       env={})
+    ctx = open_context(Redactor())
+    try:
+        result = await run_probe(config.probes[0], ctx)
+    finally:
+        await ctx.close()
+    assert result.type == "websocket" and result.outcome.value == "connect_refused"
+
+
 def test_probes_written_alike_share_their_expect_and_tls() -> None:
     config = load_text("""\
 probes:

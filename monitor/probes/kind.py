@@ -111,6 +111,9 @@ class ProbeKind:
     # Its runs upgrade the connection (a 101 proves route and credentials): the incidents'
     # cross-check of routes and credentials compares such probes.
     upgrades: bool = False
+    # Imports what its runs need, for a kind whose runner is imported at its first use
+    # (monitor.preload calls it before the first run of a config with such probes or steps).
+    load: Callable[[], object] | None = None
 
 
 __all__ = ["NOT_RUN", "Gauge", "Histogram", "LabelledGauge", "PhaseGauge", "ProbeKind",

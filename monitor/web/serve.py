@@ -5,6 +5,7 @@ from __future__ import annotations
 import ssl
 import sys
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import structlog
 from aiohttp import web
@@ -12,6 +13,9 @@ from aiohttp import web
 from monitor.config import ConfigError, ConfigPaths, config_name
 from monitor.links import NO_LINKS, Links
 from monitor.redact import Redactor
+
+if TYPE_CHECKING:
+    from monitor.web.basicauth import BasicAuth
 
 
 async def start_server(app: web.Application, host: str, port: int,
@@ -33,7 +37,6 @@ async def serve_daemon(config: ConfigPaths, listen: tuple[str, int], location: s
     """Run the daemon until SIGTERM/SIGINT. Exit code 1 if the first config load or the
     web config fails."""
     from monitor.daemon import NO_PROBES_DETAIL, Daemon, DaemonOptions
-    from monitor.web.basicauth import BasicAuth
     from monitor.web.origin import AllowedHosts
     from monitor.web.server import build_app
     from monitor.web.webconfig import WebConfigError, load_web_config
@@ -51,7 +54,11 @@ async def serve_daemon(config: ConfigPaths, listen: tuple[str, int], location: s
                 print(problem, file=sys.stderr)
             return 1
         tls = endpoints.tls
-        auth = BasicAuth(endpoints.users) if endpoints.users else None
+        if endpoints.users:
+            # Here only: bcrypt (0.4 MiB) is for a daemon that checks passwords (issue 24).
+            from monitor.web.basicauth import BasicAuth
+
+            auth = BasicAuth(endpoints.users)
         open_health = endpoints.open_health_endpoints
     daemon = Daemon(DaemonOptions(config_path=config, location=location, shard=shard,
                                   env=env, links=links, own_process=True),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -24,8 +24,10 @@ from monitor.sinks.metrics import (
 )
 from monitor.web import origin
 from monitor.web.api import results_payload
-from monitor.web.basicauth import BasicAuth
 from monitor.web.statuspage import render_index, render_probe, render_variants, variants_of
+
+if TYPE_CHECKING:  # bcrypt is imported only with a web config that has users (serve.py)
+    from monitor.web.basicauth import BasicAuth
 
 DAEMON_KEY = web.AppKey("daemon", Daemon)
 # What the kubelet's probes and Docker's HEALTHCHECK ask; the web config may leave them open.

@@ -196,6 +196,10 @@ class FlowSpec(KindSpec):
         return tuple(s.section.target_url for s in self.steps)
 
     @property
+    def step_kinds(self) -> tuple[str, ...]:
+        return tuple(s.kind for s in self.steps)
+
+    @property
     def auth_ref(self) -> Any:
         """The one auth provider the steps name (the checks refuse two)."""
         return next((s.section.auth_ref for s in self.steps

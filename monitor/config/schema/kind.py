@@ -46,6 +46,12 @@ class KindSpec(Model):
         return (self.target_url,)
 
     @property
+    def step_kinds(self) -> tuple[str, ...]:
+        """The kinds a run uses besides its own (a flow's steps'): monitor.preload loads
+        what their runners need before the first run."""
+        return ()
+
+    @property
     def auth_ref(self) -> Any:
         """The probe's auth: a provider's name, an inline provider, or None."""
         return getattr(self, "auth", None)

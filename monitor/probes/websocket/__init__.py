@@ -10,12 +10,23 @@ configured conversation, and say precisely where and how it failed.
 - :mod:`.kind`: the kind's declaration (runner, phases, gauges, span attributes, words).
 """
 
+from typing import Any
+
 from monitor.probes.websocket.kind import KIND
-from monitor.probes.websocket.run import run_websocket
-from monitor.probes.websocket.verdicts import (
-    Verdict,
-    classify_handshake_failure,
-    diagnosis_hint,
-)
+
+# The registry imports this package for KIND; the rest imports websockets, on demand only
+# (kind.py says why).
+_LAZY = {"run_websocket": "run", "Verdict": "verdicts",
+         "classify_handshake_failure": "verdicts", "diagnosis_hint": "verdicts"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(f"{__name__}.{module}"), name)
+
 
 __all__ = ["KIND", "Verdict", "classify_handshake_failure", "diagnosis_hint", "run_websocket"]

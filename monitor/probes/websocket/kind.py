@@ -4,11 +4,35 @@ upgrade) is put in words."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING
+
 from monitor.outcomes import Outcome
 from monitor.probes.kind import NOT_RUN, Gauge, PhaseGauge, ProbeKind, SpanValue, Wording
 from monitor.probes.net.phases import WS_PHASES
-from monitor.probes.websocket.run import run_websocket
 from monitor.result import Result
+
+if TYPE_CHECKING:
+    from monitor.config import Probe
+    from monitor.probes.context import ProbeContext
+    from monitor.probes.kind import Runner
+
+
+@functools.cache
+def _runner() -> Runner:
+    """The runner and websockets, imported at their first use: 1.1 MiB of imports a daemon
+    without WebSocket probes or steps never needs (issue 24). ``load`` below: preload
+    imports them before the first run of a config that has some, outside every run's
+    clock."""
+    from monitor.probes.websocket.run import run_websocket
+
+    return run_websocket
+
+
+def _run(probe: Probe, ctx: ProbeContext) -> Awaitable[Result]:
+    # A plain function handing over the runner's coroutine: no frame of its own in a run.
+    return _runner()(probe, ctx)
 
 
 def handshake(r: Result) -> str | None:
@@ -41,7 +65,7 @@ def span_attributes(r: Result) -> dict[str, SpanValue]:
 
 KIND = ProbeKind(
     name="websocket",
-    runner=run_websocket,
+    runner=_run,
     phases=WS_PHASES,
     gauges=(
         Gauge("probe_websocket_status_code",
@@ -57,6 +81,7 @@ KIND = ProbeKind(
     span_attributes=span_attributes,
     words=Wording("WebSocket", "handshake", handshake),
     upgrades=True,
+    load=_runner,
 )
 
 __all__ = ["KIND", "handshake", "span_attributes"]
