@@ -299,3 +299,39 @@ def test_every_shard_places_the_probes_by_the_rounds_of_the_whole_file() -> None
         assert in_round == whole
         seen |= {p.key for p in config.probes}
     assert set(whole) <= seen  # the round and its flow spread over the shards
+
+
+async def test_probes_of_one_interval_share_a_trigger_and_run_on_their_own_phases() -> None:
+    """Each job's runs are those a trigger of its own (started at its anchor) gives, while
+    its trigger is one object for every probe of its interval, which only ever steps; a
+    reload that changes an interval moves the job to that interval's trigger."""
+    from datetime import UTC, datetime, timedelta
+
+    from monitor.scheduler.engine import StepTrigger
+
+    rec = Recorder()
+    sched = rec.scheduler()
+    sched.start(probes(20, interval="60s", timeout="1s"))
+    try:
+        jobs = {j.id: j for j in sched._scheduler.get_jobs()}
+        assert len(jobs) == 20 and len({id(j.trigger) for j in jobs.values()}) == 1
+        shared = jobs["p0"].trigger
+        assert shared._steps  # its start date is never read
+        for name, job in jobs.items():
+            own = StepTrigger(seconds=60, timezone=UTC,
+                              start_date=datetime.fromtimestamp(sched._anchor[name], UTC))
+            assert job.next_run_time == own.get_next_fire_time(None, datetime.now(UTC))
+            mine = theirs = job.next_run_time
+            for _ in range(5):
+                now = mine + timedelta(seconds=1)
+                mine = shared.get_next_fire_time(mine, now)
+                theirs = own.get_next_fire_time(theirs, now)
+                assert mine == theirs
+        sched.update(probes(20, interval="60s", timeout="1s")[:10]
+                     + probes(20, interval="30s", timeout="1s")[10:])
+        jobs = {j.id: j for j in sched._scheduler.get_jobs()}
+        assert jobs["p0"].trigger is shared and jobs["p19"].trigger is not shared
+        assert jobs["p19"].trigger.interval == timedelta(seconds=30)
+        assert sorted(sched._triggers) == [30.0, 60.0]
+    finally:
+        await sched.stop(1.0)
