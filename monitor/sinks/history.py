@@ -179,19 +179,26 @@ def _restore(shape: Result, started_at: float, duration: float, extra: _Extra,
 
 class _Ring:
     """One probe's last ``depth`` runs; slot ``i`` is ``times[2i:2i+2]`` (start, duration)
-    and ``refs[2i:2i+2]``: a full ``Result`` and None, or a shape and its ``_Extra``."""
+    and ``refs[2i:2i+2]``: a full ``Result`` and None, or a shape and its ``_Extra``.
 
-    __slots__ = ("count", "depth", "evidence", "head", "ids", "refs", "shape", "times")
+    The slots are made as runs come, ``size`` of them so far (doubled when full, up to
+    ``depth``): a probe that ran once holds one slot, not ``depth`` of them (~500 bytes a
+    probe at a depth of 10, ~5 MiB of 10,000 probes until their histories fill, issue 24).
+    The ring only wraps around once it has all ``depth``: until then slot ``i`` is the
+    ``i``-th run, and growing appends slots without moving any."""
 
-    def __init__(self, depth: int) -> None:
+    __slots__ = ("count", "depth", "evidence", "head", "ids", "refs", "shape", "size", "times")
+
+    def __init__(self, depth: int, size: int = 1) -> None:
         self.depth = depth
-        self.head = 0  # the slot the next run goes to
+        self.size = size = max(1, min(size, depth))
+        self.head = 0  # the slot the next run goes to (== size: full, grows at the next)
         self.count = 0
-        self.times = array("d", bytes(16 * depth))
+        self.times = array("d", bytes(16 * size))
         # Slot i: ids[3i:3i+3] (see push); made at the first traced run (trace: false
         # everywhere costs nothing).
         self.ids: array[int] | None = None
-        self.refs: list[Result | _Extra | None] = [None] * (2 * depth)
+        self.refs: list[Result | _Extra | None] = [None] * (2 * size)
         self.shape: Result | None = None  # the newest shape, reused while runs look alike
         # Slot -> evidence_bytes of the failed runs kept whole (made at the first failure:
         # a probe that only succeeds pays nothing for it).
@@ -200,12 +207,12 @@ class _Ring:
     def slots(self) -> Iterator[int]:
         """Occupied slots, newest first."""
         for k in range(1, self.count + 1):
-            yield (self.head - k) % self.depth
+            yield (self.head - k) % self.size
 
     def newest(self) -> Result | None:
         if not self.count:
             return None
-        ref = self.refs[2 * ((self.head - 1) % self.depth)]
+        ref = self.refs[2 * ((self.head - 1) % self.size)]
         assert isinstance(ref, Result)  # the newest run is never slimmed
         return ref
 
@@ -229,8 +236,20 @@ class _Ring:
             started = min(started, self.times[2 * slot])
         return started
 
+    def _grow(self) -> None:
+        """More slots after the ``size`` ones, all of them taken (``head == size``). Made by
+        concatenation, which allocates exactly what is asked (``extend`` leaves room)."""
+        more = min(self.depth, 2 * self.size) - self.size
+        self.times = self.times + array("d", bytes(16 * more))
+        self.refs = self.refs + [None] * (2 * more)
+        if self.ids is not None:
+            self.ids = self.ids + array("Q", bytes(24 * more))
+        self.size += more
+
     def push(self, result: Result) -> None:
         i = self.head
+        if i == self.size:
+            self._grow()
         if self.evidence is not None:
             self.evidence.pop(i, None)  # of the run this one replaces
         j = 2 * i
@@ -239,7 +258,7 @@ class _Ring:
         times[j + 1] = result.duration_seconds
         ids = self.ids
         if ids is None and result.trace_id is not None:
-            ids = self.ids = array("Q", bytes(24 * self.depth))
+            ids = self.ids = array("Q", bytes(24 * self.size))
         if ids is not None:
             k = 3 * i
             # The trace id's high and low 64 bits, the span id (0 for none: valid ids are
@@ -251,6 +270,8 @@ class _Ring:
         refs = self.refs
         refs[j] = result
         refs[j + 1] = None
+        # Past the last slot: around to the first once there are ``depth``, else more
+        # slots at the next run.
         self.head = i + 1 if i + 1 < self.depth else 0
         if self.count < self.depth:
             self.count += 1
@@ -285,7 +306,7 @@ class _Ring:
 
     def slim_newest(self, result: Result) -> None:
         """Keep of the newest run ``result`` (a success) only its shape, times and detail."""
-        i = (self.head - 1) % self.depth
+        i = (self.head - 1) % self.size
         assert result is self.refs[2 * i]
         if not _has_shape(result, self.shape):
             self.shape = _shape(result)
@@ -307,13 +328,13 @@ class _Ring:
 
     def resized(self, depth: int) -> _Ring:
         """The newest ``depth`` runs in a ring of that depth."""
-        ring = _Ring(depth)
         kept = list(self.slots())[:depth]
+        ring = _Ring(depth, len(kept))
         for j, slot in enumerate(reversed(kept)):
             ring.times[2 * j:2 * j + 2] = self.times[2 * slot:2 * slot + 2]
             if self.ids is not None:
                 if ring.ids is None:
-                    ring.ids = array("Q", bytes(24 * depth))
+                    ring.ids = array("Q", bytes(24 * ring.size))
                 ring.ids[3 * j:3 * j + 3] = self.ids[3 * slot:3 * slot + 3]
             ring.refs[2 * j:2 * j + 2] = self.refs[2 * slot:2 * slot + 2]
             if self.evidence is not None and slot in self.evidence:

@@ -332,3 +332,47 @@ def test_probes_answered_alike_share_their_shapes_evidence_and_read_back_their_o
         newest, *older = h.runs(p)
         assert newest == runs[-1]
         assert older == [slim(r) for r in reversed(runs[:-1])]
+
+
+def test_a_ring_makes_its_slots_as_runs_come_and_keeps_what_a_full_one_kept() -> None:
+    """A probe's ring holds one slot after its first run and grows to its depth; at every
+    count of runs, and after a reload resizes it halfway, it gives back the newest runs (the
+    newest whole, older successes slimmed, failures whole) as a ring made full did."""
+    from dataclasses import replace
+
+    from monitor.sinks.history import _Ring
+
+    def made(i: int) -> Result:
+        r = run(i, Outcome.TIMEOUT if i % 3 == 2 else Outcome.SUCCESS)
+        return replace(r, trace_id=f"{i + 1:032x}", span_id=f"{i + 7:016x}")
+
+    def observe(ring: _Ring, r: Result) -> None:
+        last = ring.newest()
+        if last is not None and last.success:
+            ring.slim_newest(last)
+        ring.push(r)
+
+    def expected(sent: list[Result], depth: int) -> list[Result]:
+        newest = list(reversed(sent))[:depth]
+        return newest[:1] + [slim(r) if r.success else r for r in newest[1:]]
+
+    for depth in (1, 2, 3, 10, 100):
+        for n in sorted({0, 1, 2, 3, depth - 1, depth, depth + 1, 2 * depth + 3}):
+            ring = _Ring(depth)
+            sent = [made(i) for i in range(n)]
+            for r in sent:
+                observe(ring, r)
+            assert ring.size == min(depth, 1 << max(n - 1, 0).bit_length()) or n == 0
+            assert [ring.result(s) for s in ring.slots()] == expected(sent, depth), (depth, n)
+            held = sent[max(0, n - depth):]
+            for new_depth in (1, 4, 100):  # a reload: more or fewer probes
+                other = ring.resized(new_depth)
+                more = [made(n + i) for i in range(new_depth + 2)]
+                assert [other.result(s) for s in other.slots()] == expected(held, new_depth)
+                for r in more:
+                    observe(other, r)
+                assert [other.result(s) for s in other.slots()] == expected(held + more,
+                                                                             new_depth)
+    ring = _Ring(10)
+    observe(ring, made(0))
+    assert ring.size == 1 and len(ring.times) == 2 and len(ring.refs) == 2
