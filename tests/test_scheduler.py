@@ -335,3 +335,32 @@ async def test_probes_of_one_interval_share_a_trigger_and_run_on_their_own_phase
         assert sorted(sched._triggers) == [30.0, 60.0]
     finally:
         await sched.stop(1.0)
+
+
+async def test_a_start_or_reload_wakes_apscheduler_once_not_once_a_job() -> None:
+    """Jobs are added with APScheduler held (it wakes for every job added while it runs:
+    10,000 callbacks queued at once for 10,000 probes); it runs again after, and a scheduler
+    held by stop() stays held."""
+    from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING
+
+    rec = Recorder()
+    sched = rec.scheduler()
+    wakeups = 0
+    wakeup = sched._scheduler.wakeup
+
+    def counted() -> None:
+        nonlocal wakeups
+        wakeups += 1
+        wakeup()
+
+    sched._scheduler.wakeup = counted  # type: ignore[method-assign]
+    sched.start(probes(200, interval="0.3s", timeout="0.1s"))
+    assert wakeups <= 2 and sched._scheduler.state == STATE_RUNNING
+    sched.update(probes(300, interval="0.3s", timeout="0.1s"))
+    assert wakeups <= 3 and sched._scheduler.state == STATE_RUNNING
+    await asyncio.sleep(0.8)
+    assert len(rec.starts) == 300  # every job ran
+    sched._scheduler.pause()  # as stop() holds it first
+    sched.update(probes(10, interval="0.3s", timeout="0.1s"))
+    assert sched._scheduler.state == STATE_PAUSED
+    await sched.stop(1.0)
