@@ -178,3 +178,50 @@ async def test_the_timer_is_gone_once_left() -> None:
 def test_outside_an_event_loop_is_an_error() -> None:
     with pytest.raises(RuntimeError):
         deadline(1).__enter__()
+
+
+async def test_deadlines_of_one_length_share_a_timer_and_leave_nothing_behind() -> None:
+    """One timer serves the deadlines of one length (the module docstring): a deadline left
+    goes from the queue once nothing older is queued, one in force keeps those behind it
+    until it leaves, and each still expires on its own time."""
+    from monitor.probes import deadline as module
+
+    for _ in range(50):
+        with deadline(7):
+            await asyncio.sleep(0)
+    queue = module._local.lengths[7]
+    assert not queue.entries  # left, and let go of at once
+    assert queue.handle is not None  # the first one's timer, not one per deadline
+
+    held = asyncio.Event()
+
+    async def long_run() -> None:
+        with deadline(7):
+            await held.wait()
+
+    task = asyncio.ensure_future(long_run())
+    await asyncio.sleep(0)
+    for _ in range(5):
+        with deadline(7):
+            await asyncio.sleep(0)
+    assert len(queue.entries) == 6  # behind the one in force
+    assert all(entry._task is None for entry in list(queue.entries)[1:])
+    held.set()
+    await task
+    assert not queue.entries
+
+    # Two tasks' deadlines of one length, entered one after the other: each expires.
+    async def expires(notes: list[str]) -> None:
+        try:
+            with deadline(0.02):
+                await asyncio.sleep(5)
+        except TimeoutError:
+            notes.append("timed out")
+
+    notes: list[str] = []
+    first = asyncio.ensure_future(expires(notes))
+    await asyncio.sleep(0.005)
+    second = asyncio.ensure_future(expires(notes))
+    await asyncio.wait_for(asyncio.gather(first, second), 2)
+    assert notes == ["timed out", "timed out"]
+    assert 0.02 not in module._local.lengths  # an emptied queue goes with its last timer
