@@ -33,27 +33,25 @@ async def run_probe(probe: Probe, ctx: ProbeContext,
         trace = TraceContext.new(probe.tracestate)
     if trace is not None:
         ctx = ctx.with_trace(trace)
-    result = await _run(probe, ctx)
-    if trace is not None and result.trace_id is None:
-        result = replace(result, trace_id=trace.trace_id, span_id=trace.span_id)
-    return result
-
-
-async def _run(probe: Probe, ctx: ProbeContext) -> Result:
+    # One coroutine, not this one awaiting another: every wake-up of the run passes
+    # through each coroutine that awaits it.
     started = time.time()
     t0 = time.perf_counter()
     runner = RUNNERS[named(probe).type]
     try:
         with deadline(probe.timing.run_bound + HARD_DEADLINE_GRACE):
             result = await runner(probe, ctx)
-        if probe.variant is None or result.variant == probe.variant:
-            return result
-        return replace(result, variant=probe.variant)
     except TimeoutError:
         detail = f"no result within the probe timeout ({probe.timeout:g}s)"
         outcome = Outcome.TIMEOUT
     except Exception as exc:  # a probe bug must not take the scheduler down with it
         detail = f"internal error in the {probe.type} probe: {type(exc).__name__}: {exc}"
         outcome = Outcome.PROTOCOL_ERROR
+    else:
+        if probe.variant is not None and result.variant != probe.variant:
+            result = replace(result, variant=probe.variant)
+        if trace is not None and result.trace_id is None:
+            result = replace(result, trace_id=trace.trace_id, span_id=trace.span_id)
+        return result
     return build_result(probe, ctx, Verdict(outcome, detail),
                         Measured(started_at=started, duration_seconds=time.perf_counter() - t0))

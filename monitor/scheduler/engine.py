@@ -102,9 +102,10 @@ class LoopScheduler(AsyncIOScheduler):
             self._timeout = loop.call_later(timer_delay(wait_seconds, behind), self._wake)
 
     def _wake(self) -> None:
-        # AsyncIOScheduler.wakeup's body, on the loop already.
+        # AsyncIOScheduler.wakeup's body, on the loop already; the timer that stopped is
+        # the one that fired (nothing to cancel: _start_timer stops any other).
         self.wakeups += 1
-        self._stop_timer()
+        self._timeout = None
         self._start_timer(self._process_jobs())
 
 
