@@ -386,7 +386,11 @@ class History:
                 return
             # Every attempt is kept, so the status page shows the attempts of a run; the
             # streak (and the run shown as the probe's state) follows final attempts only.
-            last = ring.newest()
+            # The newest run (ring.newest(), inline: this runs for every run) is never
+            # slimmed: a Result.
+            last: Result | None = (
+                ring.refs[2 * ((ring.head - 1) % ring.depth)]  # type: ignore[assignment]
+                if ring.count else None)
             if result.final:
                 # The newest run's final attempt: the newest run's, when that is final.
                 previous = last if last is not None and last.final else ring.newest_final()
