@@ -389,7 +389,7 @@ class History:
             # The newest run (ring.newest(), inline: this runs for every run) is never
             # slimmed: a Result.
             last: Result | None = (
-                ring.refs[2 * ((ring.head - 1) % ring.depth)]  # type: ignore[assignment]
+                ring.refs[2 * ((ring.head - 1) % ring.size)]  # type: ignore[assignment]
                 if ring.count else None)
             if result.final:
                 # The newest run's final attempt: the newest run's, when that is final.
