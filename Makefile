@@ -34,9 +34,11 @@ run: deps
 # wait on sockets, timers and child processes rather than compute, so three workers on two
 # cores finish in about half the time of one. Each worker enters a loopback-only network
 # namespace of its own (tests/support/netguard.py), so their ports and egress counters
-# never meet. TEST_WORKERS=0 runs the suite in one process.
+# never meet. Files are handed out longest first, in the order tests/conftest.py collects
+# them (tests/support/schedule.py), so that no long file starts last and runs alone at the
+# end. TEST_WORKERS=0 runs the suite in one process.
 TEST_WORKERS ?= 3
-PYTEST_ARGS = -q $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
+PYTEST_ARGS = -q $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 
 test: deps system-deps
 	$(BIN)/ruff check monitor tests bench

@@ -16,7 +16,7 @@ from monitor import eventloop
 from monitor.demo.simulator import RunningSimulator, start_simulator
 from monitor.probes.context import ProbeContext, open_context
 from monitor.redact import Redactor
-from tests.support import netguard
+from tests.support import netguard, schedule
 from tests.support.servers import SECRET, DaemonProc, SimProc, simulator_process
 
 
@@ -31,6 +31,11 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item
         assert uvloop is not None
         return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop}
     return {"asyncio": asyncio.new_event_loop}
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Long files first, for the workers of `make test` (tests/support/schedule.py)."""
+    items[:] = schedule.longest_first(items)
 
 # --------------------------------------------------------------------------- egress guard
 
