@@ -154,3 +154,20 @@ def daemons() -> Iterator[list[DaemonProc]]:
 def sim_proc(tmp_path: Path) -> Iterator[SimProc]:
     with simulator_process(tmp_path) as sim:
         yield sim
+
+
+@pytest.fixture(scope="module")
+def module_sim_proc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimProc]:
+    with simulator_process(tmp_path_factory.mktemp("sim")) as sim:
+        yield sim
+
+
+@pytest.fixture
+def shared_sim_proc(module_sim_proc: SimProc) -> SimProc:
+    """One simulator process for the module, as a fresh one starts at each test: healthy,
+    the mode's delays at their defaults (a switch without them resets them). For modules
+    whose tests only switch its mode and run probes against it: a process start less a
+    test."""
+    assert module_sim_proc.proc.poll() is None, "the module's simulator has exited"
+    module_sim_proc.set_mode("healthy")
+    return module_sim_proc

@@ -76,6 +76,13 @@ probes:
 """
 
 
+@pytest.fixture
+def sim_proc(shared_sim_proc: SimProc) -> SimProc:
+    """The module's one simulator (tests/conftest.py): a test here only switches its mode
+    and runs `once` against it, so a process of its own would change nothing but the time."""
+    return shared_sim_proc
+
+
 def once(sim: SimProc, tmp_path: Path, text: str = PROBES, extra_env: dict[str, str] | None
          = None, *args: str) -> tuple[int, dict[str, dict[str, Any]], str]:
     path = tmp_path / "probes.yaml"
