@@ -379,18 +379,14 @@ class History:
             self._since = {n: t for n, t in self._since.items() if n in self._rings}
 
     def observe(self, result: Result) -> None:
-        key = result.probe if result.variant is None else result.key
+        key = result.key
         with self._lock:
             ring = self._rings.get(key)
             if ring is None:
                 return
             # Every attempt is kept, so the status page shows the attempts of a run; the
             # streak (and the run shown as the probe's state) follows final attempts only.
-            # The newest run (ring.newest(), inline: this runs for every run) is never
-            # slimmed: a Result.
-            last: Result | None = (
-                ring.refs[2 * ((ring.head - 1) % ring.size)]  # type: ignore[assignment]
-                if ring.count else None)
+            last = ring.newest()
             if result.final:
                 # The newest run's final attempt: the newest run's, when that is final.
                 previous = last if last is not None and last.final else ring.newest_final()

@@ -73,8 +73,6 @@ _EVENT_LE = (*(f'le="{_num(b)}"' for b in EVENT_BUCKETS), 'le="+Inf"')
 _LAG_LE = (*(f'le="{_num(b)}"' for b in LAG_BUCKETS), 'le="+Inf"')
 
 
-_SUCCESS = Outcome.SUCCESS
-
 # An exemplar as OpenMetrics writes it: (trace id, observed value, unix time).
 Exemplar = tuple[str, float, float]
 
@@ -214,10 +212,8 @@ class Surfacer:
         return values + ((self.location,) if self.location else ())
 
     def observe(self, result: Result) -> None:
-        # result.key and result.success, inline (two Python calls less, every run).
-        key = result.probe if result.variant is None else result.key
         with self._lock:
-            series = self._series.get(key)
+            series = self._series.get(result.key)
             if series is None:  # removed by a reload while it ran
                 return
             series.runs[result.outcome] = series.runs.get(result.outcome, 0) + 1
@@ -263,7 +259,7 @@ class Surfacer:
                 if b is None:
                     b = series.measured[h.name] = Buckets(h.buckets)
                 b.observe(value, tid, at)
-            if result.outcome is _SUCCESS:
+            if result.success:
                 series.last_success = at
 
     def observe_lag(self, seconds: float) -> None:
