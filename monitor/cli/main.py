@@ -181,7 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             from monitor.cli.run import run_daemon
 
-            return eventloop.run(run_daemon(args, links_of(args)), args.event_loop)
+            return eventloop.run(run_daemon(config_paths(args), args, links_of(args)),
+                                 args.event_loop)
         if args.command == "demo":
             from monitor.demo.run import run_demo
 
