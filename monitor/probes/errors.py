@@ -1,7 +1,8 @@
 """Map the exceptions of a failed connection to an outcome and a plain-words detail.
 
-Shared by the HTTP and WebSocket probes so that "connection refused" means the same thing
-whichever protocol saw it.
+Shared by the HTTP, stream and WebSocket probes so that "connection refused" means the same
+thing whichever protocol saw it; :func:`request_failure` is the whole decision for a run
+that makes its request with aiohttp (the HTTP and stream kinds).
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ import ssl
 
 import aiohttp
 
+from monitor.auth import AuthError
+from monitor.durations import format_duration
 from monitor.outcomes import Outcome
+from monitor.probes.tls import TlsConfigError
 
 # Where a request-making run was when its deadline hit, in words ("while ...").
 _STAGE_WORDS = {
@@ -40,6 +44,43 @@ def why_unbuildable(exc: Exception) -> str:
         # Its message is the URL itself, credentials included.
         return "invalid URL" + (f" ({exc.description})" if exc.description else "")
     return str(exc)
+
+
+# The hint of a run whose token request took its whole deadline.
+TOKEN_TIMEOUT_HINT = (
+    "The auth provider's token endpoint did not answer within the probe's timeout. The probe "
+    "did not reach its target, so this says nothing about the target itself.")
+
+
+def request_failure(exc: Exception, where: str, timeout: float, timeout_name: str,
+                    unparsable: BaseException | None = None
+                    ) -> tuple[Outcome, str, str | None]:
+    """The outcome, detail and hint of a run whose aiohttp request raised ``exc`` while at
+    ``where`` (its :class:`~monitor.probes.net.phases.PhaseTimer` stage, or "auth" before
+    the request). ``timeout``: the bound that a ``TimeoutError`` means was reached, named
+    ``timeout_name`` in the detail ("the probe timeout"); ``unparsable``: what the
+    connection's parser refused, if anything (a server that talked first)."""
+    if isinstance(exc, AuthError):
+        return exc.outcome, f"auth: {exc}", exc.hint
+    if isinstance(exc, TlsConfigError):
+        return Outcome.CONFIG_ERROR, str(exc), None
+    if isinstance(exc, TimeoutError):
+        if where == "auth":
+            # The token endpoint took the whole run: the target was never asked.
+            outcome, hint = Outcome.CREDENTIALS_UNAVAILABLE, TOKEN_TIMEOUT_HINT
+        else:
+            outcome, hint = classify_exception(exc, where)[0], None
+        return outcome, (f"no answer within {timeout_name} ({format_duration(timeout)}) "
+                         f"while {stage_words(where)}"), hint
+    if isinstance(exc, ValueError | TypeError) and where in ("auth", "prepare"):
+        # aiohttp refuses what it cannot send (a bad header value, an unencodable
+        # json_body) before any connection: the config is at fault, not the target.
+        return Outcome.CONFIG_ERROR, f"cannot build the request: {why_unbuildable(exc)}", None
+    if isinstance(exc, aiohttp.ClientConnectionResetError):
+        # "Cannot write to closing transport" when the server talked first and its bytes
+        # were refused: what it said is the finding, not that the write failed.
+        return (*classify_exception(unparsable or exc, where), None)
+    return (*classify_exception(exc, where), None)
 
 
 def classify_exception(exc: BaseException, phase: str = "connect") -> tuple[Outcome, str]:

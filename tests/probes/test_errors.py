@@ -14,8 +14,10 @@ from aiohttp.client_reqrep import ConnectionKey
 from aiohttp.http_exceptions import BadStatusLine
 from websockets.exceptions import InvalidMessage
 
+from monitor.auth import AuthError
 from monitor.outcomes import Outcome
-from monitor.probes.errors import classify_exception
+from monitor.probes.errors import TOKEN_TIMEOUT_HINT, classify_exception, request_failure
+from monitor.probes.tls import TlsConfigError
 
 KEY = ConnectionKey("staging.example", 443, True, True, None, None, None, None)
 
@@ -119,3 +121,63 @@ def test_the_first_known_cause_wins_over_a_generic_wrapper() -> None:
     # A reset under an OSError wrapper: the specific cause decides, not the wrapper.
     wrapped = caused(OSError("write failed"), ConnectionResetError())
     assert classify_exception(wrapped, "read")[0] is Outcome.CONNECTION_RESET
+
+
+# request_failure: the whole decision for a run whose aiohttp request raised, as a table.
+# exception, where, outcome, the detail exactly, hint (None: none).
+REQUEST_CASES = [
+    (AuthError("SECRET_X is not set"), "auth", Outcome.CONFIG_ERROR,
+     "auth: SECRET_X is not set", None),
+    (AuthError("token endpoint answered 500", Outcome.CREDENTIALS_UNAVAILABLE, "try later"),
+     "auth", Outcome.CREDENTIALS_UNAVAILABLE, "auth: token endpoint answered 500", "try later"),
+    (TlsConfigError("ca_file /x: unreadable"), "connect", Outcome.CONFIG_ERROR,
+     "ca_file /x: unreadable", None),
+    (TimeoutError(), "auth", Outcome.CREDENTIALS_UNAVAILABLE,
+     "no answer within the probe timeout (5s) while getting the auth token", TOKEN_TIMEOUT_HINT),
+    (TimeoutError(), "connect", Outcome.CONNECT_TIMEOUT,
+     "no answer within the probe timeout (5s) while connecting", None),
+    (TimeoutError(), "tls", Outcome.CONNECT_TIMEOUT,
+     "no answer within the probe timeout (5s) while in the TLS handshake", None),
+    (TimeoutError(), "processing", Outcome.TIMEOUT,
+     "no answer within the probe timeout (5s) while waiting for the response headers", None),
+    (TimeoutError(), "transfer", Outcome.TIMEOUT,
+     "no answer within the probe timeout (5s) while reading the body", None),
+    (ValueError("Newline or carriage return character detected in HTTP status message"),
+     "prepare", Outcome.CONFIG_ERROR, "cannot build the request: Newline or carriage return "
+     "character detected in HTTP status message", None),
+    (aiohttp.InvalidURL("https://user:hunter2@x/"), "auth", Outcome.CONFIG_ERROR,
+     "cannot build the request: invalid URL", None),
+    (TypeError("Object of type set is not JSON serializable"), "prepare", Outcome.CONFIG_ERROR,
+     "cannot build the request: Object of type set is not JSON serializable", None),
+    (ValueError("bad chunk"), "transfer", Outcome.PROTOCOL_ERROR,
+     "transfer failed: ValueError: bad chunk", None),
+    (aiohttp.ClientConnectionResetError("Cannot write to closing transport"), "processing",
+     Outcome.PROTOCOL_ERROR, "malformed HTTP answer: BadStatusLine: 400, message: Bad status "
+     "line 'SSH-2.0-OpenSSH'", None),
+    (ConnectionRefusedError(errno.ECONNREFUSED, "refused"), "connect", Outcome.CONNECT_REFUSED,
+     "connection refused", None),
+    (aiohttp.ServerDisconnectedError(), "processing", Outcome.CONNECTION_RESET,
+     "server closed the connection during processing", None),
+]
+
+
+@pytest.mark.parametrize(("exc", "where", "outcome", "detail", "hint"), REQUEST_CASES,
+                         ids=[f"{type(c[0]).__name__}-{c[1]}" for c in REQUEST_CASES])
+def test_request_failure(exc: Exception, where: str, outcome: Outcome, detail: str,
+                         hint: str | None) -> None:
+    unparsable = BadStatusLine("SSH-2.0-OpenSSH")
+    assert request_failure(exc, where, 5.0, "the probe timeout", unparsable) == (
+        outcome, detail, hint)
+
+
+def test_request_failure_names_the_bound_it_was_given() -> None:
+    # The stream kind's bound is its whole reading, not the probe's timeout.
+    outcome, detail, _ = request_failure(TimeoutError(), "transfer", 0.25, "the timeout")
+    assert (outcome, detail) == (Outcome.TIMEOUT,
+                                 "no answer within the timeout (250ms) while reading the body")
+
+
+def test_a_reset_write_without_a_refused_answer_is_the_reset() -> None:
+    exc = aiohttp.ClientConnectionResetError("Cannot write to closing transport")
+    assert request_failure(exc, "processing", 5.0, "the probe timeout")[0] is (
+        Outcome.CONNECTION_RESET)

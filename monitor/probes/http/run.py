@@ -23,23 +23,21 @@ import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
-from monitor.auth import AuthError
 from monitor.config import HttpSpec, Probe
-from monitor.durations import format_duration
 from monitor.limits import READ_CHUNK
 from monitor.outcomes import Outcome
 from monitor.probes import redirects
 from monitor.probes.answer import Answer
 from monitor.probes.context import ProbeContext
 from monitor.probes.deadline import deadline
-from monitor.probes.errors import classify_exception, stage_words, why_unbuildable
+from monitor.probes.errors import request_failure
 from monitor.probes.http.verdict import Channel, judge
 from monitor.probes.net.cookies import run_cookies
 from monitor.probes.net.phases import PhaseTimer
 from monitor.probes.net.watch import watching
 from monitor.probes.record import Measured, Verdict, build_result
 from monitor.probes.request import NO_TIMEOUT, prepare
-from monitor.probes.tls import TlsConfigError, cert_expiry
+from monitor.probes.tls import cert_expiry
 from monitor.result import Result
 
 
@@ -96,35 +94,9 @@ async def run_http(probe: Probe, ctx: ProbeContext) -> Result:
             seen.content_type = last.headers.get("Content-Type")
         outcome = Outcome.TOO_MANY_REDIRECTS
         detail, hint = redirects.too_many(seen.hops, spec.max_redirects)
-    except AuthError as exc:
-        outcome, detail, hint = exc.outcome, f"auth: {exc}", exc.hint
-    except TlsConfigError as exc:
-        outcome, detail = Outcome.CONFIG_ERROR, str(exc)
-    except TimeoutError as exc:
-        where = seen.where()
-        outcome, _ = classify_exception(exc, where)
-        detail = (f"no answer within the probe timeout ({format_duration(probe.timeout)}) "
-                  f"while {stage_words(where)}")
-        if where == "auth":
-            # The token endpoint took the whole run: the target was never asked.
-            outcome = Outcome.CREDENTIALS_UNAVAILABLE
-            hint = ("The auth provider's token endpoint did not answer within the probe's "
-                    "timeout. The probe did not reach its target, so this says nothing "
-                    "about the target itself.")
-    except (ValueError, TypeError) as exc:
-        if seen.where() in ("auth", "prepare"):
-            # aiohttp refuses what it cannot send (a bad header value, an unencodable
-            # json_body) before any connection: the config is at fault, not the target.
-            outcome = Outcome.CONFIG_ERROR
-            detail = f"cannot build the request: {why_unbuildable(exc)}"
-        else:
-            outcome, detail = classify_exception(exc, seen.where())
-    except aiohttp.ClientConnectionResetError as exc:
-        # "Cannot write to closing transport" when the server talked first and its bytes
-        # were refused: what it said is the finding, not that the write failed.
-        outcome, detail = classify_exception(seen.timer.unparsable or exc, seen.where())
     except Exception as exc:
-        outcome, detail = classify_exception(exc, seen.where())
+        outcome, detail, hint = request_failure(exc, seen.where(), probe.timeout,
+                                                "the probe timeout", seen.timer.unparsable)
     # Positional, in the order of the fields (tests/probes/test_record.py holds the order):
     # a call by keywords was half as dear again (~3,500 instructions each, bench.cost).
     verdict = Verdict(

@@ -20,17 +20,16 @@ from typing import Any
 
 import aiohttp
 
-from monitor.auth import AuthError
 from monitor.config import Probe
 from monitor.config.schema.sse import STREAM_STEP, SseSpec
-from monitor.durations import format_duration, ms
+from monitor.durations import ms
 from monitor.jsontext import loads
 from monitor.keep import Keeper
 from monitor.limits import EXCERPT_BYTES, REDACT_MARGIN
 from monitor.outcomes import Outcome
 from monitor.probes.answer import Answer, OnAnswer
 from monitor.probes.context import ProbeContext
-from monitor.probes.errors import classify_exception, stage_words, why_unbuildable
+from monitor.probes.errors import request_failure
 from monitor.probes.events import EventMatcher, Seen
 from monitor.probes.net.phases import PhaseTimer
 from monitor.probes.net.watch import watching
@@ -38,7 +37,7 @@ from monitor.probes.record import Found, Measured, Verdict, build_result
 from monitor.probes.request import NO_TIMEOUT, prepare
 from monitor.probes.sse.parser import Event, Parser, TooLarge
 from monitor.probes.sse.verdicts import End, Timeline, judge_head, judge_stream
-from monitor.probes.tls import TlsConfigError, cert_expiry
+from monitor.probes.tls import cert_expiry
 from monitor.probes.transcript import Transcript
 from monitor.result import EventTiming, Result, StepTiming
 
@@ -105,31 +104,9 @@ async def run_sse(probe: Probe, ctx: ProbeContext) -> Result:
             outcome, detail, hint = await _exchange(probe, spec, ctx, stream, t0 + bound)
     except Stop as stop:
         outcome, detail, hint = stop.outcome, stop.detail, stop.hint
-    except AuthError as exc:
-        outcome, detail, hint = exc.outcome, f"auth: {exc}", exc.hint
-    except TlsConfigError as exc:
-        outcome, detail = Outcome.CONFIG_ERROR, str(exc)
-    except TimeoutError as exc:
-        where = stream.where()
-        outcome, _ = classify_exception(exc, where)
-        detail = (f"no answer within the timeout ({format_duration(bound)}) while "
-                  f"{stage_words(where)}")
-        if where == "auth":
-            # The token endpoint took the whole run: the target was never asked.
-            outcome = Outcome.CREDENTIALS_UNAVAILABLE
-            hint = ("The auth provider's token endpoint did not answer within the probe's "
-                    "timeout. The probe did not reach its target, so this says nothing "
-                    "about the target itself.")
-    except (ValueError, TypeError) as exc:
-        if stream.where() in ("auth", "prepare"):
-            outcome = Outcome.CONFIG_ERROR
-            detail = f"cannot build the request: {why_unbuildable(exc)}"
-        else:
-            outcome, detail = classify_exception(exc, stream.where())
-    except aiohttp.ClientConnectionResetError as exc:
-        outcome, detail = classify_exception(stream.timer.unparsable or exc, stream.where())
     except Exception as exc:
-        outcome, detail = classify_exception(exc, stream.where())
+        outcome, detail, hint = request_failure(exc, stream.where(), bound, "the timeout",
+                                                stream.timer.unparsable)
     return _result(probe, ctx, stream, Verdict(
         outcome, detail, status_code=stream.status, headers=stream.headers,
         content_type=stream.content_type, body=stream.body, hint=hint),
