@@ -17,8 +17,13 @@ from monitor.outcomes import Outcome
 from monitor.result import Result, StepTiming
 from monitor.sinks.metrics import (
     CONTENT_TYPE,
+    DURATION_BUCKETS,
     OPENMETRICS_CONTENT_TYPE,
+    Buckets,
     Surfacer,
+    _histogram,
+    _le,
+    exemplar,
     wants_openmetrics,
 )
 from monitor.trace import TraceContext
@@ -108,6 +113,25 @@ def test_the_latest_traced_run_in_a_bucket_is_its_exemplar() -> None:
     s.observe(run("api", 0.002, None))  # an untraced run does not wipe the exemplar
     runs = exemplars(s.render(openmetrics=True).decode(), "synthmon_probe_duration_seconds_bucket")
     assert runs["0.005"] == (later.trace_id, 0.004)
+
+
+@pytest.mark.parametrize("trace_id", [
+    "0af7651916cd43dd8448eb211c80319c",  # as monitor.trace makes them: kept packed
+    "0AF7651916CD43DD8448EB211C80319C",  # anything else: kept as given, written as given
+    "0af7651916cd43dd", "0af7 651916cd43dd8448eb211c80319c", "not hex", "",
+])
+def test_an_exemplar_is_written_as_the_run_had_it_however_the_bucket_keeps_it(
+        trace_id: str) -> None:
+    b = Buckets(DURATION_BUCKETS)
+    at = time.time()
+    b.observe(0.1234567890123, trace_id, at)
+    assert b.exemplars is not None
+    kept = b.exemplars[DURATION_BUCKETS.index(0.25)]
+    assert kept is not None and exemplar(kept) == (trace_id, 0.1234567890123, at)
+    lines: list[str] = []
+    _histogram(lines.append, "h", 'probe="a"', b, _le(DURATION_BUCKETS), b.exemplars)
+    assert f'h_bucket{{probe="a",le="0.25"}} 1.0 # {{trace_id="{trace_id}"}} 0.1234567890123 '\
+           f"{at:.3f}\n" in lines
 
 
 @pytest.mark.parametrize(("accept", "om"), [
