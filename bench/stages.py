@@ -66,7 +66,8 @@ def stage(name: str, t0: float) -> None:
           f" MiB   ({time.monotonic() - t0:5.1f} s)", file=sys.stderr, flush=True)
 
 
-async def measure(url: str, n: int, rounds: int, workdir: Path) -> None:
+async def measure(url: str, n: int, rounds: int, workdir: Path, every: bool,
+                  scrapes: int) -> None:
     t0 = time.monotonic()
     stage("start", t0)
     from bench import servers
@@ -122,12 +123,21 @@ async def measure(url: str, n: int, rounds: int, workdir: Path) -> None:
 
     for r in range(rounds):
         await one_round()
+        if every:
+            stage(f"round {r + 1}", t0)
         if r:
             await asyncio.to_thread(subprocess.run, ["curl", "-sf", "-o", os.devnull,
                                                      f"http://127.0.0.1:{port}/metrics"],
                                     check=True, timeout=300)
+            if every:
+                stage("scraped", t0)
         if r == 0:
             stage("run x1", t0)
+    for _ in range(scrapes):
+        await asyncio.to_thread(subprocess.run, ["curl", "-sf", "-o", os.devnull,
+                                                 f"http://127.0.0.1:{port}/metrics"],
+                                check=True, timeout=300)
+        stage("scraped", t0)
     failed = sum(1 for name in names for r in daemon.history.runs(name, 1) if not r.success)
     stage(f"run x{rounds}", t0)
     print(f"             {failed} of {len(names)} newest runs failed", file=sys.stderr)
@@ -140,13 +150,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.stages", description=__doc__)
     parser.add_argument("--probes", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--every", action="store_true",
+                        help="print after every round and every scrape too")
+    parser.add_argument("--scrapes", type=int, default=0,
+                        help="scrapes of /metrics after the rounds, without runs")
     args = parser.parse_args(argv)
     from bench import servers
     from monitor import eventloop
 
     with tempfile.TemporaryDirectory() as tmp, \
             servers.http_target(Path(tmp), None) as (url, _kind):
-        eventloop.run(measure(url, args.probes, args.rounds, Path(tmp)))
+        eventloop.run(measure(url, args.probes, args.rounds, Path(tmp), args.every,
+                                    args.scrapes))
     return 0
 
 

@@ -56,21 +56,33 @@ def build_app(daemon: Daemon, auth: BasicAuth | None = None, *,
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
-    # Copied and formatted on the event loop in steps of about a millisecond, the loop free
+    # Taken and formatted on the event loop in steps of about a millisecond, the loop free
     # to run probes between two (monitor.sinks.metrics says why not in a thread). The text
     # goes out piece by piece as it is formatted, so a scrape never holds all of it (32 MB
     # at 10,000 probes). OpenMetrics (with the runs' trace ids as exemplars) when the
     # scraper asks for it.
     om = wants_openmetrics(request.headers.get("Accept"))
     content_type = OPENMETRICS_CONTENT_TYPE if om else CONTENT_TYPE
-    steps = request.app[DAEMON_KEY].surfacer.snapshot_in_steps()
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            snap: Snapshot = done.value
-            break
-        await asyncio.sleep(0)
+    surfacer = request.app[DAEMON_KEY].surfacer
+    steps = surfacer.snapshot_in_steps()
+    try:
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                snap: Snapshot = done.value
+                break
+            await asyncio.sleep(0)
+    finally:
+        steps.close()  # cancelled half-way: lets go of the series taken
+    try:
+        return await _write(request, snap, om, content_type)
+    finally:
+        surfacer.release(snap)  # the series it holds may change in place again
+
+
+async def _write(request: web.Request, snap: Snapshot, om: bool, content_type: str
+                 ) -> web.StreamResponse:
     pieces = iter_exposition(snap, openmetrics=om)
     first = next(pieces, b"")
     await asyncio.sleep(0)

@@ -192,6 +192,8 @@ async def test_a_large_scrape_is_streamed_and_parses_whole(tmp_path: Path) -> No
             assert resp.headers["Content-Type"] == CONTENT_TYPE
             assert resp.headers.get("Transfer-Encoding") == "chunked"
             text = await resp.text()
+        # The handler let go of the series it wrote out (runs change them in place again).
+        assert {x.held for x in daemon.surfacer._series.values()} == {0}
     assert text.count("\n") > CHUNK_LINES
     probes = {x.labels["probe"] for fam in text_string_to_metric_families(text)
               for x in fam.samples if x.name == "probe_success"}
@@ -268,3 +270,72 @@ def test_a_snapshot_in_steps_is_the_snapshot_and_copies_each_probe_whole() -> No
     assert got[("synthmon_probe_duration_seconds_count", "p7", "")] == 2.0
     assert {p for (n, p, _) in got if n == "probe_success"} == {f"p{i}" for i in range(10)}
     assert snap.configured == 10
+
+
+def test_a_scrape_holds_the_series_it_took_and_copies_only_those_changed_meanwhile() -> None:
+    """A snapshot takes the series themselves (a copy of each every scrape was 7 MiB at
+    10,000 probes, issue 24): a run or a reload while a scrape is written out changes a
+    copy, which becomes the live series, and the text is the one of the moment each was
+    taken, to the last piece; a series nobody changed is never copied, and once the scrape
+    is released runs change the series in place again."""
+    s = Surfacer()
+    s.configure(many(10))
+    for i in range(10):
+        s.observe(result(f"p{i}", Outcome.SUCCESS))
+    before = s.render()
+    live = dict(s._series)
+    snap = s.snapshot()
+    pieces = iter_exposition(snap, chunk_lines=40)
+    text = [next(pieces)]
+    s.observe(result("p1", Outcome.TIMEOUT))  # mid-scrape: a run...
+    s.configure(config("probes:\n" + "".join(
+                           f"  - {{name: p{i}, labels: {{team: t}}, interval: 1h, "
+                           f"http: {{url: 'http://127.0.0.1:1/{i}'}}}}\n" for i in range(10))))
+    s.observe(result("p2", Outcome.TIMEOUT))  # ... a reload, and a run after it
+    text.extend(pieces)
+    assert b"".join(text) == before
+    changed = {k for k in live if s._series[k] is not live[k]}
+    assert changed == {f"p{i}" for i in range(10)}  # the reload relabelled every one
+    assert all(x is live[k] for k, x in zip(live, snap.series, strict=True))
+    s.release(snap)
+    assert value(s, "synthmon_probe_runs_total", probe="p1", outcome="timeout", team="t") == 1
+    held = dict(s._series)
+    s.observe(result("p3", Outcome.TIMEOUT))  # released: changed in place
+    assert s._series == held and all(s._series[k] is held[k] for k in held)
+
+
+def test_a_scrape_begun_before_a_change_takes_the_changed_series_and_lets_go_if_abandoned(
+        ) -> None:
+    s = Surfacer()
+    s.configure(many(8))
+    for i in range(8):
+        s.observe(result(f"p{i}", Outcome.SUCCESS))
+    first = s.snapshot()  # holds every series
+    steps = s.snapshot_in_steps(4)
+    next(steps)  # the second scrape took p0-p3
+    s.observe(result("p5", Outcome.TIMEOUT))  # copied (the first holds it), not yet taken
+    s.observe(result("p1", Outcome.TIMEOUT))  # copied: both hold it
+    with pytest.raises(StopIteration) as stopped:
+        next(steps)
+    second: Snapshot = stopped.value.value
+    got = {x.labels["probe"]: x.value for fam in text_string_to_metric_families(
+        format_snapshot(second).decode()) for x in fam.samples if x.name == "probe_success"}
+    assert got == {**{f"p{i}": 1.0 for i in range(8)}, "p5": 0.0}
+    assert second.series[5] is s._series["p5"] and first.series[5] is not s._series["p5"]
+    def holds() -> dict[str, int]:
+        return {k: x.held for k, x in s._series.items()}
+
+    assert holds() == {**{f"p{i}": 2 for i in range(8)}, "p1": 0, "p5": 1}
+    s.release(second)
+    s.release(second)  # once only
+    assert holds() == {**{f"p{i}": 1 for i in range(8)}, "p1": 0, "p5": 0}
+    s.release(first)
+    assert set(holds().values()) == {0}
+    steps = s.snapshot_in_steps(4)
+    next(steps)
+    assert set(holds().values()) == {0, 1}
+    steps.close()  # the scraper went away half-way: what it took is let go
+    assert set(holds().values()) == {0}
+    kept = s._series["p0"]
+    s.observe(result("p0", Outcome.TIMEOUT))
+    assert s._series["p0"] is kept
