@@ -6,6 +6,7 @@ answers those of the classes they stand in for."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
 import logging
 import math
@@ -18,9 +19,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from apscheduler.events import (
+    EVENT_ALL,
     EVENT_JOB_ERROR,
     EVENT_JOB_MAX_INSTANCES,
     EVENT_JOB_MISSED,
+    EVENT_JOB_SUBMITTED,
     JobEvent,
 )
 from apscheduler.executors.asyncio import AsyncIOExecutor
@@ -28,11 +31,15 @@ from apscheduler.executors.base import BaseExecutor
 from apscheduler.job import Job
 from apscheduler.jobstores.base import BaseJobStore, ConflictingIdError, JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers import base as scheduler_base
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.base import STATE_RUNNING, BaseScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from apscheduler.util import convert_to_datetime
 
-from monitor.scheduler import next_run
+from monitor.scheduler import engine, next_run
 from monitor.scheduler.engine import (
     CoroutineExecutor,
     LoopScheduler,
@@ -47,6 +54,10 @@ pytestmark = pytest.mark.both_loops  # the daemon runs on uvloop; asyncio's is t
 
 def _parameters(function: Callable[..., Any]) -> list[str]:
     return list(inspect.signature(function).parameters)
+
+
+def _source_digest(function: Callable[..., Any]) -> str:
+    return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()[:16]
 
 
 def test_the_apscheduler_internals_the_engine_relies_on_are_there() -> None:
@@ -66,8 +77,22 @@ def test_the_apscheduler_internals_the_engine_relies_on_are_there() -> None:
     assert _parameters(BaseExecutor._run_job_error) == ["self", "job_id", "exc", "traceback"]
     assert "_pending_futures" in inspect.getsource(AsyncIOExecutor.start)
     for slot in ("func", "args", "kwargs", "misfire_grace_time", "_jobstore_alias",
-                 "next_run_time", "id"):
+                 "next_run_time", "id", "trigger", "coalesce", "executor", "max_instances"):
         assert slot in Job.__slots__, slot
+    # LoopScheduler._process_jobs is BaseScheduler._process_jobs decision for decision
+    # (and Job._get_run_times's loop, and what Job._modify does with an aware next run
+    # time): when either changes, compare the two again and pin the new text here.
+    assert _source_digest(BaseScheduler._process_jobs) == "efd3944de4e2c69e"
+    assert _source_digest(Job._get_run_times) == "0b6c985b4db8fd1c"
+    aware = datetime.now(UTC)
+    assert convert_to_datetime(aware, UTC, "next_run_time") is aware
+    assert _source_digest(Job._modify) == "e222f8aad3cd688a"
+    assert _parameters(BaseExecutor.submit_job) == ["self", "job", "run_times"]
+    assert _parameters(BaseScheduler._dispatch_event) == ["self", "event"]
+    scheduler = LoopScheduler(timezone=UTC)
+    for attribute in ("_jobstores", "_jobstores_lock", "_executors", "_listeners", "_logger",
+                      "jobstore_retry_interval", "timezone", "state"):
+        assert hasattr(scheduler, attribute), attribute
     for slot in ("interval", "timezone", "jitter", "end_date"):
         assert slot in IntervalTrigger.__slots__, slot
     # Every method a job store must have is the engine's own, none inherited from
@@ -251,6 +276,185 @@ async def test_shutdown_cancels_the_runs_in_flight(executor: str) -> None:
     scheduler.shutdown(wait=False)
     await asyncio.sleep(0.1)
     assert ended == ["cancelled"]
+
+
+# ------------------------------------------------ LoopScheduler._process_jobs's fast path
+
+async def _noop() -> None:
+    pass
+
+
+class _FrozenNow(datetime):
+    """``datetime`` whose ``now`` is one instant: both paths of a case read the same clock."""
+
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+
+    @classmethod
+    def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
+        return cls.at.astimezone(tz)
+
+
+_PARIS = ZoneInfo("Europe/Paris")
+
+
+class _AsksCounted(BaseTrigger):
+    """A trigger whose answer changes each time it is asked (as one with jitter): the
+    scheduler must ask it as often as APScheduler does."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime
+                           ) -> datetime:
+        self.asked += 1
+        return (previous_fire_time or now) + timedelta(seconds=1, microseconds=self.asked)
+
+# name: the jobs (id, trigger, next run time's offset from now in seconds or None for a
+# paused job, keyword arguments of add_job), and the ids at max_instances already.
+_Cases = dict[str, tuple[list[tuple[str, Any, float | None, dict[str, Any]]], set[str]]]
+
+
+def _process_cases(now: datetime) -> _Cases:
+    def step(seconds: float) -> StepTrigger:
+        return StepTrigger(seconds=seconds, timezone=UTC)
+
+    grace = {"misfire_grace_time": 30}
+    return {
+        "one due": ([("a", step(1), -0.0005, grace)], set()),
+        "due to the microsecond": ([("a", step(1), 0.0, grace)], set()),
+        "not due yet": ([("a", step(1), 0.3, grace)], set()),
+        "three runs behind, coalesced": ([("a", step(1), -2.5, grace)], set()),
+        "three runs behind, not coalesced": (
+            [("a", step(1), -2.5, {**grace, "coalesce": False})], set()),
+        "at max_instances": ([("a", step(1), -0.01, grace)], {"a"}),
+        "past its grace": ([("a", step(100), -60.0, {"misfire_grace_time": 10})], set()),
+        "no grace": ([("a", step(1), -0.2, {"misfire_grace_time": None})], set()),
+        "several due, one paused, one later": (
+            [("a", step(1), -0.2, grace), ("b", step(0.3), -0.1, grace),
+             ("c", step(5), None, grace), ("d", step(2), 1.5, grace),
+             ("e", step(1), -0.2, grace)], {"e"}),
+        "its trigger ends": (
+            [("a", IntervalTrigger(seconds=1, timezone=UTC,
+                                   end_date=now + timedelta(seconds=0.5)), -0.7, grace),
+             ("b", step(1), 0.2, grace)], set()),
+        "interval trigger": ([("a", IntervalTrigger(seconds=1, timezone=UTC), -1.2, grace)],
+                             set()),
+        "interval trigger in another zone": (
+            [("a", IntervalTrigger(seconds=1, timezone=_PARIS), -0.3, grace)], set()),
+        "step trigger in another zone": (
+            [("a", StepTrigger(seconds=1, timezone=_PARIS), -0.3, grace)], set()),
+        "a trigger asked twice": ([("a", _AsksCounted(), -1.5, grace)], set()),
+        "cron trigger": ([("a", CronTrigger(second="*", timezone=UTC), -2.0, grace)], set()),
+        "unknown executor": ([("a", step(1), -0.1, {**grace, "executor": "nowhere"}),
+                              ("b", step(1), -0.1, grace)], set()),
+        "only a paused job": ([("a", step(1), None, grace)], set()),
+        "no jobs": ([], set()),
+    }
+
+
+def _event_fields(event: Any) -> tuple[Any, ...]:
+    return (type(event).__name__, event.code, getattr(event, "job_id", None),
+            getattr(event, "jobstore", None), getattr(event, "scheduled_run_times", None),
+            getattr(event, "scheduled_run_time", None))
+
+
+async def _processed(now: datetime, case: str, mask: int, own: bool, pauses: bool,
+                     caplog: pytest.LogCaptureFixture) -> tuple[Any, ...]:
+    """What one pass over a case's jobs does: its answer, the jobs left and when they run
+    next, the runs started, the events and the log; by LoopScheduler's path (``own``) or
+    APScheduler's ``BaseScheduler._process_jobs``."""
+    jobs, busy = _process_cases(now)[case]
+    scheduler = LoopScheduler(timezone=UTC, executors={"default": CoroutineExecutor()},
+                              jobstores={"default": SortedJobStore()})
+    seen: list[tuple[Any, ...]] = []
+
+    def listen(event: Any) -> None:
+        seen.append(_event_fields(event))
+        if pauses:
+            scheduler.pause()
+
+    scheduler.add_listener(listen, mask)
+    scheduler.start(paused=True)
+    for job_id, trigger, offset, options in jobs:
+        at = None if offset is None else now + timedelta(seconds=offset)
+        if at is not None and isinstance(trigger, IntervalTrigger) \
+                and trigger.timezone is _PARIS:
+            at = at.astimezone(_PARIS)
+        scheduler.add_job(_noop, trigger, id=job_id, coalesce=options.get("coalesce", True),
+                          max_instances=1, next_run_time=at,
+                          **{k: v for k, v in options.items() if k != "coalesce"})
+        if offset is None:
+            scheduler.pause_job(job_id)
+    executor = scheduler._lookup_executor("default")
+    for job_id in busy:
+        executor._instances[job_id] = 1
+    scheduler.state = STATE_RUNNING  # as resume() leaves it, without its pass over the jobs
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="apscheduler"):
+        wait = scheduler._process_jobs() if own else BaseScheduler._process_jobs(scheduler)
+        await asyncio.sleep(0)  # a missed run is reported from the loop
+        await asyncio.sleep(0)
+    logged = [(r.levelname, r.getMessage()) for r in caplog.records]
+    left = [(j.id, j.next_run_time, j.next_run_time and j.next_run_time.tzinfo)
+            for j in scheduler.get_jobs()]
+    instances = dict(executor._instances)
+    state, events = scheduler.state, list(seen)
+    scheduler.shutdown(wait=False)
+    await asyncio.sleep(0)
+    return wait, left, instances, events, logged, state
+
+
+@pytest.mark.parametrize("case", list(_process_cases(datetime.now(UTC))))
+async def test_the_schedulers_pass_over_the_jobs_is_apschedulers(
+        case: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+        ) -> None:
+    """LoopScheduler._process_jobs against APScheduler's own, case by case, with every
+    listener mask that matters (all events; the daemon's, which takes no submission; one
+    that pauses the scheduler from its listener): the same wait returned, the same jobs
+    with the same next run times (and zones), the same runs started, the same events with
+    the same fields, the same warnings and errors logged."""
+    now = datetime.now(UTC).replace(microsecond=123_456)
+    monkeypatch.setattr(_FrozenNow, "at", now)
+    monkeypatch.setattr(scheduler_base, "datetime", _FrozenNow)
+    monkeypatch.setattr(engine, "datetime", _FrozenNow)
+    for mask, pauses in ((EVENT_ALL, False), (EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED, False),
+                         (EVENT_JOB_SUBMITTED | EVENT_JOB_MAX_INSTANCES, True)):
+        theirs = await _processed(now, case, mask, False, pauses, caplog)
+        ours = await _processed(now, case, mask, True, pauses, caplog)
+        assert ours == theirs, (mask, pauses)
+
+
+async def test_the_pass_over_the_jobs_leaves_the_uncommon_cases_to_apscheduler(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two job stores, a MemoryJobStore, a zone with daylight saving, APScheduler's debug
+    log on: APScheduler's own pass, unchanged."""
+    taken: list[str] = []
+    monkeypatch.setattr(BaseScheduler, "_process_jobs", lambda self: taken.append("theirs"))
+    # The daemon's own case is not left to it ...
+    scheduler = LoopScheduler(timezone=UTC, executors={"default": CoroutineExecutor()},
+                              jobstores={"default": SortedJobStore()})
+    scheduler.start(paused=True)
+    scheduler.state = STATE_RUNNING
+    assert scheduler._process_jobs() is None
+    scheduler.shutdown(wait=False)
+    assert taken == []
+    # ... these are.
+    options: list[dict[str, Any]] = [
+        {"timezone": UTC, "jobstores": {"default": SortedJobStore(), "b": SortedJobStore()}},
+        {"timezone": UTC, "jobstores": {"default": MemoryJobStore()}},
+        {"timezone": _PARIS, "jobstores": {"default": SortedJobStore()}},
+        {"timezone": UTC, "jobstores": {"default": SortedJobStore()}},
+    ]
+    for i, option in enumerate(options):
+        scheduler = LoopScheduler(executors={"default": CoroutineExecutor()}, **option)
+        scheduler.start(paused=True)
+        scheduler.state = STATE_RUNNING
+        if i == len(options) - 1:
+            monkeypatch.setattr(scheduler._logger, "level", logging.DEBUG)
+            monkeypatch.setattr(scheduler._logger, "_cache", {})
+        scheduler._process_jobs()
+        scheduler.shutdown(wait=False)
+    assert taken == ["theirs"] * len(options)
 
 
 _EPOCHS = [0.0, 1.0, 86_399.999_999, 1_700_000_000.0, 1_800_000_000.123_456,

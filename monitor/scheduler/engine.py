@@ -43,20 +43,31 @@ renames or removes any of them, and compares each part with the one it stands in
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 import traceback
 from bisect import bisect_left, bisect_right, insort
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import partial
 from operator import itemgetter
+from threading import TIMEOUT_MAX
 from typing import Any
 
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    EVENT_JOB_SUBMITTED,
+    JobExecutionEvent,
+    JobSubmissionEvent,
+)
 from apscheduler.executors.asyncio import AsyncIOExecutor
+from apscheduler.executors.base import MaxInstancesReachedError
 from apscheduler.job import Job
 from apscheduler.jobstores.base import BaseJobStore, ConflictingIdError, JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING
 from apscheduler.triggers.interval import IntervalTrigger
 from apscheduler.util import iscoroutinefunction_partial
 
@@ -107,6 +118,102 @@ class LoopScheduler(AsyncIOScheduler):
         self.wakeups += 1
         self._timeout = None
         self._start_timer(self._process_jobs())
+
+    def _process_jobs(self) -> float | None:
+        """``BaseScheduler._process_jobs``, decision for decision, for the daemon's case:
+        running, one job store (a :class:`SortedJobStore`), a fixed-offset time zone,
+        APScheduler's debug log off. Anything else is APScheduler's own. What it leaves
+        out: ``Job._modify``'s checks of every change it could be asked (the next run time
+        is the trigger's aware datetime, which ``convert_to_datetime`` returns as it is),
+        the trigger asked twice for the run after the last run time (a
+        :class:`StepTrigger` that steps gives the same answer to the same question), a
+        submission event when no listener's mask takes one, the debug calls, the run times'
+        comparison through ``astimezone(UTC)`` (aware datetimes compare as the instants
+        they are; a job whose next run time is in another zone takes ``_get_run_times``)."""
+        tz = self.timezone
+        stores = self._jobstores
+        if (self.state != STATE_RUNNING or len(stores) != 1 or type(tz) is not timezone
+                or self._logger.isEnabledFor(logging.DEBUG)):
+            return super()._process_jobs()  # type: ignore[no-any-return]
+        ((alias, store),) = stores.items()
+        if type(store) is not SortedJobStore:
+            return super()._process_jobs()  # type: ignore[no-any-return]
+        heard = False  # whether any listener takes a submission event
+        for _callback, mask in self._listeners:
+            if mask & EVENT_JOB_SUBMITTED:
+                heard = True
+                break
+        now = datetime.now(tz)
+        next_wakeup: datetime | None = None
+        events: list[JobSubmissionEvent] = []
+        with self._jobstores_lock:
+            try:
+                due_jobs = store.get_due_jobs(now)
+            except Exception as e:
+                self._logger.warning("Error getting due jobs from job store %r: %s",
+                                     alias, e)
+                next_wakeup = now + timedelta(seconds=self.jobstore_retry_interval)
+                due_jobs = None
+            for job in due_jobs or ():
+                executor = self._executors.get(job.executor)
+                if executor is None:
+                    self._logger.error(
+                        'Executor lookup ("%s") failed for job "%s" -- removing it from the '
+                        "job store", job.executor, job)
+                    self.remove_job(job.id, alias)
+                    continue
+                trigger = job.trigger
+                after: datetime | None = None  # the trigger's run after the last run time
+                run_time: datetime | None = job.next_run_time
+                if run_time is not None and run_time.tzinfo is tz:
+                    run_times = []
+                    while run_time is not None and run_time <= now:
+                        run_times.append(run_time)
+                        run_time = trigger.get_next_fire_time(run_time, now)
+                    if type(trigger) is StepTrigger and trigger._steps:
+                        after = run_time
+                else:
+                    run_times = job._get_run_times(now)
+                if not run_times:
+                    continue
+                if job.coalesce:
+                    run_times = run_times[-1:]
+                try:
+                    executor.submit_job(job, run_times)
+                except MaxInstancesReachedError:
+                    self._logger.warning(
+                        'Execution of job "%s" skipped: maximum number of running '
+                        "instances reached (%d)", job, job.max_instances)
+                    events.append(JobSubmissionEvent(EVENT_JOB_MAX_INSTANCES, job.id, alias,
+                                                     run_times))
+                except BaseException:
+                    self._logger.exception('Error submitting job "%s" to executor "%s"',
+                                           job, job.executor)
+                else:
+                    if heard:
+                        events.append(JobSubmissionEvent(EVENT_JOB_SUBMITTED, job.id, alias,
+                                                         run_times))
+                if after is None:
+                    after = trigger.get_next_fire_time(run_times[-1], now)
+                if after:
+                    if after.tzinfo is not None:
+                        job.next_run_time = after
+                    else:
+                        job._modify(next_run_time=after)
+                    store.update_job(job)
+                else:
+                    self.remove_job(job.id, alias)
+            if due_jobs is not None:
+                first = store.get_next_run_time()
+                if first:
+                    next_wakeup = first.astimezone(tz)
+        for event in events:
+            self._dispatch_event(event)
+        if self.state == STATE_PAUSED or next_wakeup is None:
+            return None
+        wait: float = min(max(next_wakeup.timestamp() - datetime.now(tz).timestamp(), 0),
+                          TIMEOUT_MAX)
+        return wait
 
 
 class CoroutineExecutor(AsyncIOExecutor):
