@@ -34,19 +34,41 @@ def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
     return None
 
 
+# The answers numeric_addrinfo gave, by its arguments: ~73 thousand instructions a call
+# (cachegrind; the C library's call ~24, socket.getaddrinfo turning each entry's family and
+# type into enums in Python the rest), once for every HTTP run's connect. Bounded: emptied
+# when full (a config has a few literal addresses and ports, not thousands).
+_ANSWERS: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+ANSWERS_MAX = 1024
+_ADDRCONFIG = int(socket.AI_ADDRCONFIG)  # an int: socket's IntFlag takes its & in Python
+
+
 def numeric_addrinfo(host: Any, port: Any, family: int, type: int, proto: int, flags: int
                      ) -> list[Any] | None:  # socket.getaddrinfo's entries
     """The C library's own ``getaddrinfo`` answer when ``host`` is an address literal and
     ``port`` a number, which it gives without asking anyone (``AI_NUMERICHOST``); None
     when it would have to look something up (a name, a service name, ``AI_ADDRCONFIG``,
-    which reads the interfaces)."""
-    if (not isinstance(host, str) or flags & socket.AI_ADDRCONFIG
+    which reads the interfaces). An answer is remembered: for a literal it depends on the
+    arguments alone (one address, its entries in the order of their socket types), except
+    for an IPv6 scope (``fe80::1%eth0``), whose interface may come and go, which is asked
+    each time. A new list each call, as ``socket.getaddrinfo`` gives."""
+    if (not isinstance(host, str) or flags & _ADDRCONFIG
             or not (port is None or (isinstance(port, int) and 0 <= port <= 65535))):
         return None
+    key = (host, port, family, type, proto, flags)
+    known = _ANSWERS.get(key)
+    if known is not None:
+        return list(known)
     try:
-        return socket.getaddrinfo(host, port, family, type, proto, flags | socket.AI_NUMERICHOST)
+        found = socket.getaddrinfo(host, port, family, type, proto,
+                                   flags | socket.AI_NUMERICHOST)
     except (OSError, OverflowError, UnicodeError, ValueError):
         return None  # not a literal (or a bad port): the loop's own path answers or fails
+    if "%" not in host:
+        if len(_ANSWERS) >= ANSWERS_MAX:
+            _ANSWERS.clear()
+        _ANSWERS[key] = tuple(found)
+    return found
 
 
 @functools.cache

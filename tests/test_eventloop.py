@@ -126,6 +126,36 @@ def test_an_address_literal_is_answered_as_the_c_library_answers_it(host: str) -
                     expected = None  # an IPv4 literal asked as IPv6, or the other way
                 got = eventloop.numeric_addrinfo(host, port, family, kind, 0, 0)
                 assert got == expected, (host, family, kind, port)
+                # Asked again: the answer remembered, the same, in a list of its own.
+                again = eventloop.numeric_addrinfo(host, port, family, kind, 0, 0)
+                assert again == expected and (again is None or again is not got)
+
+
+def test_a_remembered_answer_is_the_c_librarys_and_the_memory_is_bounded(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[str] = []
+    getaddrinfo = socket.getaddrinfo
+
+    def counted(host: str, *args: int) -> list[object]:
+        asked.append(host)
+        return getaddrinfo(host, *args)
+
+    monkeypatch.setattr(eventloop, "_ANSWERS", {})
+    monkeypatch.setattr(socket, "getaddrinfo", counted)
+    first = eventloop.numeric_addrinfo("127.0.0.1", 8080, 0, 0, 0, 0)
+    assert first is not None
+    first.clear()  # a caller's list is its own
+    assert eventloop.numeric_addrinfo("127.0.0.1", 8080, 0, 0, 0, 0) == \
+        getaddrinfo("127.0.0.1", 8080)
+    assert asked == ["127.0.0.1"]
+    # An IPv6 scope names an interface, which may come and go: asked each time.
+    for _ in range(2):
+        eventloop.numeric_addrinfo("fe80::1%lo", 80, 0, 0, 0, 0)
+    assert asked == ["127.0.0.1", "fe80::1%lo", "fe80::1%lo"]
+    for port in range(eventloop.ANSWERS_MAX + 10):
+        assert eventloop.numeric_addrinfo("127.0.0.1", port, 0, socket.SOCK_STREAM, 0, 0) \
+            == getaddrinfo("127.0.0.1", port, 0, socket.SOCK_STREAM)
+    assert 0 < len(eventloop._ANSWERS) <= eventloop.ANSWERS_MAX
 
 
 @pytest.mark.parametrize("host", NAMES)
