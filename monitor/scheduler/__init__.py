@@ -34,8 +34,9 @@
 * Lag (actual start minus planned start) is measured in the job itself: planned starts are
   ``anchor + k * interval``, so the lag is the distance to the latest such point.
 * APScheduler runs the jobs through the parts in ``engine.py``: a timer that is never early
-  (one wake-up a run, at most 1 ms of lag added), an executor that starts a run as a task
-  of its own coroutine, a trigger and a job store that give APScheduler's answers for less.
+  (one wake-up a run, at most 1 ms of lag added), APScheduler's pass over the jobs without
+  its generic costs, an executor that starts a run as a task of its own coroutine, a
+  trigger and a job store that give APScheduler's answers for less.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Every scheduled run passes through APScheduler: the timer that wakes it, ``_process_jobs``
 (job store, trigger, ``max_instances``, coalescing, the misfire grace), the executor that
 starts the job. Per run that path cost ~205 thousand instructions, a third of an aiohttp
-request (``python -m bench.cost``, ``scheduled`` against ``daemon``, issue 24). Four of its
+request (``python -m bench.cost``, ``scheduled`` against ``daemon``, issue 24). Five of its
 parts are replaced here, each by one that gives the same answers for less; every decision
 (what is due, what is skipped, what is missed) stays APScheduler's:
 
@@ -27,15 +27,27 @@ parts are replaced here, each by one that gives the same answers for less; every
   (``EVENT_JOB_MISSED``, ``EVENT_JOB_ERROR``); a run that succeeded is not an event
   (``EVENT_JOB_EXECUTED``: nobody here listens to it). Anything else (several run times,
   a plain function) takes ``AsyncIOExecutor``'s own path.
+* The pass over the jobs (``LoopScheduler._process_jobs``): APScheduler's, decision for
+  decision (what is due, coalescing, ``max_instances``, the misfire grace through the
+  executor, the same events to the same listeners, the same warnings), for the daemon's
+  case only: one :class:`SortedJobStore`, a fixed-offset zone, APScheduler's debug log
+  off. It leaves out ``Job._modify``'s checks of every change it could be asked, the
+  trigger asked twice for the same answer, the submission event no listener takes and the
+  three debug calls (~15 thousand instructions a run). Anything else is APScheduler's own
+  pass; tests/test_scheduler_engine.py compares the two over a table of cases.
 * The trigger (:class:`StepTrigger`): the run after a run is a datetime plus a timedelta.
 * The job store (:class:`SortedJobStore`): ``MemoryJobStore``'s order, kept without
   turning datetimes into timestamps in Python.
 
-The timer and the executor rely on APScheduler 3.x internals: ``AsyncIOScheduler``'s
-``_start_timer``, ``_stop_timer``, ``_process_jobs``, ``_timeout``, ``_eventloop`` and the
-body of ``wakeup``; ``BaseExecutor._do_submit_job``, ``_run_job_success``,
-``_run_job_error``; ``AsyncIOExecutor._pending_futures``; ``Job.func``, ``args``,
-``kwargs``, ``misfire_grace_time``, ``_jobstore_alias``. The trigger and the job store are
+The timer, the pass and the executor rely on APScheduler 3.x internals:
+``AsyncIOScheduler``'s ``_start_timer``, ``_stop_timer``, ``_process_jobs``, ``_timeout``,
+``_eventloop`` and the body of ``wakeup``; ``BaseScheduler._process_jobs``'s text (the pass
+repeats it), ``_jobstores``, ``_jobstores_lock``, ``_executors``, ``_listeners``,
+``_dispatch_event``, ``_logger``, ``jobstore_retry_interval``; ``Job._get_run_times``'s
+and ``Job._modify``'s text; ``BaseExecutor.submit_job``, ``_do_submit_job``,
+``_run_job_success``, ``_run_job_error``; ``AsyncIOExecutor._pending_futures``;
+``Job.func``, ``args``, ``kwargs``, ``misfire_grace_time``, ``_jobstore_alias``,
+``trigger``, ``coalesce``, ``executor``, ``max_instances``. The trigger and the job store are
 APScheduler's public extension points. tests/test_scheduler_engine.py fails when an upgrade
 renames or removes any of them, and compares each part with the one it stands in for.
 """
