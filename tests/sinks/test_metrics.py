@@ -17,8 +17,11 @@ from monitor.result import Evidence, Result, StepTiming
 from monitor.sinks.metrics import (
     CHUNK_LINES,
     CONTENT_TYPE,
+    Counts,
     Snapshot,
     Surfacer,
+    _counted,
+    _items,
     format_snapshot,
     iter_exposition,
 )
@@ -339,3 +342,24 @@ def test_a_scrape_begun_before_a_change_takes_the_changed_series_and_lets_go_if_
     kept = s._series["p0"]
     s.observe(result("p0", Outcome.TIMEOUT))
     assert s._series["p0"] is kept
+
+
+@pytest.mark.parametrize("seen", [
+    (), ("success",), ("success",) * 3, ("timeout", "success", "success", "timeout"),
+    ("success", "unexpected_status", "timeout", "unexpected_status", "success"),
+])
+def test_runs_by_outcome_count_as_a_dict_would_in_the_order_first_seen(
+        seen: tuple[str, ...]) -> None:
+    counts: Counts = ()
+    reference: dict[Outcome, int] = {}
+    for name in seen:
+        counts = _counted(counts, Outcome(name))
+        reference[Outcome(name)] = reference.get(Outcome(name), 0) + 1
+        assert list(_items(counts)) == list(reference.items())
+    s = Surfacer()
+    s.configure(config())
+    for name in seen:
+        s.observe(result("api", Outcome(name)))
+    text = s.render().decode()
+    assert [line.split('outcome="')[1].split('"')[0] for line in text.splitlines()
+            if line.startswith("synthmon_probe_runs_total{")] == [o.value for o in reference]
