@@ -50,7 +50,7 @@ websockets ``connect.process_redirect``            a redirected upgrade is a fin
 (:mod:`.wsconn`)                                   detour to follow
 ``ssl.SSLContext.wrap_bio`` (:mod:`.tls`)          the moment the TLS handshake starts, which
                                                    splits ``connect`` from ``tls``
-``ssl.SSLContext.load_default_certs`` and         aiohttp's two default client contexts load
+``ssl.SSLContext.load_default_certs`` and          aiohttp's two default client contexts load
 ``set_default_verify_paths`` while aiohttp is      the CA certificates at their first
 imported (:mod:`monitor.lean_imports`, with the    handshake, not at import (~2.5 MiB the
 other import hook)                                 daemon never uses)
