@@ -129,7 +129,7 @@ def test_an_exemplar_is_written_as_the_run_had_it_however_the_bucket_keeps_it(
     kept = b.exemplars[DURATION_BUCKETS.index(0.25)]
     assert kept is not None and exemplar(kept) == (trace_id, 0.1234567890123, at)
     lines: list[str] = []
-    _histogram(lines.append, "h", 'probe="a"', b, _le(DURATION_BUCKETS), b.exemplars)
+    _histogram(lines.append, "h", 'probe="a"', b, _le(DURATION_BUCKETS), exemplars=True)
     assert f'h_bucket{{probe="a",le="0.25"}} 1.0 # {{trace_id="{trace_id}"}} 0.1234567890123 '\
            f"{at:.3f}\n" in lines
 
@@ -167,3 +167,36 @@ async def test_metrics_endpoint_answers_what_the_scraper_asks_for(tmp_path: Path
         "0.01": (trace.trace_id, 0.01)}
     assert trace.trace_id not in classic
     list(classic_families(classic))
+
+
+@pytest.mark.parametrize("values", [
+    (), (0.001,), (0.001, 0.003, 0.02), (61.0,), (0.2, 0.001, 61.0, 0.05, 0.05),
+])
+def test_a_histogram_writes_every_bucket_however_few_it_has_seen(
+        values: tuple[float, ...]) -> None:
+    """A histogram's lists reach only its highest bucket observed (issue 24's memory): every
+    bucket is still written, cumulative, and only the buckets with a traced run carry one."""
+    b = Buckets(DURATION_BUCKETS)
+    traced: dict[str, str] = {}
+    for n, v in enumerate(values):
+        trace = f"{n + 1:032x}" if n % 2 == 0 else None
+        b.observe(v, trace, 1.0)
+        le = next((f"{bound!r}" for bound in DURATION_BUCKETS if v <= bound), "+Inf")
+        if trace is not None:
+            traced[le] = trace
+        else:
+            traced.setdefault(le, "")
+    for om in (False, True):
+        lines: list[str] = []
+        _histogram(lines.append, "h", "", b, _le(DURATION_BUCKETS), exemplars=om)
+        want = [f'h_bucket{{le="{le}"}} '
+                f"{float(sum(v <= bound for v in values))!r}"
+                for le, bound in [*((f"{x!r}", x) for x in DURATION_BUCKETS),
+                                  ("+Inf", float("inf"))]]
+        got = [line.split(" #")[0].rstrip("\n") for line in lines[:-2]]
+        assert got == want
+        carried = {line.split('le="')[1].split('"')[0]: line.split('trace_id="')[1][:32]
+                   for line in lines if " # " in line}
+        assert carried == ({le: t for le, t in traced.items() if t} if om else {})
+        assert lines[-2:] == [f"h_count {float(len(values))!r}\n",
+                              f"h_sum {float(sum(values))!r}\n"]
