@@ -54,6 +54,9 @@ websockets ``connect.process_redirect``            a redirected upgrade is a fin
 ``set_default_verify_paths`` while aiohttp is      the CA certificates at their first
 imported (:mod:`monitor.lean_imports`, with the    handshake, not at import (~2.5 MiB the
 other import hook)                                 daemon never uses)
+``socket.socket``'s ``family`` and ``type``        uvloop reads them four times a connect,
+(``_socket.socket``'s numbers; :mod:`.sockets`,    each an enum made in Python; the session's
+through aiohttp's ``socket_factory``)              sockets answer the same members for less
 the watcher contextvar (:mod:`.watch`)             how the shared session and SSL context find
                                                    the run in progress and its timer (the
                                                    cookie jar's run is found alike)

@@ -32,6 +32,7 @@ from aiohttp.tracing import Trace
 from monitor.limits import HTTP_MAX_FIELD_SIZE, HTTP_MAX_HEADERS
 from monitor.probes.net.cookies import PerRunCookieJar
 from monitor.probes.net.phases import PhaseTimer
+from monitor.probes.net.sockets import open_socket
 from monitor.probes.net.watch import WATCHER
 
 
@@ -136,7 +137,8 @@ def new_session() -> aiohttp.ClientSession:
     Its cookie jar keeps cookies only for the run that received them
     (:mod:`monitor.probes.net.cookies`)."""
     connector = WatchedConnector(force_close=True, limit=0, ttl_dns_cache=None,
-                                 use_dns_cache=False, resolver=_SpecialUseResolver())
+                                 use_dns_cache=False, resolver=_SpecialUseResolver(),
+                                 socket_factory=open_socket)
     session = aiohttp.ClientSession(connector=connector, auto_decompress=True,
                                     cookie_jar=PerRunCookieJar(),
                                     skip_auto_headers=("User-Agent",),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import socket
 import ssl
 import sys
 from functools import partial
@@ -18,6 +19,7 @@ from functools import partial
 import aiohttp
 import pytest
 import websockets
+from aiohappyeyeballs import AddrInfoType
 from aiohttp import client as aiohttp_client
 from aiohttp import client_proto as aiohttp_client_proto
 from aiohttp import connector as aiohttp_connector
@@ -29,9 +31,11 @@ from websockets.asyncio.connection import Connection
 from websockets.client import ClientProtocol
 from websockets.uri import parse_uri
 
+from monitor.probes.net import session as session_module
 from monitor.probes.net.cookies import PerRunCookieJar, run_cookies
 from monitor.probes.net.phases import REDIRECT_STATUSES, PhaseTimer
 from monitor.probes.net.session import WatchedConnector, WatchedResponseHandler, new_session
+from monitor.probes.net.sockets import ProbeSocket, open_socket
 from monitor.probes.net.tls import TimedContext
 from monitor.probes.net.watch import WATCHER, watching
 from monitor.probes.net.wsconn import NoRedirectConnect, Trace, TracedConnection
@@ -241,6 +245,64 @@ async def test_aiohttp_phase_hooks_time_a_request_with_a_redirect() -> None:
     assert outside.entered == []
     # An IP address is not resolved; a redirect not followed is the answer itself.
     assert no_follow.entered == ["connect", "processing", "transfer"]
+
+
+@pytest.mark.both_loops
+async def test_aiohttp_socket_factory_opens_the_sessions_sockets(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """new_session() connects with monitor/probes/net/sockets.py's ProbeSocket, through
+    aiohttp's socket_factory (what aiohappyeyeballs calls instead of socket.socket())."""
+    assert "socket_factory" in params(aiohttp.TCPConnector.__init__), (
+        f"{AIOHTTP}: TCPConnector no longer takes socket_factory; new_session() passes it "
+        "open_socket, whose sockets read their family and type for less")
+    opened: list[socket.socket] = []
+
+    def counted(addr_info: AddrInfoType) -> socket.socket:
+        opened.append(open_socket(addr_info))
+        return opened[-1]
+
+    monkeypatch.setattr(session_module, "open_socket", counted)
+
+    async def hello(request: web.Request) -> web.Response:
+        return web.Response(text="hello")
+
+    app = web.Application()
+    app.router.add_get("/", hello)
+    session = new_session()
+    try:
+        async with serving(app) as url, session.get(url) as resp:
+            assert await resp.text() == "hello"
+    finally:
+        await session.close()
+    assert len(opened) == 1 and type(opened[0]) is ProbeSocket, (
+        f"{AIOHTTP}: the session's socket was not opened by its socket_factory: {opened}")
+
+
+_KINDS = [socket.SOCK_STREAM, socket.SOCK_DGRAM]
+if hasattr(socket, "SOCK_NONBLOCK"):
+    _KINDS += [socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC]
+
+
+@pytest.mark.parametrize("family", [socket.AF_INET, socket.AF_INET6, socket.AF_UNIX])
+@pytest.mark.parametrize("kind", _KINDS)
+def test_a_probe_socket_says_its_family_and_type_as_a_socket_does(family: int, kind: int
+                                                                   ) -> None:
+    """The same members (or numbers), open, non-blocking, closed; opened by open_socket as
+    aiohappyeyeballs opens one."""
+    for _ in range(2):  # the first read, then the remembered one
+        with ProbeSocket(family, kind) as ours, socket.socket(family, kind) as theirs:
+            for sock in (ours, theirs):
+                sock.setblocking(False)
+            assert (ours.family, ours.type, ours.proto) == (theirs.family, theirs.type,
+                                                           theirs.proto)
+            assert ours.family is theirs.family and ours.type is theirs.type
+        assert ours.family is theirs.family and ours.type is theirs.type
+    opened = open_socket((family, kind, 0, "", ("127.0.0.1", 80)))
+    with opened, socket.socket(family=family, type=kind, proto=0) as theirs:
+        assert type(opened) is ProbeSocket
+        assert (opened.family, opened.type, opened.proto) == (theirs.family, theirs.type,
+                                                              theirs.proto)
+        assert repr(theirs.family) == repr(opened.family)
 
 
 # --------------------------------------------------------------------------- websockets
