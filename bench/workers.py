@@ -102,11 +102,23 @@ async def _serve_target(port: int, delay: float) -> None:
 # --------------------------------------------------------------------------- wsfloor
 
 
-async def _ws_once(url: str, token: str) -> bool:
+async def ws_exchange(url: str, token: str) -> bool:
+    """One bare ``websockets`` exchange doing the protocol work of the bench's WebSocket
+    probe (:func:`bench.servers.ws_probes_yaml`), with websockets' own client: the upgrade
+    with the JWT as a bearer header and permessage-deflate offered (websockets' default,
+    which the probe keeps), the first message read and checked to be JSON of type
+    ``connect``, then a close with 1000 and the server's answer awaited.
+
+    Like the probe, it neither looks for a proxy in the environment nor starts keepalive
+    pings. websockets' defaults do both (``proxy=True``: urllib's ``proxy_bypass`` and
+    ``getproxies`` scan ``os.environ`` at every connect; ``ping_interval=20``: a keepalive
+    task a connection), work the probe never does, which made this "floor" dearer than the
+    probe itself under cachegrind."""
     from websockets.asyncio.client import connect
 
     async with asyncio.timeout(5.0):
         async with connect(url, additional_headers={"Authorization": f"Bearer {token}"},
+                           proxy=None, ping_interval=None, ping_timeout=None,
                            open_timeout=None, close_timeout=1.0) as ws:
             message = await ws.recv()
             data = json.loads(message)
@@ -116,7 +128,7 @@ async def _ws_once(url: str, token: str) -> bool:
 async def _wsfloor(url: str, token: str, rate: float, duration: float,
                    warmup: int) -> dict[str, Any]:
     for _ in range(warmup):
-        await _ws_once(url, token)
+        await ws_exchange(url, token)
     count = max(1, int(rate * duration))
     ok = failed = 0
     errors: list[str] = []
@@ -139,7 +151,7 @@ async def _wsfloor(url: str, token: str, rate: float, duration: float,
         delay = t0 + i / rate - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        task = asyncio.create_task(_ws_once(url, token))
+        task = asyncio.create_task(ws_exchange(url, token))
         tasks.add(task)
         task.add_done_callback(done)
     if tasks:
