@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from monitor.probes.deadline import deadline
+from monitor.probes.deadline import deadline, deadline_at
 
 pytestmark = pytest.mark.both_loops
 
@@ -30,8 +30,18 @@ class _Ours:
         self.inner.__exit__(exc_type, exc, tb)
 
 
+class _OursAt(_Ours):
+    """deadline_at, at the loop's time ``seconds`` from now (what asyncio.timeout works
+    out and hands to asyncio.timeout_at)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.inner = deadline_at(asyncio.get_running_loop().time() + seconds)  # type: ignore[assignment]
+
+
 Timeout = Callable[[float], Any]
-KINDS: dict[str, Timeout] = {"asyncio.timeout": asyncio.timeout, "deadline": _Ours}
+KINDS: dict[str, Timeout] = {"asyncio.timeout": asyncio.timeout, "deadline": _Ours,
+                             "deadline_at": _OursAt}
+OURS = ("deadline", "deadline_at")
 
 
 async def _outcome(scenario: Callable[[Timeout, list[str]], Awaitable[None]],
@@ -143,17 +153,18 @@ SCENARIOS = [_in_time, _expires, _already_past, _cancelled_from_outside,
              _cancelled_and_expired, _swallowed, _inner_first, _outer_first, _error_inside]
 
 
+@pytest.mark.parametrize("ours", OURS)
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__.strip("_"))
 async def test_the_same_as_asyncio_timeout(
-        scenario: Callable[[Timeout, list[str]], Awaitable[None]]) -> None:
+        scenario: Callable[[Timeout, list[str]], Awaitable[None]], ours: str) -> None:
     theirs = await _outcome(scenario, KINDS["asyncio.timeout"])
-    ours = await _outcome(scenario, KINDS["deadline"])
-    assert ours == theirs
+    assert await _outcome(scenario, KINDS[ours]) == theirs
 
 
-async def test_the_outcomes_are_what_each_scenario_is_about() -> None:
+@pytest.mark.parametrize("ours", OURS)
+async def test_the_outcomes_are_what_each_scenario_is_about(ours: str) -> None:
     """The comparison above is only worth its scenarios: each shows what it is about."""
-    got = {s.__name__: await _outcome(s, _Ours) for s in SCENARIOS}
+    got = {s.__name__: await _outcome(s, KINDS[ours]) for s in SCENARIOS}
     assert got["_in_time"] == ("returned", 0, ["body done"])
     assert got["_expires"] == ("TimeoutError from CancelledError", 0, [])
     assert got["_already_past"] == ("TimeoutError from CancelledError", 0, ["entered"])
@@ -167,17 +178,22 @@ async def test_the_outcomes_are_what_each_scenario_is_about() -> None:
 
 
 async def test_the_timer_is_gone_once_left() -> None:
-    with deadline(0.01) as kept:
-        await asyncio.sleep(0)
-    await asyncio.sleep(0.05)  # past the deadline: nothing cancels the task now
-    assert not kept.expired
-    current = asyncio.current_task()
-    assert current is not None and current.cancelling() == 0
+    loop = asyncio.get_running_loop()
+    for make in (lambda: deadline(0.01), lambda: deadline_at(loop.time() + 0.01)):
+        kept = make()
+        with kept:
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.05)  # past the deadline: nothing cancels the task now
+        assert not kept.expired
+        current = asyncio.current_task()
+        assert current is not None and current.cancelling() == 0
 
 
 def test_outside_an_event_loop_is_an_error() -> None:
     with pytest.raises(RuntimeError):
         deadline(1).__enter__()
+    with pytest.raises(RuntimeError):
+        deadline_at(1).__enter__()
 
 
 async def test_deadlines_of_one_length_share_a_timer_and_leave_nothing_behind() -> None:

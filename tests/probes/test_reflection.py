@@ -34,3 +34,16 @@ def test_no_token_or_a_short_one_is_never_found() -> None:
 def test_the_detail_never_carries_the_value() -> None:
     assert "jwt.<token>" in reflected_detail("Sec-WebSocket-Protocol")
     assert "X-Debug-Auth header" in reflected_detail("X-Debug-Auth")
+
+
+def test_a_token_found_only_across_two_values_is_not_reflected() -> None:
+    """The values are searched joined first; a match that spans two of them (a token with a
+    line break in it) is not a header carrying it."""
+    token = "first-half\nsecond-half"
+    assert reflected_in([("A", "x first-half"), ("B", "second-half y")], token) is None
+    assert reflected_in([("A", "x"), ("B", f"y {token}")], token) == "B"
+
+
+def test_headers_read_once_from_any_iterable() -> None:
+    assert reflected_in(iter([("Server", "x"), ("X-Echo", TOKEN)]), TOKEN) == "X-Echo"
+    assert reflected_in(iter([]), TOKEN) is None

@@ -18,6 +18,7 @@ from monitor.keep import Keeper
 from monitor.limits import YIELD_EVERY
 from monitor.outcomes import Outcome
 from monitor.probes.answer import Answer
+from monitor.probes.deadline import deadline_at
 from monitor.probes.events import EventMatcher
 from monitor.probes.net.wsconn import TracedConnection
 from monitor.probes.refusal import close_reading, got_in
@@ -51,7 +52,7 @@ async def _recv(run: Run, ws: TracedConnection, until: float) -> str | bytes:
     until = min(until, run.deadline)
     if run.now() >= until:
         raise TimeoutError
-    async with asyncio.timeout_at(until):
+    with deadline_at(until):
         return await ws.recv()
 
 
@@ -200,7 +201,7 @@ async def _send(run: Run, ws: TracedConnection, send: SendStep) -> None:
         payload = substitute(payload, trace.variables())
     if run.transcript is not None:
         run.transcript.add("sent", "text", payload, run.now())
-    async with asyncio.timeout_at(run.deadline):
+    with deadline_at(run.deadline):
         await ws.send(payload)
 
 
@@ -277,7 +278,7 @@ async def close(run: Run, ws: TracedConnection) -> None:
         ws.transport.abort()
         return
     try:
-        async with asyncio.timeout(wait):
+        with deadline_at(run.now() + wait):
             await ws.close(CloseCode.NORMAL_CLOSURE)
     except Exception:  # the verdict is already decided; closing is housekeeping
         ws.transport.abort()
