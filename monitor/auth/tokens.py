@@ -164,6 +164,20 @@ class TokenSource:
             self._cache[name] = _Cached(token, exp, issued)
             return token
 
+    def cached_credential(self, probe: Probe) -> Credential | None:
+        """What :meth:`credential` returns for ``probe`` when it would return at once,
+        without waiting (no auth, or its provider's token still fresh in the cache); None
+        when only :meth:`credential` can tell. A run spares itself a coroutine and a
+        deadline's timer for what is nearly always a cached token."""
+        if probe.auth is None or probe.auth_name is None:
+            return Credential(None)
+        if probe.variant is not None:
+            return None
+        cached = self._cache.get(probe.auth_name)
+        if cached is not None and cached.fresh(time.time()):
+            return Credential(cached.token)
+        return None
+
     async def credential(self, probe: Probe, session: aiohttp.ClientSession | None = None,
                          trace: TraceContext | None = None) -> Credential:
         """What ``probe``'s run sends: its provider's token, or its variant's credential

@@ -104,6 +104,36 @@ async def test_token_source_caches_and_reminted_before_expiry(
     assert redactor.redact(SECRET) == REDACTED
 
 
+async def test_the_cached_credential_is_what_credential_returns_without_waiting(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run takes its credential without a wait when credential() would not wait: no
+    auth, or the provider's token fresh in the cache; anything else is credential()'s."""
+    monkeypatch.setenv("JWT_TEST_SECRET", SECRET)
+    probes = {p.spec.name if p.variant is None else f"{p.spec.name}:{p.variant}": p
+              for p in load_text("""
+auth:
+  jwt: {type: jwt, secret_env: JWT_TEST_SECRET, claims: {sub: u}, ttl: 1s}
+probes:
+  - name: open
+    http: {url: "http://127.0.0.1:9/", expect: {status: 200}}
+  - name: signed
+    http: {url: "http://127.0.0.1:9/", auth: jwt, expect: {status: 200}}
+  - name: neg
+    http: {url: "http://127.0.0.1:9/", auth: jwt, expect_rejected: true,
+           variants: [no_token, expired]}
+""").probes}
+    source = TokenSource(Redactor())
+    assert source.cached_credential(probes["open"]) == await source.credential(probes["open"])
+    assert source.cached_credential(probes["signed"]) is None  # nothing minted yet
+    minted = await source.credential(probes["signed"])
+    assert source.cached_credential(probes["signed"]) == minted
+    assert source.cached_credential(probes["neg:no_token"]) is None
+    assert source.cached_credential(probes["neg:expired"]) is None
+    await asyncio.sleep(0.85)  # 80% of the lifetime gone: credential() would mint again
+    assert source.cached_credential(probes["signed"]) is None
+    assert await source.credential(probes["signed"]) != minted
+
+
 class TokenServer:
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []

@@ -23,6 +23,7 @@ import aiohttp
 
 from monitor.auth import AuthError
 from monitor.config import Probe
+from monitor.eventloop import numeric_addrinfo
 from monitor.keep import Keeper
 from monitor.limits import EXCERPT_BYTES, REDACT_MARGIN
 from monitor.outcomes import Outcome
@@ -76,11 +77,14 @@ async def run_websocket(probe: Probe, ctx: ProbeContext) -> Result:
 
 async def _run(run: Run) -> Result:
     spec, ctx = run.spec, run.ctx
+    # Nearly always the token is cached: taken without a wait (or its deadline's timer).
+    credential = ctx.tokens.cached_credential(run.probe)
     try:
-        # In this task, not wait_for's own (a task, its scheduling and a timer were ~26,000
-        # instructions a run, for a token nearly always cached).
-        with deadline_at(run.deadline):
-            credential = await ctx.tokens.credential(run.probe, ctx.session, ctx.trace)
+        if credential is None:
+            # In this task, not wait_for's own (a task, its scheduling and a timer were
+            # ~26,000 instructions a run).
+            with deadline_at(run.deadline):
+                credential = await ctx.tokens.credential(run.probe, ctx.session, ctx.trace)
     except AuthError as exc:
         return run.result(Verdict(exc.outcome, str(exc), hint=exc.hint))
     except TimeoutError:
@@ -113,7 +117,10 @@ async def _run(run: Run) -> Result:
         await close(run, ws)
         if budget is not None:
             return run.result(Verdict(Outcome.SLOW, budget))
-        return run.result(Verdict(Outcome.SUCCESS, _success_detail(run)))
+        # With what the handshake established already: Run.result copies it in otherwise.
+        hs = run.handshake
+        return run.result(Verdict(Outcome.SUCCESS, _success_detail(run), hs.status_code,
+                                  subprotocol=hs.subprotocol))
     except Failure:
         await close(run, ws)
         raise
@@ -146,8 +153,12 @@ async def _open(run: Run, request: Request, ssl_context: ssl.SSLContext | None
         if name == "invalid" or name.endswith(".invalid"):
             # RFC 6761 6.4: never resolves; glibc would still ask the DNS server and wait.
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known (.invalid)")
-        with deadline_at(run.deadline):
-            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        # An address literal is answered from its text, as the loop's resolver answers
+        # it (monitor.eventloop), without a wait: no thread, no deadline's timer.
+        infos = numeric_addrinfo(host, port, 0, socket.SOCK_STREAM, 0, 0)
+        if infos is None:
+            with deadline_at(run.deadline):
+                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except Exception as exc:
         run.phases.append(("resolve", run.now() - phase_start))
         outcome, detail = classify_exception(exc, "resolve")
@@ -201,9 +212,8 @@ async def _open(run: Run, request: Request, ssl_context: ssl.SSLContext | None
         # Before anything else: the credential is out, whatever the rest of the run shows.
         ws.transport.abort()
         raise Failure(replace(reflected, headers=answer_headers, subprotocol=ws.subprotocol))
-    mismatch = subprotocol_verdict(
-        spec.expect_subprotocol, ws.subprotocol, request.subprotocols, run.ctx.redactor,
-        tuple(ws.response.headers.raw_items()) if ws.response is not None else ())
+    mismatch = subprotocol_verdict(spec.expect_subprotocol, ws.subprotocol,
+                                   request.subprotocols, run.ctx.redactor, answer_headers)
     if mismatch is not None:
         ws.transport.abort()
         run.handshake = Handshake(status_code=101, upgraded=False, subprotocol=ws.subprotocol,

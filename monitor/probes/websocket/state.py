@@ -88,11 +88,11 @@ class Run:
         """The immutable result (:func:`~monitor.probes.record.build_result` redacts it),
         with what the handshake established where the verdict does not say."""
         hs = self.handshake
-        verdict = replace(
-            verdict,
-            status_code=verdict.status_code if verdict.status_code is not None
-            else hs.status_code,
-            subprotocol=verdict.subprotocol or hs.subprotocol)
+        status_code = verdict.status_code if verdict.status_code is not None \
+            else hs.status_code
+        subprotocol = verdict.subprotocol or hs.subprotocol
+        if status_code != verdict.status_code or subprotocol != verdict.subprotocol:
+            verdict = replace(verdict, status_code=status_code, subprotocol=subprotocol)
         frames, omitted = self.transcript.frames() if self.transcript is not None else ((), 0)
         measured = Measured(
             started_at=self.started_at, duration_seconds=self.now() - self.t0,
