@@ -299,6 +299,28 @@ def bucket_quantile(buckets: Mapping[float, float], q: float) -> float | None:
     return math.inf
 
 
+def bucket_estimate(buckets: Mapping[float, float], q: float) -> float | None:
+    """Quantile ``q`` interpolated linearly inside the bucket that holds it, as Prometheus'
+    ``histogram_quantile`` estimates it (the first bucket from 0); None if empty, the
+    largest finite bound if it lies above it."""
+    if not buckets:
+        return None
+    bounds = sorted(buckets)
+    total = buckets[bounds[-1]]
+    if total <= 0:
+        return None
+    rank = q * total
+    lower, below = 0.0, 0.0
+    for le in bounds:
+        if buckets[le] >= rank:
+            if math.isinf(le):
+                return lower
+            inside = buckets[le] - below
+            return le if inside <= 0 else lower + (le - lower) * (rank - below) / inside
+        lower, below = le, buckets[le]
+    return lower
+
+
 def quantile(values: Sequence[float], q: float) -> float | None:
     """Nearest-rank quantile."""
     if not values:
