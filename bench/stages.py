@@ -10,7 +10,9 @@ pymalloc's bytes in use (``sys._debugmallocstats``), both in MiB.
 The machine's load cannot move these figures the way it moves ``python -m bench --only
 memory``'s (there, runs pile up in flight when the machine is busy, and the heap keeps what
 they touched): here APScheduler is held still and the runs are started by this script, at
-most ``CONCURRENCY`` at a time, through the scheduler's own ``run_job``.
+most ``CONCURRENCY`` at a time, through the scheduler's own ``run_job``. ``--scheduled``
+lets the scheduler run them as in the bench (interval N/600 s; with ``--scrape-every 15``
+its scrapes too), while the machine is quiet enough to keep up.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ def stage(name: str, t0: float) -> None:
 
 
 async def measure(url: str, n: int, rounds: int, workdir: Path, every: bool,
-                  scrapes: int) -> None:
+                  scrapes: int, scrape_every: float, scheduled: bool) -> None:
     t0 = time.monotonic()
     stage("start", t0)
     from bench import servers
@@ -83,7 +85,10 @@ async def measure(url: str, n: int, rounds: int, workdir: Path, every: bool,
     gc.collect()
     stage("imports", t0)
     path = workdir / "probes.yaml"
-    path.write_text(servers.http_probes_yaml([f"{url}m{i}" for i in range(n)], 3600, 5))
+    # Scheduled: as the bench's memory case runs them (~600 runs a second); else held still.
+    interval = n / 600 if scheduled else 3600
+    path.write_text(servers.http_probes_yaml([f"{url}m{i}" for i in range(n)], interval,
+                                             interval / 2))
     daemon = Daemon(DaemonOptions(config_path=path, own_process=True), redactor=redactor)
     cpu = time.process_time()
     config, in_round = daemon._load()
@@ -99,7 +104,8 @@ async def measure(url: str, n: int, rounds: int, workdir: Path, every: bool,
     daemon._ctx = open_context(daemon.redactor, daemon.tokens)
     scheduler = daemon._scheduler
     scheduler.start(config.probes, in_round)
-    scheduler._scheduler.pause()  # the runs are started below, CONCURRENCY at a time
+    if not scheduled:
+        scheduler._scheduler.pause()  # the runs are started below, CONCURRENCY at a time
     from monitor import gcpolicy
 
     gcpolicy.tune()
@@ -121,7 +127,24 @@ async def measure(url: str, n: int, rounds: int, workdir: Path, every: bool,
 
         await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
 
-    for r in range(rounds):
+    async def scraping() -> None:  # as Prometheus would, while the runs go on
+        while True:
+            await asyncio.sleep(scrape_every)
+            await asyncio.to_thread(subprocess.run, ["curl", "-sf", "-o", os.devnull,
+                                                     f"http://127.0.0.1:{port}/metrics"],
+                                    check=True, timeout=300)
+
+    async def until(runs: int) -> None:  # every probe's history holds as many
+        rings = daemon.history._rings
+        while min((rings[x].count for x in names), default=runs) < runs:  # noqa: ASYNC110
+            await asyncio.sleep(2)  # polled: a history has no event to wait on
+
+    scraper = asyncio.ensure_future(scraping()) if scrape_every else None
+    if scheduled:
+        await until(1)
+        stage("run x1", t0)
+        await until(rounds)
+    for r in range(0 if scheduled else rounds):
         await one_round()
         if every:
             stage(f"round {r + 1}", t0)
@@ -133,6 +156,9 @@ async def measure(url: str, n: int, rounds: int, workdir: Path, every: bool,
                 stage("scraped", t0)
         if r == 0:
             stage("run x1", t0)
+    if scraper is not None:
+        scraper.cancel()
+        stage("scraped too", t0)
     for _ in range(scrapes):
         await asyncio.to_thread(subprocess.run, ["curl", "-sf", "-o", os.devnull,
                                                  f"http://127.0.0.1:{port}/metrics"],
@@ -154,6 +180,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="print after every round and every scrape too")
     parser.add_argument("--scrapes", type=int, default=0,
                         help="scrapes of /metrics after the rounds, without runs")
+    parser.add_argument("--scrape-every", type=float, default=0.0,
+                        help="also scrape /metrics every this many seconds while runs go on")
+    parser.add_argument("--scheduled", action="store_true",
+                        help="the scheduler runs the probes, as in the bench's memory case "
+                             "(interval N/600 s), rather than this script CONCURRENCY at a time")
     args = parser.parse_args(argv)
     from bench import servers
     from monitor import eventloop
@@ -161,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp, \
             servers.http_target(Path(tmp), None) as (url, _kind):
         eventloop.run(measure(url, args.probes, args.rounds, Path(tmp), args.every,
-                                    args.scrapes))
+                                    args.scrapes, args.scrape_every, args.scheduled))
     return 0
 
 
