@@ -281,28 +281,11 @@ def histogram_delta(after: Mapping[float, float], before: Mapping[float, float]
     return {le: after[le] - before.get(le, 0.0) for le in after}
 
 
-def bucket_quantile(buckets: Mapping[float, float], q: float) -> float | None:
-    """Upper bound of the bucket holding quantile ``q`` (not interpolated); None if empty.
-
-    ``inf`` means the quantile lies above the largest finite bound.
-    """
-    if not buckets:
-        return None
-    bounds = sorted(buckets)
-    total = buckets[bounds[-1]]
-    if total <= 0:
-        return None
-    rank = q * total
-    for le in bounds:
-        if buckets[le] >= rank:
-            return le
-    return math.inf
-
-
-def bucket_estimate(buckets: Mapping[float, float], q: float) -> float | None:
-    """Quantile ``q`` interpolated linearly inside the bucket that holds it, as Prometheus'
-    ``histogram_quantile`` estimates it (the first bucket from 0); None if empty, the
-    largest finite bound if it lies above it."""
+def _holding(buckets: Mapping[float, float], q: float
+             ) -> tuple[float, float, float, float, float] | None:
+    """The bucket of a cumulative histogram that holds quantile ``q``: its lower bound (0
+    for the first), the count below it, its upper bound (``inf`` above the largest finite
+    one), the count up to it, and the quantile's rank; None if empty."""
     if not buckets:
         return None
     bounds = sorted(buckets)
@@ -313,12 +296,32 @@ def bucket_estimate(buckets: Mapping[float, float], q: float) -> float | None:
     lower, below = 0.0, 0.0
     for le in bounds:
         if buckets[le] >= rank:
-            if math.isinf(le):
-                return lower
-            inside = buckets[le] - below
-            return le if inside <= 0 else lower + (le - lower) * (rank - below) / inside
+            return lower, below, le, buckets[le], rank
         lower, below = le, buckets[le]
-    return lower
+    return lower, below, math.inf, total, rank
+
+
+def bucket_quantile(buckets: Mapping[float, float], q: float) -> float | None:
+    """Upper bound of the bucket holding quantile ``q`` (not interpolated); None if empty.
+
+    ``inf`` means the quantile lies above the largest finite bound.
+    """
+    found = _holding(buckets, q)
+    return None if found is None else found[2]
+
+
+def bucket_estimate(buckets: Mapping[float, float], q: float) -> float | None:
+    """Quantile ``q`` interpolated linearly inside the bucket that holds it, as Prometheus'
+    ``histogram_quantile`` estimates it (the first bucket from 0); None if empty, the
+    largest finite bound if it lies above it."""
+    found = _holding(buckets, q)
+    if found is None:
+        return None
+    lower, below, upper, up_to, rank = found
+    if math.isinf(upper):
+        return lower
+    inside = up_to - below
+    return upper if inside <= 0 else lower + (upper - lower) * (rank - below) / inside
 
 
 def quantile(values: Sequence[float], q: float) -> float | None:

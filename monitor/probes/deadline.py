@@ -82,22 +82,49 @@ class _Local(threading.local):
 _local = _Local()
 
 
-class deadline:  # lower case: used as asyncio.timeout is
-    """``with deadline(seconds):`` inside a task (see the module docstring)."""
+class _Bound:
+    """What both deadlines share with ``asyncio.Timeout``: the task they bound, how they
+    cancel it, and how they take that cancellation back when the block is left."""
 
-    __slots__ = ("_cancelling", "_delay", "_expired", "_queue", "_task", "_when")
+    __slots__ = ("_cancelling", "_expired", "_task")
 
-    def __init__(self, seconds: float) -> None:
-        self._delay = seconds
+    def __init__(self) -> None:
         self._expired = False
         self._task: asyncio.Task[object] | None = None
 
-    def __enter__(self) -> deadline:
-        loop = asyncio.get_running_loop()
+    def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
         task = asyncio.current_task(loop)
         if task is None:
             raise RuntimeError("a deadline is kept inside a task")
         self._cancelling = task.cancelling()
+        self._task = task
+
+    def _unbind(self, task: asyncio.Task[object], exc_type: type[BaseException] | None,
+                exc: BaseException | None) -> None:
+        # As asyncio.timeout: the cancel request this deadline made is taken back; only
+        # when no other one is pending is the CancelledError its own, and a TimeoutError.
+        if self._expired and task.uncancel() <= self._cancelling \
+                and exc_type is asyncio.CancelledError:
+            raise TimeoutError from exc
+
+    @property
+    def expired(self) -> bool:
+        """Whether the deadline passed (and cancelled the task)."""
+        return self._expired
+
+
+class deadline(_Bound):  # lower case: used as asyncio.timeout is
+    """``with deadline(seconds):`` inside a task (see the module docstring)."""
+
+    __slots__ = ("_delay", "_queue", "_when")
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self._delay = seconds
+
+    def __enter__(self) -> deadline:
+        loop = asyncio.get_running_loop()
+        self._bind(loop)
         local = _local
         if local.loop is not loop:
             local.loop, local.lengths = loop, {}
@@ -106,7 +133,6 @@ class deadline:  # lower case: used as asyncio.timeout is
         if queue is None:
             queue = local.lengths[delay] = _Queue(loop, local.lengths, delay)
         self._queue = queue
-        self._task = task
         when = self._when = loop.time() + delay
         queue.entries.append(self)
         if queue.handle is None:
@@ -122,16 +148,7 @@ class deadline:  # lower case: used as asyncio.timeout is
         entries = self._queue.entries
         while entries and entries[0]._task is None:
             entries.popleft()
-        # As asyncio.timeout: the cancel request this deadline made is taken back; only
-        # when no other one is pending is the CancelledError its own, and a TimeoutError.
-        if self._expired and task.uncancel() <= self._cancelling \
-                and exc_type is asyncio.CancelledError:
-            raise TimeoutError from exc
-
-    @property
-    def expired(self) -> bool:
-        """Whether the deadline passed (and cancelled the task)."""
-        return self._expired
+        self._unbind(task, exc_type, exc)
 
     def _expire(self) -> None:
         task = self._task
@@ -140,7 +157,7 @@ class deadline:  # lower case: used as asyncio.timeout is
             task.cancel()
 
 
-class deadline_at:  # lower case: used as asyncio.timeout_at is
+class deadline_at(_Bound):  # lower case: used as asyncio.timeout_at is
     """``with deadline_at(when):`` inside a task: :func:`asyncio.timeout_at`'s promise (the
     same as :class:`deadline`'s, at the event loop's time ``when``) with a timer of its own.
 
@@ -150,21 +167,16 @@ class deadline_at:  # lower case: used as asyncio.timeout_at is
     --kind websocket`` ``asyncio.timeout_at`` cost ~18,500 instructions a wait (five a
     run), the two coroutines that enter and leave it and its state machine about half."""
 
-    __slots__ = ("_cancelling", "_expired", "_handle", "_task", "_when")
+    __slots__ = ("_handle", "_when")
 
     def __init__(self, when: float) -> None:
+        super().__init__()
         self._when = when
-        self._expired = False
-        self._task: asyncio.Task[object] | None = None
         self._handle: asyncio.Handle | None = None
 
     def __enter__(self) -> deadline_at:
         loop = asyncio.get_running_loop()
-        task = asyncio.current_task(loop)
-        if task is None:
-            raise RuntimeError("a deadline is kept inside a task")
-        self._cancelling = task.cancelling()
-        self._task = task
+        self._bind(loop)
         when = self._when
         # As asyncio.timeout_at: a time already past expires at the loop's next turn, so
         # the block runs until it first waits.
@@ -182,14 +194,7 @@ class deadline_at:  # lower case: used as asyncio.timeout_at is
         if handle is not None:
             handle.cancel()
             self._handle = None
-        if self._expired and task.uncancel() <= self._cancelling \
-                and exc_type is asyncio.CancelledError:
-            raise TimeoutError from exc
-
-    @property
-    def expired(self) -> bool:
-        """Whether the deadline passed (and cancelled the task)."""
-        return self._expired
+        self._unbind(task, exc_type, exc)
 
     def _expire(self) -> None:
         self._handle = None
