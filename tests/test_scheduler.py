@@ -144,6 +144,20 @@ async def test_stop_cancels_runs_that_outlive_the_grace() -> None:
     assert sched.in_flight == 0
 
 
+async def test_a_run_submitted_just_before_stop_never_starts() -> None:
+    # As APScheduler's executor submits a due job: a task of run_job, not started yet when
+    # stop() collects the runs in flight. It must not run after stop() returns (the daemon
+    # closes the probes' session then).
+    rec = Recorder()
+    sched = rec.scheduler()
+    sched.start(probes(1, interval="60s"))
+    name = next(iter(sched._probes))
+    submitted = asyncio.ensure_future(scheduling._run_job(sched, name))
+    await sched.stop(1.0)
+    await asyncio.wait_for(submitted, 2.0)
+    assert rec.starts == {}
+
+
 def test_every_probe_is_in_exactly_one_shard() -> None:
     names = [f"probe-{i}" for i in range(500)]
     for count in (1, 2, 3, 7):

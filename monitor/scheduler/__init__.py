@@ -240,6 +240,7 @@ class ProbeScheduler:
               ) -> None:
         self._scheduler.start()
         self._started = True
+        self._stopping = False
         self.update(probes, in_round)
 
     def update(self, probes: tuple[Probe, ...], in_round: dict[str, str] | None = None
@@ -360,7 +361,11 @@ class ProbeScheduler:
         negative probe's variants are scheduled one by one, each spread over the interval on
         its own; ``first``: the planned time of a probe's first run)."""
         probe = self._probes.get(name)
-        if probe is None:
+        if probe is None or self._stopping:
+            # Stopping: a run the executor or the first-run timer started just before stop()
+            # was called has not reached this line, so stop() did not wait for it, and the
+            # probes' context may be closed by the time it would run ("Session is closed",
+            # a protocol_error that is the daemon's and not the target's). It never starts.
             return
         if name in self._running:
             self._on_skip(name, "overlap")
