@@ -99,13 +99,27 @@ class _Bound:
         self._cancelling = task.cancelling()
         self._task = task
 
-    def _unbind(self, task: asyncio.Task[object], exc_type: type[BaseException] | None,
-                exc: BaseException | None) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        task = self._task
+        if task is None:
+            return
+        self._task = None  # left: a timer that fires now finds nothing to cancel
+        self._release()
         # As asyncio.timeout: the cancel request this deadline made is taken back; only
         # when no other one is pending is the CancelledError its own, and a TimeoutError.
         if self._expired and task.uncancel() <= self._cancelling \
                 and exc_type is asyncio.CancelledError:
             raise TimeoutError from exc
+
+    def _release(self) -> None:
+        """Let go of the timer, once the block is left."""
+
+    def _expire(self) -> None:
+        task = self._task
+        if task is not None:
+            self._expired = True
+            task.cancel()
 
     @property
     def expired(self) -> bool:
@@ -139,22 +153,11 @@ class deadline(_Bound):  # lower case: used as asyncio.timeout is
             queue.arm(when)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        task = self._task
-        if task is None:
-            return
-        self._task = None  # left: the queue's timer lets go of it
+    def _release(self) -> None:
+        # The queue's timer lets go of the entries left at its head.
         entries = self._queue.entries
         while entries and entries[0]._task is None:
             entries.popleft()
-        self._unbind(task, exc_type, exc)
-
-    def _expire(self) -> None:
-        task = self._task
-        if task is not None:
-            self._expired = True
-            task.cancel()
 
 
 class deadline_at(_Bound):  # lower case: used as asyncio.timeout_at is
@@ -184,24 +187,15 @@ class deadline_at(_Bound):  # lower case: used as asyncio.timeout_at is
                         else loop.call_at(when, self._expire))
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        task = self._task
-        if task is None:
-            return
-        self._task = None
+    def _release(self) -> None:
         handle = self._handle
         if handle is not None:
             handle.cancel()
             self._handle = None
-        self._unbind(task, exc_type, exc)
 
     def _expire(self) -> None:
-        self._handle = None
-        task = self._task
-        if task is not None:
-            self._expired = True
-            task.cancel()
+        self._handle = None  # fired: nothing to cancel on leaving
+        super()._expire()
 
 
 __all__ = ["deadline", "deadline_at"]
