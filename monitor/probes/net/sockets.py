@@ -26,6 +26,15 @@ _FAMILIES: dict[int, Any] = {}
 _TYPES: dict[int, Any] = {}
 
 
+def _remembered(sock: socket.socket, raw: Any, full: Any, known: dict[int, Any]) -> Any:
+    """``full(sock)`` (socket.socket's member), remembered by ``raw(sock)`` (its number)."""
+    number = raw(sock)
+    member = known.get(number)
+    if member is None:
+        member = known[number] = full(sock)
+    return member
+
+
 class ProbeSocket(socket.socket):
     """``socket.socket`` whose ``family`` and ``type`` are read for less."""
 
@@ -33,19 +42,11 @@ class ProbeSocket(socket.socket):
 
     @property
     def family(self) -> socket.AddressFamily:
-        raw = _RAW_FAMILY(self)
-        known = _FAMILIES.get(raw)
-        if known is None:
-            known = _FAMILIES[raw] = _FAMILY(self)
-        return known  # type: ignore[no-any-return]
+        return _remembered(self, _RAW_FAMILY, _FAMILY, _FAMILIES)  # type: ignore[no-any-return]
 
     @property
     def type(self) -> socket.SocketKind:
-        raw = _RAW_TYPE(self)
-        known = _TYPES.get(raw)
-        if known is None:
-            known = _TYPES[raw] = _TYPE(self)
-        return known  # type: ignore[no-any-return]
+        return _remembered(self, _RAW_TYPE, _TYPE, _TYPES)  # type: ignore[no-any-return]
 
 
 def open_socket(addr_info: AddrInfoType) -> socket.socket:
